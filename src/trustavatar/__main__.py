@@ -1,0 +1,3 @@
+from trustavatar._cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""Atomic output: write to a temporary file beside the target, rename when complete.
+
+A failure at any point leaves no partial file behind (the temporary is removed) and the
+target, if it existed, untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from trustavatar.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s directory; on success rename it onto ``target``.
+
+    The caller writes the complete output to the yielded path. If the ``with`` body
+    raises, the temporary file is deleted and the exception propagates.
+    """
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path()
+    if not directory.is_dir():
+        raise InputError(f"output directory {directory} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    except OSError as e:
+        raise InputError(f"cannot write to {directory}: {e.strerror}") from e
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(mode)
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_output(target, mode=mode) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,94 @@
+"""The ``trustavatar`` command line. A thin layer: parse arguments, call the public API.
+
+Every trustavatar :class:`~trustavatar.errors.Error` is caught here, printed as one line
+(or a JSON object under ``--json``) and turned into its documented exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+import click
+
+from trustavatar._cli._common import CliState
+from trustavatar._version import __version__
+from trustavatar.errors import Error, ExitCode
+from trustavatar.home import ENV_VAR, Home
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="trustavatar")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help=f"Keystore, trust anchors and registry folder (default: ${ENV_VAR} or the user data dir).",
+)
+@click.option("--debug", is_flag=True, help="Show a traceback for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
+    """Trustworthy AI avatars: consent, provenance, generation and detection."""
+    ctx.obj = CliState(home=Home.resolve(home), debug=debug)
+
+
+def _register() -> None:
+    from trustavatar._cli import config, consent, demo, keys, provenance
+
+    for module in (keys, config, provenance, consent, demo):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def _fail(st: CliState | None, code: int, kind: str, message: str) -> int:
+    if st is not None and st.json:
+        click.echo(json.dumps({"ok": False, "error": {"type": kind, "message": message,
+                                                      "exit_code": int(code)}}, indent=2))
+    click.echo(f"trustavatar: error: {message}", err=True)
+    return int(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (used by :func:`main` and tests)."""
+    ctxs: list[click.Context] = []
+
+    def current_state() -> CliState | None:
+        obj = ctxs[0].obj if ctxs else None
+        return obj if isinstance(obj, CliState) else None
+
+    try:
+        with cli.make_context("trustavatar", list(sys.argv[1:] if argv is None else argv)) as ctx:
+            ctxs.append(ctx)
+            result = cli.invoke(ctx)
+        return int(result) if isinstance(result, int) else 0
+    except click.exceptions.Exit as e:  # --help, --version
+        return int(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("trustavatar: aborted", err=True)
+        return int(ExitCode.FAILURE)
+    except click.ClickException as e:
+        e.show()
+        return int(ExitCode.USAGE)
+    except Error as e:
+        st = current_state()
+        if st is not None and st.debug:
+            click.echo(e.diagnostics(), err=True)
+        return _fail(st, e.exit_code, type(e).__name__, e.message)
+    except KeyboardInterrupt:
+        click.echo("trustavatar: interrupted", err=True)
+        return 130
+    except Exception as e:  # a bug: one line, traceback only with --debug
+        st = current_state()
+        if st is not None and st.debug:
+            traceback.print_exc()
+        return _fail(
+            st, ExitCode.INTERNAL, "InternalError",
+            f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it",
+        )
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,253 @@
+"""``trustavatar consent``: issue, verify, revoke and list consent artifacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from trustavatar._atomic import atomic_output
+from trustavatar._cli._common import emit, json_option, passphrase_option, state
+from trustavatar.consent import (
+    DEFAULT_PURPOSE,
+    DEFAULT_VALIDITY,
+    ConsentGrant,
+    Evidence,
+    export_revocations,
+    get_consent,
+    issue,
+    list_consents,
+    record_consent,
+    revoke,
+    verify,
+)
+from trustavatar.consent._time import format_time, utc_now
+from trustavatar.errors import ExitCode, InputError
+from trustavatar.face import MATCH_THRESHOLD
+from trustavatar.keys import Keystore, TrustStore
+from trustavatar.registry import Registry
+
+#: Artifacts hold a face embedding (biometric data): private by default.
+_ARTIFACT_MODE = 0o600
+
+
+@click.group("consent")
+def command() -> None:
+    """Issue, verify, revoke and list signed consent artifacts."""
+
+
+def _time_option(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as e:
+        raise InputError(f"{option}: {value!r} is not an ISO 8601 time") from e
+    if parsed.tzinfo is None:
+        raise InputError(f"{option}: {value!r} has no time zone (e.g. 2025-01-31T12:00:00Z)")
+    return parsed
+
+
+def _refuse_overwrite(out: str, force: bool) -> None:
+    if Path(out).exists() and not force:
+        raise InputError(f"{out} exists already (use --force to replace it)")
+
+
+@command.command("issue")
+@click.option("--face", "face", required=True, type=click.Path(dir_okay=False),
+              help="Reference portrait of the subject (exactly one face).")
+@click.option("--name", "display_name", required=True, help="The subject's display name.")
+@click.option("--release", required=True, type=click.Path(dir_okay=False),
+              help="The release document the subject signed (only its SHA-256 is stored).")
+@click.option("--purpose", "purposes", multiple=True,
+              help=f"Allowed purpose (repeatable; default {DEFAULT_PURPOSE}).")
+@click.option("--language", "languages", multiple=True,
+              help="Allowed BCP 47 language (repeatable; default * = any).")
+@click.option("--channel", "channels", multiple=True,
+              help="Allowed publication channel (repeatable; default * = any).")
+@click.option("--not-before", default=None, metavar="ISO-TIME", help="Start (default: now).")
+@click.option("--valid-days", default=None, type=click.IntRange(1, 36500),
+              help="Days of validity (default 365).")
+@click.option("--not-after", default=None, metavar="ISO-TIME", help="End, instead of --valid-days.")
+@click.option("--operator", default=None, help="Who took the consent (stored in the artifact).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the artifact (JSON).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@passphrase_option
+@json_option
+def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...],
+           languages: tuple[str, ...], channels: tuple[str, ...], not_before: str | None,
+           valid_days: int | None, not_after: str | None, operator: str | None, out: str,
+           force: bool, passphrase: bytes | None) -> int:
+    """Issue a consent artifact (operator attestation of a signed release) and record it."""
+    st = state()
+    if valid_days is not None and not_after is not None:
+        raise InputError("give --valid-days or --not-after, not both")
+    _refuse_overwrite(out, force)
+    key = Keystore.open(st.home).signing_key(passphrase)
+    evidence = Evidence.operator_attestation(release)
+    valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
+    with Registry.for_home(st.home) as registry, atomic_output(out, mode=_ARTIFACT_MODE) as tmp:
+        artifact = issue(
+            key, portrait=face, display_name=display_name, evidence=evidence,
+            purposes=purposes or (DEFAULT_PURPOSE,), languages=languages or ("*",),
+            channels=channels or ("*",), not_before=_time_option(not_before, "--not-before"),
+            not_after=_time_option(not_after, "--not-after"), valid_for=valid_for,
+            operator=operator,
+        )
+        tmp.write_bytes(artifact.raw)
+        record = record_consent(registry, artifact)  # last: a failure leaves no file
+
+    def human(con: Console) -> None:
+        con.print(f"issued consent {artifact.consent_id} → {out}", markup=False)
+        con.print(f"  subject: {record.subject_name}", markup=False)
+        con.print(f"  purposes: {', '.join(record.purposes)}; languages: "
+                  f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}",
+                  markup=False)
+        con.print(f"  valid {format_time(record.not_before)} to {format_time(record.not_after)}")
+        con.print("  the artifact holds a face embedding (biometric data): share it only "
+                  "with those who verify consent", markup=False)
+
+    emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
+          "consent": record.to_dict()}, human)
+    return ExitCode.OK
+
+
+@command.command("verify")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.option("--face", default=None, type=click.Path(dir_okay=False),
+              help="Check that this image shows the consenting subject.")
+@click.option("--purpose", default=None, help="Require this purpose.")
+@click.option("--language", default=None, help="Require this language (BCP 47).")
+@click.option("--channel", default=None, help="Require this channel.")
+@click.option("--revocations", "revocation_files", multiple=True,
+              type=click.Path(dir_okay=False),
+              help="A signed revocation list to check against (repeatable).")
+@click.option("--at", "at", default=None, metavar="ISO-TIME",
+              help="Verify as of this time (default: now).")
+@json_option
+def verify_(artifact: str, face: str | None, purpose: str | None, language: str | None,
+            channel: str | None, revocation_files: tuple[str, ...], at: str | None) -> int:
+    """Verify a consent artifact: exit 0 if valid, 3 if rejected, 2 for bad input."""
+    st = state()
+    when = _time_option(at, "--at")
+    grant = verify(artifact, face=face, purpose=purpose, language=language, channel=channel,
+                   trust=TrustStore.from_home(st.home), revocation_lists=revocation_files,
+                   at=when, home=st.home)
+    emit({"ok": True, "valid": True, "grant": grant.to_dict()},
+         lambda con: _show_grant(con, grant, purpose=purpose, language=language,
+                                 channel=channel))
+    return ExitCode.OK
+
+
+def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language: str | None,
+                channel: str | None) -> None:
+    def line(text: str) -> None:
+        con.print(text, markup=False)
+
+    line(f"consent {g.consent_id} is valid for {g.subject_name}")
+    line("  ✓ well-formed: canonical JSON matching the consent artifact schema v1")
+    line(f"  ✓ signature verifies (signer certificate sha256 {g.signer_sha256[:16]}…)")
+    line(f"  ✓ issuer trusted: {g.issuer_organisation} "
+         f"(root sha256 {g.anchor_sha256[:16]}…), checked at issue time "
+         f"{format_time(g.issued_at)}")
+    line(f"  ✓ valid at {format_time(g.checked_at)}: from {format_time(g.not_before)} "
+         f"until {format_time(g.not_after)}")
+    if g.revocation_sources:
+        lists = sum(s.startswith("revocation-list:") for s in g.revocation_sources)
+        where = (["the local registry"] if "registry" in g.revocation_sources else []) + (
+            [f"{lists} revocation list(s)"] if lists else [])
+        line(f"  ✓ not revoked according to {' and '.join(where)}")
+    else:
+        line("  - revocation not checked (no registry here, no --revocations list of this issuer)")
+    asked = [f"{k} {v!r}" for k, v in (("purpose", purpose), ("language", language),
+                                        ("channel", channel)) if v is not None]
+    if asked:
+        line(f"  ✓ in scope: {', '.join(asked)}")
+    else:
+        line("  - scope not checked (give --purpose / --language / --channel)")
+    if g.face_distance is not None:
+        line(f"  ✓ face matches the subject (distance {g.face_distance:.3f} ≤ {MATCH_THRESHOLD})")
+    else:
+        line("  - face not checked (give --face)")
+    line(f"  scope: purposes {', '.join(g.purposes)}; languages {', '.join(g.languages)}; "
+         f"channels {', '.join(g.channels)}")
+    line(f"  evidence: {g.evidence_method}; artifact sha256 {g.artifact_sha256}")
+
+
+@command.command("revoke")
+@click.argument("consent_id")
+@click.option("--reason", required=True, help="Why (kept in the local registry, not exported).")
+@json_option
+def revoke_(consent_id: str, reason: str) -> int:
+    """Revoke a consent recorded in this home's registry."""
+    st = state()
+    with Registry.for_home(st.home) as registry:
+        before = get_consent(registry, consent_id)
+        revocation = revoke(registry, consent_id, reason=reason)
+    already = before is not None and before.revocation is not None
+
+    def human(con: Console) -> None:
+        verb = "was already revoked" if already else "revoked"
+        con.print(f"consent {consent_id} {verb} at {format_time(revocation.revoked_at)}",
+                  markup=False)
+        con.print("  export a revocation list for third parties: "
+                  "trustavatar consent revocations export --out FILE", markup=False)
+
+    emit({"ok": True, "already_revoked": already, "revocation": revocation.to_dict()}, human)
+    return ExitCode.OK
+
+
+@command.command("list")
+@json_option
+def list_() -> int:
+    """List the consents in this home's registry with their status now."""
+    st = state()
+    now = utc_now()
+    if st.home.registry_path.is_file():
+        with Registry.open(st.home.registry_path) as registry:
+            records = list_consents(registry)
+    else:
+        records = []
+
+    def human(con: Console) -> None:
+        if not records:
+            con.print("no consents recorded (issue one with 'trustavatar consent issue')")
+        for r in records:
+            con.print(f"{r.consent_id}  {r.status(now):<13}  {r.subject_name}  "
+                      f"{format_time(r.not_before)} to {format_time(r.not_after)}  "
+                      f"purposes: {', '.join(r.purposes)}", markup=False)
+
+    emit({"ok": True, "checked_at": format_time(now),
+          "consents": [r.to_dict(at=now) for r in records]}, human)
+    return ExitCode.OK
+
+
+@command.group("revocations")
+def revocations() -> None:
+    """Signed revocation lists for offline checks by third parties."""
+
+
+@revocations.command("export")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the signed list (JSON).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@passphrase_option
+@json_option
+def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
+    """Sign every revocation in the registry into a list third parties can check."""
+    st = state()
+    _refuse_overwrite(out, force)
+    key = Keystore.open(st.home).signing_key(passphrase)
+    with Registry.for_home(st.home) as registry:
+        rl = export_revocations(registry, key)
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(rl.raw)
+    emit({"ok": True, "out": str(out), "sha256": rl.sha256,
+          "issuer_organisation": rl.issuer_organisation,
+          "issued_at": format_time(rl.issued_at), "revocations": len(rl.revoked)},
+         lambda con: con.print(f"wrote {len(rl.revoked)} revocation(s) signed by "
+                               f"{rl.issuer_organisation} to {out}", markup=False))
+    return ExitCode.OK

@@ -1,0 +1,126 @@
+"""``trustavatar keys``: the organisation signing identity and trust anchors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
+from trustavatar._files import read_input
+from trustavatar.errors import ExitCode
+from trustavatar.keys import Keystore, TrustStore
+
+_MAX_PEM = 1 << 20
+
+
+@click.group("keys")
+def command() -> None:
+    """Create or import the signing identity; manage trusted roots."""
+
+
+def _show(ks: Keystore, con: Console, title: str) -> None:
+    d = ks.identity.to_dict()
+    con.print(f"[bold]{title}[/bold] in {ks.home.root}")
+    for k in ("organisation", "source", "signer", "issuer", "algorithm", "not_after",
+              "certificate_sha256", "key_encrypted"):
+        con.print(f"  {k.replace('_', ' ')}: {d[k]}")
+
+
+@command.command("init")
+@click.option("--org", "organisation", default="trustavatar local", show_default=True,
+              help="Organisation name in the certificates.")
+@click.option("--valid-days", default=365, show_default=True, type=click.IntRange(1, 3650),
+              help="Validity of the signing certificate.")
+@click.option("--force", is_flag=True, help="Retire an existing identity instead of refusing.")
+@passphrase_option
+@json_option
+def init(organisation: str, valid_days: int, force: bool, passphrase: bytes | None) -> int:
+    """Create a local root CA and an EC P-256 signing certificate, and trust the root."""
+    st = state()
+    ks = Keystore.create(st.home, organisation=organisation, passphrase=passphrase,
+                         leaf_days=valid_days, force=force)
+    emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()},
+         lambda con: _show(ks, con, "created signing identity"))
+    return ExitCode.OK
+
+
+@command.command("import")
+@click.option("--chain", "chain_path", required=True, type=click.Path(dir_okay=False),
+              help="PEM chain, signing certificate first.")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False),
+              help="PEM private key of the signing certificate.")
+@click.option("--key-passphrase-env", metavar="VAR", default=None,
+              help="Environment variable with the passphrase of the given key file.")
+@click.option("--org", "organisation", default=None,
+              help="Organisation name (default: from the certificate).")
+@click.option("--force", is_flag=True, help="Retire an existing identity instead of refusing.")
+@passphrase_option
+@json_option
+def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
+            organisation: str | None, force: bool, passphrase: bytes | None) -> int:
+    """Use a CA-issued signing certificate and key (stored encrypted with --passphrase-env)."""
+    st = state()
+    key_pass = read_passphrase(key_passphrase_env) if key_passphrase_env else None
+    ks = Keystore.import_identity(
+        st.home, chain_pem=read_input(chain_path, max_bytes=_MAX_PEM, what="chain file"),
+        key_pem=read_input(key_path, max_bytes=_MAX_PEM, what="key file"),
+        key_passphrase=key_pass, passphrase=passphrase, organisation=organisation, force=force,
+    )
+    emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()},
+         lambda con: (_show(ks, con, "imported signing identity"),
+                      con.print("  (trust its root with 'trustavatar keys trust add ROOT.pem')")))
+    return ExitCode.OK
+
+
+@command.command("show")
+@json_option
+def show() -> int:
+    """Show the signing identity and the trust anchors."""
+    st = state()
+    ks = Keystore.open(st.home)
+    anchors = TrustStore.from_home(st.home).anchors
+    emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict(),
+          "trust_anchors": [a.to_dict() for a in anchors]},
+         lambda con: (_show(ks, con, "signing identity"),
+                      con.print(f"  trust anchors: {len(anchors)}")))
+    return ExitCode.OK
+
+
+@command.group("trust")
+def trust() -> None:
+    """Roots whose signatures are trusted (manifests and consent artifacts)."""
+
+
+@trust.command("add")
+@click.argument("root", type=click.Path(dir_okay=False))
+@click.option("--label", default=None, help="A short name (default: the file name).")
+@json_option
+def trust_add(root: str, label: str | None) -> int:
+    """Trust a third-party root certificate (PEM)."""
+    st = state()
+    _, anchor = TrustStore.from_home(st.home).add(
+        read_input(root, max_bytes=_MAX_PEM, what="root certificate"),
+        label=label or Path(root).stem, source=root,
+    )
+    emit({"ok": True, "anchor": anchor.to_dict()},
+         lambda con: con.print(f"trusted {anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"))
+    return ExitCode.OK
+
+
+@trust.command("list")
+@json_option
+def trust_list() -> int:
+    """List the trusted roots."""
+    anchors = TrustStore.from_home(state().home).anchors
+
+    def human(con: Console) -> None:
+        if not anchors:
+            con.print("no trust anchors (run 'trustavatar keys init' or 'keys trust add')")
+        for a in anchors:
+            con.print(f"{a.label}: {a.subject}  sha256 {a.fingerprint[:16]}…  "
+                      f"until {a.certificate.not_valid_after_utc:%Y-%m-%d}")
+
+    emit({"ok": True, "anchors": [a.to_dict() for a in anchors]}, human)
+    return ExitCode.OK

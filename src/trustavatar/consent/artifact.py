@@ -1,0 +1,292 @@
+"""Consent artifacts: the document model and step 1 of verification (parsing).
+
+An artifact is a signed envelope (:mod:`trustavatar._envelope`) whose payload is a consent
+document of type ``trustavatar.consent``, version 1, valid under
+``schemas/consent-artifact.v1.schema.json``. Parsing checks form only; trust comes from
+:func:`trustavatar.consent.verify`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ARTIFACT_TYPE",
+    "EVIDENCE_METHODS",
+    "MAX_ARTIFACT_BYTES",
+    "SCHEMA_VERSION",
+    "ArtifactSource",
+    "ConsentArtifact",
+    "Evidence",
+    "EvidenceDocument",
+    "Issuer",
+    "Scope",
+    "Subject",
+    "Validity",
+    "load_artifact",
+    "parse_artifact",
+]
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias
+
+from cryptography import x509
+
+from trustavatar import _envelope
+from trustavatar._files import sha256_bytes, sha256_file
+from trustavatar.consent._time import format_time, parse_time
+from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
+from trustavatar.errors import ConsentMalformedError, FaceError, InputError
+from trustavatar.face import QuantisedEmbedding
+
+#: Largest artifact accepted, in bytes (a typical one is about 2 KB).
+MAX_ARTIFACT_BYTES: Final = 1 << 20
+ARTIFACT_TYPE: Final = "trustavatar.consent"
+SCHEMA_VERSION: Final = 1
+EVIDENCE_METHODS: Final = ("operator-attestation", "recorded-clip")
+
+EvidenceMethod: TypeAlias = Literal["operator-attestation", "recorded-clip"]
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who issued the consent: the organisation (it must match the signing certificate's
+    organisation) and, optionally, the operator who took it."""
+
+    organisation: str
+    operator: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        data = {"organisation": self.organisation}
+        if self.operator is not None:
+            data["operator"] = self.operator
+        return data
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The consenting person. ``face_embedding`` is biometric data."""
+
+    display_name: str
+    portrait_sha256: str
+    face_embedding: QuantisedEmbedding
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.face_embedding
+        return {
+            "display_name": self.display_name,
+            "portrait_sha256": self.portrait_sha256,
+            "face_embedding": {
+                "model": e.model, "dtype": "int8", "divisor": e.divisor, "values": list(e.values),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the consent covers. ``"*"`` in ``languages`` or ``channels`` means any."""
+
+    purposes: tuple[str, ...]
+    languages: tuple[str, ...] = ("*",)
+    channels: tuple[str, ...] = ("*",)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {
+            "purposes": list(self.purposes),
+            "languages": list(self.languages),
+            "channels": list(self.channels),
+        }
+
+
+@dataclass(frozen=True)
+class Validity:
+    """The consent holds for ``not_before <= t < not_after`` (UTC, to the second)."""
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "not_before": format_time(self.not_before),
+            "not_after": format_time(self.not_after),
+        }
+
+
+@dataclass(frozen=True)
+class EvidenceDocument:
+    """A document the consent rests on, by SHA-256 (the document itself stays offline)."""
+
+    kind: Literal["signed-release", "consent-clip"]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How consent was obtained: :meth:`operator_attestation` or :meth:`recorded_clip`."""
+
+    method: EvidenceMethod
+    documents: tuple[EvidenceDocument, ...]
+
+    @classmethod
+    def operator_attestation(cls, release: str | os.PathLike[str] | bytes) -> Evidence:
+        """An operator attests that the subject signed ``release`` (a path or its bytes)."""
+        return cls("operator-attestation", (EvidenceDocument("signed-release", _digest(release)),))
+
+    @classmethod
+    def recorded_clip(cls, clip: str | os.PathLike[str] | bytes) -> Evidence:
+        """The subject stated consent in a recorded clip (a path or its bytes)."""
+        return cls("recorded-clip", (EvidenceDocument("consent-clip", _digest(clip)),))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "documents": [{"kind": d.kind, "sha256": d.sha256} for d in self.documents],
+        }
+
+
+def _digest(source: str | os.PathLike[str] | bytes) -> str:
+    if isinstance(source, bytes):
+        return sha256_bytes(source)
+    if not Path(source).is_file():
+        raise InputError(f"evidence file {source} does not exist or is not a file")
+    return sha256_file(source)
+
+
+@dataclass(frozen=True)
+class ConsentArtifact:
+    """A parsed consent artifact. Parsed is not trusted: pass it to
+    :func:`trustavatar.consent.verify`, which re-checks everything from :attr:`raw`."""
+
+    consent_id: str
+    version: int
+    issued_at: dt.datetime
+    issuer: Issuer
+    subject: Subject
+    scope: Scope
+    validity: Validity
+    evidence: Evidence
+    envelope: _envelope.Envelope
+
+    @property
+    def raw(self) -> bytes:
+        """The artifact file's bytes (canonical JSON)."""
+        return self.envelope.raw
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of :attr:`raw`."""
+        return self.envelope.sha256
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """The embedded certificate chain, signing certificate first (not yet trusted)."""
+        return self.envelope.chain
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ConsentArtifact:
+        return parse_artifact(data)
+
+
+#: What verification accepts: the artifact's bytes, a path to it, or a parsed artifact.
+ArtifactSource: TypeAlias = bytes | str | os.PathLike[str] | ConsentArtifact
+
+
+def _malformed(reason: str) -> ConsentMalformedError:
+    return ConsentMalformedError(f"malformed consent artifact: {reason}")
+
+
+def load_artifact(source: ArtifactSource) -> ConsentArtifact:
+    """Step 1 from any source: bytes, a path (str or PathLike), or an artifact (re-parsed
+    from its bytes). A file that cannot be read raises :class:`InputError`."""
+    if isinstance(source, ConsentArtifact):
+        return parse_artifact(source.raw)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return parse_artifact(bytes(source))
+    if isinstance(source, str | os.PathLike):
+        return parse_artifact(_read_limited(Path(source)))
+    raise InputError(f"a consent artifact must be bytes, a path or a ConsentArtifact, "
+                     f"got {type(source).__name__}")
+
+
+def _read_limited(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_ARTIFACT_BYTES + 1)  # parse_artifact reports "too large"
+    except IsADirectoryError as e:
+        raise InputError(f"consent artifact {path} is a directory") from e
+    except OSError as e:
+        raise InputError(f"cannot read consent artifact {path}: {e.strerror or e}") from e
+
+
+def parse_artifact(data: bytes) -> ConsentArtifact:
+    """Verification step 1: size, UTF-8, JSON without duplicate keys, canonical (RFC 8785),
+    schema-valid, well-formed values. Raises :class:`ConsentMalformedError`."""
+    try:
+        document = _envelope.load_canonical_json(data, max_bytes=MAX_ARTIFACT_BYTES)
+    except _envelope.EnvelopeFormatError as e:
+        raise _malformed(str(e)) from e
+    problem = schema_problem(ARTIFACT_SCHEMA, document)
+    if problem is not None:
+        raise _malformed(f"does not match the v{SCHEMA_VERSION} schema {problem}")
+    try:
+        envelope = _envelope.open_envelope(document, raw=data)
+    except _envelope.EnvelopeFormatError as e:
+        raise _malformed(str(e)) from e
+    return _from_payload(envelope)
+
+
+def _no_control_characters(value: Any, where: str = "payload") -> None:
+    # JSON Schema patterns run on Python's re, where '$' also matches before a final
+    # newline; this closes that gap for every string at once.
+    if isinstance(value, str):
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise _malformed(f"at {where}: control characters are not allowed")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _no_control_characters(v, f"{where}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_control_characters(v, f"{where}/{i}")
+
+
+def _time(text: str, where: str) -> dt.datetime:
+    try:
+        return parse_time(text)
+    except ValueError as e:
+        raise _malformed(f"at {where}: {text!r} is not a valid time") from e
+
+
+def _from_payload(envelope: _envelope.Envelope) -> ConsentArtifact:
+    p = envelope.payload
+    _no_control_characters(p)
+    subject, scope, validity = p["subject"], p["scope"], p["validity"]
+    embedding = subject["face_embedding"]
+    try:
+        quantised = QuantisedEmbedding(
+            divisor=embedding["divisor"],
+            values=tuple(embedding["values"]),
+            model=embedding["model"],
+        )
+    except FaceError as e:
+        raise _malformed(f"at payload/subject/face_embedding: {e.message}") from e
+    not_before = _time(validity["not_before"], "payload/validity/not_before")
+    not_after = _time(validity["not_after"], "payload/validity/not_after")
+    if not_after <= not_before:
+        raise _malformed("validity ends before it begins (not_after <= not_before)")
+    issuer = p["issuer"]
+    return ConsentArtifact(
+        consent_id=p["consent_id"],
+        version=p["version"],
+        issued_at=_time(p["issued_at"], "payload/issued_at"),
+        issuer=Issuer(issuer["organisation"], issuer.get("operator")),
+        subject=Subject(subject["display_name"], subject["portrait_sha256"], quantised),
+        scope=Scope(tuple(scope["purposes"]), tuple(scope["languages"]), tuple(scope["channels"])),
+        validity=Validity(not_before, not_after),
+        evidence=Evidence(
+            p["evidence"]["method"],
+            tuple(EvidenceDocument(d["kind"], d["sha256"]) for d in p["evidence"]["documents"]),
+        ),
+        envelope=envelope,
+    )

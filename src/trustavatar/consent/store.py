@@ -1,0 +1,239 @@
+"""Issued consents and revocations in the registry (tables of migration 1)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConsentRecord",
+    "ConsentStatus",
+    "Revocation",
+    "artifact_bytes",
+    "find_revocation",
+    "get_consent",
+    "list_consents",
+    "list_revocations",
+    "record_consent",
+    "revoke",
+]
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from trustavatar.consent._time import format_time, parse_time, to_second, utc_now
+from trustavatar.consent.artifact import ConsentArtifact
+from trustavatar.errors import ConsentNotFoundError, InputError, RegistryError
+from trustavatar.registry import Registry
+
+ConsentStatus: TypeAlias = Literal["valid", "not-yet-valid", "expired", "revoked"]
+_MAX_REASON: Final = 1000
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A consent withdrawn at ``revoked_at``. ``reason`` stays in the local registry; it
+    is not exported in revocation lists."""
+
+    consent_id: str
+    revoked_at: dt.datetime
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "consent_id": self.consent_id,
+            "revoked_at": format_time(self.revoked_at),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A row of the registry's ``consents`` table (the artifact's bytes are fetched apart,
+    with :func:`artifact_bytes`)."""
+
+    consent_id: str
+    subject_name: str
+    issuer_organisation: str
+    signer_sha256: str
+    issued_at: dt.datetime
+    not_before: dt.datetime
+    not_after: dt.datetime
+    purposes: tuple[str, ...]
+    languages: tuple[str, ...]
+    channels: tuple[str, ...]
+    evidence_method: str
+    artifact_sha256: str
+    revocation: Revocation | None
+
+    def status(self, at: dt.datetime) -> ConsentStatus:
+        """The state at ``at`` as the registry sees it (no signature check)."""
+        if self.revocation is not None and self.revocation.revoked_at <= at:
+            return "revoked"
+        if at < self.not_before:
+            return "not-yet-valid"
+        if at >= self.not_after:
+            return "expired"
+        return "valid"
+
+    def to_dict(self, *, at: dt.datetime | None = None) -> dict[str, object]:
+        data: dict[str, object] = {
+            "consent_id": self.consent_id,
+            "subject": self.subject_name,
+            "issuer_organisation": self.issuer_organisation,
+            "signer_sha256": self.signer_sha256,
+            "issued_at": format_time(self.issued_at),
+            "not_before": format_time(self.not_before),
+            "not_after": format_time(self.not_after),
+            "purposes": list(self.purposes),
+            "languages": list(self.languages),
+            "channels": list(self.channels),
+            "evidence_method": self.evidence_method,
+            "artifact_sha256": self.artifact_sha256,
+            "revocation": self.revocation.to_dict() if self.revocation else None,
+        }
+        if at is not None:
+            data["status"] = self.status(at)
+        return data
+
+
+_SELECT = """
+    SELECT c.consent_id, c.subject_name, c.issuer_organisation, c.signer_sha256, c.issued_at,
+           c.not_before, c.not_after, c.purposes, c.languages, c.channels, c.evidence_method,
+           c.artifact_sha256, r.revoked_at, r.reason
+    FROM consents AS c LEFT JOIN consent_revocations AS r USING (consent_id)
+"""
+
+
+def _record(row: sqlite3.Row) -> ConsentRecord:
+    try:
+        revocation = (
+            Revocation(row["consent_id"], parse_time(row["revoked_at"]), row["reason"])
+            if row["revoked_at"] is not None
+            else None
+        )
+        return ConsentRecord(
+            consent_id=row["consent_id"],
+            subject_name=row["subject_name"],
+            issuer_organisation=row["issuer_organisation"],
+            signer_sha256=row["signer_sha256"],
+            issued_at=parse_time(row["issued_at"]),
+            not_before=parse_time(row["not_before"]),
+            not_after=parse_time(row["not_after"]),
+            purposes=tuple(json.loads(row["purposes"])),
+            languages=tuple(json.loads(row["languages"])),
+            channels=tuple(json.loads(row["channels"])),
+            evidence_method=row["evidence_method"],
+            artifact_sha256=row["artifact_sha256"],
+            revocation=revocation,
+        )
+    except (ValueError, TypeError) as e:
+        raise RegistryError(f"the registry row for consent {row['consent_id']} is damaged") from e
+
+
+def record_consent(
+    registry: Registry, artifact: ConsentArtifact, *, at: dt.datetime | None = None
+) -> ConsentRecord:
+    """Store an issued ``artifact`` (its bytes too). Refuses an id that is already stored."""
+    recorded_at = utc_now() if at is None else to_second(at, "at")
+    if get_consent(registry, artifact.consent_id) is not None:
+        raise RegistryError(f"consent {artifact.consent_id} is already in the registry")
+    with registry.transaction() as conn:
+        conn.execute(
+            "INSERT INTO consents (consent_id, artifact_sha256, subject_name, issuer_organisation,"
+            " signer_sha256, issued_at, not_before, not_after, purposes, languages, channels,"
+            " evidence_method, artifact, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                artifact.consent_id,
+                artifact.sha256,
+                artifact.subject.display_name,
+                artifact.issuer.organisation,
+                artifact.envelope.signer_sha256,
+                format_time(artifact.issued_at),
+                format_time(artifact.validity.not_before),
+                format_time(artifact.validity.not_after),
+                json.dumps(list(artifact.scope.purposes)),
+                json.dumps(list(artifact.scope.languages)),
+                json.dumps(list(artifact.scope.channels)),
+                artifact.evidence.method,
+                artifact.raw,
+                format_time(recorded_at),
+            ),
+        )
+    record = get_consent(registry, artifact.consent_id)
+    assert record is not None  # just inserted
+    return record
+
+
+def get_consent(registry: Registry, consent_id: str) -> ConsentRecord | None:
+    """The record of ``consent_id``, or None if the registry has no such consent."""
+    rows = registry.query(_SELECT + " WHERE c.consent_id = ?", (consent_id,))
+    return _record(rows[0]) if rows else None
+
+
+def list_consents(registry: Registry) -> list[ConsentRecord]:
+    """Every consent in the registry, oldest issue first."""
+    return [_record(r) for r in registry.query(_SELECT + " ORDER BY c.issued_at, c.consent_id")]
+
+
+def artifact_bytes(registry: Registry, consent_id: str) -> bytes:
+    """The stored artifact of ``consent_id``, byte for byte."""
+    rows = registry.query("SELECT artifact FROM consents WHERE consent_id = ?", (consent_id,))
+    if not rows:
+        raise ConsentNotFoundError(f"no consent {consent_id!r} in the registry {registry.path}")
+    return bytes(rows[0][0])
+
+
+def revoke(
+    registry: Registry, consent_id: str, *, reason: str, at: dt.datetime | None = None
+) -> Revocation:
+    """Withdraw consent ``consent_id`` from time ``at`` (default: now).
+
+    Raises :class:`~trustavatar.errors.ConsentNotFoundError` for an id the registry does not
+    hold. Revoking again returns the first revocation unchanged.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InputError("a revocation needs a reason (--reason)")
+    if len(reason) > _MAX_REASON:
+        raise InputError(f"the reason is longer than {_MAX_REASON} characters")
+    revoked_at = utc_now() if at is None else to_second(at, "at")
+    with registry.transaction() as conn:
+        if conn.execute(
+            "SELECT 1 FROM consents WHERE consent_id = ?", (consent_id,)
+        ).fetchone() is None:
+            raise ConsentNotFoundError(
+                f"no consent {consent_id!r} in the registry {registry.path}"
+            )
+        conn.execute(
+            "INSERT OR IGNORE INTO consent_revocations (consent_id, revoked_at, reason)"
+            " VALUES (?, ?, ?)",
+            (consent_id, format_time(revoked_at), reason),
+        )
+    revocation = find_revocation(registry, consent_id)
+    assert revocation is not None  # just inserted or already there
+    return revocation
+
+
+def find_revocation(registry: Registry, consent_id: str) -> Revocation | None:
+    rows = registry.query(
+        "SELECT consent_id, revoked_at, reason FROM consent_revocations WHERE consent_id = ?",
+        (consent_id,),
+    )
+    return _revocation(rows[0]) if rows else None
+
+
+def list_revocations(registry: Registry) -> list[Revocation]:
+    rows = registry.query(
+        "SELECT consent_id, revoked_at, reason FROM consent_revocations"
+        " ORDER BY revoked_at, consent_id"
+    )
+    return [_revocation(r) for r in rows]
+
+
+def _revocation(row: sqlite3.Row) -> Revocation:
+    try:
+        return Revocation(row["consent_id"], parse_time(row["revoked_at"]), row["reason"])
+    except ValueError as e:
+        raise RegistryError(f"the revocation of {row['consent_id']} is damaged") from e

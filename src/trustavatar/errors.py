@@ -1,0 +1,246 @@
+"""The error family of trustavatar.
+
+Every error the library raises on purpose derives from :class:`Error`. Each part has
+one family below it (:class:`KeystoreError`, :class:`ProvenanceError`,
+:class:`ConsentError`, :class:`FaceError`, :class:`RegistryError`). ``str(error)`` is a
+one-line message fit for a terminal; :meth:`Error.diagnostics` adds detail.
+
+Each class carries the process exit code the CLI uses for it (see README, "Exit codes").
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AudioInputError",
+    "ConsentError",
+    "ConsentExpiredError",
+    "ConsentIdentityError",
+    "ConsentMalformedError",
+    "ConsentNotFoundError",
+    "ConsentNotYetValidError",
+    "ConsentRevocationListError",
+    "ConsentRevokedError",
+    "ConsentScopeError",
+    "ConsentSignatureError",
+    "ConsentUntrustedIssuerError",
+    "ConsentValidityError",
+    "Error",
+    "ExitCode",
+    "FaceError",
+    "FaceTrackingError",
+    "GenerationError",
+    "InputError",
+    "KeystoreError",
+    "KeystoreExistsError",
+    "KeystoreLockedError",
+    "KeystoreMissingError",
+    "PassphraseError",
+    "ProvenanceError",
+    "ProvenanceInputError",
+    "ProvenanceVerificationError",
+    "QualityCheckError",
+    "RegistryError",
+    "SigningError",
+    "SpeechSynthesisError",
+    "UnsupportedFormatError",
+    "UntrustedChainError",
+    "WatermarkError",
+]
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``trustavatar`` command (documented in the README)."""
+
+    OK = 0
+    FAILURE = 1  #: an operation failed (keystore, registry, signing)
+    USAGE = 2  #: bad arguments or unreadable / unsupported input
+    REJECTED = 3  #: verification failed: invalid manifest, consent rejected
+    ABSENT = 4  #: no C2PA manifest: unknown provenance
+    UNTRUSTED = 5  #: the signature is valid but the signer is not trusted
+    INTERNAL = 70  #: a bug in trustavatar (please report it)
+
+
+class Error(Exception):
+    """Root of every error trustavatar raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def diagnostics(self) -> str:
+        """A longer, multi-line explanation (the one-line message plus any detail)."""
+        text = f"{type(self).__name__}: {self.message}"
+        if self.detail:
+            text += "\n" + self.detail
+        cause = self.__cause__
+        if cause is not None:
+            text += f"\ncaused by {type(cause).__name__}: {cause}"
+        return text
+
+
+class InputError(Error):
+    """An input file or argument is missing, unreadable or of an unsupported kind."""
+
+    exit_code = ExitCode.USAGE
+
+
+# --- keystore -------------------------------------------------------------------------
+
+
+class KeystoreError(Error):
+    """The organisation signing identity cannot be created, loaded or used."""
+
+
+class KeystoreMissingError(KeystoreError):
+    """No signing identity exists in the trustavatar home (run ``trustavatar keys init``)."""
+
+
+class KeystoreExistsError(KeystoreError):
+    """A signing identity exists already and would be overwritten."""
+
+
+class KeystoreLockedError(KeystoreError):
+    """The signing key is encrypted and no passphrase was given."""
+
+
+class PassphraseError(KeystoreError):
+    """The passphrase does not decrypt the signing key."""
+
+
+class UntrustedChainError(KeystoreError):
+    """A certificate chain does not lead to a trusted root at the time asked."""
+
+    exit_code = ExitCode.REJECTED
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+class RegistryError(Error):
+    """The SQLite registry cannot be opened, migrated or written."""
+
+
+# --- faces ----------------------------------------------------------------------------
+
+
+class FaceError(InputError):
+    """No usable face in an image (none, several, or the image cannot be read)."""
+
+
+# --- provenance -----------------------------------------------------------------------
+
+
+class ProvenanceError(Error):
+    """C2PA signing or reading failed."""
+
+
+class ProvenanceInputError(ProvenanceError, InputError):
+    """The file to sign or verify is missing or unreadable."""
+
+
+class UnsupportedFormatError(ProvenanceInputError):
+    """The file is not one of the supported formats (MP4, JPEG, PNG, WAV)."""
+
+
+class SigningError(ProvenanceError):
+    """The C2PA library refused to sign."""
+
+
+class ProvenanceVerificationError(ProvenanceError):
+    """A manifest was required to be trusted but is invalid, untrusted or absent."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class WatermarkError(ProvenanceError):
+    """A watermark cannot be embedded or read (wrong frame size, bad payload)."""
+
+
+# --- generator ------------------------------------------------------------------------
+
+
+class GenerationError(Error):
+    """The talking-head generator failed."""
+
+
+class AudioInputError(GenerationError, InputError):
+    """The audio (or the audio track of a video) cannot be decoded, or holds no sound."""
+
+
+class SpeechSynthesisError(GenerationError):
+    """Text-to-speech failed (unknown voice or language, bad SSML)."""
+
+
+class FaceTrackingError(GenerationError, InputError):
+    """No usable face in the face photo or video (none found, or lost for too long)."""
+
+
+class QualityCheckError(GenerationError):
+    """The output failed identity or audio-visual sync quality checks."""
+
+
+# --- consent --------------------------------------------------------------------------
+
+
+class ConsentError(Error):
+    """A consent artifact does not grant what was asked.
+
+    Raised by :func:`trustavatar.consent.require` and :func:`trustavatar.consent.verify`;
+    the subclass says which check failed.
+    """
+
+    exit_code = ExitCode.REJECTED
+
+
+class ConsentMalformedError(ConsentError):
+    """The artifact is not a canonical, schema-valid consent document."""
+
+
+class ConsentSignatureError(ConsentError):
+    """The artifact's signature does not verify."""
+
+
+class ConsentUntrustedIssuerError(ConsentError):
+    """The artifact is signed by a certificate that does not chain to a trusted root."""
+
+
+class ConsentValidityError(ConsentError):
+    """The artifact is outside its validity period."""
+
+
+class ConsentExpiredError(ConsentValidityError):
+    """The artifact's ``not_after`` has passed."""
+
+
+class ConsentNotYetValidError(ConsentValidityError):
+    """The artifact's ``not_before`` is in the future."""
+
+
+class ConsentRevokedError(ConsentError):
+    """The consent was revoked."""
+
+
+class ConsentRevocationListError(ConsentError):
+    """A revocation list given to check against is malformed, forged or untrusted.
+
+    Never skipped silently: without a list that verifies, non-revocation is not shown.
+    """
+
+
+class ConsentScopeError(ConsentError):
+    """The purpose or language asked for is outside the consent's scope."""
+
+
+class ConsentIdentityError(ConsentError):
+    """The face given is not the consenting subject's face."""
+
+
+class ConsentNotFoundError(ConsentError, InputError):
+    """No consent with that id in the registry."""
+
+    exit_code = ExitCode.USAGE

@@ -1,0 +1,170 @@
+"""Face embeddings: one 128-d dlib descriptor per image, compared by Euclidean distance.
+
+Biometric data: a face embedding is derived from a person's face and identifies them. It
+is personal data of a special category under the GDPR (Art. 9) and similar laws. Keep it
+only with the person's consent, only as long as needed, and protect it like the portrait.
+
+Pipeline: dlib's HOG frontal face detector finds faces; exactly one is required. Five
+landmarks (eyes, nose) align the face to a 150x150 chip; dlib's ResNet model maps the chip
+to a 128-d vector. Two images show the same person when the distance between their
+vectors is at most :data:`MATCH_THRESHOLD`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EMBEDDING_DIMS",
+    "MATCH_THRESHOLD",
+    "FaceBox",
+    "FaceEmbedding",
+    "QuantisedEmbedding",
+    "embed_face",
+]
+
+import math
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trustavatar.errors import FaceError
+from trustavatar.face.image import ImageSource, load_image
+from trustavatar.face.models import EMBEDDING_MODEL, face_models
+
+#: Length of a dlib face descriptor.
+EMBEDDING_DIMS: Final = 128
+#: Largest distance at which two embeddings count as the same person. 0.6 is the operating
+#: point dlib's model was trained and evaluated for (99.38 % accuracy on the LFW benchmark
+#: at this threshold); lower is stricter. See consent/README.md, "Face binding".
+MATCH_THRESHOLD: Final = 0.6
+
+#: Quantisation: ``component = value / divisor`` with int8 values and an integer divisor
+#: per embedding, ``floor(127 / max |component|)`` (the whole int8 range is used), kept
+#: within these bounds. dlib components stay below 0.5 in magnitude, so divisors are ~250+.
+QUANT_DIVISOR_MIN: Final = 64
+QUANT_DIVISOR_MAX: Final = 4096
+
+#: Images whose longer side exceeds this are scaled down before detection.
+DETECTION_MAX_SIDE: Final = 1280
+#: Images whose longer side is at most this are upsampled once (finds faces down to ~40 px).
+UPSAMPLE_BELOW_SIDE: Final = 800
+
+
+class FaceBox(NamedTuple):
+    """Where the face was found, in pixels of the analysed image (right/bottom exclusive)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+
+@dataclass(frozen=True, eq=False)
+class FaceEmbedding:
+    """A face descriptor.
+
+    ``vector``: ``(128,) float64``, read-only. ``box``: where the face was found, or None
+    for an embedding rebuilt from an artifact.
+    """
+
+    vector: NDArray[np.float64]
+    box: FaceBox | None = None
+    model: str = EMBEDDING_MODEL
+
+    def __post_init__(self) -> None:
+        vector = np.array(self.vector, dtype=np.float64)
+        if vector.shape != (EMBEDDING_DIMS,):
+            raise FaceError(
+                f"a face embedding must have shape ({EMBEDDING_DIMS},), got {vector.shape}"
+            )
+        if not np.all(np.isfinite(vector)):
+            raise FaceError("a face embedding must be finite")
+        vector.setflags(write=False)
+        object.__setattr__(self, "vector", vector)
+
+    def distance(self, other: FaceEmbedding) -> float:
+        """Euclidean distance to ``other`` (same person: at most :data:`MATCH_THRESHOLD`)."""
+        if other.model != self.model:
+            raise FaceError(
+                f"cannot compare embeddings of different models ({self.model!r} vs {other.model!r})"
+            )
+        return float(np.linalg.norm(self.vector - other.vector))
+
+    def quantise(self) -> QuantisedEmbedding:
+        """The int8 form stored in consent artifacts (error measured in tests/face)."""
+        peak = float(np.max(np.abs(self.vector)))
+        divisor = QUANT_DIVISOR_MAX if peak * QUANT_DIVISOR_MAX <= 127 else math.floor(127 / peak)
+        divisor = max(QUANT_DIVISOR_MIN, min(QUANT_DIVISOR_MAX, divisor))
+        values = np.clip(np.rint(self.vector * divisor), -128, 127).astype(np.int64)
+        return QuantisedEmbedding(
+            divisor=divisor, values=tuple(int(v) for v in values), model=self.model
+        )
+
+
+@dataclass(frozen=True)
+class QuantisedEmbedding:
+    """An embedding as 128 int8 ``values``; component ``i`` is ``values[i] / divisor``."""
+
+    divisor: int
+    values: tuple[int, ...]
+    model: str = EMBEDDING_MODEL
+
+    def __post_init__(self) -> None:
+        if len(self.values) != EMBEDDING_DIMS:
+            raise FaceError(
+                f"a quantised embedding needs {EMBEDDING_DIMS} values, got {len(self.values)}"
+            )
+        if not QUANT_DIVISOR_MIN <= self.divisor <= QUANT_DIVISOR_MAX:
+            raise FaceError(
+                f"quantisation divisor must be {QUANT_DIVISOR_MIN}..{QUANT_DIVISOR_MAX}, "
+                f"got {self.divisor}"
+            )
+        if any(not -128 <= v <= 127 for v in self.values):
+            raise FaceError("quantised embedding values must be int8 (-128..127)")
+
+    def dequantise(self) -> FaceEmbedding:
+        return FaceEmbedding(
+            np.asarray(self.values, dtype=np.float64) / self.divisor, model=self.model
+        )
+
+
+def embed_face(image: ImageSource) -> FaceEmbedding:
+    """Embed the one face in ``image``.
+
+    ``image``: a path, encoded bytes, or ``(H, W, 3) uint8 RGB``. Raises
+    :class:`~trustavatar.errors.FaceError` if the image cannot be read, or if it shows no
+    face or more than one (the message says how many were found).
+    """
+    rgb = _detection_size(load_image(image))
+    models = face_models()
+    upsample = 1 if max(rgb.shape[:2]) <= UPSAMPLE_BELOW_SIDE else 0
+    try:
+        found = list(models.detector(rgb, upsample))
+        if not found:
+            raise FaceError("no face found in the image")
+        if len(found) > 1:
+            raise FaceError(f"found {len(found)} faces in the image; exactly one is required")
+        rect = found[0]
+        shape = models.landmarks(rgb, rect)
+        descriptor = models.encoder.compute_face_descriptor(rgb, shape)
+    except RuntimeError as e:  # dlib reports its failures as RuntimeError
+        raise FaceError(f"face analysis failed: {e}") from e
+    vector = np.asarray(descriptor, dtype=np.float64)
+    return FaceEmbedding(
+        vector, box=FaceBox(int(rect.left()), int(rect.top()), int(rect.right()),
+                            int(rect.bottom()))
+    )
+
+
+def _detection_size(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """``rgb`` scaled down so its longer side is at most :data:`DETECTION_MAX_SIDE`."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    if side <= DETECTION_MAX_SIDE:
+        return rgb
+    from PIL import Image
+
+    scale = DETECTION_MAX_SIDE / side
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.ascontiguousarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))

@@ -1,0 +1,118 @@
+"""The trustavatar home: where the keystore, trust anchors, config and registry live.
+
+Resolved from, in order: an explicit path, ``$TRUSTAVATAR_HOME``, the user data
+directory (``platformdirs.user_data_dir("trustavatar")``). The directory is created
+with mode 0700; secrets inside it are 0600.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Config", "Home"]
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+from trustavatar._atomic import atomic_write_bytes
+from trustavatar.errors import Error, InputError
+
+ENV_VAR = "TRUSTAVATAR_HOME"
+
+
+@dataclass(frozen=True)
+class Config:
+    """User settings kept in ``config.toml`` in the home."""
+
+    #: RFC 3161 timestamp authority URL used when signing C2PA manifests (None: no timestamp).
+    tsa_url: str | None = None
+    #: Organisation name shown in manifests and consent artifacts.
+    organisation: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    KEYS = ("tsa_url", "organisation")
+
+    def to_toml(self) -> bytes:
+        data: dict[str, object] = dict(self.extra)
+        for key in self.KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return tomli_w.dumps(data).encode()
+
+    @classmethod
+    def from_toml(cls, raw: bytes, *, source: Path) -> Config:
+        try:
+            data = tomllib.loads(raw.decode())
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise Error(f"config file {source} is not valid TOML: {e}") from e
+        known = {k: data.pop(k) for k in cls.KEYS if k in data}
+        for key, value in known.items():
+            if not isinstance(value, str):
+                raise Error(f"config file {source}: {key} must be a string")
+        return cls(**known, extra=data)  # type: ignore[arg-type]
+
+    def with_value(self, key: str, value: str | None) -> Config:
+        if key not in self.KEYS:
+            raise InputError(f"unknown config key {key!r}; known keys: {', '.join(self.KEYS)}")
+        web = ("http://", "https://")
+        if key == "tsa_url" and value is not None and not value.startswith(web):
+            raise InputError(f"tsa_url must be an http(s) URL, got {value!r}")
+        return replace(self, **{key: value})
+
+
+@dataclass(frozen=True)
+class Home:
+    """A trustavatar home. Use :meth:`resolve`; nothing is created until :meth:`ensure`."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, path: str | os.PathLike[str] | None = None) -> Home:
+        if path is None:
+            path = os.environ.get(ENV_VAR) or platformdirs.user_data_dir("trustavatar")
+        return cls(Path(path).expanduser().absolute())
+
+    # Layout -------------------------------------------------------------------------
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.root / "trust"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.root / "registry.sqlite3"
+
+    def ensure(self) -> Home:
+        """Create the home and its private sub-directories (mode 0700)."""
+        for d in (self.root, self.keys_dir, self.trust_dir):
+            try:
+                d.mkdir(mode=0o700, parents=True, exist_ok=True)
+                d.chmod(0o700)
+            except OSError as e:
+                raise Error(f"cannot create trustavatar home directory {d}: {e.strerror}") from e
+        return self
+
+    # Config -------------------------------------------------------------------------
+    def load_config(self) -> Config:
+        try:
+            raw = self.config_path.read_bytes()
+        except FileNotFoundError:
+            return Config()
+        except OSError as e:
+            raise Error(f"cannot read {self.config_path}: {e.strerror}") from e
+        return Config.from_toml(raw, source=self.config_path)
+
+    def save_config(self, config: Config) -> None:
+        self.ensure()
+        atomic_write_bytes(self.config_path, config.to_toml(), mode=0o600)

@@ -1,0 +1,387 @@
+"""The organisation signing identity, kept in ``$TRUSTAVATAR_HOME/keys``.
+
+``Keystore.create`` makes a local root CA and a signing leaf (EC P-256) and trusts the
+root; ``Keystore.import_identity`` takes a CA-issued chain and key instead. Private keys
+are PKCS#8 PEM, encrypted when a passphrase is given, mode 0600 in a 0700 directory.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Keystore", "SigningIdentity", "SigningKey"]
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from trustavatar._atomic import atomic_write_bytes
+from trustavatar.errors import (
+    InputError,
+    KeystoreError,
+    KeystoreExistsError,
+    KeystoreLockedError,
+    KeystoreMissingError,
+    PassphraseError,
+)
+from trustavatar.home import Home
+from trustavatar.keys import _x509
+from trustavatar.keys.trust import TrustStore, load_pem_certificates
+
+_IDENTITY = "identity.json"
+_CHAIN = "signing-chain.pem"
+_KEY = "signing-key.pem"
+_ROOT = "root-ca.pem"
+_ROOT_KEY = "root-ca-key.pem"
+
+Algorithm = Literal["ES256", "ES384", "ES512", "PS256", "Ed25519"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _algorithm_for(key: PrivateKeyTypes) -> Algorithm:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        by_curve: dict[str, Algorithm] = {
+            "secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"
+        }
+        if key.curve.name in by_curve:
+            return by_curve[key.curve.name]
+        raise KeystoreError(f"unsupported EC curve {key.curve.name} (use P-256, P-384 or P-521)")
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise KeystoreError("RSA signing keys must be at least 2048 bits")
+        return "PS256"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "Ed25519"
+    raise KeystoreError(f"unsupported signing key type {type(key).__name__}")
+
+
+_EC_HASH = {"ES256": hashes.SHA256(), "ES384": hashes.SHA384(), "ES512": hashes.SHA512()}
+_EC_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An unlocked private key with its certificate chain (leaf first)."""
+
+    private_key: PrivateKeyTypes
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return _algorithm_for(self.private_key)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    def chain_pem(self) -> bytes:
+        return _x509.chain_to_pem(self.chain)
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign ``data``; EC signatures come as JOSE raw ``r || s`` (RFC 7518)."""
+        alg = self.algorithm
+        key = self.private_key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(_EC_HASH[alg])))
+            n = _EC_SIZE[alg]
+            return r.to_bytes(n, "big") + s.to_bytes(n, "big")
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(
+                data,
+                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+                hashes.SHA256(),
+            )
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(data)
+        raise KeystoreError(f"unsupported signing key type {type(key).__name__}")
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """Public facts about the signing identity (no secrets)."""
+
+    organisation: str
+    source: Literal["local-ca", "imported"]
+    encrypted: bool
+    created_at: str
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    def to_dict(self) -> dict[str, object]:
+        leaf = self.certificate
+        return {
+            "organisation": self.organisation,
+            "source": self.source,
+            "key_encrypted": self.encrypted,
+            "created_at": self.created_at,
+            "signer": _x509.common_name(leaf),
+            "issuer": leaf.issuer.rfc4514_string(),
+            "certificate_sha256": _x509.fingerprint(leaf),
+            "not_before": leaf.not_valid_before_utc.isoformat(),
+            "not_after": leaf.not_valid_after_utc.isoformat(),
+            "algorithm": _algorithm_for_public(leaf),
+            "chain_length": len(self.chain),
+        }
+
+
+def _algorithm_for_public(cert: x509.Certificate) -> str:
+    pub = cert.public_key()
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(
+            pub.curve.name, pub.curve.name
+        )
+    if isinstance(pub, rsa.RSAPublicKey):
+        return "PS256"
+    if isinstance(pub, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    return type(pub).__name__
+
+
+def _encryption(passphrase: bytes | None) -> serialization.KeySerializationEncryption:
+    if passphrase:
+        return serialization.BestAvailableEncryption(passphrase)
+    return serialization.NoEncryption()
+
+
+def _key_pem(key: PrivateKeyTypes, passphrase: bytes | None) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _encryption(passphrase)
+    )
+
+
+def _load_key(data: bytes, passphrase: bytes | None, *, source: str) -> PrivateKeyTypes:
+    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    if encrypted and not passphrase:
+        raise KeystoreLockedError(
+            f"the signing key {source} is encrypted: give its passphrase (--passphrase-env VAR)"
+        )
+    try:
+        return serialization.load_pem_private_key(data, passphrase if encrypted else None)
+    except ValueError as e:
+        if encrypted:
+            raise PassphraseError(f"wrong passphrase for the signing key {source}") from e
+        raise InputError(f"{source} is not a readable PEM private key") from e
+    except TypeError as e:
+        raise InputError(f"{source} is not a readable PEM private key") from e
+
+
+@dataclass(frozen=True)
+class Keystore:
+    """The signing identity in a trustavatar home. Construct with :meth:`open` or :meth:`create`."""
+
+    home: Home
+    identity: SigningIdentity
+
+    # Construction -------------------------------------------------------------------
+    @classmethod
+    def exists(cls, home: Home) -> bool:
+        return (home.keys_dir / _IDENTITY).is_file()
+
+    @classmethod
+    def open(cls, home: Home) -> Keystore:
+        meta_path = home.keys_dir / _IDENTITY
+        if not meta_path.is_file():
+            raise KeystoreMissingError(
+                f"no signing identity in {home.root} (run 'trustavatar keys init')"
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+            chain = tuple(
+                load_pem_certificates((home.keys_dir / _CHAIN).read_bytes(), source=_CHAIN)
+            )
+            identity = SigningIdentity(
+                organisation=str(meta["organisation"]),
+                source=meta["source"],
+                encrypted=bool(meta["encrypted"]),
+                created_at=str(meta["created_at"]),
+                chain=chain,
+            )
+        except (OSError, ValueError, KeyError, InputError) as e:
+            raise KeystoreError(f"the keystore in {home.keys_dir} is damaged: {e}") from e
+        return cls(home, identity)
+
+    @classmethod
+    def create(
+        cls,
+        home: Home,
+        *,
+        organisation: str,
+        passphrase: bytes | None = None,
+        leaf_days: int = 365,
+        root_days: int = 3650,
+        force: bool = False,
+        now: dt.datetime | None = None,
+    ) -> Keystore:
+        """Create a local root CA and a signing leaf, and trust the root.
+
+        Refuses to replace an existing identity unless ``force``; with ``force`` the old
+        identity is moved to ``keys/retired/<time>/`` (its root stays trusted so what it
+        signed keeps verifying).
+        """
+        organisation = organisation.strip()
+        if not organisation:
+            raise InputError("the organisation name must not be empty")
+        if leaf_days < 1 or root_days < leaf_days:
+            raise InputError(
+                "validity must be at least one day, and the root's at least the leaf's")
+        now = now or _utcnow()
+        cls._make_room(home, force=force, now=now)
+        root_key = _x509.new_private_key()
+        root = _x509.make_root(root_key, organisation=organisation, now=now, days=root_days)
+        leaf_key = _x509.new_private_key()
+        leaf = _x509.make_leaf(
+            leaf_key, issuer_cert=root, issuer_key=root_key, organisation=organisation,
+            now=now, days=leaf_days,
+        )
+        home.ensure()
+        kd = home.keys_dir
+        atomic_write_bytes(kd / _ROOT, _x509.chain_to_pem([root]))
+        atomic_write_bytes(kd / _ROOT_KEY, _key_pem(root_key, passphrase), mode=0o600)
+        TrustStore.from_home(home).add(_x509.chain_to_pem([root]), label=f"{organisation}-root")
+        return cls._commit(
+            home, organisation=organisation, key=leaf_key, chain=(leaf, root),
+            passphrase=passphrase, source="local-ca", now=now,
+        )
+
+    @classmethod
+    def import_identity(
+        cls,
+        home: Home,
+        *,
+        chain_pem: bytes,
+        key_pem: bytes,
+        key_passphrase: bytes | None = None,
+        passphrase: bytes | None = None,
+        organisation: str | None = None,
+        force: bool = False,
+        now: dt.datetime | None = None,
+    ) -> Keystore:
+        """Use a CA-issued certificate chain (leaf first) and its private key.
+
+        The leaf must carry the C2PA signer profile (digitalSignature, EKU
+        emailProtection, AKI/SKI, not a CA). The issuing root is *not* trusted
+        automatically: add it with :meth:`TrustStore.add` if it should be.
+        """
+        now = now or _utcnow()
+        chain = tuple(load_pem_certificates(chain_pem, source="the chain file"))
+        key = _load_key(key_pem, key_passphrase, source="given")
+        _algorithm_for(key)
+        leaf = chain[0]
+        if leaf.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ) != key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        ):
+            raise InputError(
+                "the private key does not belong to the first certificate of the chain")
+        _check_signer_profile(leaf)
+        if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+            raise InputError("the signing certificate is not valid now")
+        org_attrs = leaf.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+        org = organisation or (str(org_attrs[0].value) if org_attrs else _x509.common_name(leaf))
+        cls._make_room(home, force=force, now=now)
+        home.ensure()
+        return cls._commit(
+            home, organisation=org, key=key, chain=chain, passphrase=passphrase,
+            source="imported", now=now,
+        )
+
+    @classmethod
+    def _make_room(cls, home: Home, *, force: bool, now: dt.datetime) -> None:
+        if not cls.exists(home):
+            return
+        if not force:
+            raise KeystoreExistsError(
+                f"a signing identity exists already in {home.keys_dir}; "
+                "use --force to retire it and create a new one"
+            )
+        retired = home.keys_dir / "retired" / now.strftime("%Y%m%dT%H%M%S%fZ")
+        retired.mkdir(parents=True, mode=0o700)
+        for name in (_IDENTITY, _CHAIN, _KEY, _ROOT, _ROOT_KEY):
+            if (home.keys_dir / name).exists():
+                shutil.move(str(home.keys_dir / name), retired / name)
+
+    @classmethod
+    def _commit(
+        cls,
+        home: Home,
+        *,
+        organisation: str,
+        key: PrivateKeyTypes,
+        chain: Sequence[x509.Certificate],
+        passphrase: bytes | None,
+        source: Literal["local-ca", "imported"],
+        now: dt.datetime,
+    ) -> Keystore:
+        kd = home.keys_dir
+        atomic_write_bytes(kd / _KEY, _key_pem(key, passphrase), mode=0o600)
+        atomic_write_bytes(kd / _CHAIN, _x509.chain_to_pem(chain))
+        meta = {
+            "organisation": organisation,
+            "source": source,
+            "encrypted": bool(passphrase),
+            "created_at": now.isoformat(),
+        }
+        # identity.json is written last: it marks the identity complete.
+        atomic_write_bytes(kd / _IDENTITY, json.dumps(meta, indent=2).encode())
+        return cls.open(home)
+
+    # Use ----------------------------------------------------------------------------
+    def signing_key(self, passphrase: bytes | None = None) -> SigningKey:
+        """Unlock the signing key (raises KeystoreLockedError / PassphraseError)."""
+        path = self.home.keys_dir / _KEY
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise KeystoreError(f"cannot read the signing key {path}: {e.strerror}") from e
+        key = _load_key(data, passphrase, source=str(path))
+        return SigningKey(key, self.identity.chain)
+
+    def trust_store(self) -> TrustStore:
+        return TrustStore.from_home(self.home)
+
+
+def _check_signer_profile(leaf: x509.Certificate) -> None:
+    """What c2pa-rs requires of a signing certificate, as clear errors."""
+    ext = leaf.extensions
+    problems = []
+    try:
+        if ext.get_extension_for_class(x509.BasicConstraints).value.ca:
+            problems.append("it is a CA certificate")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        if not ext.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            problems.append("KeyUsage lacks digitalSignature")
+    except x509.ExtensionNotFound:
+        problems.append("no KeyUsage extension")
+    try:
+        ekus = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if ExtendedKeyUsageOID.EMAIL_PROTECTION not in ekus:
+            problems.append("ExtendedKeyUsage lacks emailProtection (1.3.6.1.5.5.7.3.4)")
+    except x509.ExtensionNotFound:
+        problems.append("no ExtendedKeyUsage extension")
+    for cls_, name in (
+        (x509.AuthorityKeyIdentifier, "AuthorityKeyIdentifier"),
+        (x509.SubjectKeyIdentifier, "SubjectKeyIdentifier"),
+    ):
+        try:
+            ext.get_extension_for_class(cls_)
+        except x509.ExtensionNotFound:
+            problems.append(f"no {name} extension")
+    if problems:
+        raise InputError("the certificate cannot sign C2PA manifests: " + "; ".join(problems))

@@ -1,0 +1,95 @@
+"""Which files can carry a manifest: detected from their first bytes, not their name."""
+
+from __future__ import annotations
+
+__all__ = ["SUPPORTED_FORMATS", "check_structure", "detect_format"]
+
+import os
+import struct
+from pathlib import Path
+
+from trustavatar.errors import ProvenanceInputError, UnsupportedFormatError
+
+#: MIME type → human name, for the formats trustavatar signs and verifies.
+SUPPORTED_FORMATS: dict[str, str] = {
+    "video/mp4": "MP4",
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "audio/wav": "WAV",
+}
+
+_QUICKTIME = b"qt  "
+
+
+def sniff(head: bytes) -> str | None:
+    """The MIME type for a file starting with ``head`` (≥ 12 bytes), or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[4:8] == b"ftyp" and head[8:12] != _QUICKTIME:
+        return "video/mp4"
+    return None
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Return the MIME type of ``path`` or raise a clear error."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            head = f.read(16)
+    except IsADirectoryError as e:
+        raise ProvenanceInputError(f"{p} is a directory, not a media file") from e
+    except OSError as e:
+        raise ProvenanceInputError(f"cannot read {p}: {e.strerror or e}") from e
+    if not head:
+        raise UnsupportedFormatError(f"{p} is empty")
+    mime = sniff(head)
+    if mime is None:
+        kind = "a QuickTime MOV file" if head[8:12] == _QUICKTIME else "not a supported format"
+        raise UnsupportedFormatError(
+            f"{p} is {kind} (supported: {', '.join(SUPPORTED_FORMATS.values())})"
+        )
+    return mime
+
+
+def check_structure(path: str | os.PathLike[str], mime: str) -> None:
+    """Refuse files that are visibly truncated or damaged (cheap checks, no decoding).
+
+    MP4: the top-level boxes tile the file exactly and include ``moov``; PNG: it ends with
+    an ``IEND`` chunk; JPEG: an end-of-image marker near the end; WAV: the RIFF size fits.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        if mime == "video/mp4":
+            kinds, off = set(), 0
+            while off < size:
+                f.seek(off)
+                header = f.read(16)
+                if len(header) < 8:
+                    break
+                box_size, kind = struct.unpack(">I4s", header[:8])
+                if box_size == 1 and len(header) == 16:
+                    box_size = struct.unpack(">Q", header[8:16])[0]
+                elif box_size == 0:
+                    box_size = size - off
+                if box_size < 8:
+                    break
+                kinds.add(kind)
+                off += box_size
+            ok = off == size and b"moov" in kinds
+        elif mime == "image/png":
+            f.seek(max(size - 12, 0))
+            ok = f.read(12)[4:8] == b"IEND"
+        elif mime == "image/jpeg":
+            f.seek(max(size - 4096, 0))
+            ok = b"\xff\xd9" in f.read()
+        else:  # audio/wav
+            riff_size = struct.unpack("<I", f.read(8)[4:8])[0]
+            ok = riff_size + 8 <= size + 1
+    if not ok:
+        name = SUPPORTED_FORMATS[mime]
+        raise UnsupportedFormatError(f"{p} is a truncated or damaged {name} file")

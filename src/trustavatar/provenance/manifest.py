@@ -1,0 +1,69 @@
+"""The manifest definition trustavatar signs: what it declares and why."""
+
+from __future__ import annotations
+
+__all__ = ["TRAINING_MINING_ENTRIES", "build_manifest"]
+
+from collections.abc import Sequence
+from typing import Any
+
+from trustavatar._version import __version__
+from trustavatar.provenance.model import ConsentBinding, Ingredient, SourceType
+
+#: CAWG training-and-data-mining entries; all set to notAllowed.
+TRAINING_MINING_ENTRIES = (
+    "cawg.ai_generative_training",
+    "cawg.ai_training",
+    "cawg.ai_inference",
+    "cawg.data_mining",
+)
+
+SOFTWARE_AGENT = {"name": "trustavatar", "version": __version__}
+
+
+def build_manifest(
+    *,
+    title: str,
+    source_type: SourceType,
+    consent: ConsentBinding | None = None,
+    ingredients: Sequence[Ingredient] = (),
+) -> dict[str, Any]:
+    """A c2pa-python manifest definition.
+
+    - ``c2pa.actions.v2``: ``c2pa.created`` with the IPTC digital source type (AI-generated),
+      plus ``c2pa.edited`` for composites over real footage;
+    - ``cawg.training-mining``: every use ``notAllowed``;
+    - ``org.trustavatar.consent``: the consent binding (ids and hashes only, no personal data);
+    - ingredients by hash (no copies or thumbnails of faces are embedded).
+    """
+    actions: list[dict[str, Any]] = [
+        {
+            "action": "c2pa.created",
+            "digitalSourceType": source_type.uri,
+            "softwareAgent": SOFTWARE_AGENT,
+        }
+    ]
+    if source_type is SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA:
+        actions.append(
+            {
+                "action": "c2pa.edited",
+                "digitalSourceType": source_type.uri,
+                "softwareAgent": SOFTWARE_AGENT,
+                "description": "mouth region re-rendered to new audio (lip-sync)",
+            }
+        )
+    assertions: list[dict[str, Any]] = [
+        {"label": "c2pa.actions.v2", "data": {"actions": actions}},
+        {
+            "label": "cawg.training-mining",
+            "data": {"entries": {e: {"use": "notAllowed"} for e in TRAINING_MINING_ENTRIES}},
+        },
+    ]
+    if consent is not None:
+        assertions.append(consent.assertion())
+    return {
+        "claim_generator_info": [SOFTWARE_AGENT],
+        "title": title,
+        "assertions": assertions,
+        "ingredients": [i.definition() for i in ingredients],
+    }

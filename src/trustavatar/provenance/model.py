@@ -1,0 +1,237 @@
+"""The values a manifest carries and the report a verification returns."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConsentBinding",
+    "Failure",
+    "Ingredient",
+    "ProvenanceReport",
+    "SignResult",
+    "Signer",
+    "SourceType",
+    "ValidationState",
+]
+
+import enum
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trustavatar._files import sha256_file
+from trustavatar.errors import InputError, ProvenanceVerificationError
+from trustavatar.provenance.formats import sniff
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+class SourceType(enum.StrEnum):
+    """IPTC digital source types trustavatar declares."""
+
+    #: Fully synthetic: a talking head made from a photo.
+    TRAINED_ALGORITHMIC_MEDIA = "trainedAlgorithmicMedia"
+    #: Real footage with AI-altered parts (lip-sync dubbing).
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = "compositeWithTrainedAlgorithmicMedia"
+
+    @property
+    def uri(self) -> str:
+        return _IPTC + self.value
+
+
+#: Source types that declare the content AI-generated or AI-altered.
+AI_SOURCE_TYPES = frozenset(
+    _IPTC + v
+    for v in (
+        "trainedAlgorithmicMedia",
+        "compositeWithTrainedAlgorithmicMedia",
+        "algorithmicMedia",
+        "compositeSynthetic",
+    )
+)
+
+
+class ValidationState(enum.StrEnum):
+    TRUSTED = "trusted"  #: valid, and the signer chains to a trust anchor
+    VALID_UNTRUSTED = "valid-untrusted"  #: valid, but the signer is not trusted here
+    INVALID = "invalid"  #: the manifest or the content was altered, or cannot be read
+    ABSENT = "absent"  #: no manifest: unknown provenance (not evidence of anything)
+
+
+@dataclass(frozen=True)
+class ConsentBinding:
+    """Binds a manifest to a consent record without any personal data."""
+
+    consent_id: str
+    artifact_sha256: str
+
+    SCHEMA = "trustavatar.consent-binding/1"
+    LABEL = "org.trustavatar.consent"
+
+    def __post_init__(self) -> None:
+        if not self.consent_id or len(self.consent_id) > 200:
+            raise InputError("consent_id must be a non-empty string of at most 200 characters")
+        if not _HEX64.match(self.artifact_sha256):
+            raise InputError("artifact_sha256 must be 64 lowercase hex digits")
+
+    def assertion(self) -> dict[str, Any]:
+        # Values are strings only: c2pa-rs corrupts numeric arrays in custom assertions.
+        return {
+            "label": self.LABEL,
+            "data": {
+                "schema": self.SCHEMA,
+                "consent_id": self.consent_id,
+                "artifact_sha256": self.artifact_sha256,
+            },
+        }
+
+    @classmethod
+    def from_assertion(cls, data: Any) -> ConsentBinding | None:
+        if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
+            return None
+        try:
+            return cls(str(data["consent_id"]), str(data["artifact_sha256"]))
+        except (KeyError, InputError):
+            return None
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    """An input of the signed content, recorded by hash only (no copy, no thumbnail)."""
+
+    title: str
+    sha256: str
+    mime: str = "application/octet-stream"
+    relationship: str = "inputTo"  # or "parentOf" for the footage an edit starts from
+
+    def __post_init__(self) -> None:
+        if not _HEX64.match(self.sha256):
+            raise InputError("ingredient sha256 must be 64 lowercase hex digits")
+        if self.relationship not in ("inputTo", "parentOf", "componentOf"):
+            raise InputError(f"unknown ingredient relationship {self.relationship!r}")
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, title: str | None = None,
+        relationship: str = "inputTo",
+    ) -> Ingredient:
+        p = Path(path)
+        digest = sha256_file(p)
+        with p.open("rb") as f:
+            mime = sniff(f.read(16)) or "application/octet-stream"
+        return cls(title or p.name, digest, mime, relationship)
+
+    def definition(self) -> dict[str, str]:
+        return {
+            "title": self.title,
+            "format": self.mime,
+            "relationship": self.relationship,
+            "instance_id": f"sha256:{self.sha256}",
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    explanation: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Signer:
+    common_name: str | None
+    issuer: str | None
+    algorithm: str | None
+
+
+@dataclass(frozen=True)
+class ProvenanceReport:
+    """What a file's C2PA manifest says, and whether it holds. See :func:`verify`."""
+
+    path: str
+    mime: str
+    state: ValidationState
+    failures: tuple[Failure, ...] = ()
+    manifest_label: str | None = None
+    signer: Signer | None = None
+    claim_generator: str | None = None
+    digital_source_types: tuple[str, ...] = ()
+    consent: ConsentBinding | None = None
+    ingredients: tuple[Ingredient, ...] = ()
+    training_mining: dict[str, str] = field(default_factory=dict)
+    timestamp: str | None = None
+
+    @property
+    def ai_generated(self) -> bool | None:
+        """True when the manifest declares AI generation; None when there is no manifest."""
+        if self.state is ValidationState.ABSENT:
+            return None
+        return any(t in AI_SOURCE_TYPES for t in self.digital_source_types)
+
+    @property
+    def summary(self) -> str:
+        """The state in plain words."""
+        if self.state is ValidationState.TRUSTED:
+            return f"valid manifest signed by trusted signer {self.signer_name}"
+        if self.state is ValidationState.VALID_UNTRUSTED:
+            return (f"valid manifest, but signer {self.signer_name} is not in the trust store "
+                    "(add its root with 'trustavatar keys trust add')")
+        if self.state is ValidationState.INVALID:
+            reasons = "; ".join(f.explanation for f in self.failures) or "unknown failure"
+            return f"INVALID manifest: {reasons}"
+        return ("no C2PA manifest: provenance unknown (stripped or never signed; "
+                "this is not evidence either way)")
+
+    @property
+    def signer_name(self) -> str:
+        if self.signer is None:
+            return "(unknown)"
+        return repr(self.signer.common_name or self.signer.issuer or "(unnamed)")
+
+    @property
+    def timestamp_note(self) -> str | None:
+        if self.state is ValidationState.ABSENT or self.timestamp:
+            return None
+        return ("the manifest carries no trusted timestamp: it stops validating once the "
+                "signing certificate expires")
+
+    def require_trusted(self) -> ProvenanceReport:
+        """Return self if trusted, else raise :class:`ProvenanceVerificationError`."""
+        if self.state is not ValidationState.TRUSTED:
+            raise ProvenanceVerificationError(f"{self.path}: {self.summary}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.mime,
+            "state": self.state.value,
+            "summary": self.summary,
+            "failures": [f.to_dict() for f in self.failures],
+            "manifest_label": self.manifest_label,
+            "signer": asdict(self.signer) if self.signer else None,
+            "claim_generator": self.claim_generator,
+            "ai_generated": self.ai_generated,
+            "digital_source_types": list(self.digital_source_types),
+            "consent": asdict(self.consent) if self.consent else None,
+            "ingredients": [asdict(i) for i in self.ingredients],
+            "training_mining": self.training_mining,
+            "timestamp": self.timestamp,
+            "timestamp_note": self.timestamp_note,
+        }
+
+
+@dataclass(frozen=True)
+class SignResult:
+    path: str
+    mime: str
+    manifest_label: str
+    sha256: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,74 @@
+"""Sign a media file: embed a C2PA manifest, as the last step, atomically."""
+
+from __future__ import annotations
+
+__all__ = ["sign"]
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from trustavatar._atomic import atomic_output
+from trustavatar._files import sha256_file
+from trustavatar.errors import ProvenanceInputError, SigningError
+from trustavatar.keys import SigningKey, TrustStore
+from trustavatar.provenance import _c2pa
+from trustavatar.provenance.formats import check_structure, detect_format
+from trustavatar.provenance.manifest import build_manifest
+from trustavatar.provenance.model import (
+    ConsentBinding,
+    Ingredient,
+    SignResult,
+    SourceType,
+    ValidationState,
+)
+from trustavatar.provenance.verify import verify
+
+
+def sign(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    key: SigningKey,
+    trust: TrustStore,
+    source_type: SourceType = SourceType.TRAINED_ALGORITHMIC_MEDIA,
+    consent: ConsentBinding | None = None,
+    ingredients: Sequence[Ingredient] = (),
+    title: str | None = None,
+    tsa_url: str | None = None,
+) -> SignResult:
+    """Embed a signed manifest in a copy of ``src`` written to ``dst``.
+
+    The signed file is read back and verified before it is renamed into place: ``dst``
+    appears only complete, signed and valid; on any failure nothing is left behind.
+    ``src`` may equal ``dst`` (signing in place).
+    """
+    t0 = time.perf_counter()
+    src_p, dst_p = Path(src), Path(dst)
+    mime = detect_format(src_p)
+    check_structure(src_p, mime)
+    definition = build_manifest(
+        title=title or dst_p.name, source_type=source_type, consent=consent,
+        ingredients=ingredients,
+    )
+    ctx = _c2pa.context(trust)
+    with atomic_output(dst_p) as tmp:
+        try:
+            with (
+                _c2pa.builder(definition, ctx) as builder,
+                src_p.open("rb") as source,
+                tmp.open("w+b") as dest,
+            ):
+                builder.sign(_c2pa.signer(key, tsa_url), mime, source, dest)
+        except OSError as e:
+            raise ProvenanceInputError(f"cannot read {src_p}: {e.strerror or e}") from e
+        except _c2pa.C2paError as e:
+            raise SigningError(f"C2PA signing of {src_p} failed: {e}") from e
+        # Read back what we wrote: a signature that does not validate must not ship.
+        report = verify(tmp, trust=trust)
+        if report.state not in (ValidationState.TRUSTED, ValidationState.VALID_UNTRUSTED):
+            raise SigningError(f"the signed output does not validate: {report.summary}")
+        digest = sha256_file(tmp)
+    assert report.manifest_label is not None
+    return SignResult(str(dst_p), mime, report.manifest_label, digest, time.perf_counter() - t0)

@@ -1,0 +1,146 @@
+"""Verify a file's C2PA manifest and report what it says, in plain words."""
+
+from __future__ import annotations
+
+__all__ = ["explain", "verify"]
+
+import os
+from pathlib import Path
+from typing import Any
+
+from trustavatar.keys import TrustStore
+from trustavatar.provenance import _c2pa
+from trustavatar.provenance.formats import detect_format
+from trustavatar.provenance.model import (
+    ConsentBinding,
+    Failure,
+    Ingredient,
+    ProvenanceReport,
+    Signer,
+    ValidationState,
+)
+
+#: c2pa validation codes in plain words.
+EXPLANATIONS = {
+    "assertion.bmffHash.mismatch": "the video/audio data changed after signing",
+    "assertion.dataHash.mismatch": "the file's content changed after signing",
+    "assertion.boxesHash.mismatch": "the file's content changed after signing",
+    "assertion.hashedURI.mismatch": "an assertion in the manifest was edited after signing",
+    "assertion.missing": "an assertion the claim refers to is missing",
+    "claimSignature.mismatch": "the manifest's signature does not match its claim",
+    "claimSignature.missing": "the manifest carries no signature",
+    "signingCredential.untrusted": "the signer's certificate does not chain to a trusted root",
+    "signingCredential.expired": "the signing certificate had expired and no timestamp proves "
+    "it was signed earlier",
+    "signingCredential.revoked": "the signing certificate was revoked",
+    "signingCredential.invalid": "the signing certificate is not valid for signing manifests",
+    "timeStamp.mismatch": "the timestamp does not match the signature",
+    "timeStamp.untrusted": "the timestamp authority is not trusted",
+    "timeStamp.outsideValidity": "the timestamp lies outside the certificate's validity",
+    "manifest.unreadable": "the embedded manifest is damaged and cannot be read",
+}
+
+
+def explain(code: str, fallback: str | None = None) -> str:
+    return EXPLANATIONS.get(code) or fallback or code
+
+
+def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceReport:
+    """Read and validate the manifest of ``path`` against ``trust``'s anchors.
+
+    Never raises for a bad manifest — that is a state. Raises
+    :class:`~trustavatar.errors.ProvenanceInputError` only when the file cannot be read
+    or is not a supported format.
+    """
+    p = Path(path)
+    # 1. what kind of file (by content)
+    mime = detect_format(p)
+    # 2. read the manifest store with our trust anchors
+    try:
+        store = _c2pa.read_store(str(p), mime, _c2pa.context(trust))
+    except _c2pa.C2paError as e:
+        return ProvenanceReport(
+            str(p), mime, ValidationState.INVALID,
+            failures=(Failure("manifest.unreadable", f"{explain('manifest.unreadable')} ({e})"),),
+        )
+    if store is None:
+        return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
+    # 3. the validation state and its reasons
+    state = _state(store)
+    failures = tuple(
+        Failure(str(f.get("code")), explain(str(f.get("code")), f.get("explanation")))
+        for f in _active_failures(store)
+    )
+    if state is ValidationState.INVALID and not failures:
+        failures = (Failure("unknown", "the manifest did not validate"),)
+    # 4. what the active manifest declares
+    active = store.get("manifests", {}).get(store.get("active_manifest") or "", {})
+    return _report(p, mime, state, failures, store.get("active_manifest"), active)
+
+
+def _state(store: dict[str, Any]) -> ValidationState:
+    raw = store.get("validation_state")
+    failures = [f.get("code") for f in _active_failures(store)]
+    if raw == "Trusted":
+        return ValidationState.TRUSTED
+    if raw == "Valid" and set(failures) <= {"signingCredential.untrusted"}:
+        return ValidationState.VALID_UNTRUSTED
+    return ValidationState.INVALID
+
+
+def _active_failures(store: dict[str, Any]) -> list[dict[str, Any]]:
+    results = store.get("validation_results") or {}
+    active = results.get("activeManifest") or {}
+    failures = list(active.get("failure") or [])
+    if not results:  # older layout: a flat list of statuses
+        failures = [s for s in store.get("validation_status") or [] if "code" in s]
+    return failures
+
+
+def _report(
+    p: Path,
+    mime: str,
+    state: ValidationState,
+    failures: tuple[Failure, ...],
+    label: str | None,
+    active: dict[str, Any],
+) -> ProvenanceReport:
+    sig = active.get("signature_info") or {}
+    gen = (active.get("claim_generator_info") or [{}])[0]
+    source_types: list[str] = []
+    consent = None
+    mining: dict[str, str] = {}
+    for a in active.get("assertions") or []:
+        data = a.get("data") or {}
+        if a.get("label", "").startswith("c2pa.actions"):
+            source_types += [x["digitalSourceType"] for x in data.get("actions", [])
+                             if isinstance(x, dict) and "digitalSourceType" in x]
+        elif a.get("label") == ConsentBinding.LABEL:
+            consent = ConsentBinding.from_assertion(data)
+        elif a.get("label") == "cawg.training-mining":
+            mining = {k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()
+                      if isinstance(v, dict)}
+    ingredients = []
+    for i in active.get("ingredients") or []:
+        iid = str(i.get("instance_id", ""))
+        if iid.startswith("sha256:"):
+            try:
+                ingredients.append(Ingredient(str(i.get("title", "")), iid[7:],
+                                              str(i.get("format", "")),
+                                              str(i.get("relationship", "inputTo"))))
+            except Exception:  # noqa: S112 - a foreign ingredient we cannot describe
+                continue
+    return ProvenanceReport(
+        path=str(p),
+        mime=mime,
+        state=state,
+        failures=failures,
+        manifest_label=label,
+        signer=Signer(sig.get("common_name"), sig.get("issuer"), sig.get("alg")) if sig else None,
+        claim_generator=" ".join(str(gen[k]) for k in ("name", "version") if k in gen) or None,
+        digital_source_types=tuple(dict.fromkeys(source_types)),
+        consent=consent,
+        ingredients=tuple(ingredients),
+        training_mining=mining,
+        timestamp=sig.get("time"),
+    )

@@ -1,0 +1,167 @@
+"""The registry: one SQLite database per trustavatar home (``home.registry_path``).
+
+Opened in WAL mode with foreign keys on, migrated to the newest schema on open. The file
+holds consent artifacts (which contain face embeddings, i.e. biometric data) and is
+created with mode 0600.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Registry"]
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from trustavatar.errors import RegistryError
+from trustavatar.home import Home
+from trustavatar.registry.migrations import MIGRATIONS, Migration
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+class Registry:
+    """An open registry connection. Use :meth:`open` or :meth:`for_home`; close it (or use
+    ``with``) when done. Not shared between threads."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._conn = connection
+        self.path = path
+
+    # Construction -------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> Registry:
+        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise RegistryError(f"registry directory {path.parent} does not exist")
+        try:
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        except (OSError, sqlite3.Error) as e:
+            raise RegistryError(f"cannot open the registry {path}: {e}") from e
+        conn.row_factory = sqlite3.Row
+        registry = cls(conn, path)
+        try:
+            registry._configure()
+            registry._migrate(migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return registry
+
+    @classmethod
+    def for_home(cls, home: Home) -> Registry:
+        """The registry of ``home`` (the home is created if missing)."""
+        home.ensure()
+        return cls.open(home.registry_path)
+
+    def _configure(self) -> None:
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as e:
+            raise RegistryError(f"{self.path} is not a usable SQLite database: {e}") from e
+        if str(mode).lower() != "wal":
+            raise RegistryError(f"cannot switch {self.path} to WAL mode (got {mode!r})")
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        numbers = [m.number for m in migrations]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise RegistryError(f"migrations must be numbered 1, 2, 3, … in order; got {numbers}")
+        try:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot migrate the registry {self.path}: {e}") from e
+        newest = self.schema_version()
+        if newest > len(migrations):
+            raise RegistryError(
+                f"the registry {self.path} has schema version {newest}, newer than this "
+                f"trustavatar knows ({len(migrations)}): upgrade trustavatar"
+            )
+        for migration in migrations[newest:]:
+            with self.transaction() as conn:
+                # Another process may have applied it since we looked.
+                done = conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.number,)
+                ).fetchone()
+                if done:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.number, migration.name,
+                     dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+                )
+
+    # Use ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, else rolled back.
+
+        ``sqlite3.Error`` inside becomes :class:`~trustavatar.errors.RegistryError`.
+        """
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot write to the registry {self.path}: {e}") from e
+        try:
+            yield conn
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise RegistryError(f"registry {self.path}: {e}") from e
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise RegistryError(f"cannot commit to the registry {self.path}: {e}") from e
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read-only statement and return all rows."""
+        try:
+            return self._conn.execute(sql, tuple(parameters)).fetchall()
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot read the registry {self.path}: {e}") from e
+
+    def schema_version(self) -> int:
+        """The highest applied migration number (0 for an empty registry)."""
+        row = self.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0][0])
+
+    def journal_mode(self) -> str:
+        return str(self.query("PRAGMA journal_mode")[0][0]).lower()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"

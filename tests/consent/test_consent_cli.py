@@ -1,0 +1,176 @@
+"""``trustavatar consent …`` in-process: exit codes, output, files left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+
+import pytest
+from tests.clitools import invoke
+
+from trustavatar._cli import cli
+from trustavatar._cli import consent as consent_cli
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _consent_group_registered():
+    # Until trustavatar._cli registers the consent group itself (idempotent afterwards).
+    if "consent" not in cli.commands:
+        cli.add_command(consent_cli.command)
+    yield
+
+
+@pytest.fixture
+def h(tmp_path, capsys):
+    home = ["--home", str(tmp_path / "home")]
+    assert invoke(capsys, *home, "keys", "init", "--org", "CLI Org").code == 0
+    return home
+
+
+@pytest.fixture
+def issued(h, tmp_path, capsys, faces, release):
+    out = tmp_path / "eileen.consent.json"
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name",
+               "Eileen Collins", "--release", release, "--purpose", "avatar-generation",
+               "--purpose", "training", "--language", "en", "--operator", "Op", "--out", out,
+               "--json")
+    assert r.code == 0, r.err
+    return out, r.json()
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("trustavatar: error: "), err
+    return lines[0]
+
+
+def test_issue_verify_revoke_verify(h, issued, capsys, faces) -> None:
+    out, result = issued
+    cid = result["consent"]["consent_id"]
+    assert result["ok"] and result["artifact_sha256"]
+    assert result["consent"]["purposes"] == ["avatar-generation", "training"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    r = invoke(capsys, *h, "consent", "verify", out, "--face", faces["portrait"],
+               "--purpose", "training", "--language", "en-GB")
+    assert r.code == 0, r.err
+    assert f"consent {cid} is valid for Eileen Collins" in r.out
+    for words in ("signature verifies", "issuer trusted: CLI Org", "not revoked according to "
+                  "the local registry", "in scope: purpose 'training'", "face matches"):
+        assert words in r.out
+
+    r = invoke(capsys, *h, "consent", "verify", out, "--json")
+    assert r.code == 0 and r.json()["valid"] is True
+    assert r.json()["grant"]["consent_id"] == cid and r.json()["grant"]["face_distance"] is None
+
+    r = invoke(capsys, *h, "consent", "revoke", cid, "--reason", "withdrew", "--json")
+    assert r.code == 0 and r.json()["revocation"]["consent_id"] == cid
+    assert r.json()["already_revoked"] is False
+
+    r = invoke(capsys, *h, "consent", "verify", out)
+    assert r.code == 3 and r.out == ""
+    assert "was revoked at" in _one_error_line(r.err)
+
+    r = invoke(capsys, *h, "consent", "verify", out, "--json")
+    assert r.code == 3 and r.json()["error"]["type"] == "ConsentRevokedError"
+
+    r = invoke(capsys, *h, "consent", "list", "--json")
+    assert r.code == 0
+    assert [(c["consent_id"], c["status"]) for c in r.json()["consents"]] == [(cid, "revoked")]
+
+
+def test_third_party_checks_an_exported_revocation_list(h, issued, tmp_path, capsys) -> None:
+    out, result = issued
+    cid = result["consent"]["consent_id"]
+    verifier = ["--home", str(tmp_path / "verifier")]
+    assert invoke(capsys, *verifier, "keys", "init", "--org", "Verifier").code == 0
+    root = tmp_path / "home" / "keys" / "root-ca.pem"
+    assert invoke(capsys, *verifier, "keys", "trust", "add", root).code == 0
+    assert invoke(capsys, *verifier, "consent", "verify", out).code == 0
+
+    assert invoke(capsys, *h, "consent", "revoke", cid, "--reason", "withdrew").code == 0
+    rl = tmp_path / "revocations.json"
+    r = invoke(capsys, *h, "consent", "revocations", "export", "--out", rl, "--json")
+    assert r.code == 0 and r.json()["revocations"] == 1
+
+    r = invoke(capsys, *verifier, "consent", "verify", out, "--revocations", rl)
+    assert r.code == 3 and "revocation list issued" in _one_error_line(r.err)
+
+    forged = json.loads(rl.read_bytes())
+    forged["payload"]["revocations"] = []
+    import rfc8785
+
+    rl.write_bytes(rfc8785.dumps(forged))
+    r = invoke(capsys, *verifier, "consent", "verify", out, "--revocations", rl)
+    assert r.code == 3 and "signature does not verify" in _one_error_line(r.err)
+
+
+def test_rejections_exit_3(h, tmp_path, capsys, faces, release) -> None:
+    out = tmp_path / "short.json"
+    assert invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "E",
+                  "--release", release, "--valid-days", "1", "--out", out).code == 0
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    r = invoke(capsys, *h, "consent", "verify", out, "--at", later)
+    assert r.code == 3 and "expired at" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "verify", out, "--purpose", "advertising")
+    assert r.code == 3
+    assert _one_error_line(r.err) == ("trustavatar: error: purpose 'advertising' not in scope "
+                                      "['avatar-generation']")
+    r = invoke(capsys, *h, "consent", "verify", out, "--face", faces["other_person"])
+    assert r.code == 3 and "face does not match" in _one_error_line(r.err)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\x01garbage")
+    r = invoke(capsys, *h, "consent", "verify", garbage, "--json")
+    assert r.code == 3 and r.json()["error"]["type"] == "ConsentMalformedError"
+
+
+def test_input_errors_exit_2_and_leave_no_file(h, tmp_path, capsys, faces, release) -> None:
+    r = invoke(capsys, *h, "consent", "verify", tmp_path / "missing.json")
+    assert r.code == 2 and "cannot read consent artifact" in _one_error_line(r.err)
+
+    out = tmp_path / "out.json"
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "E",
+               "--release", tmp_path / "no-release.pdf", "--out", out)
+    assert r.code == 2 and "does not exist" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["no_face"], "--name", "E",
+               "--release", release, "--out", out)
+    assert r.code == 2 and "no face found" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "E",
+               "--release", release, "--language", "not a language", "--out", out)
+    assert r.code == 2 and "invalid language" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "E",
+               "--release", release, "--valid-days", "3", "--not-after", "2030-01-01T00:00:00Z",
+               "--out", out)
+    assert r.code == 2 and "not both" in _one_error_line(r.err)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.json")] == []
+    r = invoke(capsys, *h, "consent", "list", "--json")
+    assert r.json()["consents"] == []  # nothing recorded by the failed issues
+
+    r = invoke(capsys, *h, "consent", "verify", release, "--at", "2030-01-01T00:00:00")
+    assert r.code == 2 and "has no time zone" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "revoke", "no-such-id", "--reason", "x")
+    assert r.code == 2 and "no consent 'no-such-id'" in _one_error_line(r.err)
+
+
+def test_out_is_not_overwritten_without_force(h, issued, capsys, faces, release) -> None:
+    out, _ = issued
+    before = out.read_bytes()
+    args = ["consent", "issue", "--face", faces["portrait"], "--name", "E", "--release",
+            release, "--out", out]
+    r = invoke(capsys, *h, *args)
+    assert r.code == 2 and "exists already" in _one_error_line(r.err)
+    assert out.read_bytes() == before
+    assert invoke(capsys, *h, *args, "--force").code == 0
+    assert out.read_bytes() != before
+
+
+def test_list_and_export_on_an_empty_home(tmp_path, capsys) -> None:
+    h = ["--home", str(tmp_path / "empty")]
+    r = invoke(capsys, *h, "consent", "list")
+    assert r.code == 0 and "no consents recorded" in r.out
+    r = invoke(capsys, *h, "consent", "revocations", "export", "--out", tmp_path / "rl.json")
+    assert r.code == 1 and "no signing identity" in _one_error_line(r.err)
+    assert not (tmp_path / "rl.json").exists()

@@ -1,0 +1,62 @@
+"""Pin the public API: removing or renaming a public name must be a deliberate change."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "trustavatar": ["__version__"],
+    "trustavatar.keys": ["Anchor", "Keystore", "SigningIdentity", "SigningKey", "TrustStore",
+                         "validate_chain"],
+    "trustavatar.provenance": [
+        "SUPPORTED_FORMATS", "ConsentBinding", "Failure", "Ingredient", "ProvenanceReport",
+        "SignResult", "Signer", "SourceType", "ValidationState", "build_manifest",
+        "detect_format", "explain", "sign", "verify",
+    ],
+    "trustavatar.home": ["Config", "Home"],
+    "trustavatar.consent": [
+        "DEFAULT_PURPOSE", "DEFAULT_VALIDITY", "MAX_ARTIFACT_BYTES", "ArtifactSource",
+        "ConsentArtifact", "ConsentGrant", "ConsentRecord", "ConsentStatus", "Evidence",
+        "EvidenceDocument", "Issuer", "Revocation", "RevocationList", "RevocationListSource",
+        "Scope", "Subject", "Validity", "export_revocations", "get_consent", "issue",
+        "list_consents", "load_artifact", "load_revocation_list", "parse_artifact",
+        "record_consent", "require", "revoke", "verify",
+    ],
+    "trustavatar.face": [
+        "EMBEDDING_DIMS", "EMBEDDING_MODEL", "MATCH_THRESHOLD", "FaceBox", "FaceEmbedding",
+        "ImageSource", "QuantisedEmbedding", "embed_face", "load_image", "sample_portrait_path",
+    ],
+    "trustavatar.registry": ["MIGRATIONS", "Migration", "Registry"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(PUBLIC[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
+
+
+def test_error_family() -> None:
+    from trustavatar import errors
+
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, errors.Error), name
+    assert issubclass(errors.ConsentExpiredError, errors.ConsentError)
+    assert errors.ConsentError.exit_code == errors.ExitCode.REJECTED
+    assert errors.UnsupportedFormatError.exit_code == errors.ExitCode.USAGE
+    e = errors.KeystoreMissingError("no identity", detail="look in ~/.local/share")
+    assert str(e) == "no identity"
+    assert e.diagnostics().splitlines() == ["KeystoreMissingError: no identity",
+                                           "look in ~/.local/share"]
+
+
+def test_py_typed_ships() -> None:
+    from importlib.resources import files
+
+    assert files("trustavatar").joinpath("py.typed").is_file()

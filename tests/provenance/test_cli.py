@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import pytest
+from fixtures.mp4_boxes import flip_byte_in
+from tests.clitools import invoke
+
+
+@pytest.fixture
+def h(tmp_path):
+    return ["--home", str(tmp_path / "home")]
+
+
+def test_sign_and_verify_exit_codes(tmp_path, capsys, media, h) -> None:
+    assert invoke(capsys, *h, "keys", "init", "--org", "CLI Org").code == 0
+    out = tmp_path / "signed.mp4"
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out,
+               "--ingredient", media["jpeg"], "--json")
+    assert r.code == 0, r.err
+    signed = r.json()
+    assert signed["ok"] and signed["manifest_label"].startswith("urn:c2pa:")
+
+    r = invoke(capsys, *h, "provenance", "verify", out)
+    assert r.code == 0 and "trusted" in r.out and "AI-generated: yes" in r.out
+    assert "no trusted timestamp" in r.out
+
+    r = invoke(capsys, *h, "provenance", "verify", out, "--json")
+    d = r.json()
+    assert d["state"] == "trusted" and d["ai_generated"] is True
+    assert d["ingredients"][0]["title"] == "image.jpg"
+
+    # unsigned → 4 (absent), untrusted → 5, tampered → 3
+    assert invoke(capsys, *h, "provenance", "verify", media["mp4"]).code == 4
+    other = ["--home", str(tmp_path / "other")]
+    assert invoke(capsys, *other, "keys", "init").code == 0
+    r = invoke(capsys, *other, "provenance", "verify", out, "--json")
+    assert r.code == 5 and r.json()["state"] == "valid-untrusted"
+    flip_byte_in(out, "mdat")
+    r = invoke(capsys, *h, "provenance", "verify", out)
+    assert r.code == 3 and "INVALID" in r.out and "changed after signing" in r.out
+
+
+def test_sign_without_keystore_is_one_clear_line(tmp_path, capsys, media, h) -> None:
+    out = tmp_path / "o.mp4"
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out)
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [
+        f"trustavatar: error: no signing identity in {tmp_path / 'home'} "
+        "(run 'trustavatar keys init')"
+    ]
+    assert not out.exists()
+
+
+def test_wrong_passphrase_leaves_no_file(tmp_path, capsys, media, h, monkeypatch) -> None:
+    monkeypatch.setenv("PW", "right one")
+    assert invoke(capsys, *h, "keys", "init", "--passphrase-env", "PW").code == 0
+    monkeypatch.setenv("PW", "wrong one")
+    out = tmp_path / "o.mp4"
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out,
+               "--passphrase-env", "PW", "--json")
+    assert r.code == 1 and "wrong passphrase" in r.err
+    assert r.json() == {"ok": False, "error": {"type": "PassphraseError",
+                                               "message": r.json()["error"]["message"],
+                                               "exit_code": 1}}
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out)
+    assert r.code == 1 and "is encrypted" in r.err
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out,
+               "--passphrase-env", "UNSET_VARIABLE_XYZ")
+    assert r.code == 2 and "UNSET_VARIABLE_XYZ" in r.err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"plain text, not media", b"\x00" * 64])
+def test_bad_inputs(tmp_path, capsys, h, content) -> None:
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    src = tmp_path / "in.mp4"
+    src.write_bytes(content)
+    out = tmp_path / "out.mp4"
+    for args in (("provenance", "sign", src, "--out", out), ("provenance", "verify", src)):
+        r = invoke(capsys, *h, *args)
+        assert r.code == 2, r.err
+        assert len(r.err.strip().splitlines()) == 1 and r.err.startswith("trustavatar: error:")
+    assert not out.exists()
+    r = invoke(capsys, *h, "provenance", "verify", tmp_path / "missing.mp4")
+    assert r.code == 2 and "cannot read" in r.err
+
+
+def test_keys_cli(tmp_path, capsys, h) -> None:
+    r = invoke(capsys, *h, "keys", "init", "--org", "Acme", "--json")
+    assert r.code == 0 and r.json()["identity"]["organisation"] == "Acme"
+    r = invoke(capsys, *h, "keys", "init")
+    assert r.code == 1 and "exists already" in r.err
+    r = invoke(capsys, *h, "keys", "show", "--json")
+    assert r.json()["identity"]["algorithm"] == "ES256"
+    assert len(r.json()["trust_anchors"]) == 1
+    # a third-party root
+    other = ["--home", str(tmp_path / "third")]
+    invoke(capsys, *other, "keys", "init", "--org", "Third")
+    root = tmp_path / "third" / "keys" / "root-ca.pem"
+    r = invoke(capsys, *h, "keys", "trust", "add", root, "--label", "third-party")
+    assert r.code == 0
+    r = invoke(capsys, *h, "keys", "trust", "list", "--json")
+    assert {a["label"] for a in r.json()["anchors"]} == {"Acme-root", "third-party"}
+    leaf = tmp_path / "third" / "keys" / "signing-chain.pem"
+    r = invoke(capsys, *h, "keys", "trust", "add", leaf)
+    assert r.code == 2 and "exactly one certificate" in r.err
+
+
+def test_keys_import_cli(tmp_path, capsys, h, monkeypatch) -> None:
+    ca = ["--home", str(tmp_path / "ca")]
+    invoke(capsys, *ca, "keys", "init", "--org", "External CA")
+    kd = tmp_path / "ca" / "keys"
+    monkeypatch.setenv("NEWPW", "s3cret")
+    r = invoke(capsys, *h, "keys", "import", "--chain", kd / "signing-chain.pem",
+               "--key", kd / "signing-key.pem", "--passphrase-env", "NEWPW", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["identity"]["source"] == "imported"
+    assert r.json()["identity"]["key_encrypted"] is True
+    r = invoke(capsys, *h, "keys", "import", "--chain", kd / "root-ca.pem",
+               "--key", kd / "root-ca-key.pem", "--force")
+    assert r.code == 2 and "cannot sign C2PA manifests" in r.err
+
+
+def test_config_tsa_url(capsys, h) -> None:
+    assert invoke(capsys, *h, "config", "set", "tsa_url", "http://127.0.0.1:9/tsa").code == 0
+    assert invoke(capsys, *h, "config", "show", "--json").json()["config"]["tsa_url"] == (
+        "http://127.0.0.1:9/tsa")
+    r = invoke(capsys, *h, "config", "set", "tsa_url", "ftp://x")
+    assert r.code == 2 and "http(s) URL" in r.err
+    r = invoke(capsys, *h, "config", "set", "colour", "blue")
+    assert r.code == 2 and "unknown config key" in r.err
+    assert invoke(capsys, *h, "config", "unset", "tsa_url").code == 0
+    assert invoke(capsys, *h, "config", "show", "--json").json()["config"]["tsa_url"] is None
+
+
+def test_unreachable_tsa_fails_signing_cleanly(tmp_path, capsys, media, h) -> None:
+    invoke(capsys, *h, "keys", "init")
+    invoke(capsys, *h, "config", "set", "tsa_url", "http://127.0.0.1:9/tsa")
+    out = tmp_path / "o.mp4"
+    r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out)
+    assert r.code == 1 and "C2PA signing" in r.err
+    assert not out.exists()

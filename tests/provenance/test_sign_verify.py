@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fixtures.mp4_boxes import flip_byte_in, top_level_boxes, transplant_manifest
+from fixtures.synthetic_media import remux
+
+from trustavatar import provenance as pv
+from trustavatar.errors import (
+    ProvenanceInputError,
+    ProvenanceVerificationError,
+    UnsupportedFormatError,
+)
+from trustavatar.home import Home
+from trustavatar.keys import Keystore, SigningKey, TrustStore
+
+BINDING = pv.ConsentBinding("3f6c1a8e-0000-4000-8000-000000000001", "ab" * 32)
+S = pv.ValidationState
+
+
+def _sign(src: Path, dst: Path, key: SigningKey, trust: TrustStore, **kw) -> pv.SignResult:
+    return pv.sign(src, dst, key=key, trust=trust, consent=BINDING, **kw)
+
+
+def test_mp4_round_trip_declares_everything(tmp_path, media, signing_key, trust) -> None:
+    out = tmp_path / "signed.mp4"
+    ingredient = pv.Ingredient.from_file(media["jpeg"], title="face.jpg")
+    result = _sign(media["mp4"], out, signing_key, trust, ingredients=[ingredient])
+    assert result.manifest_label.startswith("urn:c2pa:")
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.TRUSTED
+    assert report.require_trusted() is report
+    assert report.failures == ()
+    assert report.ai_generated is True
+    assert report.digital_source_types == (pv.SourceType.TRAINED_ALGORITHMIC_MEDIA.uri,)
+    assert report.consent == BINDING
+    assert report.ingredients == (ingredient,)
+    assert report.signer and report.signer.common_name == "Test Org trustavatar signer"
+    assert report.claim_generator and report.claim_generator.startswith("trustavatar ")
+    assert set(report.training_mining.values()) == {"notAllowed"}
+    assert len(report.training_mining) == 4
+    assert report.timestamp is None and "no trusted timestamp" in (report.timestamp_note or "")
+    assert report.manifest_label == result.manifest_label
+    d = report.to_dict()
+    assert d["state"] == "trusted" and d["consent"]["consent_id"] == BINDING.consent_id
+
+
+def test_composite_declares_an_edit(tmp_path, media, signing_key, trust) -> None:
+    out = tmp_path / "dub.mp4"
+    pv.sign(media["mp4"], out, key=signing_key, trust=trust,
+            source_type=pv.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.TRUSTED and report.ai_generated
+    assert report.digital_source_types == (
+        pv.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA.uri,)
+    assert report.consent is None
+
+
+def test_unknown_root_is_valid_but_untrusted(tmp_path, media, signing_key, trust) -> None:
+    out = tmp_path / "signed.mp4"
+    _sign(media["mp4"], out, signing_key, trust)
+    stranger = Keystore.create(Home.resolve(tmp_path / "stranger"), organisation="Stranger")
+    for other in (stranger.trust_store(), TrustStore(())):
+        report = pv.verify(out, trust=other)
+        assert report.state is S.VALID_UNTRUSTED
+        assert [f.code for f in report.failures] == ["signingCredential.untrusted"]
+        assert "not in the trust store" in report.summary
+        with pytest.raises(ProvenanceVerificationError, match="not in the trust store"):
+            report.require_trusted()
+
+
+@pytest.mark.parametrize("box", ["mdat", "moov"])
+def test_flipped_byte_in_the_video_is_invalid(tmp_path, media, signing_key, trust, box) -> None:
+    out = tmp_path / "signed.mp4"
+    _sign(media["mp4"], out, signing_key, trust)
+    flip_byte_in(out, box)
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.INVALID
+    assert "assertion.bmffHash.mismatch" in [f.code for f in report.failures]
+    assert "changed after signing" in report.summary
+    with pytest.raises(ProvenanceVerificationError, match="INVALID"):
+        report.require_trusted()
+
+
+def test_transplanted_manifest_is_invalid(tmp_path, media, signing_key, trust) -> None:
+    a, b, out = tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "forged.mp4"
+    _sign(media["mp4"], a, signing_key, trust)
+    _sign(media["mp4b"], b, signing_key, trust)
+    transplant_manifest(a, b, out)
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.INVALID
+    assert "assertion.bmffHash.mismatch" in [f.code for f in report.failures]
+
+
+def test_remuxed_copy_has_no_manifest(tmp_path, media, signing_key, trust) -> None:
+    signed, copy = tmp_path / "signed.mp4", tmp_path / "remuxed.mp4"
+    _sign(media["mp4"], signed, signing_key, trust)
+    remux(signed, copy)
+    assert "uuid" not in [b[0] for b in top_level_boxes(copy.read_bytes())]
+    report = pv.verify(copy, trust=trust)
+    assert report.state is S.ABSENT
+    assert report.ai_generated is None
+    assert "provenance unknown" in report.summary and "not evidence" in report.summary
+    with pytest.raises(ProvenanceVerificationError, match="no C2PA manifest"):
+        report.require_trusted()
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png", "wav"])
+def test_still_and_audio_formats_round_trip(tmp_path, media, signing_key, trust, kind) -> None:
+    out = tmp_path / f"signed{media[kind].suffix}"
+    result = _sign(media[kind], out, signing_key, trust)
+    assert result.mime == {"jpeg": "image/jpeg", "png": "image/png", "wav": "audio/wav"}[kind]
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.TRUSTED and report.consent == BINDING
+    # flip a byte of the original content (found in the signed file by its neighbourhood)
+    original = media[kind].read_bytes()
+    needle = original[len(original) * 3 // 4: len(original) * 3 // 4 + 32]
+    data = bytearray(out.read_bytes())
+    at = data.find(needle)
+    assert at > 0
+    data[at + 16] ^= 0x55
+    out.write_bytes(bytes(data))
+    bad = pv.verify(out, trust=trust)
+    assert bad.state is S.INVALID
+    assert "assertion.dataHash.mismatch" in [f.code for f in bad.failures]
+
+
+def test_unsigned_files_are_absent(media, trust) -> None:
+    for kind in ("mp4", "jpeg", "png", "wav"):
+        assert pv.verify(media[kind], trust=trust).state is S.ABSENT
+
+
+def test_garbage_appended_to_a_signed_mp4_does_not_crash(tmp_path, media, signing_key, trust):
+    out = tmp_path / "signed.mp4"
+    _sign(media["mp4"], out, signing_key, trust)
+    out.write_bytes(out.read_bytes() + b"\x00\x00\x00\x10junkjunkjunkjunk")
+    report = pv.verify(out, trust=trust)
+    assert report.state is not S.TRUSTED
+
+
+def test_sign_in_place(tmp_path, media, signing_key, trust) -> None:
+    p = tmp_path / "v.mp4"
+    shutil.copy(media["mp4"], p)
+    _sign(p, p, signing_key, trust)
+    assert pv.verify(p, trust=trust).state is S.TRUSTED
+
+
+def test_unsupported_and_missing_inputs_leave_nothing(tmp_path, signing_key, trust) -> None:
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello, not a video")
+    out = tmp_path / "out.mp4"
+    with pytest.raises(UnsupportedFormatError, match="not a supported format"):
+        pv.sign(txt, out, key=signing_key, trust=trust)
+    with pytest.raises(ProvenanceInputError, match="cannot read"):
+        pv.sign(tmp_path / "missing.mp4", out, key=signing_key, trust=trust)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(UnsupportedFormatError, match="is empty"):
+        pv.verify(empty, trust=trust)
+    with pytest.raises(ProvenanceInputError, match="directory"):
+        pv.verify(tmp_path, trust=trust)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "home", "notes.txt"]
+
+
+def test_truncated_mp4_fails_cleanly_without_output(tmp_path, media, signing_key, trust) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(media["mp4"].read_bytes()[:500])
+    out = tmp_path / "out.mp4"
+    with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
+        pv.sign(broken, out, key=signing_key, trust=trust)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_quicktime_is_named(tmp_path) -> None:
+    mov = tmp_path / "clip.mov"
+    mov.write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ")
+    with pytest.raises(UnsupportedFormatError, match="QuickTime MOV"):
+        pv.detect_format(mov)
+
+
+def test_binding_and_ingredient_validate_their_values() -> None:
+    from trustavatar.errors import InputError
+
+    with pytest.raises(InputError, match="64 lowercase hex"):
+        pv.ConsentBinding("id", "xyz")
+    with pytest.raises(InputError, match="non-empty"):
+        pv.ConsentBinding("", "ab" * 32)
+    with pytest.raises(InputError, match="relationship"):
+        pv.Ingredient("t", "ab" * 32, relationship="stolenFrom")
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png", "wav"])
+def test_truncated_stills_and_audio_are_refused(tmp_path, media, signing_key, trust, kind) -> None:
+    broken = tmp_path / f"broken{media[kind].suffix}"
+    data = media[kind].read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    out = tmp_path / f"out{media[kind].suffix}"
+    with pytest.raises(UnsupportedFormatError, match="truncated or damaged"):
+        pv.sign(broken, out, key=signing_key, trust=trust)
+    assert not out.exists()
