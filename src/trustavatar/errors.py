@@ -2,8 +2,9 @@
 
 Every error the library raises on purpose derives from :class:`Error`. Each part has
 one family below it (:class:`KeystoreError`, :class:`ProvenanceError`,
-:class:`ConsentError`, :class:`FaceError`, :class:`RegistryError`). ``str(error)`` is a
-one-line message fit for a terminal; :meth:`Error.diagnostics` adds detail.
+:class:`ConsentError`, :class:`FaceError`, :class:`RegistryError`,
+:class:`DetectionError`). ``str(error)`` is a one-line message fit for a terminal;
+:meth:`Error.diagnostics` adds detail.
 
 Each class carries the process exit code the CLI uses for it (see README, "Exit codes").
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 __all__ = [
     "AudioInputError",
+    "ConsentChallengeError",
     "ConsentError",
+    "ConsentEvidenceError",
     "ConsentExpiredError",
     "ConsentIdentityError",
     "ConsentMalformedError",
@@ -24,6 +27,7 @@ __all__ = [
     "ConsentSignatureError",
     "ConsentUntrustedIssuerError",
     "ConsentValidityError",
+    "DetectionError",
     "Error",
     "ExitCode",
     "FaceError",
@@ -44,10 +48,13 @@ __all__ = [
     "SpeechSynthesisError",
     "UnsupportedFormatError",
     "UntrustedChainError",
+    "VideoInputError",
     "WatermarkError",
 ]
 
+from collections.abc import Mapping
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -59,6 +66,8 @@ class ExitCode(IntEnum):
     REJECTED = 3  #: verification failed: invalid manifest, consent rejected
     ABSENT = 4  #: no C2PA manifest: unknown provenance
     UNTRUSTED = 5  #: the signature is valid but the signer is not trusted
+    MANIPULATED = 10  #: ``scan``: at least one video is likely manipulated or AI-generated
+    PARTIAL = 11  #: ``scan``: some inputs could not be scanned (none of the rest flagged)
     INTERNAL = 70  #: a bug in trustavatar (please report it)
 
 
@@ -184,6 +193,17 @@ class QualityCheckError(GenerationError):
     """The output failed identity or audio-visual sync quality checks."""
 
 
+# --- detection ------------------------------------------------------------------------
+
+
+class DetectionError(Error):
+    """Scanning a video for manipulation failed (bad analyzer name, bad fusion file)."""
+
+
+class VideoInputError(DetectionError, InputError):
+    """The file to scan is missing, not a video, has no video stream, or has no frames."""
+
+
 # --- consent --------------------------------------------------------------------------
 
 
@@ -244,3 +264,31 @@ class ConsentNotFoundError(ConsentError, InputError):
     """No consent with that id in the registry."""
 
     exit_code = ExitCode.USAGE
+
+
+class ConsentChallengeError(ConsentError):
+    """A consent challenge cannot be used: unknown, expired, already used, or out of attempts.
+
+    ``reason`` is one of ``"unknown"``, ``"expired"``, ``"used"``, ``"exhausted"``.
+    """
+
+    def __init__(self, message: str, *, reason: str, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.reason = reason
+
+
+class ConsentEvidenceError(ConsentError):
+    """A recorded consent clip failed a check; no artifact was issued.
+
+    ``check`` names the first check that failed, in the order they run: ``"speech"`` (the
+    spoken code), ``"liveness"``, ``"identity"`` or ``"provenance"``. ``figures`` holds
+    that check's measurements (got and expected); ``report`` the full report of every
+    check that ran (a :class:`trustavatar.consent.ClipReport`), when there is one.
+    """
+
+    def __init__(self, message: str, *, check: str, figures: Mapping[str, Any] | None = None,
+                 report: Any = None, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.check = check
+        self.figures = dict(figures or {})
+        self.report = report

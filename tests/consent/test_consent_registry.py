@@ -57,7 +57,7 @@ def test_newer_schema_is_refused(tmp_path) -> None:
 
 
 def test_misnumbered_migrations_are_refused(tmp_path) -> None:
-    gap = Migration(3, "gap", ("SELECT 1",))
+    gap = Migration(len(MIGRATIONS) + 2, "gap", ("SELECT 1",))
     with pytest.raises(RegistryError, match="numbered 1, 2, 3"):
         Registry.open(tmp_path / "r.sqlite3", migrations=(*MIGRATIONS, gap))
 

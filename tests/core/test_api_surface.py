@@ -11,7 +11,8 @@ PUBLIC = {
     "trustavatar.keys": ["Anchor", "Keystore", "SigningIdentity", "SigningKey", "TrustStore",
                          "validate_chain"],
     "trustavatar.provenance": [
-        "SUPPORTED_FORMATS", "ConsentBinding", "Failure", "Ingredient", "ProvenanceReport",
+        "SUPPORTED_FORMATS", "ConsentBinding", "Failure", "GenerationBinding", "Ingredient",
+        "ProvenanceReport",
         "SignResult", "Signer", "SourceType", "ValidationState", "build_manifest",
         "detect_format", "explain", "sign", "verify",
     ],
@@ -28,7 +29,31 @@ PUBLIC = {
         "EMBEDDING_DIMS", "EMBEDDING_MODEL", "MATCH_THRESHOLD", "FaceBox", "FaceEmbedding",
         "ImageSource", "QuantisedEmbedding", "embed_face", "load_image", "sample_portrait_path",
     ],
-    "trustavatar.registry": ["MIGRATIONS", "Migration", "Registry"],
+    "trustavatar.generator": [
+        "GenerationResult", "MotionConfig", "MotionTrack", "PURPOSE", "QAPolicy", "QAReport",
+        "generate", "plan_motion",
+    ],
+    "trustavatar.generator.audio": [
+        "Audio", "AudioEncoder", "COLUMNS", "DEFAULT_SAMPLE_RATE", "MAX_SECONDS",
+        "PhonemeAlphabet", "PhonemeClass", "PhonemeEvent", "SILENCE_DBFS", "Speech", "Viseme",
+        "VoiceInfo", "WordEvent", "decode_phonemes", "encoder_frames", "frame_count",
+        "frame_energy", "list_languages", "list_voices", "load_audio", "log_mel_100hz",
+        "log_mel_frames", "phoneme_class", "resample", "synthesize", "viseme_for",
+        "viseme_track", "voice_activity",
+    ],
+    "trustavatar.watermark": [
+        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReading",
+        "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
+    ],
+    "trustavatar.face.mesh": ["FaceMesh", "Region", "face_height", "mouth_opening"],
+    "trustavatar.video_io": ["VideoInfo", "iter_frames", "probe"],
+    "trustavatar.registry": [
+        "GENESIS_HASH", "LEDGER_CHECKPOINT_TYPE", "MIGRATIONS", "LedgerCheckpoint", "LedgerEntry",
+        "LedgerProblem", "LedgerProblemKind", "LedgerReport", "LedgerRow", "Migration",
+        "Registry", "append_generation", "export_head", "find_by_manifest", "find_by_output",
+        "find_by_watermark", "get_generation", "list_generations", "load_checkpoint",
+        "verify_ledger",
+    ],
 }
 
 

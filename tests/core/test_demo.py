@@ -10,7 +10,7 @@ def test_demo_runs_end_to_end_and_twice(tmp_path, capsys) -> None:
     d = r.json()
     assert d["ok"] is True
     assert [s["step"] for s in d["steps"]] == [
-        "signing identity", "consent issued", "consent verified", "video signed",
+        "signing identity", "consent issued", "consent verified", "video generated",
         "provenance verified", "tampered copy detected"]
     assert d["provenance"]["state"] == "trusted"
     assert d["provenance"]["consent"]["consent_id"] == d["consent"]["consent_id"]

@@ -34,9 +34,9 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from trustavatar._cli import config, consent, demo, keys, provenance
+    from trustavatar._cli import config, consent, demo, generate, keys, ledger, provenance
 
-    for module in (keys, config, provenance, consent, demo):
+    for module in (keys, config, provenance, consent, generate, ledger, demo):
         cli.add_command(module.command)
 
 

@@ -1,4 +1,5 @@
-"""``trustavatar demo``: the whole trust chain on the built-in sample, in its own folder."""
+"""``trustavatar demo``: the whole chain on the built-in sample face, in its own folder:
+keystore → consent → TTS talking head → C2PA → verify → tamper check."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import click
-import numpy as np
 from rich.console import Console
 
 from trustavatar import consent, provenance
 from trustavatar._atomic import atomic_output
 from trustavatar._cli._common import emit, json_option, state
 from trustavatar.errors import ExitCode
-from trustavatar.face import load_image, sample_portrait_path
+from trustavatar.face import sample_portrait_path
 from trustavatar.home import Home
 from trustavatar.keys import Keystore
 from trustavatar.registry import Registry
+from trustavatar.watermark import read_watermark
+
+DEMO_SCRIPT = ("Hello. I am an AI avatar, made with consent. "
+               "This video carries a signed record of how it was made.")
 
 RELEASE_TEXT = """\
 MODEL RELEASE (demonstration)
@@ -29,26 +32,6 @@ astronaut Eileen Collins, as distributed with scikit-image) is used here only to
 demonstrate the consent workflow. This document stands for the signed release an operator
 would hold for a real subject; the consent artifact records its SHA-256.
 """
-
-
-def _stand_in_video(portrait: Path, out: Path, *, seconds: float = 2.0, fps: int = 25) -> None:
-    """A short H.264 clip of the portrait with a slow zoom: the stand-in for a generated video."""
-    img = load_image(portrait)
-    h, w = (d - d % 2 for d in img.shape[:2])
-    img = img[:h, :w]
-    with atomic_output(out) as tmp, av.open(str(tmp), "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        n = round(seconds * fps)
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        for i in range(n):
-            s = 1.0 + 0.04 * i / n
-            sy = np.clip(((ys - h / 2) / s + h / 2).astype(np.int32), 0, h - 1)
-            sx = np.clip(((xs - w / 2) / s + w / 2).astype(np.int32), 0, w - 1)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[sy, sx]), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
 
 
 @click.command("demo")
@@ -96,21 +79,21 @@ def command(out_dir: str) -> int:
                                 language="en", trust=ks.trust_store(), registry=registry)
     step("consent verified", face_distance=round(grant.face_distance or 0.0, 3),
          valid_until=grant.not_after.date().isoformat())
-    # 4. the output, signed last, bound to the consent
-    raw = folder / ".unsigned.mp4"
-    _stand_in_video(portrait, raw)
+    # 4. the talking head: TTS → motion → render → watermark → QA → C2PA → ledger
+    from trustavatar.generator import generate
+
     video = folder / "sample-avatar.mp4"
-    signed = provenance.sign(
-        raw, video, key=key, trust=ks.trust_store(),
-        consent=provenance.ConsentBinding(grant.consent_id, grant.artifact_sha256),
-        ingredients=[provenance.Ingredient.from_file(portrait, title="sample_portrait.jpg")],
-        tsa_url=home.load_config().tsa_url,
-    )
-    raw.unlink()
-    step("video signed", file=str(video), manifest=signed.manifest_label)
+    result = generate(face=portrait, consent=artifact_path, out=video, script=DEMO_SCRIPT,
+                      language="en", home=home, operator="trustavatar demo")
+    step("video generated", file=str(video), seconds=round(result.duration, 1),
+         manifest=result.manifest_label, qa="passed" if result.qa.passed else "failed",
+         ledger_row=result.ledger_seq)
     # 5. verify as anyone holding our root would
     report = provenance.verify(video, trust=ks.trust_store())
+    mark = read_watermark(video)
     step("provenance verified", state=report.state.value, ai_generated=report.ai_generated,
+         watermark="found" if mark.present and mark.payload == bytes.fromhex(result.watermark)
+         else "missing",
          consent_bound=report.consent == provenance.ConsentBinding(grant.consent_id,
                                                                    grant.artifact_sha256))
     # 6. one flipped byte is detected
@@ -123,7 +106,7 @@ def command(out_dir: str) -> int:
     step("tampered copy detected", state=bad.state.value,
          reason="; ".join(f.explanation for f in bad.failures))
     ok = report.state is provenance.ValidationState.TRUSTED and \
-        bad.state is provenance.ValidationState.INVALID
+        bad.state is provenance.ValidationState.INVALID and result.qa.passed
 
     def human(con: Console) -> None:
         con.print(f"\n{'demo passed' if ok else 'demo FAILED'} in "
@@ -131,5 +114,6 @@ def command(out_dir: str) -> int:
         con.print(f"  try: trustavatar --home {home.root} provenance verify {video}")
 
     emit({"ok": ok, "folder": str(folder), "home": str(home.root), "steps": steps,
-          "consent": grant.to_dict(), "provenance": report.to_dict()}, human)
+          "consent": grant.to_dict(), "generation": result.to_dict(),
+          "provenance": report.to_dict()}, human)
     return ExitCode.OK if ok else ExitCode.FAILURE

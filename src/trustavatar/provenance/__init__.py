@@ -10,6 +10,7 @@ from trustavatar.provenance.manifest import build_manifest
 from trustavatar.provenance.model import (
     ConsentBinding,
     Failure,
+    GenerationBinding,
     Ingredient,
     ProvenanceReport,
     Signer,
@@ -24,6 +25,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "ConsentBinding",
     "Failure",
+    "GenerationBinding",
     "Ingredient",
     "ProvenanceReport",
     "SignResult",

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from trustavatar._version import __version__
-from trustavatar.provenance.model import ConsentBinding, Ingredient, SourceType
+from trustavatar.provenance.model import (
+    ConsentBinding,
+    GenerationBinding,
+    Ingredient,
+    SourceType,
+)
 
 #: CAWG training-and-data-mining entries; all set to notAllowed.
 TRAINING_MINING_ENTRIES = (
@@ -26,6 +31,7 @@ def build_manifest(
     title: str,
     source_type: SourceType,
     consent: ConsentBinding | None = None,
+    generation: GenerationBinding | None = None,
     ingredients: Sequence[Ingredient] = (),
 ) -> dict[str, Any]:
     """A c2pa-python manifest definition.
@@ -34,6 +40,7 @@ def build_manifest(
       plus ``c2pa.edited`` for composites over real footage;
     - ``cawg.training-mining``: every use ``notAllowed``;
     - ``org.trustavatar.consent``: the consent binding (ids and hashes only, no personal data);
+    - ``org.trustavatar.generation``: the ledger's generation id and the frames' watermark;
     - ingredients by hash (no copies or thumbnails of faces are embedded).
     """
     actions: list[dict[str, Any]] = [
@@ -61,6 +68,8 @@ def build_manifest(
     ]
     if consent is not None:
         assertions.append(consent.assertion())
+    if generation is not None:
+        assertions.append(generation.assertion())
     return {
         "claim_generator_info": [SOFTWARE_AGENT],
         "title": title,

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConsentBinding",
     "Failure",
+    "GenerationBinding",
     "Ingredient",
     "ProvenanceReport",
     "SignResult",
@@ -98,6 +99,37 @@ class ConsentBinding:
 
 
 @dataclass(frozen=True)
+class GenerationBinding:
+    """Ties a manifest to the generator's ledger row and to the watermark in the frames."""
+
+    generation_id: str
+    watermark: str  #: hex of the payload embedded in every frame
+
+    SCHEMA = "trustavatar.generation/1"
+    LABEL = "org.trustavatar.generation"
+
+    def __post_init__(self) -> None:
+        if not self.generation_id or len(self.generation_id) > 200:
+            raise InputError("generation_id must be a non-empty string of at most 200 characters")
+        if not re.fullmatch(r"[0-9a-f]{2,64}", self.watermark):
+            raise InputError("watermark must be lowercase hex")
+
+    def assertion(self) -> dict[str, Any]:
+        return {"label": self.LABEL, "data": {"schema": self.SCHEMA,
+                                              "generation_id": self.generation_id,
+                                              "watermark": self.watermark}}
+
+    @classmethod
+    def from_assertion(cls, data: Any) -> GenerationBinding | None:
+        if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
+            return None
+        try:
+            return cls(str(data["generation_id"]), str(data["watermark"]))
+        except (KeyError, InputError):
+            return None
+
+
+@dataclass(frozen=True)
 class Ingredient:
     """An input of the signed content, recorded by hash only (no copy, no thumbnail)."""
 
@@ -161,6 +193,7 @@ class ProvenanceReport:
     claim_generator: str | None = None
     digital_source_types: tuple[str, ...] = ()
     consent: ConsentBinding | None = None
+    generation: GenerationBinding | None = None
     ingredients: tuple[Ingredient, ...] = ()
     training_mining: dict[str, str] = field(default_factory=dict)
     timestamp: str | None = None
@@ -218,6 +251,7 @@ class ProvenanceReport:
             "ai_generated": self.ai_generated,
             "digital_source_types": list(self.digital_source_types),
             "consent": asdict(self.consent) if self.consent else None,
+            "generation": asdict(self.generation) if self.generation else None,
             "ingredients": [asdict(i) for i in self.ingredients],
             "training_mining": self.training_mining,
             "timestamp": self.timestamp,

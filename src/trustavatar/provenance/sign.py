@@ -18,6 +18,7 @@ from trustavatar.provenance.formats import check_structure, detect_format
 from trustavatar.provenance.manifest import build_manifest
 from trustavatar.provenance.model import (
     ConsentBinding,
+    GenerationBinding,
     Ingredient,
     SignResult,
     SourceType,
@@ -34,6 +35,7 @@ def sign(
     trust: TrustStore,
     source_type: SourceType = SourceType.TRAINED_ALGORITHMIC_MEDIA,
     consent: ConsentBinding | None = None,
+    generation: GenerationBinding | None = None,
     ingredients: Sequence[Ingredient] = (),
     title: str | None = None,
     tsa_url: str | None = None,
@@ -50,7 +52,7 @@ def sign(
     check_structure(src_p, mime)
     definition = build_manifest(
         title=title or dst_p.name, source_type=source_type, consent=consent,
-        ingredients=ingredients,
+        generation=generation, ingredients=ingredients,
     )
     ctx = _c2pa.context(trust)
     with atomic_output(dst_p) as tmp:

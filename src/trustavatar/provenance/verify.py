@@ -14,6 +14,7 @@ from trustavatar.provenance.formats import detect_format
 from trustavatar.provenance.model import (
     ConsentBinding,
     Failure,
+    GenerationBinding,
     Ingredient,
     ProvenanceReport,
     Signer,
@@ -109,6 +110,7 @@ def _report(
     gen = (active.get("claim_generator_info") or [{}])[0]
     source_types: list[str] = []
     consent = None
+    generation = None
     mining: dict[str, str] = {}
     for a in active.get("assertions") or []:
         data = a.get("data") or {}
@@ -117,6 +119,8 @@ def _report(
                              if isinstance(x, dict) and "digitalSourceType" in x]
         elif a.get("label") == ConsentBinding.LABEL:
             consent = ConsentBinding.from_assertion(data)
+        elif a.get("label") == GenerationBinding.LABEL:
+            generation = GenerationBinding.from_assertion(data)
         elif a.get("label") == "cawg.training-mining":
             mining = {k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()
                       if isinstance(v, dict)}
@@ -140,6 +144,7 @@ def _report(
         claim_generator=" ".join(str(gen[k]) for k in ("name", "version") if k in gen) or None,
         digital_source_types=tuple(dict.fromkeys(source_types)),
         consent=consent,
+        generation=generation,
         ingredients=tuple(ingredients),
         training_mining=mining,
         timestamp=sig.get("time"),

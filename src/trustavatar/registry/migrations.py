@@ -5,6 +5,8 @@ Each :class:`Migration` runs once, in order, in its own transaction, and is reco
 or renumber one that has shipped. Parts of trustavatar own their migrations:
 
 1. consent: issued consent artifacts and their revocations.
+2. generation ledger: one append-only, hash-chained row per generated photo or video
+   (:mod:`trustavatar.registry.ledger`).
 """
 
 from __future__ import annotations
@@ -56,5 +58,61 @@ _CONSENT = Migration(
     ),
 )
 
-#: All migrations, in order. Later parts append theirs (challenges, generation ledger).
-MIGRATIONS: tuple[Migration, ...] = (_CONSENT,)
+_LEDGER = Migration(
+    2,
+    "generation ledger",
+    (
+        # Hash rules, the genesis value and what the chain detects: trustavatar.registry.ledger.
+        # No UNIQUE besides seq: an INSERT OR REPLACE must have no other row to replace.
+        """
+        CREATE TABLE generation_ledger (
+            seq                     INTEGER PRIMARY KEY CHECK (seq >= 1),  -- 1, 2, 3, … no gaps
+            created_at              TEXT NOT NULL,  -- RFC 3339 UTC, 'YYYY-MM-DDTHH:MM:SSZ'
+            operator                TEXT NOT NULL,
+            consent_id              TEXT NOT NULL,  -- no foreign key: the artifact may be
+            consent_artifact_sha256 TEXT NOT NULL,  -- another issuer's, not in this registry
+            mode                    TEXT NOT NULL CHECK (mode IN ('photo', 'video')),
+            inputs                  TEXT NOT NULL,  -- canonical JSON object: role -> sha256
+            output_path             TEXT NOT NULL,
+            output_sha256           TEXT NOT NULL,
+            manifest_label          TEXT NOT NULL,  -- the C2PA active manifest label
+            watermark_payload       TEXT,           -- hex; NULL: no watermark embedded
+            qa                      TEXT NOT NULL,  -- canonical JSON object of QA figures
+            prev_hash               TEXT NOT NULL,  -- row_hash of seq - 1 (row 1: genesis)
+            row_hash                TEXT NOT NULL   -- SHA-256 of JCS(every other column)
+        )
+        """,
+        "CREATE INDEX generation_ledger_created_at ON generation_ledger (created_at)",
+        "CREATE INDEX generation_ledger_output ON generation_ledger (output_sha256)",
+        "CREATE INDEX generation_ledger_manifest ON generation_ledger (manifest_label)",
+        "CREATE INDEX generation_ledger_watermark ON generation_ledger (watermark_payload)",
+        # Guards against accidents (a stray UPDATE, a wrong seq), not against attackers: anyone
+        # who can write the file can drop a trigger. The hash chain is what detects tampering.
+        # The literal: row 1's prev_hash, SHA-256(b"trustavatar.generation-ledger.v1").
+        """
+        CREATE TRIGGER generation_ledger_append_only BEFORE INSERT ON generation_ledger
+        WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM generation_ledger)
+          OR NEW.prev_hash IS NOT COALESCE(
+               (SELECT row_hash FROM generation_ledger ORDER BY seq DESC LIMIT 1),
+               'e34a2a9c2a65087c5873ad25fb51f7917de94b3c87b226f816b974b946debcb4')
+        BEGIN
+            SELECT RAISE(ABORT, 'generation_ledger: a new row needs the next seq and head hash');
+        END
+        """,
+        """
+        CREATE TRIGGER generation_ledger_no_update BEFORE UPDATE ON generation_ledger
+        BEGIN
+            SELECT RAISE(ABORT, 'generation_ledger is append-only: rows cannot be updated');
+        END
+        """,
+        """
+        CREATE TRIGGER generation_ledger_no_delete BEFORE DELETE ON generation_ledger
+        BEGIN
+            SELECT RAISE(ABORT, 'generation_ledger is append-only: rows cannot be deleted');
+        END
+        """,
+    ),
+)
+
+#: All migrations, in order. Later parts append theirs.
+MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER)

@@ -1,0 +1,177 @@
+"""``trustavatar ledger``: verify, list and show the generation ledger; sign head checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from trustavatar._atomic import atomic_output
+from trustavatar._cli._common import CliState, emit, json_option, passphrase_option, state
+from trustavatar._files import read_input
+from trustavatar.errors import ExitCode, InputError
+from trustavatar.keys import Keystore, TrustStore
+from trustavatar.registry import (
+    LedgerReport,
+    LedgerRow,
+    Registry,
+    export_head,
+    get_generation,
+    list_generations,
+    load_checkpoint,
+    verify_ledger,
+)
+
+_MAX_CHECKPOINT_BYTES = 64 << 10
+
+
+@click.group("ledger")
+def command() -> None:
+    """The generation ledger: one hash-chained row per generated photo or video."""
+
+
+def _existing_registry(st: CliState) -> Registry:
+    """The home's registry; reading commands do not create one."""
+    path = st.home.registry_path
+    if not path.is_file():
+        raise InputError(f"no registry at {path} (nothing generated in this home; wrong --home?)")
+    return Registry.open(path)
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as e:
+        raise InputError(f"--since: {value!r} is not an ISO 8601 date or time") from e
+    if len(value) == 10:  # a bare date: from its start, UTC
+        return parsed.replace(tzinfo=dt.UTC)
+    if parsed.tzinfo is None:
+        raise InputError(f"--since: {value!r} has no time zone (e.g. 2025-01-31T12:00:00Z)")
+    return parsed
+
+
+def _short(row: LedgerRow) -> str:
+    e = row.entry
+    return (f"{row.seq:>5}  {row.to_dict()['created_at']}  {e.mode:<5}  {e.operator}  "
+            f"consent {e.consent_id}  → {e.output_path}  sha256 {e.output_sha256[:16]}…")
+
+
+@command.command("verify")
+@click.option("--head", "head", default=None, metavar="HASH",
+              help="A head hash kept earlier: shows rows removed from the end.")
+@click.option("--checkpoint", "checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="A signed head checkpoint ('ledger checkpoint'): shows rows removed from "
+                   "the end.")
+@json_option
+def verify_(head: str | None, checkpoint: str | None) -> int:
+    """Check the hash chain: exit 0 if intact, 3 if rows were edited, deleted or moved."""
+    st = state()
+    data = None
+    if checkpoint is not None:
+        data = read_input(checkpoint, max_bytes=_MAX_CHECKPOINT_BYTES, what="checkpoint")
+    trust = TrustStore.from_home(st.home) if data is not None else None
+    with _existing_registry(st) as registry:
+        report = verify_ledger(registry, expected_head=head, checkpoint=data, trust=trust)
+    emit(report.to_dict(), lambda con: _show_report(con, report))
+    return ExitCode.OK if report.ok else ExitCode.REJECTED
+
+
+def _show_report(con: Console, report: LedgerReport) -> None:
+    def line(text: str) -> None:
+        con.print(text, markup=False)
+
+    if report.ok:
+        line(f"ledger intact: {report.rows} row(s), head row {report.head_seq} "
+             f"hash {report.head_hash}")
+    else:
+        line(f"ledger BROKEN: {len(report.problems)} problem(s) in {report.rows} row(s)")
+        for p in report.problems:
+            line(f"  ✗ {p.detail}")
+    if report.expected_head is not None:
+        line(f"  checked against the head hash kept: {report.expected_head[:16]}…")
+    if report.checkpoint is not None:
+        cp = report.checkpoint
+        line(f"  checked against the checkpoint of row {cp.seq} signed by "
+             f"{cp.issuer_organisation} at {cp.to_dict()['signed_at']}")
+    if not report.tail_checked:
+        line("  - rows removed from the end cannot be seen from the chain alone: "
+             "give --head HASH or --checkpoint FILE")
+
+
+@command.command("list")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only rows created at or after this ISO 8601 date or time (a date is UTC).")
+@json_option
+def list_(since: str | None) -> int:
+    """List the ledger's rows, oldest first."""
+    st = state()
+    when = _since(since)
+    if st.home.registry_path.is_file():
+        with Registry.open(st.home.registry_path) as registry:
+            rows = list_generations(registry, since=when)
+    else:
+        rows = []
+
+    def human(con: Console) -> None:
+        if not rows:
+            con.print("no generations recorded" + (f" since {since}" if since else ""),
+                      markup=False)
+        for row in rows:
+            con.print(_short(row), markup=False)
+
+    emit({"ok": True, "rows": [r.to_dict() for r in rows]}, human)
+    return ExitCode.OK
+
+
+@command.command("show")
+@click.argument("seq", type=click.IntRange(min=1))
+@json_option
+def show(seq: int) -> int:
+    """Show row SEQ in full (as stored: run 'ledger verify' to check it)."""
+    st = state()
+    with _existing_registry(st) as registry:
+        row = get_generation(registry, seq)
+    if row is None:
+        raise InputError(f"no row {seq} in the ledger")
+    data = row.to_dict()
+
+    def human(con: Console) -> None:
+        for key, value in data.items():
+            if isinstance(value, dict):
+                con.print(f"{key}:", markup=False)
+                for k, v in value.items():
+                    con.print(f"  {k}: {v if isinstance(v, str) else json.dumps(v)}",
+                              markup=False)
+            else:
+                con.print(f"{key}: {value if value is not None else '-'}", markup=False)
+
+    emit({"ok": True, "row": data}, human)
+    return ExitCode.OK
+
+
+@command.command("checkpoint")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the signed checkpoint (JSON). Keep it off this machine.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@passphrase_option
+@json_option
+def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
+    """Sign the ledger's head (row count and last hash) for later 'ledger verify --checkpoint'."""
+    st = state()
+    if Path(out).exists() and not force:
+        raise InputError(f"{out} exists already (use --force to replace it)")
+    key = Keystore.open(st.home).signing_key(passphrase)
+    with Registry.for_home(st.home) as registry:
+        data = export_head(registry, key)
+    cp = load_checkpoint(data, trust=TrustStore.of(key.chain[-1]))
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(data)
+    emit({"ok": True, "out": str(out), "checkpoint": cp.to_dict()},
+         lambda con: con.print(f"signed the ledger head (row {cp.seq}, hash {cp.head_hash}) "
+                               f"as {cp.issuer_organisation} → {out}", markup=False))
+    return ExitCode.OK

@@ -1,0 +1,164 @@
+"""Face landmarks: mediapipe's 478-point face mesh (model inside the mediapipe wheel).
+
+Landmarks come as ``(478, 2) float32`` pixel coordinates (x, y). Named index groups
+(:class:`Region`) replace index soup in the rest of the code.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FaceMesh", "Region", "face_height", "mouth_opening"]
+
+import contextlib
+import io
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from types import TracebackType
+
+import numpy as np
+
+from trustavatar.errors import InputError
+
+N_LANDMARKS = 478
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def _mediapipe_face_mesh():  # type: ignore[no-untyped-def]
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
+        import mediapipe as mp
+
+    return mp.solutions.face_mesh
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what mediapipe's C++ side (absl/glog, TFLite) prints while a graph starts."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:  # noqa: PTH123
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+class Region:
+    """Landmark indices of mediapipe's canonical face mesh."""
+
+    LIPS_OUTER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269,
+                           267, 0, 37, 39, 40, 185])
+    LIPS_INNER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311,
+                           312, 13, 82, 81, 80, 191])
+    #: inner lip contour, upper half (left corner → right corner) and lower half
+    INNER_UPPER = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
+    INNER_LOWER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
+    OUTER_UPPER = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291])
+    OUTER_LOWER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291])
+    UPPER_LIP_INNER_MID = 13
+    LOWER_LIP_INNER_MID = 14
+    MOUTH_LEFT = 61
+    MOUTH_RIGHT = 291
+    FOREHEAD = 10
+    CHIN = 152
+    NOSE_TIP = 1
+    FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365,
+                          379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93,
+                          234, 127, 162, 21, 54, 103, 67, 109])
+    #: eye contours (image-left eye = subject's right eye first)
+    EYE_R = np.array([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161,
+                      246])
+    EYE_L = np.array([263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387,
+                      388, 466])
+    LID_UPPER_R = np.array([246, 161, 160, 159, 158, 157, 173])
+    LID_LOWER_R = np.array([7, 163, 144, 145, 153, 154, 155])
+    LID_UPPER_L = np.array([466, 388, 387, 386, 385, 384, 398])
+    LID_LOWER_L = np.array([249, 390, 373, 374, 380, 381, 382])
+    #: eye-aspect-ratio points (p1..p6 of Soukupová & Čech) per eye
+    EAR_R = np.array([33, 160, 158, 133, 153, 144])
+    EAR_L = np.array([362, 385, 387, 263, 373, 380])
+    EYE_CORNERS_R = (33, 133)
+    EYE_CORNERS_L = (362, 263)
+
+
+def face_height(landmarks: np.ndarray) -> float:
+    """Forehead-to-chin distance in pixels (``landmarks: (478, 2)``)."""
+    return float(np.linalg.norm(landmarks[Region.FOREHEAD] - landmarks[Region.CHIN]))
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """Inner-lip gap over face height: the standard lip-sync measure."""
+    gap = np.linalg.norm(landmarks[Region.UPPER_LIP_INNER_MID] -
+                         landmarks[Region.LOWER_LIP_INNER_MID])
+    return float(gap / max(face_height(landmarks), 1e-6))
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or \
+            frame.shape[2] != 3:
+        got = (f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray)
+               else type(frame).__name__)
+        raise InputError(f"frame must be (H, W, 3) uint8 RGB, got {got}")
+
+
+class FaceMesh:
+    """Per-frame face landmarks. ``video=True`` tracks across frames (faster, smoother).
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, *, video: bool = True, max_faces: int = 1,
+                 min_detection_confidence: float = 0.5) -> None:
+        fm = _mediapipe_face_mesh()
+        with _quiet_native_stderr():
+            self._mesh = fm.FaceMesh(
+                static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=0.5,
+            )
+            # the graph's first run logs too: do it on a blank frame while muted
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+
+    def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Landmarks of every face found: a list of ``(478, 2) float32`` (x, y) pixels."""
+        _check_frame(frame)
+        h, w = frame.shape[:2]
+        with warnings.catch_warnings():
+            # protobuf 4 deprecation noise from inside mediapipe 0.10.14
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
+            result = self._mesh.process(np.ascontiguousarray(frame))
+        faces = []
+        for face in result.multi_face_landmarks or []:
+            pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
+            faces.append(pts)
+        return faces
+
+    def detect(self, frame: np.ndarray) -> np.ndarray | None:
+        """Landmarks of the first face, or None when there is none."""
+        faces = self.detect_all(frame)
+        return faces[0] if faces else None
+
+    def track(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray | None]:
+        for frame in frames:
+            yield self.detect(frame)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceMesh:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

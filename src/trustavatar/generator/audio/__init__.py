@@ -1,0 +1,81 @@
+"""The talking-head generator's audio front end.
+
+Audio in any common format, or a text script spoken by espeak-ng, becomes what the motion
+module needs per video frame: Whisper log-mel features, speech-band energy, and a
+phoneme → viseme track (from the TTS events, or decoded from the audio by PocketSphinx).
+Everything runs offline; no model is downloaded.
+
+>>> from trustavatar.generator.audio import load_audio, log_mel_frames, decode_phonemes
+>>> audio = load_audio("speech.m4a")  # doctest: +SKIP
+>>> mel = log_mel_frames(audio, fps=25)  # (T, 80) float32  # doctest: +SKIP
+>>> track = viseme_track(decode_phonemes(audio), fps=25, n_frames=len(mel))  # doctest: +SKIP
+
+Modules: :mod:`.decode` (PyAV decoding), :mod:`.tts` (espeak-ng), :mod:`.features`
+(log-mel, energy), :mod:`.phonemes` (PocketSphinx), :mod:`.visemes` (articulatory targets).
+"""
+
+from trustavatar.generator.audio.decode import (
+    DEFAULT_SAMPLE_RATE,
+    MAX_SECONDS,
+    SILENCE_DBFS,
+    Audio,
+    load_audio,
+    resample,
+)
+from trustavatar.generator.audio.features import (
+    AudioEncoder,
+    encoder_frames,
+    frame_count,
+    frame_energy,
+    log_mel_100hz,
+    log_mel_frames,
+    voice_activity,
+)
+from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent, decode_phonemes
+from trustavatar.generator.audio.tts import (
+    Speech,
+    VoiceInfo,
+    WordEvent,
+    list_languages,
+    list_voices,
+    synthesize,
+)
+from trustavatar.generator.audio.visemes import (
+    COLUMNS,
+    PhonemeClass,
+    Viseme,
+    phoneme_class,
+    viseme_for,
+    viseme_track,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_SAMPLE_RATE",
+    "MAX_SECONDS",
+    "SILENCE_DBFS",
+    "Audio",
+    "AudioEncoder",
+    "PhonemeAlphabet",
+    "PhonemeClass",
+    "PhonemeEvent",
+    "Speech",
+    "Viseme",
+    "VoiceInfo",
+    "WordEvent",
+    "decode_phonemes",
+    "encoder_frames",
+    "frame_count",
+    "frame_energy",
+    "list_languages",
+    "list_voices",
+    "load_audio",
+    "log_mel_100hz",
+    "log_mel_frames",
+    "phoneme_class",
+    "resample",
+    "synthesize",
+    "viseme_for",
+    "viseme_track",
+    "voice_activity",
+]

@@ -1,0 +1,391 @@
+"""``generate()``: consent gate → audio → motion → render → encode → watermark → QA →
+C2PA sign → ledger. Each step is its own module; this file only wires them together.
+
+Nothing is rendered before the consent gate passes, and nothing is left behind (no output,
+no ledger row) when any step fails.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GenerationResult", "QAPolicy", "generate"]
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from trustavatar import consent as consent_api
+from trustavatar import provenance
+from trustavatar._atomic import atomic_output
+from trustavatar._files import sha256_bytes, sha256_file
+from trustavatar.errors import (
+    ConsentIdentityError,
+    FaceError,
+    FaceTrackingError,
+    InputError,
+    QualityCheckError,
+)
+from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, load_image
+from trustavatar.face.mesh import FaceMesh, face_height
+from trustavatar.generator import audio as audio_api
+from trustavatar.generator.deform import MouthPose
+from trustavatar.generator.encode import VideoWriter
+from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
+from trustavatar.generator.qa import (
+    IDENTITY_MIN_FACE_PX,
+    QAReport,
+    check_output,
+    frames_to_check,
+    identity_embedding,
+)
+from trustavatar.generator.render import PhotoRenderer, VideoRenderer
+from trustavatar.home import Home
+from trustavatar.keys import Keystore
+from trustavatar.registry import Registry
+from trustavatar.video_io import iter_frames, probe
+from trustavatar.watermark import Watermark
+
+#: the purpose a consent must grant for generation
+PURPOSE = "avatar-generation"
+QAPolicy = Literal["fail", "report"]
+Progress = Callable[[str, int, int], None]
+_PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
+                   ".wmv", ".flv", ".3gp"}
+_VIDEO_ANALYSIS_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    output: str
+    mode: Literal["photo", "video"]
+    consent_id: str
+    generation_id: str
+    manifest_label: str
+    output_sha256: str
+    watermark: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    blinks: int
+    qa: QAReport
+    ledger_seq: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "qa"}
+        d["qa"] = self.qa.to_dict()
+        return d
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _even(n: float) -> int:
+    return max(2, round(n) // 2 * 2)
+
+
+def _fit(width: int, height: int, size: int | None) -> tuple[int, int]:
+    if size is None:
+        return _even(width), _even(height)
+    scale = size / max(width, height)
+    return _even(width * scale), _even(height * scale)
+
+
+@dataclass(frozen=True)
+class _Speech:
+    audio16: audio_api.Audio
+    phonemes: tuple[audio_api.PhonemeEvent, ...]
+    inputs: dict[str, str]
+    ingredient: provenance.Ingredient | None
+    language: str | None
+
+
+def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: str | None,
+            voice: str | None, rate: int | None) -> _Speech:
+    if (audio is None) == (script is None):
+        raise InputError("give exactly one of audio or script")
+    if audio is not None:
+        a = audio_api.load_audio(audio)
+        return _Speech(a, audio_api.decode_phonemes(a), {"audio": sha256_file(audio)},
+                       provenance.Ingredient.from_file(audio, title=Path(audio).name),
+                       language)
+    assert script is not None
+    lang = language or "en"
+    sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate)
+    digest = sha256_bytes(script.encode())
+    return _Speech(sp.audio, sp.phonemes, {"script": digest},
+                   provenance.Ingredient("script.txt", digest, "text/plain"), lang)
+
+
+def generate(
+    *,
+    face: str | os.PathLike[str],
+    consent: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    audio: str | os.PathLike[str] | None = None,
+    script: str | None = None,
+    language: str | None = None,
+    voice: str | None = None,
+    rate: int | None = None,
+    size: int | None = None,
+    fps: float = 25.0,
+    seed: int = 0,
+    qa: QAPolicy = "fail",
+    home: Home | None = None,
+    passphrase: bytes | None = None,
+    operator: str | None = None,
+    motion: MotionConfig | None = None,
+    progress: Progress | None = None,
+    at: dt.datetime | None = None,
+) -> GenerationResult:
+    """Make a consented, watermarked, C2PA-signed talking-head MP4.
+
+    ``face``: a portrait (JPEG/PNG: talking head from one image) or a face video
+    (MP4/MOV/…: lip-sync dubbing of the mouth and jaw). ``audio`` (any format) or
+    ``script`` (spoken by espeak-ng in ``language``). ``qa="report"`` keeps an output
+    that fails the quality checks (the failures are in the result); ``"fail"`` raises
+    :class:`QualityCheckError` and writes nothing.
+
+    Raises a :class:`~trustavatar.errors.ConsentError` (nothing rendered, nothing written)
+    when the consent does not grant ``avatar-generation`` for this face and language.
+    """
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    report = progress or _noop
+    home = home or Home.resolve()
+    face_p, out_p = Path(face), Path(out)
+    if out_p.suffix.lower() != ".mp4":
+        raise InputError(f"output must be an .mp4 file, got {out_p.name}")
+    if not face_p.is_file():
+        raise InputError(f"face {face_p} does not exist or is not a file")
+    suffix = face_p.suffix.lower()
+    mode: Literal["photo", "video"]
+    if suffix in _PHOTO_SUFFIXES:
+        mode = "photo"
+    elif suffix in _VIDEO_SUFFIXES:
+        mode = "video"
+    else:
+        raise InputError(f"face must be a photo ({', '.join(sorted(_PHOTO_SUFFIXES))}) or "
+                         f"a video ({', '.join(sorted(_VIDEO_SUFFIXES))}), got {face_p.name}")
+    if qa not in ("fail", "report"):
+        raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
+
+    # 1. The consent gate, before anything is rendered.
+    t = time.perf_counter()
+    keystore = Keystore.open(home)
+    key = keystore.signing_key(passphrase)
+    trust = keystore.trust_store()
+    reference, ref_landmarks, info_fps = _reference(face_p, mode, size)
+    ref_embedding = _embed_one(reference)
+    lang_for_scope = language if (script is not None or language) else None
+    with Registry.for_home(home) as registry:
+        grant = consent_api.require(consent, face=ref_embedding, purpose=PURPOSE,
+                                    language=lang_for_scope, trust=trust, registry=registry,
+                                    at=at, home=home)
+    subject = consent_api.load_artifact(consent).subject.face_embedding.dequantise()
+    timings["consent_gate_s"] = time.perf_counter() - t
+
+    # 2. Audio: speech, phonemes, per-frame features.
+    t = time.perf_counter()
+    speech = _speech(audio, script, language, voice, rate)
+    out_fps = info_fps if mode == "video" else fps
+    n = audio_api.frame_count(speech.audio16.duration, out_fps)
+    visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
+    energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
+    timings["audio_s"] = time.perf_counter() - t
+
+    # 3. Motion.
+    track = plan_motion(visemes, energy, fps=out_fps, seed=seed, config=motion,
+                        head=mode == "photo")
+    check_at = frames_to_check(track.gap, out_fps)
+    generation_id = f"gen-{secrets.token_hex(8)}"
+    payload = secrets.token_bytes(8)
+    mark = Watermark(payload)
+
+    # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
+    inputs = {"face": sha256_file(face_p), **speech.inputs}
+    with atomic_output(out_p) as final_tmp:
+        raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
+        try:
+            t = time.perf_counter()
+            references = _render(mode, face_p, reference, ref_landmarks, track, mark,
+                                 speech.audio16, raw, check_at, ref_embedding, subject,
+                                 size, report)
+            timings["render_encode_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            qa_report = check_output(_counted(iter_frames(raw), n, "checking", report),
+                                     planned_gap=track.gap, fps=out_fps,
+                                     references=references,
+                                     face_height_px=face_height(ref_landmarks))
+            timings["qa_s"] = time.perf_counter() - t
+            if not qa_report.passed and qa == "fail":
+                raise QualityCheckError("quality checks failed: " +
+                                        "; ".join(qa_report.failures))
+            t = time.perf_counter()
+            source_type = (provenance.SourceType.TRAINED_ALGORITHMIC_MEDIA if mode == "photo"
+                           else provenance.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
+            ingredients = [provenance.Ingredient.from_file(
+                face_p, title=face_p.name,
+                relationship="parentOf" if mode == "video" else "inputTo")]
+            if speech.ingredient is not None:
+                ingredients.append(speech.ingredient)
+            signed = provenance.sign(
+                raw, final_tmp, key=key, trust=trust, source_type=source_type,
+                consent=provenance.ConsentBinding(grant.consent_id, grant.artifact_sha256),
+                generation=provenance.GenerationBinding(generation_id, payload.hex()),
+                ingredients=ingredients, title=out_p.name,
+                tsa_url=home.load_config().tsa_url,
+            )
+            timings["sign_s"] = time.perf_counter() - t
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                raw.unlink()
+        from trustavatar.registry import LedgerEntry, append_generation
+
+        with Registry.for_home(home) as registry:
+            row = append_generation(registry, LedgerEntry(
+                operator=operator or os.environ.get("USER") or "unknown",
+                consent_id=grant.consent_id,
+                consent_artifact_sha256=grant.artifact_sha256,
+                mode=mode,
+                inputs=inputs,
+                output_path=str(out_p.absolute()),
+                output_sha256=signed.sha256,
+                manifest_label=signed.manifest_label,
+                watermark_payload=payload.hex(),
+                qa=qa_report.figures() | {"generation_id": generation_id},
+            ))
+    timings["total_s"] = time.perf_counter() - t_all
+    h, w = reference.shape[:2]
+    return GenerationResult(
+        output=str(out_p), mode=mode, consent_id=grant.consent_id,
+        generation_id=generation_id, manifest_label=signed.manifest_label,
+        output_sha256=signed.sha256, watermark=payload.hex(), frames=n, fps=out_fps,
+        width=w, height=h, duration=n / out_fps, blinks=track.blink_count if mode == "photo"
+        else 0, qa=qa_report, ledger_seq=row.seq,
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
+
+
+def _counted(frames: Iterator[np.ndarray], total: int, stage: str,
+             report: Progress) -> Iterator[np.ndarray]:
+    for i, f in enumerate(frames):
+        report(stage, i + 1, total)
+        yield f
+
+
+def _embed_one(image: np.ndarray) -> FaceEmbedding:
+    try:
+        return identity_embedding(image)
+    except FaceError as e:
+        raise ConsentIdentityError(f"cannot bind the consent to this face: {e.message}") from e
+
+
+def _reference(face: Path, mode: str, size: int | None
+               ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The image the consent gate checks and the renderer starts from, its landmarks, fps."""
+    if mode == "photo":
+        img = load_image(face)
+        w, h = _fit(img.shape[1], img.shape[0], size or min(512, max(img.shape[:2])))
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        with FaceMesh(video=False, max_faces=2) as mesh:
+            faces = mesh.detect_all(img)
+        if len(faces) != 1:
+            raise FaceTrackingError(f"the face photo must show exactly one face; found "
+                                    f"{len(faces)}")
+        return img, faces[0], 25.0
+    info = probe(face)
+    w, h = _fit(info.width, info.height, size)
+    with FaceMesh(video=False, max_faces=2) as mesh:
+        for i, frame in enumerate(iter_frames(face, size=(w, h))):
+            if i > _VIDEO_ANALYSIS_SECONDS * info.fps:
+                break
+            faces = mesh.detect_all(frame)
+            if len(faces) == 1:
+                return frame, faces[0], info.fps
+            if len(faces) > 1:
+                raise FaceTrackingError(f"the face video shows {len(faces)} faces at frame {i};"
+                                        " dubbing needs exactly one")
+    raise FaceTrackingError(f"no face found in the first {_VIDEO_ANALYSIS_SECONDS:g} s of "
+                            f"{face.name}")
+
+
+def _pose(track: MotionTrack, i: int) -> MouthPose:
+    roll, dx, dy, sc = (float(v) for v in track.head[i])
+    return MouthPose(gap=float(track.gap[i]), width=float(track.width[i]),
+                     rounding=float(track.rounding[i]), blink=float(track.blink[i]),
+                     roll=roll, dx=dx, dy=dy, scale=sc)
+
+
+def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
+            track: MotionTrack, mark: Watermark, audio16: audio_api.Audio, raw: Path,
+            check_at: list[int], ref_embedding: FaceEmbedding, subject: FaceEmbedding,
+            size: int | None, report: Progress) -> dict[int, FaceEmbedding]:
+    """Render every frame into ``raw``; return the identity reference of each checked frame."""
+    h, w = reference.shape[:2]
+    n = len(track)
+    references: dict[int, FaceEmbedding] = {}
+    wanted = set(check_at) if face_height(ref_landmarks) >= IDENTITY_MIN_FACE_PX else set()
+    with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16) as writer:
+        if mode == "photo":
+            renderer = PhotoRenderer(reference, ref_landmarks)
+            for i in range(n):
+                writer.write(mark.apply(renderer.render(_pose(track, i))))
+                if i in wanted:
+                    references[i] = ref_embedding
+                report("rendering", i + 1, n)
+            return references
+        dubber = VideoRenderer(reference, ref_landmarks)
+        missing = 0
+        with FaceMesh(video=True) as mesh:
+            for i, frame in enumerate(_looped_frames(face, (w, h), n)):
+                lm = mesh.detect(frame)
+                if lm is None:
+                    missing += 1
+                    out = frame
+                else:
+                    out = dubber.render(frame, lm, _pose(track, i))
+                if i in wanted and lm is not None:
+                    try:
+                        src = identity_embedding(frame)
+                    except FaceError:
+                        src = None  # mediapipe sees a face dlib cannot embed: not checked
+                    if src is not None:
+                        if src.distance(subject) > MATCH_THRESHOLD:
+                            raise ConsentIdentityError(
+                                f"frame {i} of {face.name} shows someone other than the "
+                                f"consenting subject (face distance "
+                                f"{src.distance(subject):.3f})")
+                        references[i] = src
+                writer.write(mark.apply(out))
+                report("rendering", i + 1, n)
+        if missing > n / 2:
+            raise FaceTrackingError(f"the face was lost in {missing} of {n} frames of "
+                                    f"{face.name}")
+    return references
+
+
+def _looped_frames(face: Path, size: tuple[int, int], n: int) -> Iterator[np.ndarray]:
+    """The video's frames, from the start again when the audio is longer than the video."""
+    produced = 0
+    while produced < n:
+        before = produced
+        for frame in iter_frames(face, size=size):
+            yield frame
+            produced += 1
+            if produced >= n:
+                return
+        if produced == before:
+            raise FaceTrackingError(f"{face.name} has no decodable frames")

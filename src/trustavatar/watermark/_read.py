@@ -1,0 +1,179 @@
+"""Reading: accumulate per-unit lattice agreement over frames, decode, decide."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeAlias
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from trustavatar.errors import ProvenanceInputError, WatermarkError
+from trustavatar.watermark._code import CODED_BITS, decode
+from trustavatar.watermark._embed import DEFAULT_KEY, check_frame, check_key
+from trustavatar.watermark._layout import (
+    MIN_SIDE,
+    STEP,
+    UNITS,
+    Layout,
+    layout_for,
+    projections,
+)
+
+#: Presence is declared when the pilot z-score reaches this (false-alarm ≈ 2.9e-7) …
+Z_PRESENT: Final = 5.0
+#: … or when the payload's CRC checks and the z-score reaches this (≈ 1.3e-3 × 2**-16).
+Z_PAYLOAD: Final = 3.0
+
+#: What :func:`read_watermark` reads: a video file path, or frames ``(H, W, 3) uint8`` RGB
+#: (any iterable, including a ``(T, H, W, 3)`` array).
+VideoSource: TypeAlias = str | os.PathLike[str] | Iterable[NDArray[np.uint8]]
+
+
+@dataclass(frozen=True)
+class WatermarkReading:
+    """What :func:`read_watermark` found.
+
+    ``present`` — a watermark made with this key is in the video (decided on ``z_score``,
+    see :data:`Z_PRESENT`; a false alarm on unmarked video has probability ≈ ``p_value``).
+    ``payload`` — the 8 bytes embedded, only when their CRC checks (else ``None``: absent,
+    or present but too damaged to read). ``z_score`` — the pilot statistic: distributed
+    N(0, 1) on video not marked with this key, whatever the content. ``frames_used`` —
+    frames read. ``bit_errors_corrected`` — coded bits (of 172) the error-correcting code
+    had to overrule, when a payload was read.
+    """
+
+    present: bool
+    payload: bytes | None
+    z_score: float
+    p_value: float
+    frames_used: int
+    bit_errors_corrected: int | None = None
+
+
+class Accumulator:
+    """Streaming state of a reading: one running sum per unit; memory flat in video length.
+
+    Each frame adds ``cos(2π (projection / STEP − dither))`` per unit: +1 on the lattice
+    of bit 0, −1 on that of bit 1. On video not marked with this key the keyed dither is
+    independent of the content, so each unit's sum is symmetric around 0 and independent
+    of the others: that is what makes the false-alarm rate independent of the content.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+        self._sums = np.zeros(UNITS)
+        self.frames = 0
+
+    def add_luma(self, luma: NDArray[np.float32]) -> None:
+        """Add one frame's luma, ``(H, W) float32`` in 8-bit levels."""
+        p = projections(luma, self._layout)
+        self._sums += np.cos(2.0 * np.pi * (p / STEP - self._layout.dither))
+        self.frames += 1
+
+    @property
+    def sums(self) -> NDArray[np.float64]:
+        """The per-unit sums so far (a copy)."""
+        return self._sums.copy()
+
+    def reading(self) -> WatermarkReading:
+        return decide(self._sums, self.frames)
+
+
+def decide(sums: NDArray[np.float64], frames: int) -> WatermarkReading:
+    """Turn per-unit sums into a reading: pilot z-score, Viterbi decode, CRC, thresholds."""
+    pilot = sums[CODED_BITS:]
+    norm = math.sqrt(float(np.sum(pilot * pilot)))
+    z = float(np.sum(pilot)) / norm if norm > 0 else 0.0
+    # cos > 0 means "near the lattice of bit 0"; the decoder wants > 0 for bit 1.
+    payload, corrected = decode(-sums[:CODED_BITS])
+    if payload is not None and z < Z_PAYLOAD:
+        payload = None
+    present = z >= Z_PRESENT or payload is not None
+    return WatermarkReading(
+        present=present,
+        payload=payload,
+        z_score=z,
+        p_value=math.exp(-z * z / 2.0) if z > 0 else 1.0,
+        frames_used=frames,
+        bit_errors_corrected=corrected if payload is not None else None,
+    )
+
+
+def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
+                   max_frames: int | None = None) -> WatermarkReading:
+    """Look for a watermark made with ``key`` in a video.
+
+    ``source`` is a video file (any container and codec PyAV decodes; decoded as a
+    stream, never held in memory) or an iterable of ``(H, W, 3) uint8`` RGB frames.
+    ``max_frames`` stops after that many frames (all by default).
+
+    Absent is not an error: it returns ``present=False``. Raises
+    :class:`~trustavatar.errors.ProvenanceInputError` (an ``InputError``) if the file is
+    missing or not a decodable video, :class:`~trustavatar.errors.WatermarkError` for a
+    bad frame, a bad key or no frames at all.
+    """
+    layout = layout_for(check_key(key))
+    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
+        raise WatermarkError(f"max_frames must be a positive integer, got {max_frames!r}")
+    if isinstance(source, str | os.PathLike):
+        lumas = _file_lumas(Path(source), max_frames)
+    elif isinstance(source, Iterable) and not isinstance(source, bytes | bytearray):
+        lumas = _frame_lumas(source, max_frames)
+    else:
+        raise WatermarkError(
+            f"source must be a video path or an iterable of frames, got {type(source).__name__}")
+    accumulator = Accumulator(layout)
+    for luma in lumas:
+        accumulator.add_luma(luma)
+    if accumulator.frames == 0:
+        raise WatermarkError("no frames to read a watermark from")
+    return accumulator.reading()
+
+
+def _frame_lumas(frames: Iterable[NDArray[np.uint8]],
+                 max_frames: int | None) -> Iterator[NDArray[np.float32]]:
+    for index, frame in enumerate(frames):
+        if max_frames is not None and index >= max_frames:
+            return
+        rgb = check_frame(frame, where=f"frame {index}")
+        yield cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float32]]:
+    if not path.exists():
+        raise ProvenanceInputError(f"cannot read video {path}: no such file")
+    if path.is_dir():
+        raise ProvenanceInputError(f"cannot read video {path}: it is a directory")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise ProvenanceInputError(f"{path} is not a video that can be decoded") from e
+    count = 0
+    with container:
+        if not container.streams.video:
+            raise ProvenanceInputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                if max_frames is not None and count >= max_frames:
+                    return
+                if min(frame.width, frame.height) < MIN_SIDE:
+                    raise WatermarkError(
+                        f"video {path} is {frame.width}x{frame.height} pixels; reading a "
+                        f"watermark needs at least {MIN_SIDE}x{MIN_SIDE}")
+                # swscale converts any pixel format / range to full-range 8-bit luma.
+                yield frame.to_ndarray(format="gray").astype(np.float32)
+                count += 1
+        except (av.error.FFmpegError, OSError) as e:
+            raise ProvenanceInputError(
+                f"video {path} cannot be decoded after {count} frames: {e}") from e
+    if count == 0:
+        raise ProvenanceInputError(f"video {path} has no decodable frames")

@@ -1,0 +1,46 @@
+"""Pin the audio front end's public API: removing or renaming a name must be deliberate."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "trustavatar.generator.audio": [
+        "COLUMNS", "DEFAULT_SAMPLE_RATE", "MAX_SECONDS", "SILENCE_DBFS", "Audio",
+        "AudioEncoder", "PhonemeAlphabet", "PhonemeClass", "PhonemeEvent", "Speech", "Viseme",
+        "VoiceInfo", "WordEvent", "decode_phonemes", "encoder_frames", "frame_count",
+        "frame_energy", "list_languages", "list_voices", "load_audio", "log_mel_100hz",
+        "log_mel_frames", "phoneme_class", "resample", "synthesize", "viseme_for",
+        "viseme_track", "voice_activity",
+    ],
+    "trustavatar.generator.audio.decode": [
+        "DEFAULT_SAMPLE_RATE", "MAX_SECONDS", "SILENCE_DBFS", "Audio", "load_audio", "resample",
+    ],
+    "trustavatar.generator.audio.tts": [
+        "MAX_TEXT_CHARS", "PITCH_RANGE", "RATE_RANGE", "Speech", "VoiceInfo", "WordEvent",
+        "list_languages", "list_voices", "synthesize",
+    ],
+    "trustavatar.generator.audio.features": [
+        "HOP_LENGTH", "MEL_FRAME_RATE", "N_FFT", "AudioEncoder", "encoder_frames",
+        "frame_count", "frame_energy", "log_mel_100hz", "log_mel_frames", "voice_activity",
+    ],
+    "trustavatar.generator.audio.phonemes": [
+        "PHONE_FRAME_RATE", "SILENCE_SYMBOLS", "PhonemeAlphabet", "PhonemeEvent",
+        "decode_phonemes",
+    ],
+    "trustavatar.generator.audio.visemes": [
+        "ARPABET_VISEMES", "ARPABET_VOWELS", "COLUMNS", "ESPEAK_ENGLISH", "ESPEAK_GENERIC",
+        "NEUTRAL", "REST", "PhonemeClass", "Viseme", "phoneme_class", "viseme_for",
+        "viseme_track",
+    ],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(PUBLIC[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), name

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trustavatar.face import load_image, sample_portrait_path
+from trustavatar.face.mesh import FaceMesh, Region, mouth_opening
+from trustavatar.generator.deform import FaceFrame, MouthPose, current_gap, deform
+from trustavatar.generator.render import PhotoRenderer
+from trustavatar.generator.warp import MeshWarp
+
+
+@pytest.fixture(scope="module")
+def portrait() -> tuple[np.ndarray, np.ndarray]:
+    img = load_image(sample_portrait_path())
+    with FaceMesh(video=False) as mesh:
+        lm = mesh.detect(img)
+    assert lm is not None and lm.shape == (478, 2)
+    return img, lm
+
+
+def _ear(lm: np.ndarray, idx: np.ndarray) -> float:
+    p = lm[idx]
+    return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) /
+                 (2 * np.linalg.norm(p[0] - p[3])))
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.03, 0.1])
+def test_deform_reaches_the_target_gap(portrait, gap) -> None:
+    _, lm = portrait
+    moved = deform(lm, MouthPose(gap=gap))
+    assert current_gap(moved) == pytest.approx(gap, abs=0.004)
+    # the upper face does not move
+    assert np.allclose(moved[Region.FOREHEAD], lm[Region.FOREHEAD])
+
+
+def test_blink_closes_both_eyes(portrait) -> None:
+    _, lm = portrait
+    closed = deform(lm, MouthPose(gap=current_gap(lm), blink=1.0))
+    for ear in (Region.EAR_R, Region.EAR_L):
+        assert _ear(closed, ear) < 0.35 * _ear(lm, ear)
+
+
+def test_head_roll_rotates_the_eye_line(portrait) -> None:
+    _, lm = portrait
+    rolled = deform(lm, MouthPose(gap=current_gap(lm), roll=np.deg2rad(3)))
+    a, b = FaceFrame.of(lm).ux, FaceFrame.of(rolled).ux
+    angle = np.rad2deg(np.arctan2(b[1], b[0]) - np.arctan2(a[1], a[0]))
+    assert angle == pytest.approx(3.0, abs=0.3)
+
+
+def test_identity_warp_keeps_the_image(portrait) -> None:
+    img, lm = portrait
+    h, w = img.shape[:2]
+    pts = np.concatenate([lm[:468], [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]])
+    warp = MeshWarp(pts.astype(np.float32), (h, w))
+    out = warp.apply(img, pts, pts)
+    assert np.abs(out.astype(int) - img.astype(int)).mean() < 0.5
+
+
+def test_rendered_mouth_opening_is_what_was_asked(portrait) -> None:
+    img, lm = portrait
+    r = PhotoRenderer(img, lm)
+    with FaceMesh(video=False) as mesh:
+        measured = []
+        for gap in (0.0, 0.04, 0.09):
+            got = mesh.detect(r.render(MouthPose(gap=gap)))
+            assert got is not None
+            measured.append(mouth_opening(got))
+    assert measured[0] < measured[1] < measured[2]
+    assert measured[2] - measured[0] > 0.05

@@ -1,0 +1,173 @@
+"""The whole pipeline, for real: TTS, mediapipe, rendering, PyAV, watermark, c2pa, ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from fixtures.faces import write_second_person
+from PIL import Image
+from tests.clitools import invoke
+from tests.generator.conftest import SCRIPT, Studio
+
+from trustavatar import consent, provenance
+from trustavatar.errors import (
+    ConsentExpiredError,
+    ConsentIdentityError,
+    ConsentRevokedError,
+    ConsentScopeError,
+    FaceTrackingError,
+    InputError,
+)
+from trustavatar.face import sample_portrait_path
+from trustavatar.generator import generate
+from trustavatar.registry import Registry, list_generations
+from trustavatar.video_io import probe
+from trustavatar.watermark import read_watermark
+
+
+@pytest.fixture(scope="module")
+def photo_video(studio: Studio):
+    out = studio.root / "photo.mp4"
+    result = generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                      script=SCRIPT, language="en", home=studio.home, size=256, seed=3)
+    return result
+
+
+def test_photo_mode_output_is_signed_bound_watermarked_and_ledgered(studio, photo_video):
+    r = photo_video
+    assert r.mode == "photo" and r.qa.passed, r.qa.failures
+    info = probe(r.output)
+    assert (info.width, info.height) == (256, 256) and info.has_audio
+    assert abs(info.duration - r.duration) < 0.2 and r.duration > 2
+    report = provenance.verify(r.output, trust=studio.keystore.trust_store())
+    assert report.state is provenance.ValidationState.TRUSTED
+    assert report.ai_generated
+    assert report.digital_source_types == (provenance.SourceType.TRAINED_ALGORITHMIC_MEDIA.uri,)
+    assert report.consent and report.consent.consent_id == r.consent_id
+    assert report.generation == provenance.GenerationBinding(r.generation_id, r.watermark)
+    assert {i.title for i in report.ingredients} == {"sample_portrait.jpg", "script.txt"}
+    reading = read_watermark(r.output)
+    assert reading.present and reading.payload == bytes.fromhex(r.watermark)
+    with Registry.for_home(studio.home) as registry:
+        rows = [row for row in list_generations(registry) if row.seq == r.ledger_seq]
+    assert rows and rows[0].entry.manifest_label == r.manifest_label
+    assert rows[0].entry.output_sha256 == r.output_sha256
+    assert r.qa.identity_median is not None and r.qa.identity_median <= 0.25
+    assert r.qa.sync_offset_frames is not None and abs(r.qa.sync_offset_frames) <= 1
+
+
+def test_video_mode_dubs_and_declares_a_composite(studio, photo_video):
+    out = studio.root / "dub.mp4"
+    r = generate(face=photo_video.output, consent=studio.consent, out=out,
+                 script="Guten Tag. Das ist eine Synchronisation.", language="de",
+                 home=studio.home)
+    assert r.mode == "video" and r.qa.passed, r.qa.failures
+    assert r.fps == pytest.approx(25.0)
+    report = provenance.verify(out, trust=studio.keystore.trust_store())
+    assert report.state is provenance.ValidationState.TRUSTED
+    assert report.digital_source_types == (
+        provenance.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA.uri,)
+    parents = [i for i in report.ingredients if i.relationship == "parentOf"]
+    assert len(parents) == 1 and parents[0].title == "photo.mp4"
+
+
+def test_same_seed_renders_the_same_frames(studio, tmp_path):
+    from trustavatar.video_io import iter_frames
+
+    def render(name: str, seed: int) -> np.ndarray:
+        out = tmp_path / f"{name}.mp4"
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="Same again, and again.", home=studio.home, size=160, seed=seed)
+        return np.stack(list(iter_frames(out))).astype(np.int16)
+
+    a, b, c = render("a", 11), render("b", 11), render("c", 12)
+    assert a.shape == b.shape == c.shape
+    same = np.abs(a - b).mean()  # only the random watermark payload differs
+    other = np.abs(a - c).mean()  # blinks and head motion differ too
+    assert same < 0.6 * other, (same, other)
+
+
+def _nothing_written(studio: Studio, out, rows_before: int) -> None:
+    assert not out.exists()
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    assert studio.ledger_rows() == rows_before
+
+
+def test_gate_refuses_another_persons_face(studio, tmp_path):
+    other = write_second_person(tmp_path)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentIdentityError, match="does not match the consenting subject"):
+        generate(face=other, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_gate_refuses_a_revoked_consent(studio, tmp_path):
+    path = studio.issue("revoked")
+    cid = consent.load_artifact(path).consent_id
+    with Registry.for_home(studio.home) as registry:
+        consent.revoke(registry, cid, reason="subject withdrew")
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentRevokedError, match="revoked"):
+        generate(face=sample_portrait_path(), consent=path, out=out, script=SCRIPT,
+                 home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_gate_refuses_out_of_scope_and_expired(studio, tmp_path):
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    ads_only = studio.issue("ads", purposes=("advertising",))
+    with pytest.raises(ConsentScopeError, match="purpose 'avatar-generation' not in scope"):
+        generate(face=sample_portrait_path(), consent=ads_only, out=out, script=SCRIPT,
+                 home=studio.home)
+    with pytest.raises(ConsentScopeError, match="language 'fr' not in scope"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out, script=SCRIPT,
+                 language="fr", home=studio.home)
+    now = dt.datetime.now(dt.UTC)
+    old = studio.issue("old", not_before=now - dt.timedelta(minutes=2),
+                       not_after=now - dt.timedelta(seconds=1))
+    with pytest.raises(ConsentExpiredError, match="expired"):
+        generate(face=sample_portrait_path(), consent=old, out=out, script=SCRIPT,
+                 home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_bad_inputs_are_clear(studio, tmp_path):
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+    with pytest.raises((FaceTrackingError, ConsentIdentityError), match="face"):
+        generate(face=blank, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    with pytest.raises(InputError, match="exactly one of audio or script"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 home=studio.home)
+    with pytest.raises(InputError, match=r"must be an \.mp4"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.avi",
+                 script=SCRIPT, home=studio.home)
+    text = tmp_path / "face.txt"
+    text.write_text("not a face")
+    with pytest.raises(InputError, match="face must be a photo"):
+        generate(face=text, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
+    h = ["--home", str(studio.home.root)]
+    out = tmp_path / "cli.mp4"
+    r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
+               studio.consent, "--script", "Short line.", "--size", "128", "--out", out,
+               "--json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["ok"] and d["manifest_label"].startswith("urn:c2pa:") and out.is_file()
+    assert d["qa"]["identity_median"] is None and d["qa"]["sync_correlation"] is None
+    assert "identity and sync not measured" in d["qa"]["notes"][0]
+    other = write_second_person(tmp_path)
+    r = invoke(capsys, *h, "generate", "--face", other, "--consent", studio.consent,
+               "--script", "x", "--out", tmp_path / "no.mp4")
+    assert r.code == 3 and "does not match the consenting subject" in r.err
+    r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
+               studio.consent, "--out", tmp_path / "no.mp4")
+    assert r.code == 2 and "exactly one of --audio or --script" in r.err
+    assert not (tmp_path / "no.mp4").exists()
