@@ -3,8 +3,9 @@
     python generator/watermark_eval.py --quick            # ~1 min: 8 real clips + 2 synthetic
     python generator/watermark_eval.py                    # every clip in --media (~17 min)
     python generator/watermark_eval.py --json out.json    # also write the numbers as JSON
-    /tmp/wm-venv/bin/python generator/watermark_eval.py --quick --dwtdct
-        # the same attacks on invisible-watermark's dwtDct (needs `imwatermark`, in its own venv)
+    /tmp/wm-venv/bin/python generator/watermark_eval.py --dwtdct --seconds 3
+        # the same attacks on invisible-watermark's dwtDct (needs `imwatermark`, in its own
+        # venv), on 7 clips of 256 px and up; `--comparison --seconds 3` runs ours on them
 
 Each clip (its first --seconds: 4 s with --quick, else 6 s) is watermarked with a random
 payload, written as H.264 CRF 18 (what the generator ships), then attacked:
@@ -357,13 +358,14 @@ def dwtdct_embedder(payload: bytes, frames: Frames) -> Iterator[np.ndarray]:
     encoder = WatermarkEncoder()
     encoder.set_watermark("bytes", payload)
     for frame in frames:
-        bgr = encoder.encode(np.ascontiguousarray(frame[..., ::-1]), "dwtDct")
+        bgr = encoder.encode(np.ascontiguousarray(frame[..., ::-1]), DWT_METHOD[0])
         out = np.ascontiguousarray(bgr[..., ::-1])
         DWT_FIDELITY.append((psnr(frame, out), ssim(frame, out)))
         yield out
 
 
 DWT_FIDELITY: list[tuple[float, float]] = []
+DWT_METHOD = ["dwtDct"]  # or "dwtDctSvd" (--dwtdct-method)
 
 
 def dwtdct_reader(source: str | Path | Frames, key: bytes, payload: bytes) -> Trial:
@@ -372,7 +374,10 @@ def dwtdct_reader(source: str | Path | Frames, key: bytes, payload: bytes) -> Tr
     frames = decode_rgb(source) if isinstance(source, str | Path) else source
     votes = np.zeros(64)
     for frame in frames:
-        bits = decoder.decode(np.ascontiguousarray(frame[..., ::-1]), "dwtDct")
+        try:
+            bits = decoder.decode(np.ascontiguousarray(frame[..., ::-1]), DWT_METHOD[0])
+        except RuntimeError:  # dwtDct refuses frames under 256x256 pixels: no vote
+            continue
         votes += 2 * np.asarray(bits, float) - 1
     truth = np.unpackbits(np.frombuffer(payload, np.uint8))
     bits = (votes > 0).astype(np.uint8)
@@ -473,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="seconds of each clip used")
     ap.add_argument("--keys", type=int, default=None, help="random keys per unmarked clip")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    ap.add_argument("--dwtdct-method", choices=["dwtDct", "dwtDctSvd"], default="dwtDct")
+    ap.add_argument("--comparison", action="store_true",
+                    help="use the clips of the --dwtdct comparison (256 px and larger)")
     ap.add_argument("--dwtdct", action="store_true",
                     help="evaluate invisible-watermark dwtDct instead (needs imwatermark)")
     args = ap.parse_args(argv)
@@ -487,9 +495,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.clips is not None:
         paths = paths[: args.clips]
     synthetic = [(0, (256, 256)), (1, (512, 512))] + ([] if args.quick else [(2, (640, 360))])
+    if args.comparison or args.dwtdct:
+        # dwtDct refuses frames under 256x256: compare on clips it can mark, 256 px and up.
+        sizes = {p: min(video_info(p)[:2]) for p in sorted(str(q) for q in
+                                                        Path(args.media).glob("*.mp4"))}
+        paths = ([p for p, side in sizes.items() if side == 256][:2]
+                 + [p for p, side in sizes.items() if side >= 360][:4])
+        synthetic = [s for s in synthetic if min(s[1]) >= 512][:1]
     if args.dwtdct:
-        paths, synthetic = paths[: min(len(paths), 4)], synthetic[:1]
         n_keys = 0
+        DWT_METHOD[0] = args.dwtdct_method
     key = secrets.token_bytes(16)
     layouts = [_layout.layout_for(secrets.token_bytes(16)) for _ in range(n_keys)]
     results = Results()
@@ -523,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(results, comparison=args.dwtdct)
     summary["seconds_per_clip"] = seconds
     summary["runtime_s"] = time.perf_counter() - started
-    print_summary(summary, "invisible-watermark dwtDct" if args.dwtdct else "trustavatar")
+    print_summary(summary, f"invisible-watermark {args.dwtdct_method}" if args.dwtdct
+                  else "trustavatar")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return 0

@@ -29,6 +29,7 @@ __all__ = [
     "EnvelopeError",
     "EnvelopeFormatError",
     "EnvelopeSignatureError",
+    "SignedDocument",
     "canonical_json",
     "load_canonical_json",
     "open_envelope",
@@ -194,6 +195,23 @@ class Envelope:
             _verify(self.alg, self.chain[0], message, self.signature)
         except (InvalidSignature, ValueError, TypeError) as e:
             raise EnvelopeSignatureError("signature does not verify") from e
+
+
+class SignedDocument:
+    """Shared by documents carried in an :class:`Envelope` (consent artifacts, revocation
+    lists, ledger checkpoints): the file's bytes and their hash."""
+
+    envelope: Envelope
+
+    @property
+    def raw(self) -> bytes:
+        """The file's bytes (canonical JSON)."""
+        return self.envelope.raw
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of :attr:`raw`."""
+        return self.envelope.sha256
 
 
 def _verify(alg: str, cert: x509.Certificate, message: bytes, signature: bytes) -> None:

@@ -108,3 +108,47 @@ def artifact(make_artifact: Callable[..., consent.ConsentArtifact]) -> consent.C
 def _isolated_default_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may read or write the real default home."""
     monkeypatch.setenv("TRUSTAVATAR_HOME", str(tmp_path / "default-home"))
+
+
+# --- recorded consent: challenges and clips ---------------------------------------------------
+
+#: The nonce every test challenge gets (see ``known_nonce``), so that the clips rendered once
+#: per session say the right code.
+CLIP_NONCE = bytes(range(16))
+#: The draft of every test challenge.
+CLIP_DRAFT: dict[str, Any] = {"display_name": "Eileen Collins", "languages": ("en",)}
+
+
+@pytest.fixture(scope="session")
+def clip_code() -> str:
+    from trustavatar.consent.challenge import ConsentDraft, derive_code
+
+    return derive_code(ConsentDraft(**CLIP_DRAFT), CLIP_NONCE)
+
+
+@pytest.fixture(scope="session")
+def consent_clip(tmp_path_factory: pytest.TempPathFactory,
+                 clip_code: str) -> Callable[[str], Path]:
+    """``consent_clip("good")``: the path of a rendered test clip (made on first use, kept
+    for the session). Variants: :data:`fixtures.consent_clips.VARIANTS`."""
+    from fixtures.consent_clips import write_clip
+
+    directory = tmp_path_factory.mktemp("consent-clips")
+    cache: dict[str, Any] = {}
+
+    def get(variant: str) -> Path:
+        path = directory / f"{variant}.mp4"
+        if not path.exists():
+            write_clip(variant, directory, clip_code, cache=cache)
+        return path
+
+    return get
+
+
+@pytest.fixture
+def known_nonce(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """Challenges made in this test get :data:`CLIP_NONCE` (their code is ``clip_code``)."""
+    from trustavatar.consent import challenge
+
+    monkeypatch.setattr(challenge, "_new_nonce", lambda: CLIP_NONCE)
+    return CLIP_NONCE

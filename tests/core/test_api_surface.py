@@ -24,6 +24,12 @@ PUBLIC = {
         "Scope", "Subject", "Validity", "export_revocations", "get_consent", "issue",
         "list_consents", "load_artifact", "load_revocation_list", "parse_artifact",
         "record_consent", "require", "revoke", "verify",
+        # recorded consent: challenges, clip checks
+        "CHALLENGE_TTL", "ENGLISH_TEMPLATE", "MAX_ATTEMPTS", "Challenge", "ClipEvidence",
+        "ClipReport", "ConsentDraft", "ConsentTemplate", "IdentityResult", "LivenessResult",
+        "ProvenanceScreen", "RecordedConsent", "SpokenCodeResult", "analyse_liveness",
+        "check_clip", "create_challenge", "get_challenge", "list_challenges", "load_template",
+        "record_clip", "score_spoken_code",
     ],
     "trustavatar.face": [
         "EMBEDDING_DIMS", "EMBEDDING_MODEL", "MATCH_THRESHOLD", "FaceBox", "FaceEmbedding",
@@ -46,6 +52,15 @@ PUBLIC = {
         "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ],
     "trustavatar.face.mesh": ["FaceMesh", "Region", "face_height", "mouth_opening"],
+    "trustavatar.detector": [
+        "DETECTOR_VERSION", "AlignedCrop", "Analyzer", "AnalyzerResult", "AnalyzerSpec",
+        "AnalyzerStatus", "BatchItem", "DecodedFrame", "EyeLandmarks", "FaceObservation",
+        "FaceTracker", "FeatureDef", "FrameReader", "FusionModel", "MouthAligner",
+        "MouthStacker", "ScanContext", "ScanResult", "TimelineWindow", "TrackSummary",
+        "Verdict", "VideoProbe", "WindowScore", "align_mouth", "analyzer_spec",
+        "create_analyzer", "eye_aspect_ratio", "eye_landmarks", "list_analyzers", "probe_video",
+        "register_analyzer", "register_feature", "scan", "scan_many",
+    ],
     "trustavatar.video_io": ["VideoInfo", "iter_frames", "probe"],
     "trustavatar.registry": [
         "GENESIS_HASH", "LEDGER_CHECKPOINT_TYPE", "MIGRATIONS", "LedgerCheckpoint", "LedgerEntry",

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from tests.watermark.conftest import PAYLOAD, decode, encode
+from tests.watermark.media import PAYLOAD, decode, encode
 
 from trustavatar.errors import WatermarkError
 from trustavatar.watermark import Watermark, read_watermark

@@ -34,9 +34,18 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
 
 
 def _register() -> None:
-    from trustavatar._cli import config, consent, demo, generate, keys, ledger, provenance
+    from trustavatar._cli import (
+        config,
+        consent,
+        demo,
+        generate,
+        keys,
+        ledger,
+        provenance,
+        scan,
+    )
 
-    for module in (keys, config, provenance, consent, generate, ledger, demo):
+    for module in (keys, config, provenance, consent, generate, ledger, scan, demo):
         cli.add_command(module.command)
 
 

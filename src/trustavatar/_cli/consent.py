@@ -1,33 +1,44 @@
-"""``trustavatar consent``: issue, verify, revoke and list consent artifacts."""
+"""``trustavatar consent``: issue, verify, revoke and list consent artifacts; challenge and
+record consent on a clip."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
+from trustavatar import consent as consent_api
 from trustavatar._atomic import atomic_output
 from trustavatar._cli._common import emit, json_option, passphrase_option, state
 from trustavatar.consent import (
+    CHALLENGE_TTL,
     DEFAULT_PURPOSE,
     DEFAULT_VALIDITY,
+    ENGLISH_TEMPLATE,
+    MAX_ATTEMPTS,
+    ClipEvidence,
+    ConsentDraft,
     ConsentGrant,
     Evidence,
+    create_challenge,
     export_revocations,
     get_consent,
     issue,
     list_consents,
+    load_artifact,
     record_consent,
     revoke,
     verify,
 )
 from trustavatar.consent._time import format_time, utc_now
-from trustavatar.errors import ExitCode, InputError
+from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
 from trustavatar.face import MATCH_THRESHOLD
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.registry import Registry
+from trustavatar.watermark import Z_PRESENT
 
 #: Artifacts hold a face embedding (biometric data): private by default.
 _ARTIFACT_MODE = 0o600
@@ -35,7 +46,7 @@ _ARTIFACT_MODE = 0o600
 
 @click.group("consent")
 def command() -> None:
-    """Issue, verify, revoke and list signed consent artifacts."""
+    """Issue, verify, revoke and list signed consent artifacts; record consent on a clip."""
 
 
 def _time_option(value: str | None, option: str) -> dt.datetime | None:
@@ -136,10 +147,40 @@ def verify_(artifact: str, face: str | None, purpose: str | None, language: str 
     grant = verify(artifact, face=face, purpose=purpose, language=language, channel=channel,
                    trust=TrustStore.from_home(st.home), revocation_lists=revocation_files,
                    at=when, home=st.home)
-    emit({"ok": True, "valid": True, "grant": grant.to_dict()},
-         lambda con: _show_grant(con, grant, purpose=purpose, language=language,
-                                 channel=channel))
+    evidence = load_artifact(artifact).evidence  # verified above: this only reads it
+    result: dict[str, Any] = {"ok": True, "valid": True, "grant": grant.to_dict()}
+    if evidence.clip is not None:
+        result["evidence"] = evidence.to_json()
+
+    def human(con: Console) -> None:
+        _show_grant(con, grant, purpose=purpose, language=language, channel=channel)
+        if evidence.clip is not None:
+            _show_clip_evidence(con, evidence)
+
+    emit(result, human)
     return ExitCode.OK
+
+
+def _show_clip_evidence(con: Console, evidence: Evidence) -> None:
+    clip = evidence.clip
+    assert isinstance(clip, ClipEvidence)
+    digest = next((d.sha256 for d in evidence.documents if d.kind == "consent-clip"), "?")
+
+    def line(text: str) -> None:
+        con.print(text, markup=False)
+
+    line(f"  recorded consent clip (sha256 {digest[:16]}…, {clip.duration_s:g} s), checked "
+         f"against challenge {clip.challenge_id}:")
+    line(f"    the subject was asked to read ({clip.language}): \"{clip.sentence}\"")
+    line(f"    speech heard: \"{clip.transcript}\"")
+    line(f"    the challenge code fitted the speech {clip.asr_margin:g} nats better than any "
+         f"other code ({clip.asr_min_margin:g} required; {clip.asr_engine})")
+    line(f"    liveness: {clip.blinks} blink(s); head motion {clip.head_motion:g} and mouth "
+         f"motion {clip.mouth_motion:g} face heights; mouth-speech correlation "
+         f"{clip.mouth_sync:g}")
+    line(f"    face: {clip.face_frames} clip frames matched the portrait (largest distance "
+         f"{clip.face_distance:g} ≤ {clip.face_threshold:g})")
+    line("    (the clip itself stays with the issuer; its SHA-256 identifies it)")
 
 
 def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language: str | None,
@@ -251,3 +292,156 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
          lambda con: con.print(f"wrote {len(rl.revoked)} revocation(s) signed by "
                                f"{rl.issuer_organisation} to {out}", markup=False))
     return ExitCode.OK
+
+
+# --- recorded consent -----------------------------------------------------------------
+
+
+@command.command("challenge")
+@click.option("--subject", "display_name", required=True, help="The subject's display name.")
+@click.option("--purpose", "--scope", "purposes", multiple=True,
+              help=f"Allowed purpose (repeatable; default {DEFAULT_PURPOSE}).")
+@click.option("--language", "languages", multiple=True,
+              help="Allowed BCP 47 language of generated media (repeatable; default * = any).")
+@click.option("--channel", "channels", multiple=True,
+              help="Allowed publication channel (repeatable; default * = any).")
+@click.option("--valid-days", default=None, type=click.IntRange(1, 36500),
+              help="Days the consent will be valid from its recording (default 365).")
+@click.option("--not-after", default=None, metavar="ISO-TIME",
+              help="End of the consent, instead of --valid-days.")
+@click.option("--operator", default=None, help="Who takes the consent (stored in the artifact).")
+@click.option("--expires", "expires_min", default=int(CHALLENGE_TTL.total_seconds() // 60),
+              show_default=True, type=click.IntRange(1, 24 * 60),
+              help="Minutes the challenge can be used.")
+@json_option
+def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[str, ...],
+               channels: tuple[str, ...], valid_days: int | None, not_after: str | None,
+               operator: str | None, expires_min: int) -> int:
+    """Make a one-time code for recording consent on a clip; print the sentence to read."""
+    st = state()
+    draft = ConsentDraft(
+        display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
+        languages=languages or ("*",), channels=channels or ("*",), valid_days=valid_days,
+        not_after=_time_option(not_after, "--not-after"), operator=operator,
+    )
+    now = utc_now()
+    with Registry.for_home(st.home) as registry:
+        ch = create_challenge(registry, draft, ttl=dt.timedelta(minutes=expires_min), at=now)
+    template = ENGLISH_TEMPLATE
+    sentence = ch.sentence(template)
+    spoken = template.spoken_code(ch.code)
+    record_cmd = (f"trustavatar consent record --challenge {ch.challenge_id} --clip CLIP.mp4 "
+                  "--portrait FACE.jpg --out CONSENT.json")
+
+    def human(con: Console) -> None:
+        def line(text: str = "") -> None:
+            con.print(text, markup=False)
+
+        line(f"challenge {ch.challenge_id} for {draft.display_name}: expires "
+             f"{format_time(ch.expires_at)} (in {expires_min} min), {MAX_ATTEMPTS} attempts")
+        line(f"  consent to: purposes {', '.join(draft.purposes)}; languages "
+             f"{', '.join(draft.languages)}; channels {', '.join(draft.channels)}")
+        line()
+        line("Ask the subject to record a clip (webcam or phone video with sound) reading, "
+             "in English:")
+        line()
+        line(f'    "{sentence}"')
+        line()
+        line(f"  say each digit on its own: {spoken}")
+        line(f"  {template.instructions}")
+        line("  The sentence is read in English: the speech recogniser is English only.")
+        line()
+        line(f"Then: {record_cmd}")
+
+    emit({"ok": True, "challenge": ch.to_dict(at=now, code=True), "sentence": sentence,
+          "say": spoken, "instructions": template.instructions, "next": record_cmd}, human)
+    return ExitCode.OK
+
+
+@command.command("record")
+@click.option("--challenge", "challenge_id", required=True, help="The challenge id.")
+@click.option("--clip", required=True, type=click.Path(dir_okay=False),
+              help="The clip of the subject reading the sentence (video with sound).")
+@click.option("--portrait", required=True, type=click.Path(dir_okay=False),
+              help="Reference portrait of the subject (exactly one face).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the consent artifact (JSON).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@passphrase_option
+@json_option
+def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
+            passphrase: bytes | None) -> int:
+    """Check a consent clip (spoken code, liveness, face) and issue the consent: exit 0 if
+    recorded, 3 if rejected, 2 for bad input."""
+    st = state()
+    _refuse_overwrite(out, force)
+    key = Keystore.open(st.home).signing_key(passphrase)
+    with Registry.for_home(st.home) as registry:
+        try:
+            result = consent_api.record_clip(
+                key, registry, challenge_id=challenge_id, clip=clip, portrait=portrait,
+                trust=TrustStore.from_home(st.home),
+            )
+        except ConsentEvidenceError as e:
+            report = e.report
+            emit({"ok": False, "error": {"type": type(e).__name__, "message": e.message,
+                                         "check": e.check, "exit_code": int(e.exit_code)},
+                  "report": report.to_dict() if report is not None else None},
+                 lambda con: _show_report(con, report, challenge_id) if report else None)
+            click.echo(f"trustavatar: error: {e.message}", err=True)
+            return int(e.exit_code)
+        with atomic_output(out, mode=_ARTIFACT_MODE) as tmp:
+            tmp.write_bytes(result.artifact.raw)
+    artifact = result.artifact
+
+    def human(con: Console) -> None:
+        con.print(f"recorded consent {artifact.consent_id} for "
+                  f"{artifact.subject.display_name} → {out}", markup=False)
+        _show_report(con, result.report, challenge_id)
+        con.print("  the artifact holds a face embedding (biometric data); keep the clip "
+                  "with the issuer", markup=False)
+
+    emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
+          "consent_id": artifact.consent_id, "challenge": result.challenge.to_dict(),
+          "report": result.report.to_dict()}, human)
+    return ExitCode.OK
+
+
+def _show_report(con: Console, report: Any, challenge_id: str) -> None:
+    """Each check of a :class:`~trustavatar.consent.ClipReport`: passed or not, and why,
+    with its figures against their thresholds."""
+    def line(check: str, failure: str | None, figures: str) -> None:
+        mark = "✓" if failure is None else "✗"
+        text = figures if failure is None else f"{failure} [{figures}]"
+        con.print(f"  {mark} {check}: {text}", markup=False)
+
+    con.print(f"  ✓ freshness: challenge {challenge_id} was open", markup=False)
+    speech = report.speech
+    if speech is None:
+        line("speech", report.speech_problem, "no speech analysed")
+    else:
+        line("speech", speech.failure,
+             f"heard code {speech.code or 'none'} (expected {speech.expected}); margin "
+             f"{speech.margin:.1f} nats (≥ {speech.min_margin:g}); "
+             f'transcript "{speech.transcript}"')
+    live = report.liveness
+    f = live.figures()
+    t = f["thresholds"]
+    line("liveness", live.failure,
+         f"{f['blinks']} blink(s), deepest {f['deepest_blink']} (≤ {t['blink_depth']}); head "
+         f"motion {f['head_motion']} (≥ {t['head_motion']}); mouth motion "
+         f"{f['mouth_motion']} (≥ {t['mouth_motion']}); mouth-speech correlation "
+         f"{f['mouth_sync']} (≥ {t['mouth_sync']})")
+    ident = report.identity
+    distance = "n/a" if ident.distance is None else f"{ident.distance:.3f}"
+    line("identity", ident.failure,
+         f"at most {ident.max_faces} face(s) per frame; largest distance to the portrait "
+         f"{distance} over {len(ident.frames)} frames (≤ {ident.threshold})")
+    screen = report.provenance
+    if screen is None:
+        con.print("  - provenance: not checked", markup=False)
+    else:
+        z = "n/a" if screen.watermark_z is None else f"{screen.watermark_z:.1f}"
+        line("provenance", screen.failure,
+             f"watermark z {z} (present from {Z_PRESENT:g}); C2PA manifest "
+             f"{screen.c2pa_state or 'not readable'}")

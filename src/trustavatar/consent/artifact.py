@@ -14,6 +14,7 @@ __all__ = [
     "MAX_ARTIFACT_BYTES",
     "SCHEMA_VERSION",
     "ArtifactSource",
+    "ClipEvidence",
     "ConsentArtifact",
     "Evidence",
     "EvidenceDocument",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 import datetime as dt
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,11 +125,91 @@ class EvidenceDocument:
 
 
 @dataclass(frozen=True)
+class ClipEvidence:
+    """What the checks of a recorded consent clip found (``evidence.clip`` in the artifact).
+
+    ``sentence``: what the subject was asked to read, with the code; ``transcript``: what
+    the recogniser heard; ``asr_margin``: nats by which the expected code beat the best
+    other code (``asr_min_margin`` was required); liveness figures as in
+    :class:`trustavatar.consent.liveness.LivenessResult`; ``face_distance``: the largest
+    distance between a checked clip frame and the portrait (``face_threshold`` allowed).
+    """
+
+    challenge_id: str
+    language: str
+    sentence: str
+    transcript: str
+    asr_engine: str
+    asr_margin: float
+    asr_min_margin: float
+    blinks: int
+    head_motion: float
+    mouth_motion: float
+    mouth_sync: float
+    face_distance: float
+    face_threshold: float
+    face_frames: int
+    duration_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "challenge_id": self.challenge_id,
+            "language": self.language,
+            "sentence": self.sentence,
+            "duration_s": _number(self.duration_s, 2),
+            "speech": {
+                "engine": self.asr_engine,
+                "transcript": self.transcript,
+                "margin": _number(self.asr_margin, 2),
+                "min_margin": _number(self.asr_min_margin, 2),
+            },
+            "liveness": {
+                "blinks": self.blinks,
+                "head_motion": _number(self.head_motion, 4),
+                "mouth_motion": _number(self.mouth_motion, 4),
+                "mouth_sync": _number(self.mouth_sync, 3),
+            },
+            "face": {
+                "distance": _number(self.face_distance, 3),
+                "threshold": _number(self.face_threshold, 3),
+                "frames": self.face_frames,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClipEvidence:
+        speech, live, face = data["speech"], data["liveness"], data["face"]
+        return cls(
+            challenge_id=data["challenge_id"], language=data["language"],
+            sentence=data["sentence"], transcript=speech["transcript"],
+            asr_engine=speech["engine"], asr_margin=float(speech["margin"]),
+            asr_min_margin=float(speech["min_margin"]), blinks=live["blinks"],
+            head_motion=float(live["head_motion"]), mouth_motion=float(live["mouth_motion"]),
+            mouth_sync=float(live["mouth_sync"]), face_distance=float(face["distance"]),
+            face_threshold=float(face["threshold"]), face_frames=face["frames"],
+            duration_s=float(data["duration_s"]),
+        )
+
+
+def _number(value: float, digits: int) -> float | int:
+    """A rounded number that survives canonical JSON unchanged (whole numbers as ints)."""
+    rounded = round(float(value), digits)
+    if not math.isfinite(rounded):
+        raise InputError(f"evidence figures must be finite, got {value}")
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """How consent was obtained: :meth:`operator_attestation` or :meth:`recorded_clip`."""
+    """How consent was obtained: :meth:`operator_attestation` or :meth:`recorded_clip`.
+
+    ``clip``: for a recorded clip checked by :func:`trustavatar.consent.record_clip`, what
+    the checks found (None for a clip recorded without them, and for attestations).
+    """
 
     method: EvidenceMethod
     documents: tuple[EvidenceDocument, ...]
+    clip: ClipEvidence | None = None
 
     @classmethod
     def operator_attestation(cls, release: str | os.PathLike[str] | bytes) -> Evidence:
@@ -135,15 +217,20 @@ class Evidence:
         return cls("operator-attestation", (EvidenceDocument("signed-release", _digest(release)),))
 
     @classmethod
-    def recorded_clip(cls, clip: str | os.PathLike[str] | bytes) -> Evidence:
-        """The subject stated consent in a recorded clip (a path or its bytes)."""
-        return cls("recorded-clip", (EvidenceDocument("consent-clip", _digest(clip)),))
+    def recorded_clip(cls, clip: str | os.PathLike[str] | bytes, *,
+                      checks: ClipEvidence | None = None) -> Evidence:
+        """The subject stated consent in a recorded clip (a path or its bytes); ``checks``:
+        what verifying the clip found."""
+        return cls("recorded-clip", (EvidenceDocument("consent-clip", _digest(clip)),), checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "method": self.method,
             "documents": [{"kind": d.kind, "sha256": d.sha256} for d in self.documents],
         }
+        if self.clip is not None:
+            data["clip"] = self.clip.to_json()
+        return data
 
 
 def _digest(source: str | os.PathLike[str] | bytes) -> str:
@@ -155,7 +242,7 @@ def _digest(source: str | os.PathLike[str] | bytes) -> str:
 
 
 @dataclass(frozen=True)
-class ConsentArtifact:
+class ConsentArtifact(_envelope.SignedDocument):
     """A parsed consent artifact. Parsed is not trusted: pass it to
     :func:`trustavatar.consent.verify`, which re-checks everything from :attr:`raw`."""
 
@@ -168,16 +255,6 @@ class ConsentArtifact:
     validity: Validity
     evidence: Evidence
     envelope: _envelope.Envelope
-
-    @property
-    def raw(self) -> bytes:
-        """The artifact file's bytes (canonical JSON)."""
-        return self.envelope.raw
-
-    @property
-    def sha256(self) -> str:
-        """Hex SHA-256 of :attr:`raw`."""
-        return self.envelope.sha256
 
     @property
     def chain(self) -> tuple[x509.Certificate, ...]:
@@ -287,6 +364,7 @@ def _from_payload(envelope: _envelope.Envelope) -> ConsentArtifact:
         evidence=Evidence(
             p["evidence"]["method"],
             tuple(EvidenceDocument(d["kind"], d["sha256"]) for d in p["evidence"]["documents"]),
+            ClipEvidence.from_json(p["evidence"]["clip"]) if "clip" in p["evidence"] else None,
         ),
         envelope=envelope,
     )

@@ -47,7 +47,7 @@ REVOCATION_LIST_TYPE: Final = "trustavatar.revocation-list"
 
 
 @dataclass(frozen=True)
-class RevocationList:
+class RevocationList(_envelope.SignedDocument):
     """A revocation list. From :func:`load_revocation_list` it is verified and
     ``anchor_sha256`` is set; from :func:`export_revocations` it is freshly signed."""
 
@@ -56,15 +56,6 @@ class RevocationList:
     revoked: Mapping[str, dt.datetime]  #: consent_id → revoked_at
     envelope: _envelope.Envelope
     anchor_sha256: str | None = None
-
-    @property
-    def raw(self) -> bytes:
-        """The list file's bytes (canonical JSON)."""
-        return self.envelope.raw
-
-    @property
-    def sha256(self) -> str:
-        return self.envelope.sha256
 
     def revoked_at(self, consent_id: str) -> dt.datetime | None:
         return self.revoked.get(consent_id)

@@ -403,7 +403,7 @@ def find_by_watermark(registry: Registry, payload_hex: str) -> list[LedgerRow]:
 
 
 @dataclass(frozen=True)
-class LedgerCheckpoint:
+class LedgerCheckpoint(_envelope.SignedDocument):
     """A signed head: the ledger had ``seq`` rows, the last with ``head_hash``, at
     ``signed_at``. From :func:`load_checkpoint` it is verified and ``anchor_sha256`` set."""
 
@@ -413,15 +413,6 @@ class LedgerCheckpoint:
     issuer_organisation: str
     envelope: _envelope.Envelope
     anchor_sha256: str | None = None
-
-    @property
-    def raw(self) -> bytes:
-        """The checkpoint file's bytes (canonical JSON)."""
-        return self.envelope.raw
-
-    @property
-    def sha256(self) -> str:
-        return self.envelope.sha256
 
     def to_dict(self) -> dict[str, Any]:
         return {

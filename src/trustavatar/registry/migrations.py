@@ -7,6 +7,8 @@ or renumber one that has shipped. Parts of trustavatar own their migrations:
 1. consent: issued consent artifacts and their revocations.
 2. generation ledger: one append-only, hash-chained row per generated photo or video
    (:mod:`trustavatar.registry.ledger`).
+3. consent challenges: one-time codes a subject reads on a recorded consent clip
+   (:mod:`trustavatar.consent.challenge`).
 """
 
 from __future__ import annotations
@@ -114,5 +116,30 @@ _LEDGER = Migration(
     ),
 )
 
+_CHALLENGES = Migration(
+    3,
+    "consent challenges",
+    (
+        # The code is not stored: it is derived again from draft and nonce when a clip is
+        # checked (trustavatar.consent.challenge.derive_code).
+        """
+        CREATE TABLE consent_challenges (
+            challenge_id TEXT PRIMARY KEY,           -- UUID 4
+            draft        TEXT NOT NULL,              -- canonical JSON of the draft consent
+            draft_sha256 TEXT NOT NULL,
+            nonce        TEXT NOT NULL,              -- 16 random bytes, hex
+            language     TEXT NOT NULL,              -- of the statement template, e.g. 'en'
+            created_at   TEXT NOT NULL,              -- RFC 3339 UTC, 'YYYY-MM-DDTHH:MM:SSZ'
+            expires_at   TEXT NOT NULL,
+            attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),  -- rejected clips
+            used_at      TEXT,                       -- set by the one successful record
+            consent_id   TEXT,                       -- the consent issued from it
+            CHECK ((used_at IS NULL) = (consent_id IS NULL))
+        )
+        """,
+        "CREATE INDEX consent_challenges_expires_at ON consent_challenges (expires_at)",
+    ),
+)
+
 #: All migrations, in order. Later parts append theirs.
-MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER)
+MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER, _CHALLENGES)

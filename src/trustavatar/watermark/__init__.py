@@ -1,8 +1,15 @@
 """An invisible, keyed video watermark that carries 64 bits and survives re-encoding.
 
-The generator marks every output frame with the first 8 bytes of the SHA-256 of the C2PA
-manifest label (:func:`payload_for`); the detector reads them back from a suspicious video,
-possibly re-encoded, downscaled or trimmed, and looks the full id up in its ledger.
+The generator marks every output frame with a random 8-byte generation payload, which the
+C2PA manifest (``org.trustavatar.generation``) and the ledger record: the manifest label
+does not exist until signing, and signing comes last. The detector reads the payload back
+from a suspicious video, possibly re-encoded, downscaled or trimmed, and the ledger
+(``find_by_watermark``) maps it to the generation, its consent and its manifest.
+:func:`payload_for` derives a payload from a manifest label for other uses.
+
+The generator uses :data:`DEFAULT_KEY`, which is public so that any verifier can read the
+mark (a disclosure mark, as transparency rules ask). Anyone can therefore also remove or
+forge it: the watermark is a pointer, the signed manifest and the ledger are the evidence.
 
 >>> wm = Watermark(payload_for(manifest_label), key=secret)  # doctest: +SKIP
 >>> marked = [wm.apply(frame) for frame in frames]  # (H, W, 3) uint8 RGB  # doctest: +SKIP

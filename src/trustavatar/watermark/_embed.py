@@ -105,8 +105,9 @@ class Watermark:
 
     ``payload`` is 8 bytes (see :func:`payload_for`); ``key`` selects the secret layout
     (the reader needs the same key); ``strength`` in (0, 1] is how far each frame is moved
-    towards the watermark lattice: 1.0 (the default, about 41 dB PSNR) is the most robust,
-    smaller values trade robustness for fidelity. The reader does not need to know it.
+    towards the watermark lattice: 1.0 (the default) is the most robust, smaller values
+    trade robustness for fidelity. The reader does not need to know it. Whatever the
+    strength, no frame drops below :data:`MIN_PSNR` (40 dB); at 1.0 the mean is ~40.4 dB.
 
     ``apply`` is stateless: frames may come in any order, from any number of videos, at
     any size (at least 64x64); per-size tables are cached.
@@ -120,7 +121,8 @@ class Watermark:
         if not isinstance(payload, bytes | bytearray) or len(payload) != PAYLOAD_BYTES:
             raise WatermarkError(
                 f"watermark payload must be {PAYLOAD_BYTES} bytes, got {_describe(payload)}")
-        if not isinstance(strength, int | float) or not (0.0 < strength <= 1.0):
+        if (isinstance(strength, bool) or not isinstance(strength, int | float)
+                or not 0.0 < strength <= 1.0):
             raise WatermarkError(f"watermark strength must be in (0, 1], got {strength!r}")
         self._payload = bytes(payload)
         self._strength = float(strength)
@@ -154,8 +156,8 @@ class Watermark:
     def apply(self, frame: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Return a watermarked copy of ``frame``: ``(H, W, 3) uint8 RGB`` → same.
 
-        Only luma changes (the same value is added to R, G and B), by a smooth field of
-        typically ±1–4 levels, more where the frame is textured.
+        Only luma changes (the same integer is added to R, G and B), by a smooth field of
+        about ±1 level in flat areas and more where the frame is textured.
         Raises :class:`~trustavatar.errors.WatermarkError` for a wrong shape or dtype.
         """
         frame = check_frame(frame)

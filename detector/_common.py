@@ -1,0 +1,229 @@
+"""Shared by eval.py, fit_fusion.py and bench.py: the dev media, variants, cached scans.
+
+Nothing here writes into the repository except the reports the scripts are asked to write:
+variants (re-encodes, trims) and cached scan results live under ``/tmp`` (``--work``).
+The dev media is read by path from ``shared/media`` and never copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MEDIA = Path(os.environ.get("TRUSTAVATAR_MEDIA", ROOT.parent / "shared" / "media"))
+DEFAULT_WORK = Path(os.environ.get("TRUSTAVATAR_DETECTOR_WORK",
+                                   "/tmp/trustavatar-detector"))  # noqa: S108
+VARIANTS = ("original", "crf40", "trim")
+
+
+@dataclass(frozen=True)
+class Clip:
+    file: str  #: relative to the media folder
+    label: int  #: 1 = fake
+    group: str  #: source repository
+    generator: str | None
+    width: int
+    height: int
+    fps: float
+    duration: float
+    has_audio: bool
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).name
+
+
+def load_clips(media: Path, *, limit: int | None = None) -> list[Clip]:
+    """Real and fake videos of the manifest; ``limit`` keeps at most that many per source
+    repository and label (first by name), so every source stays represented."""
+    manifest = json.loads((media / "manifest.json").read_text())
+    clips = [Clip(m["file"], int(m["label"] == "fake"), m["source_repo"], m.get("generator"),
+                  int(m["width"] or 0), int(m["height"] or 0), float(m["fps"] or 0),
+                  float(m["duration_s"] or 0), bool(m["has_audio"]))
+             for m in manifest if m["label"] in ("real", "fake")]
+    clips.sort(key=lambda c: c.file)
+    if limit is not None:
+        kept: dict[tuple[str, int], int] = {}
+        out = []
+        for c in clips:
+            k = (c.group, c.label)
+            if kept.get(k, 0) < limit:
+                kept[k] = kept.get(k, 0) + 1
+                out.append(c)
+        clips = out
+    return clips
+
+
+def generator_name(clip: Clip) -> str:
+    g = clip.generator or "real"
+    return g.split(" (")[0]
+
+
+# -- variants -------------------------------------------------------------------------------
+
+
+def reencode(src: Path, dst: Path, *, crf: int, start: float = 0.0) -> Path:
+    """Re-encode ``src`` to H.264 (``crf``) + AAC mono, dropping the first ``start`` seconds.
+
+    Timestamps are kept (shifted by ``start``), so variable frame rates survive.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        vin = inp.streams.video[0]
+        rate = vin.average_rate or Fraction(25)
+        vout = out.add_stream("libx264", rate=rate)
+        vout.time_base = Fraction(1, 90000)
+        vout.codec_context.time_base = Fraction(1, 90000)
+        w, h = vin.codec_context.width, vin.codec_context.height
+        vout.width, vout.height, vout.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        vout.options = {"preset": "veryfast", "crf": str(crf)}
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        aout = None
+        if ain is not None:
+            aout = out.add_stream("aac", rate=16000)
+            aout.layout = "mono"
+        t0 = None
+        last_pts = -1
+        for frame in inp.decode(vin):
+            t = frame.time if frame.time is not None else 0.0
+            t0 = t if t0 is None else t0
+            rel = t - t0 - start
+            if rel < -1e-6:
+                continue
+            img = frame.to_ndarray(format="rgb24")[: vout.height, : vout.width]
+            nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            pts = max(last_pts + 1, round(rel * 90000))
+            nf.pts, nf.time_base = pts, Fraction(1, 90000)
+            last_pts = pts
+            out.mux(vout.encode(nf))
+        out.mux(vout.encode())
+        if ain is not None and aout is not None:
+            _copy_audio(inp, ain, aout, out, start + (_start(ain) - (t0 or 0.0)))
+    tmp.replace(dst)
+    return dst
+
+
+def _start(stream: Any) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _copy_audio(inp: Any, ain: Any, aout: Any, out: Any, skip: float) -> None:
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000)
+    skip_samples = max(0, round(skip * 16000))
+    pending = np.zeros(0, np.float32)
+    pts = 0
+    try:
+        frames = list(inp.decode(ain))
+    except av.error.FFmpegError:
+        frames = []
+    chunks = []
+    for frame in frames:
+        for r in resampler.resample(frame):
+            chunks.append(r.to_ndarray()[0])
+    for r in resampler.resample(None):
+        chunks.append(r.to_ndarray()[0])
+    pending = np.concatenate(chunks).astype(np.float32) if chunks else pending
+    pending = pending[skip_samples:]
+    for k in range(0, len(pending), 1024):
+        block = pending[k:k + 1024]
+        f = av.AudioFrame.from_ndarray(block[None, :], format="fltp", layout="mono")
+        f.sample_rate, f.pts = 16000, pts
+        pts += len(block)
+        out.mux(aout.encode(f))
+    out.mux(aout.encode())
+
+
+def variant_path(clip: Clip, variant: str, media: Path, work: Path) -> Path:
+    src = media / clip.file
+    if variant == "original":
+        return src
+    dst = work / "variants" / variant / (Path(clip.file).stem + ".mp4")
+    if not dst.exists():
+        if variant == "crf40":
+            reencode(src, dst, crf=40)
+        elif variant == "trim":
+            reencode(src, dst, crf=12, start=0.5)
+        else:
+            raise ValueError(f"unknown variant {variant}")
+    return dst
+
+
+# -- cached scans -----------------------------------------------------------------------------
+
+
+def _key(path: Path) -> str:
+    from trustavatar.detector import DETECTOR_VERSION, analyzer_spec, list_analyzers
+
+    versions = ",".join(f"{n}={analyzer_spec(n).version}" for n in list_analyzers())
+    st = path.stat()
+    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{DETECTOR_VERSION}|{versions}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def cached_scan(path: Path, work: Path, *, refresh: bool = False) -> dict[str, Any]:
+    """The scan result dict of ``path`` (cached under ``work/cache``)."""
+    from trustavatar.detector import scan
+    from trustavatar.keys import TrustStore
+
+    cache = work / "cache" / f"{_key(path)}.json"
+    if cache.exists() and not refresh:
+        return json.loads(cache.read_text())
+    result = scan(path, trust=TrustStore.of()).to_dict()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result))
+    return result
+
+
+def scan_all(clips: Sequence[Clip], variants: Iterable[str], media: Path, work: Path, *,
+             workers: int = 1) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(variant, file): result dict}, scanning what is not cached (``workers`` processes)."""
+    jobs = [(v, c) for v in variants for c in clips]
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    t0 = time.time()
+    if workers <= 1:
+        for i, (v, c) in enumerate(jobs):
+            out[(v, c.file)] = _job(v, c, media, work)
+            _tick(i + 1, len(jobs), t0)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futs = {pool.submit(_job, v, c, media, work): (v, c.file) for v, c in jobs}
+            for i, f in enumerate(cf.as_completed(futs)):
+                out[futs[f]] = f.result()
+                _tick(i + 1, len(jobs), t0)
+    print(file=sys.stderr)
+    return out
+
+
+def _job(variant: str, clip: Clip, media: Path, work: Path) -> dict[str, Any]:
+    try:
+        return cached_scan(variant_path(clip, variant, media, work), work)
+    except Exception as e:  # keep the evaluation going; the clip is reported as failed
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _tick(done: int, total: int, t0: float) -> None:
+    print(f"\rscanned {done}/{total} ({time.time() - t0:.0f} s)", end="", file=sys.stderr,
+          flush=True)
+
+
+def figures_of(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-analyzer figures of a result dict (what fusion features are computed from)."""
+    return {name: a["figures"] for name, a in result.get("analyzers", {}).items()
+            if a["status"] in ("ok", "insufficient-footage")}

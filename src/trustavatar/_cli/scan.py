@@ -1,0 +1,177 @@
+"""``trustavatar scan``: is a video manipulated? A verdict per video, batch over folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from trustavatar._cli._common import state
+from trustavatar.errors import ExitCode
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
+                            ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv"})
+
+EPILOG = """\b
+Exit codes:
+   0  every video was scanned; none is likely manipulated
+  10  at least one video is likely manipulated or AI-generated
+  11  some inputs could not be scanned (reported); none of the rest is flagged
+   2  no input could be scanned (missing, not a video, no video stream), or bad usage
+  70  internal error (a bug; rerun with --debug and report it); a bug while scanning
+      one file of a batch is reported for that file and counts under 11 / 2
+
+\b
+Verdicts: likely-authentic, inconclusive, likely-manipulated. likely-authentic only means
+no analyzer found anything unusual with enough face to look at; no manifest, no watermark,
+good lip sync or normal blinking are never evidence of authenticity.
+"""
+
+
+def expand(inputs: tuple[str, ...], recursive: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files to scan (folders expanded to their videos) and (input, problem) pairs."""
+    files: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(str(f) for f in (p.rglob("*") if recursive else p.iterdir())
+                           if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                problems.append((raw, f"no video files in folder {raw}"))
+            files.extend(found)
+        elif p.exists():
+            files.append(raw)  # an explicit file is tried whatever its suffix
+        else:
+            problems.append((raw, f"cannot read video {raw}: no such file"))
+    return files, problems
+
+
+_STYLE = {"likely-authentic": "green", "inconclusive": "yellow", "likely-manipulated": "red"}
+
+
+def print_result(d: dict[str, Any], con: Console) -> None:
+    p = d.get("probability")
+    prob = f"p = {p:.2f}" if p is not None else "no probability"
+    verdict = d["verdict"]
+    con.print(f"{d['path']}: [bold {_STYLE[verdict]}]{verdict}[/] ({prob}, decided by "
+              f"{d['decided_by']})")
+    for reason in d["reasons"][:4]:
+        con.print(f"  - {reason}")
+    track = d["track"]
+    parts = [f"face in {track['face_fraction']:.0%} of {track['frames']} frames"]
+    for name, a in d["analyzers"].items():
+        score = a["score"]
+        parts.append(f"{name} {a['status']}" + (f" {score:.2f}" if score is not None else ""))
+    con.print("  " + "; ".join(parts), style="dim")
+    for w in d.get("warnings", []):
+        con.print(f"  warning: {w}", style="yellow")
+
+
+def exit_code(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> int:
+    if any(r["verdict"] == "likely-manipulated" for r in results):
+        return int(ExitCode.MANIPULATED)
+    if not results:
+        return int(ExitCode.USAGE)
+    if errors:
+        return int(ExitCode.PARTIAL)
+    return int(ExitCode.OK)
+
+
+@click.command("scan", epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, metavar="VIDEO_OR_DIR...")
+@click.option("--json", "json_out", default=None, metavar="OUT",
+              help="Also write every result as one JSON document to OUT ('-': stdout only).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Videos scanned in parallel (processes).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where learned analyzers run; the built-in analyzers use the CPU.")
+@click.option("--analyzer", "analyzers", multiple=True, metavar="NAME",
+              help="Run only these analyzers (repeatable; default: all default analyzers).")
+@click.option("--max-seconds", type=click.FloatRange(min=0.5), default=None,
+              help="Scan only the first SECONDS of each video.")
+@click.option("--fusion", "fusion_path", type=click.Path(dir_okay=False), default=None,
+              help="A fusion file from detector/fit_fusion.py (default: the packaged one).")
+@click.option("--recursive/--no-recursive", default=True, show_default=True,
+              help="Look for videos in sub-folders of folder inputs.")
+def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device: str,
+            analyzers: tuple[str, ...], max_seconds: float | None, fusion_path: str | None,
+            recursive: bool) -> int:
+    """Scan videos for lip-sync manipulation and AI generation.
+
+    Prints a verdict per video (likely-authentic / inconclusive / likely-manipulated) with a
+    calibrated probability and the reasons; folders are searched for videos. A file that
+    cannot be scanned is reported and the batch goes on.
+    """
+    from trustavatar.detector import FusionModel, analyzer_spec, scan_many
+
+    st = state()
+    to_stdout = json_out == "-"
+    if to_stdout:
+        st.json = True
+    from trustavatar.errors import DetectionError
+
+    for name in analyzers:  # unknown names fail before any work
+        try:
+            analyzer_spec(name)
+        except DetectionError as e:
+            raise click.BadParameter(e.message, param_hint="--analyzer") from e
+    fusion = FusionModel.load(fusion_path) if fusion_path else None
+    files, problems = expand(inputs, recursive)
+    errors: list[dict[str, Any]] = [
+        {"path": path, "error": {"type": "VideoInputError", "message": msg,
+                                 "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
+    for problem in errors:
+        click.echo(f"trustavatar: error: {problem['error']['message']}", err=True)
+    results: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"device": device, "max_seconds": max_seconds, "fusion": fusion,
+                              "analyzers": list(analyzers) or None}
+    order = {f: i for i, f in enumerate(files)}
+    if files:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total}"), TimeElapsedColumn(), console=st.err,
+                transient=True, disable=not st.err.is_terminal) as bar:
+            task = bar.add_task("scanning", total=len(files))
+            for item in scan_many(files, workers=workers, home=st.home.root, **kwargs):
+                bar.advance(task)
+                if item.result is not None:
+                    d = item.result.to_dict()
+                    results.append(d)
+                    if not to_stdout:
+                        print_result(d, st.console)
+                else:
+                    errors.append(item.to_dict())
+                    click.echo(f"trustavatar: error: {item.path}: {item.error}", err=True)
+    results.sort(key=lambda d: order.get(d["path"], 0))
+    code = exit_code(results, errors)
+    if json_out is not None:
+        from trustavatar.detector import DETECTOR_VERSION
+
+        doc = {
+            "ok": code in (ExitCode.OK, ExitCode.MANIPULATED), "exit_code": code,
+            "detector_version": DETECTOR_VERSION,
+            "summary": {v: sum(r["verdict"] == v for r in results)
+                        for v in ("likely-authentic", "inconclusive", "likely-manipulated")}
+            | {"errors": len(errors)},
+            "results": results, "errors": errors,
+        }
+        text = json.dumps(doc, indent=2)
+        if to_stdout:
+            click.echo(text)
+        else:
+            try:
+                Path(json_out).write_text(text + "\n", encoding="utf-8")
+            except OSError as e:
+                from trustavatar.errors import InputError
+
+                raise InputError(f"cannot write {json_out}: {e.strerror or e}") from e
+    if not results and not errors:
+        click.echo("trustavatar: error: nothing to scan", err=True)
+    sys.stderr.flush()
+    return code

@@ -1,0 +1,380 @@
+"""One-time consent challenges: a six-digit code bound to a draft consent, with a short life.
+
+An operator drafts the consent (subject, scope, validity) and asks for a challenge; the
+subject reads the printed sentence, with its code, on a recorded clip; checking the clip
+(:func:`trustavatar.consent.record_clip`) uses the challenge up.
+
+The code
+--------
+``code = int(HMAC-SHA256(key=nonce, msg=TAG || JCS(draft))[:8]) mod 10**6``, six digits
+with leading zeros, where ``nonce`` is 16 random bytes made for this challenge, ``draft``
+the draft consent as a JSON object, JCS its RFC 8785 bytes and ``TAG`` the bytes
+``b"trustavatar.consent-challenge.v1\\x00"``. The code thus depends on exactly what the
+subject consents to (another draft gives another code) and cannot be guessed without the
+nonce, which stays in the registry. The bias of reducing 64 bits modulo 10**6 is below
+1e-13. The code itself is not stored: it is derived again when a clip is checked.
+
+Rules
+-----
+* A challenge expires :data:`CHALLENGE_TTL` after it is made (15 minutes by default;
+  at most :data:`MAX_CHALLENGE_TTL`).
+* The first clip that passes every check uses the challenge up: a replayed clip, or any
+  later clip, is refused ("already used").
+* Each rejected clip counts as an attempt; after :data:`MAX_ATTEMPTS` the challenge is
+  spent, so codes cannot be tried one after another (an attacker has 3 guesses in a
+  million). A clip that cannot be read at all (bad input) does not count.
+* The use is recorded in a transaction that first re-checks that the challenge is still
+  open, so two clips checked at the same time cannot both use it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHALLENGE_TTL",
+    "MAX_ATTEMPTS",
+    "MAX_CHALLENGE_TTL",
+    "Challenge",
+    "ChallengeStatus",
+    "ConsentDraft",
+    "create_challenge",
+    "derive_code",
+    "get_challenge",
+    "list_challenges",
+]
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeAlias
+
+from trustavatar import _envelope
+from trustavatar.consent._time import format_time, parse_time, to_second, utc_now
+from trustavatar.consent.issue import (
+    _LANGUAGE,
+    _TOKEN,
+    DEFAULT_PURPOSE,
+    DEFAULT_VALIDITY,
+    _name,
+    _tokens,
+)
+from trustavatar.consent.spoken_code import CODE_LENGTH, ENGLISH_TEMPLATE, ConsentTemplate
+from trustavatar.errors import ConsentChallengeError, InputError, RegistryError
+from trustavatar.registry import Registry
+
+#: How long a challenge can be used by default.
+CHALLENGE_TTL: Final = dt.timedelta(minutes=15)
+#: The longest life a challenge may be given.
+MAX_CHALLENGE_TTL: Final = dt.timedelta(hours=24)
+#: Rejected clips a challenge accepts before it is spent.
+MAX_ATTEMPTS: Final = 3
+_TAG: Final = b"trustavatar.consent-challenge.v1\x00"
+_CHANNEL: Final = re.compile(r"\*|" + _TOKEN.pattern)
+_NONCE_BYTES: Final = 16
+_MAX_VALID_DAYS: Final = 36500
+
+ChallengeStatus: TypeAlias = Literal["open", "expired", "used", "spent"]
+
+
+@dataclass(frozen=True)
+class ConsentDraft:
+    """What the subject is asked to consent to: the unsigned part of the future artifact.
+
+    The consent will be valid from its issue (when the clip is accepted) for
+    ``valid_days`` days (default 365), or until ``not_after`` when that is given. Purposes
+    and channels are lower-case tokens, languages BCP 47 tags (``"*"``: any).
+    """
+
+    display_name: str
+    purposes: tuple[str, ...] = (DEFAULT_PURPOSE,)
+    languages: tuple[str, ...] = ("*",)
+    channels: tuple[str, ...] = ("*",)
+    valid_days: int | None = None
+    not_after: dt.datetime | None = None
+    operator: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "display_name", _name(self.display_name, "display name"))
+        object.__setattr__(self, "purposes", _tokens(self.purposes, "purpose", _TOKEN))
+        object.__setattr__(self, "languages",
+                           _tokens(self.languages, "language", _LANGUAGE, lower=True))
+        object.__setattr__(self, "channels",
+                           _tokens(self.channels, "channel", _CHANNEL))
+        if self.operator is not None:
+            object.__setattr__(self, "operator", _name(self.operator, "operator"))
+        if self.valid_days is not None and self.not_after is not None:
+            raise InputError("give valid_days or not_after, not both")
+        if self.valid_days is not None and (
+                isinstance(self.valid_days, bool) or not isinstance(self.valid_days, int)
+                or not 1 <= self.valid_days <= _MAX_VALID_DAYS):
+            raise InputError(f"valid_days must be an integer in 1..{_MAX_VALID_DAYS}, "
+                             f"got {self.valid_days!r}")
+        if self.not_after is not None:
+            object.__setattr__(self, "not_after", to_second(self.not_after, "not_after"))
+        elif self.valid_days is None:
+            object.__setattr__(self, "valid_days", DEFAULT_VALIDITY.days)
+
+    @property
+    def valid_for(self) -> dt.timedelta:
+        """Validity from issue when no ``not_after`` is set."""
+        return DEFAULT_VALIDITY if self.valid_days is None else dt.timedelta(days=self.valid_days)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "display_name": self.display_name,
+            "purposes": list(self.purposes),
+            "languages": list(self.languages),
+            "channels": list(self.channels),
+        }
+        if self.not_after is not None:
+            data["not_after"] = format_time(self.not_after)
+        else:
+            data["valid_days"] = self.valid_for.days
+        if self.operator is not None:
+            data["operator"] = self.operator
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConsentDraft:
+        try:
+            return cls(
+                display_name=data["display_name"], purposes=tuple(data["purposes"]),
+                languages=tuple(data["languages"]), channels=tuple(data["channels"]),
+                valid_days=data.get("valid_days"),
+                not_after=parse_time(data["not_after"]) if "not_after" in data else None,
+                operator=data.get("operator"),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise RegistryError(f"a stored consent draft is damaged: {e}") from e
+
+    def canonical(self) -> bytes:
+        """RFC 8785 bytes of :meth:`to_json` (what the code is derived from)."""
+        return _envelope.canonical_json(self.to_json())
+
+
+def derive_code(draft: ConsentDraft, nonce: bytes) -> str:
+    """The challenge code of ``draft`` with ``nonce`` (see the module documentation)."""
+    if not isinstance(nonce, bytes) or len(nonce) != _NONCE_BYTES:
+        raise InputError(f"a challenge nonce is {_NONCE_BYTES} bytes")
+    digest = hmac.new(nonce, _TAG + draft.canonical(), hashlib.sha256).digest()
+    return str(int.from_bytes(digest[:8], "big") % 10**CODE_LENGTH).zfill(CODE_LENGTH)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A consent challenge as stored in the registry. :attr:`code` is secret until the
+    subject reads it: show it only to the subject."""
+
+    challenge_id: str
+    draft: ConsentDraft
+    nonce: bytes
+    language: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    attempts: int
+    used_at: dt.datetime | None = None
+    consent_id: str | None = None
+
+    @property
+    def code(self) -> str:
+        return derive_code(self.draft, self.nonce)
+
+    @property
+    def draft_sha256(self) -> str:
+        return hashlib.sha256(self.draft.canonical()).hexdigest()
+
+    def status(self, at: dt.datetime) -> ChallengeStatus:
+        if self.used_at is not None:
+            return "used"
+        if self.attempts >= MAX_ATTEMPTS:
+            return "spent"
+        if at >= self.expires_at:
+            return "expired"
+        return "open"
+
+    def sentence(self, template: ConsentTemplate = ENGLISH_TEMPLATE) -> str:
+        """The sentence the subject reads (the code as spaced digits)."""
+        return template.sentence(self.code)
+
+    def to_dict(self, *, at: dt.datetime | None = None, code: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "challenge_id": self.challenge_id,
+            "draft": self.draft.to_json(),
+            "draft_sha256": self.draft_sha256,
+            "language": self.language,
+            "created_at": format_time(self.created_at),
+            "expires_at": format_time(self.expires_at),
+            "attempts": self.attempts,
+            "max_attempts": MAX_ATTEMPTS,
+            "used_at": None if self.used_at is None else format_time(self.used_at),
+            "consent_id": self.consent_id,
+        }
+        if at is not None:
+            data["status"] = self.status(at)
+        if code:
+            data["code"] = self.code
+        return data
+
+
+def create_challenge(
+    registry: Registry,
+    draft: ConsentDraft,
+    *,
+    ttl: dt.timedelta = CHALLENGE_TTL,
+    template: ConsentTemplate = ENGLISH_TEMPLATE,
+    at: dt.datetime | None = None,
+) -> Challenge:
+    """Make a challenge for ``draft``, store it in ``registry`` and return it.
+
+    ``ttl``: how long it can be used (at most :data:`MAX_CHALLENGE_TTL`). ``at``: the time
+    it is made (default: now).
+    """
+    if not isinstance(draft, ConsentDraft):
+        raise InputError(f"draft must be a ConsentDraft, got {type(draft).__name__}")
+    if not isinstance(ttl, dt.timedelta) or not dt.timedelta(seconds=1) <= ttl <= \
+            MAX_CHALLENGE_TTL:
+        raise InputError(f"a challenge lives between 1 s and {MAX_CHALLENGE_TTL}; got {ttl}")
+    created = utc_now() if at is None else to_second(at, "at")
+    challenge = Challenge(
+        challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(),
+        language=template.language, created_at=created, expires_at=created + ttl, attempts=0,
+    )
+    with registry.transaction() as conn:
+        conn.execute(
+            "INSERT INTO consent_challenges (challenge_id, draft, draft_sha256, nonce, language,"
+            " created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            (challenge.challenge_id, draft.canonical().decode("utf-8"), challenge.draft_sha256,
+             challenge.nonce.hex(), challenge.language, format_time(created),
+             format_time(challenge.expires_at)),
+        )
+    return challenge
+
+
+def _new_nonce() -> bytes:
+    """16 random bytes (tests replace this to get a known code)."""
+    return secrets.token_bytes(_NONCE_BYTES)
+
+
+_SELECT: Final = (
+    "SELECT challenge_id, draft, draft_sha256, nonce, language, created_at, expires_at,"
+    " attempts, used_at, consent_id FROM consent_challenges"
+)
+
+
+def get_challenge(registry: Registry, challenge_id: str) -> Challenge | None:
+    """The challenge ``challenge_id``, or None when the registry has none by that id."""
+    rows = registry.query(_SELECT + " WHERE challenge_id = ?", (challenge_id,))
+    return _challenge(rows[0]) if rows else None
+
+
+def list_challenges(registry: Registry) -> list[Challenge]:
+    """Every challenge, oldest first."""
+    return [_challenge(r) for r in registry.query(_SELECT + " ORDER BY created_at")]
+
+
+def _challenge(row: sqlite3.Row) -> Challenge:
+    try:
+        draft = ConsentDraft.from_json(json.loads(row["draft"]))
+        challenge = Challenge(
+            challenge_id=row["challenge_id"], draft=draft, nonce=bytes.fromhex(row["nonce"]),
+            language=row["language"], created_at=parse_time(row["created_at"]),
+            expires_at=parse_time(row["expires_at"]), attempts=int(row["attempts"]),
+            used_at=None if row["used_at"] is None else parse_time(row["used_at"]),
+            consent_id=row["consent_id"],
+        )
+    except (ValueError, TypeError, InputError) as e:
+        raise RegistryError(f"the registry row of challenge {row['challenge_id']} is damaged: "
+                            f"{e}") from e
+    if challenge.draft_sha256 != row["draft_sha256"]:
+        raise RegistryError(f"the draft of challenge {row['challenge_id']} was changed")
+    return challenge
+
+
+# --- use (called by trustavatar.consent.record) ---------------------------------------------
+
+
+def require_open(registry: Registry, challenge_id: str, *, at: dt.datetime) -> Challenge:
+    """The challenge, if it can still be used at ``at``; else :class:`ConsentChallengeError`."""
+    if not isinstance(challenge_id, str) or not challenge_id:
+        raise InputError("a challenge id is required")
+    challenge = get_challenge(registry, challenge_id)
+    if challenge is None:
+        raise ConsentChallengeError(
+            f"freshness: no challenge {challenge_id!r} in the registry {registry.path}",
+            reason="unknown")
+    _raise_unless_open(challenge, at)
+    return challenge
+
+
+def _raise_unless_open(challenge: Challenge, at: dt.datetime) -> None:
+    cid = challenge.challenge_id
+    status = challenge.status(at)
+    if status == "used":
+        assert challenge.used_at is not None
+        raise ConsentChallengeError(
+            f"freshness: challenge {cid} was already used at {format_time(challenge.used_at)} "
+            f"(consent {challenge.consent_id}); a clip can be used once — ask for a new "
+            "challenge", reason="used")
+    if status == "spent":
+        raise ConsentChallengeError(
+            f"freshness: challenge {cid} is spent: {challenge.attempts} rejected clips, "
+            f"at most {MAX_ATTEMPTS} allowed — ask for a new challenge", reason="spent")
+    if status == "expired":
+        late = at - challenge.expires_at
+        raise ConsentChallengeError(
+            f"freshness: challenge {cid} expired at {format_time(challenge.expires_at)} "
+            f"({_duration(late)} before {format_time(at)}) — ask for a new challenge",
+            reason="expired")
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def count_rejection(registry: Registry, challenge_id: str) -> int:
+    """Count a rejected clip against the challenge; returns the attempts so far."""
+    with registry.transaction() as conn:
+        conn.execute(
+            "UPDATE consent_challenges SET attempts = attempts + 1"
+            " WHERE challenge_id = ? AND used_at IS NULL", (challenge_id,))
+        row = conn.execute("SELECT attempts FROM consent_challenges WHERE challenge_id = ?",
+                           (challenge_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def claim(registry: Registry, challenge_id: str, consent_id: str, *,
+          at: dt.datetime) -> Challenge:
+    """Use the challenge up for ``consent_id``, re-checking in the same transaction that it
+    is still open at ``at`` (another process may have used it since it was checked)."""
+    with registry.transaction() as conn:
+        row = conn.execute(_SELECT + " WHERE challenge_id = ?", (challenge_id,)).fetchone()
+        if row is None:
+            raise ConsentChallengeError(f"freshness: no challenge {challenge_id!r}",
+                                        reason="unknown")
+        _raise_unless_open(_challenge(row), at)
+        conn.execute(
+            "UPDATE consent_challenges SET used_at = ?, consent_id = ?"
+            " WHERE challenge_id = ? AND used_at IS NULL",
+            (format_time(at), consent_id, challenge_id))
+    used = get_challenge(registry, challenge_id)
+    assert used is not None
+    return used
+
+
+def release(registry: Registry, challenge_id: str, consent_id: str) -> None:
+    """Undo :func:`claim` when the consent could not be recorded after all."""
+    with registry.transaction() as conn:
+        conn.execute(
+            "UPDATE consent_challenges SET used_at = NULL, consent_id = NULL"
+            " WHERE challenge_id = ? AND consent_id = ?", (challenge_id, consent_id))
+

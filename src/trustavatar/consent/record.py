@@ -1,0 +1,502 @@
+"""Recorded consent: check a clip of the subject reading the challenge, then issue consent.
+
+:func:`record_clip` runs these steps and either returns the signed artifact or raises:
+
+1. **Freshness** — the challenge exists, has not expired, is not used and not spent
+   (:class:`~trustavatar.errors.ConsentChallengeError`).
+2. **Input** — the clip is a readable video of at most :data:`MAX_CLIP_SECONDS`; the
+   portrait shows one face (:class:`~trustavatar.errors.InputError`: bad input, not
+   counted as an attempt).
+3. **Speech** — the clip has sound, the consent sentence is read once with the challenge
+   code, and the margin of that code over the best other code is at least
+   :data:`~trustavatar.consent.spoken_code.MIN_MARGIN` (:mod:`.spoken_code`).
+4. **Liveness** — a natural blink, head micro-motion, mouth motion that follows the
+   speech (:mod:`.liveness`).
+5. **Identity** — exactly one face in the clip, and every checked frame within
+   :data:`~trustavatar.face.MATCH_THRESHOLD` of the portrait.
+6. **Provenance** — the clip carries no trustavatar watermark and no C2PA manifest that
+   declares AI generation.
+7. **Use and issue** — the challenge is used up (in a transaction that re-checks step 1)
+   and the artifact is signed and recorded, with the figures of steps 3-5 as evidence.
+
+Steps 3-6 all run, so a rejected clip reports every problem at once; the error names the
+first failing step (:class:`~trustavatar.errors.ConsentEvidenceError`) and counts one
+attempt against the challenge. :func:`check_clip` runs steps 2-6 alone (no registry).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FACE_COUNT_RATE",
+    "IDENTITY_FRAMES",
+    "MAX_CLIP_SECONDS",
+    "ClipReport",
+    "IdentityResult",
+    "ProvenanceScreen",
+    "RecordedConsent",
+    "check_clip",
+    "record_clip",
+]
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from trustavatar import provenance
+from trustavatar._files import sha256_file
+from trustavatar.consent._time import to_second, utc_now
+from trustavatar.consent.artifact import ClipEvidence, ConsentArtifact, Evidence, EvidenceDocument
+from trustavatar.consent.challenge import (
+    MAX_ATTEMPTS,
+    Challenge,
+    claim,
+    count_rejection,
+    get_challenge,
+    release,
+    require_open,
+)
+from trustavatar.consent.issue import issue
+from trustavatar.consent.liveness import LivenessResult, analyse_liveness
+from trustavatar.consent.spoken_code import (
+    ASR_ENGINE,
+    ENGLISH_TEMPLATE,
+    ConsentTemplate,
+    SpokenCodeResult,
+    score_spoken_code,
+)
+from trustavatar.consent.store import record_consent
+from trustavatar.errors import (
+    AudioInputError,
+    ConsentEvidenceError,
+    FaceError,
+    InputError,
+    ProvenanceInputError,
+    WatermarkError,
+)
+from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
+from trustavatar.face.mesh import FaceMesh
+from trustavatar.generator.audio import frame_energy, load_audio
+from trustavatar.keys import SigningKey, TrustStore
+from trustavatar.registry import Registry
+from trustavatar.video_io import iter_frames, probe
+from trustavatar.watermark import Z_PRESENT, read_watermark
+
+#: Longest clip accepted (seconds).
+MAX_CLIP_SECONDS: Final = 60.0
+#: Frames spread over the clip whose face is compared with the portrait.
+IDENTITY_FRAMES: Final = 5
+#: How often per second the faces in a frame are counted.
+FACE_COUNT_RATE: Final = 5.0
+#: A second face in at least this many counted frames fails the identity check (one stray
+#: detection is tolerated).
+MULTI_FACE_FRAMES: Final = 2
+#: Frames are analysed at most this large (longer side, pixels); landmarks are scale-free.
+ANALYSIS_MAX_SIDE: Final = 640
+#: Frames read for the watermark screen.
+WATERMARK_FRAMES: Final = 150
+#: Face crops smaller than this (shorter side) are upscaled before embedding.
+_EMBED_MIN_SIDE: Final = 300
+
+CHECKS: Final = ("speech", "liveness", "identity", "provenance")
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    """Faces in the clip and their distance to the portrait.
+
+    ``max_faces``: most faces seen in one counted frame (``counted_frames`` of them, about
+    :data:`FACE_COUNT_RATE` per second); ``distances``: per checked frame (``frames``).
+    """
+
+    counted_frames: int
+    multi_face_frames: int
+    max_faces: int
+    frames: tuple[int, ...]
+    distances: tuple[float, ...]
+    threshold: float
+    failures: tuple[str, ...]
+
+    @property
+    def distance(self) -> float | None:
+        """The largest distance (the one the check is decided on)."""
+        return max(self.distances) if self.distances else None
+
+    @property
+    def failure(self) -> str | None:
+        return "; ".join(self.failures) if self.failures else None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "max_faces": self.max_faces,
+            "frames_with_several_faces": self.multi_face_frames,
+            "counted_frames": self.counted_frames,
+            "checked_frames": list(self.frames),
+            "distances": [round(d, 3) for d in self.distances],
+            "distance_max": None if self.distance is None else round(self.distance, 3),
+            "threshold": self.threshold,
+        }
+
+
+@dataclass(frozen=True)
+class ProvenanceScreen:
+    """Signs that the clip was made by a generator: a trustavatar watermark (``watermark_z``;
+    None when the clip is too small to read one) or a C2PA manifest declaring AI generation
+    (``c2pa_state`` None: not readable here, e.g. not an MP4)."""
+
+    watermark_z: float | None
+    watermark_present: bool
+    c2pa_state: str | None
+    ai_generated: bool | None
+    failures: tuple[str, ...]
+
+    @property
+    def failure(self) -> str | None:
+        return "; ".join(self.failures) if self.failures else None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "watermark_z": None if self.watermark_z is None else round(self.watermark_z, 2),
+            "watermark_present": self.watermark_present,
+            "watermark_z_threshold": Z_PRESENT,
+            "c2pa_state": self.c2pa_state,
+            "c2pa_ai_generated": self.ai_generated,
+        }
+
+
+@dataclass(frozen=True)
+class ClipReport:
+    """Every check of a clip. ``speech`` is None when the clip has no usable audio
+    (``speech_problem`` says why); ``provenance`` None when the screen was not run."""
+
+    clip: str
+    clip_sha256: str
+    duration: float
+    fps: float
+    width: int
+    height: int
+    code: str
+    sentence: str
+    speech: SpokenCodeResult | None
+    speech_problem: str | None
+    liveness: LivenessResult
+    identity: IdentityResult
+    provenance: ProvenanceScreen | None
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(check, message) for every failed check, in step order."""
+        out = []
+        for name in CHECKS:
+            problem = self._failure(name)
+            if problem is not None:
+                out.append((name, problem))
+        return out
+
+    def _failure(self, name: str) -> str | None:
+        if name == "speech":
+            return self.speech_problem or (self.speech.failure if self.speech else None)
+        if name == "liveness":
+            return self.liveness.failure
+        if name == "identity":
+            return self.identity.failure
+        return self.provenance.failure if self.provenance else None
+
+    def figures(self, name: str) -> dict[str, Any]:
+        if name == "speech":
+            return self.speech.figures() if self.speech else {"problem": self.speech_problem}
+        if name == "liveness":
+            return self.liveness.figures()
+        if name == "identity":
+            return self.identity.figures()
+        return self.provenance.figures() if self.provenance else {"checked": False}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clip": self.clip,
+            "clip_sha256": self.clip_sha256,
+            "duration_s": round(self.duration, 2),
+            "fps": round(self.fps, 3),
+            "size": [self.width, self.height],
+            "sentence": self.sentence,
+            "checks": {
+                name: {"passed": self._failure(name) is None, "failure": self._failure(name),
+                       **self.figures(name)}
+                for name in CHECKS
+                if name != "provenance" or self.provenance is not None
+            },
+        }
+
+
+@dataclass(frozen=True)
+class RecordedConsent:
+    """A consent issued from a verified clip: the artifact, the report, the used challenge."""
+
+    artifact: ConsentArtifact
+    report: ClipReport
+    challenge: Challenge
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def check_clip(
+    clip: str | os.PathLike[str],
+    *,
+    code: str,
+    portrait: str | os.PathLike[str] | bytes | FaceEmbedding,
+    template: ConsentTemplate = ENGLISH_TEMPLATE,
+    screen_provenance: bool = True,
+    trust: TrustStore | None = None,
+) -> ClipReport:
+    """Run steps 2-6 on ``clip`` for the challenge ``code`` and the subject's ``portrait``
+    (an image, or its embedding). Returns every figure; decides nothing (see
+    :meth:`ClipReport.failures`). Raises :class:`~trustavatar.errors.InputError` for an
+    unreadable clip or portrait.
+    """
+    path = Path(clip)
+    # 2. Input: a readable video, not too long; the portrait's face.
+    info = probe(path)
+    if info.duration > MAX_CLIP_SECONDS + 1:
+        raise InputError(f"clip {path.name} is {info.duration:.1f} s long; at most "
+                         f"{MAX_CLIP_SECONDS:g} s is accepted")
+    reference = portrait if isinstance(portrait, FaceEmbedding) else _embed_portrait(portrait)
+    digest = sha256_file(path)
+    # 3. Speech.
+    speech: SpokenCodeResult | None = None
+    speech_problem: str | None = None
+    level: NDArray[np.float32] | None = None
+    if not info.has_audio:
+        speech_problem = f"the clip has no audio track (expected speech with code {code})"
+    else:
+        try:
+            audio = load_audio(path, max_seconds=MAX_CLIP_SECONDS + 1)
+        except AudioInputError as e:
+            speech_problem = f"the clip's audio cannot be used: {e.message}"
+        else:
+            speech = score_spoken_code(audio, code, template=template)
+            level = frame_energy(audio, info.fps)
+    # 4-5. Liveness and identity, from one pass over the frames.
+    frames = _read_frames(path, info.fps, info.frames)
+    if not frames.landmarks:
+        raise InputError(f"clip {path.name} has no decodable video frames")
+    liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level)
+    identity = _identity(frames, reference)
+    # 6. Provenance.
+    screen = _screen(path, trust) if screen_provenance else None
+    return ClipReport(
+        clip=str(path), clip_sha256=digest, duration=len(frames.landmarks) / info.fps,
+        fps=info.fps, width=info.width, height=info.height, code=code,
+        sentence=template.sentence(code), speech=speech, speech_problem=speech_problem,
+        liveness=liveness, identity=identity, provenance=screen,
+    )
+
+
+def _embed_portrait(portrait: str | os.PathLike[str] | bytes) -> FaceEmbedding:
+    try:
+        return embed_face(load_image(portrait))
+    except FaceError as e:
+        name = "the portrait" if isinstance(portrait, bytes) else f"portrait {Path(portrait).name}"
+        raise FaceError(f"{name}: {e.message}") from e
+
+
+@dataclass
+class _Frames:
+    landmarks: list[NDArray[np.float32] | None]
+    counts: list[int]  #: faces in each counted frame
+    crops: dict[int, NDArray[np.uint8]]  #: frame index → face crop (full resolution)
+
+
+def _read_frames(path: Path, fps: float, estimate: int) -> _Frames:
+    """One pass: landmarks of every frame (tracked), faces counted a few times a second, and
+    face crops of :data:`IDENTITY_FRAMES` frames spread over the clip."""
+    limit = int(MAX_CLIP_SECONDS * fps) + 2
+    count_every = max(1, round(fps / FACE_COUNT_RATE))
+    n = max(estimate, 1)
+    wanted = {int((k + 0.5) * n / IDENTITY_FRAMES) for k in range(IDENTITY_FRAMES)}
+    out = _Frames([], [], {})
+    pending: list[int] = []  # identity frames whose face was not found: take the next one
+    with FaceMesh(video=True) as tracker, FaceMesh(video=False, max_faces=3) as counter:
+        for i, frame in enumerate(_limited(iter_frames(path), limit)):
+            small, scale = _analysis_size(frame)
+            lm = tracker.detect(small)
+            out.landmarks.append(lm)
+            if i % count_every == 0:
+                out.counts.append(len(counter.detect_all(small)))
+            if i in wanted:
+                pending.append(i)
+            if pending and lm is not None:
+                out.crops[pending.pop(0)] = _face_crop(frame, lm / scale)
+    return out
+
+
+def _limited(frames: Iterator[NDArray[np.uint8]], limit: int) -> Iterator[NDArray[np.uint8]]:
+    for i, frame in enumerate(frames):
+        if i >= limit:
+            raise InputError(f"the clip is longer than {MAX_CLIP_SECONDS:g} s")
+        yield frame
+
+
+def _analysis_size(frame: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
+    side = max(frame.shape[:2])
+    if side <= ANALYSIS_MAX_SIDE:
+        return frame, 1.0
+    scale = ANALYSIS_MAX_SIDE / side
+    small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small, scale
+
+
+def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """The face with a wide margin (dlib's detector needs context), upscaled if small."""
+    h, w = frame.shape[:2]
+    (x0, y0), (x1, y1) = landmarks.min(axis=0), landmarks.max(axis=0)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    left, top = int(max(cx - half, 0)), int(max(cy - half, 0))
+    right, bottom = int(min(cx + half, w)), int(min(cy + half, h))
+    crop = np.ascontiguousarray(frame[top:bottom, left:right])
+    side = min(crop.shape[:2])
+    if 0 < side < _EMBED_MIN_SIDE:
+        f = _EMBED_MIN_SIDE / side
+        crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+    return crop
+
+
+def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
+    failures: list[str] = []
+    counts = frames.counts
+    multi = sum(c > 1 for c in counts)
+    most = max(counts, default=0)
+    if multi >= MULTI_FACE_FRAMES:
+        failures.append(f"{most} faces in the picture ({multi} of {len(counts)} counted "
+                        f"frames show more than one); exactly one is required")
+    checked: list[int] = []
+    distances: list[float] = []
+    for index, crop in sorted(frames.crops.items()):
+        try:
+            distances.append(embed_face(crop).distance(reference))
+        except FaceError:
+            distances.append(float("inf"))
+        checked.append(index)
+    if not checked:
+        failures.append("no face found in the clip to compare with the portrait")
+    else:
+        worst = max(distances)
+        if worst > MATCH_THRESHOLD:
+            at = checked[distances.index(worst)]
+            shown = "no face found by the recogniser" if not np.isfinite(worst) else \
+                f"face distance {worst:.3f} > threshold {MATCH_THRESHOLD}"
+            failures.append(f"the face in the clip is not the portrait's: frame {at}: {shown}")
+    return IdentityResult(
+        counted_frames=len(counts), multi_face_frames=multi, max_faces=most,
+        frames=tuple(checked), distances=tuple(float(d) for d in distances),
+        threshold=MATCH_THRESHOLD, failures=tuple(failures))
+
+
+def _screen(path: Path, trust: TrustStore | None) -> ProvenanceScreen:
+    failures: list[str] = []
+    z: float | None = None
+    present = False
+    try:
+        reading = read_watermark(path, max_frames=WATERMARK_FRAMES)
+        z, present = reading.z_score, reading.present
+    except WatermarkError:
+        pass  # too small to carry one
+    if present:
+        failures.append(f"the clip carries a trustavatar watermark (z = {z:.1f} ≥ "
+                        f"{Z_PRESENT}): it was generated, not recorded")
+    state: str | None = None
+    ai: bool | None = None
+    try:
+        report = provenance.verify(path, trust=trust or TrustStore.of())
+        state, ai = str(report.state), report.ai_generated
+    except ProvenanceInputError:
+        pass  # a format the C2PA reader does not take
+    if ai:
+        failures.append(f"the clip's C2PA manifest ({state}) declares AI-generated content")
+    return ProvenanceScreen(z, present, state, ai, tuple(failures))
+
+
+# --- record ---------------------------------------------------------------------------------
+
+
+def record_clip(
+    key: SigningKey,
+    registry: Registry,
+    *,
+    challenge_id: str,
+    clip: str | os.PathLike[str],
+    portrait: str | os.PathLike[str] | bytes,
+    template: ConsentTemplate = ENGLISH_TEMPLATE,
+    trust: TrustStore | None = None,
+    at: dt.datetime | None = None,
+) -> RecordedConsent:
+    """Verify ``clip`` against challenge ``challenge_id`` and the subject's ``portrait``; on
+    success use the challenge up and issue (sign and record) the consent it was drafted
+    for, with the clip as ``recorded-clip`` evidence.
+
+    ``at``: the time of the check and of the issue (default: now). ``trust``: anchors for
+    reading a C2PA manifest on the clip (default: none needed; an AI-generation claim is
+    refused whoever signed it).
+
+    Raises :class:`~trustavatar.errors.ConsentChallengeError` (step 1),
+    :class:`~trustavatar.errors.InputError` (step 2: unreadable clip or portrait, no face
+    in the portrait), :class:`~trustavatar.errors.ConsentEvidenceError` (steps 3-6, with
+    the report; counts one attempt).
+    """
+    now = utc_now() if at is None else to_second(at, "at")
+    # 1. Freshness.
+    challenge = require_open(registry, challenge_id, at=now)
+    # 2-6. The clip.
+    report = check_clip(clip, code=challenge.code, portrait=portrait, template=template,
+                        trust=trust)
+    failures = report.failures()
+    if failures:
+        attempts = count_rejection(registry, challenge_id)
+        check, message = failures[0]
+        more = f" (also failed: {', '.join(c for c, _ in failures[1:])})" if failures[1:] else ""
+        raise ConsentEvidenceError(
+            f"{check} check failed: {message}{more}; attempt {attempts} of "
+            f"{MAX_ATTEMPTS}", check=check, figures=report.figures(check), report=report,
+            detail="\n".join(f"{c}: {m}" for c, m in failures))
+    # 7. Use the challenge, issue the consent.
+    artifact = _issue(key, challenge, report, portrait, template, now)
+    claim(registry, challenge_id, artifact.consent_id, at=now)
+    try:
+        record_consent(registry, artifact, at=now)
+    except BaseException:
+        release(registry, challenge_id, artifact.consent_id)
+        raise
+    used = get_challenge(registry, challenge_id)
+    assert used is not None and used.used_at is not None
+    return RecordedConsent(artifact=artifact, report=report, challenge=used)
+
+
+def _issue(key: SigningKey, challenge: Challenge, report: ClipReport,
+           portrait: str | os.PathLike[str] | bytes, template: ConsentTemplate,
+           now: dt.datetime) -> ConsentArtifact:
+    speech, live, ident = report.speech, report.liveness, report.identity
+    assert speech is not None and live.mouth_sync is not None and ident.distance is not None
+    assert live.head_motion is not None and live.mouth_motion is not None
+    checks = ClipEvidence(
+        challenge_id=challenge.challenge_id, language=template.language,
+        sentence=report.sentence, transcript=speech.transcript, asr_engine=ASR_ENGINE,
+        asr_margin=speech.margin, asr_min_margin=speech.min_margin, blinks=len(live.blinks),
+        head_motion=live.head_motion, mouth_motion=live.mouth_motion,
+        mouth_sync=live.mouth_sync, face_distance=ident.distance,
+        face_threshold=ident.threshold, face_frames=len(ident.frames),
+        duration_s=report.duration,
+    )
+    evidence = Evidence("recorded-clip",
+                        (EvidenceDocument("consent-clip", report.clip_sha256),), checks)
+    draft = challenge.draft
+    return issue(
+        key, portrait=portrait, display_name=draft.display_name, evidence=evidence,
+        purposes=draft.purposes, languages=draft.languages, channels=draft.channels,
+        not_after=draft.not_after, valid_for=draft.valid_for, operator=draft.operator, at=now,
+    )
+

@@ -1,0 +1,559 @@
+"""The spoken-code check: did the speaker read the consent sentence with the challenge code?
+
+The subject reads a fixed English sentence that ends in a one-time code, digit by digit
+("For safety purposes, my unique code is four seven one zero nine three"). PocketSphinx
+(US-English acoustic model and CMU dictionary from the ``pocketsphinx`` wheel; offline)
+decodes the clip's audio three times, each time constrained by a finite-state grammar
+built from the template (:class:`ConsentTemplate`):
+
+1. **What was said** — the sentence, then any number of digits, the code part repeatable
+   (a code read twice is heard twice). Gives the transcript and every code heard.
+2. **Utterance verification** — the same audio forced through the sentence with exactly
+   the expected code, and through the sentence with *any other* six-digit code (a grammar
+   of every code that differs from the expected one in at least one digit). The margin is
+   the difference of the two best path scores in nats (natural log of the likelihood
+   ratio): how much better the expected code explains the audio than the best wrong code.
+   Both grammars give every arc probability 1, so the margin is acoustic only (and the
+   same word-insertion and silence penalties on both sides).
+
+The check passes when the sentence was read once, the code heard in pass 1 is the challenge
+code, pass 2 agrees (the expected code beats every other code) and the margin is at least
+:data:`MIN_MARGIN`. Requiring both passes to agree halves the chance that a misheard wrong
+code is accepted. Measured rates: ``consent/README.md``.
+
+English only: the acoustic model and dictionary are US English. Other languages can show a
+translation of the statement, but the sentence itself must be read in English.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ASR_ENGINE",
+    "CODE_LENGTH",
+    "ENGLISH_TEMPLATE",
+    "MARGIN_CAP",
+    "MIN_MARGIN",
+    "ConsentTemplate",
+    "SpokenCodeResult",
+    "load_template",
+    "score_spoken_code",
+]
+
+import functools
+import importlib.metadata
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pocketsphinx
+from numpy.typing import NDArray
+
+from trustavatar.errors import InputError
+
+if TYPE_CHECKING:
+    from trustavatar.generator.audio import Audio
+
+#: The recogniser's sample rate (Hz); audio is resampled to it.
+DEFAULT_SAMPLE_RATE: Final = 16000
+#: Digits in a challenge code.
+CODE_LENGTH: Final = 6
+#: Smallest accepted margin (nats) of the expected code over the best other code: a floor
+#: against borderline decodes. Measured with ``consent/eval_spoken_code.py`` (table in
+#: ``consent/README.md``): with both passes required to agree, no wrong code was accepted
+#: at any threshold from 0 to 30; 10 costs 4 points of accept over 0.
+MIN_MARGIN: Final = 10.0
+#: What decodes the speech (recorded in the artifact's evidence).
+ASR_ENGINE: Final = (
+    f"pocketsphinx {importlib.metadata.version('pocketsphinx')} en-us (fsg, utterance verification)"
+)
+
+#: Beams of the search (probabilities relative to the best path in a frame). Wide, so that
+#: the best wrong code survives to the end even when it is far worse than the right one.
+_BEAM: Final = 1e-200
+_STRUCTURE_BEAM: Final = 1e-100
+#: Margins are reported up to the search beam: beyond it the other code was pruned away.
+MARGIN_CAP: Final = round(-math.log(_BEAM), 1)
+#: PocketSphinx frames per second.
+_FRAME_RATE: Final = 100
+#: Audio kept before the code sentence for the utterance-verification pass (samples).
+_LEAD_SAMPLES: Final = DEFAULT_SAMPLE_RATE * 3 // 10
+#: Path scores are in units of 2**10 logmath steps (PocketSphinx's ``SENSCR_SHIFT``) of base
+#: 1.0001; one unit is this many nats. (Checked: an arc of probability 1/2 at language
+#: weight 6.5 lowers a path score by 44 units, 6.5 ln 2 = 4.5 nats.)
+_NATS_PER_UNIT: Final = 1024 * math.log(1.0001)
+#: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
+#: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
+_DITHER_DB: Final = -40.0
+#: Probabilities of the "what was said" grammar: a digit word, no code at all, repeating the
+#: code sentence, repeating everything (the expected/other grammars use 1 everywhere).
+_P_DIGIT: Final = 1.0 / 11.0
+_P_NO_CODE: Final = 0.05
+_P_REPEAT: Final = 0.05
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_LOCK = threading.Lock()
+
+
+# --- templates ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentTemplate:
+    """The consent sentence a subject reads: ``statement`` then ``code_sentence``, whose
+    ``{code}`` is replaced by the challenge code, read digit by digit with the words in
+    ``digits`` (``"0"``: ``("zero", "oh")``). Every word must be in the CMU dictionary.
+
+    ``language`` is the language of the sentence; ``asr_model`` the acoustic model it is
+    decoded with (only ``"en-us"`` ships).
+    """
+
+    language: str
+    asr_model: str
+    statement: str
+    code_sentence: str
+    digits: Mapping[str, tuple[str, ...]]
+    instructions: str = ""
+    _words: tuple[tuple[str, ...], tuple[str, ...]] = field(init=False, repr=False,
+                                                             compare=False)
+
+    def __post_init__(self) -> None:
+        if self.asr_model != "en-us":
+            raise InputError(f"template asr_model must be 'en-us' (the only model shipped), "
+                             f"got {self.asr_model!r}")
+        if self.code_sentence.count("{code}") != 1:
+            raise InputError("the template's code_sentence must contain {code} exactly once")
+        if sorted(self.digits) != [str(d) for d in range(10)] or not all(self.digits.values()):
+            raise InputError("the template must give words for each digit 0-9")
+        digits = {k: tuple(v) for k, v in self.digits.items()}
+        object.__setattr__(self, "digits", digits)
+        before, after = self.code_sentence.split("{code}")
+        object.__setattr__(self, "_words",
+                           (_tokens(self.statement + " " + before), _tokens(after)))
+        if not self.words_before + self.words_after:
+            raise InputError("the template has no words to read besides the code")
+
+    def check_words(self) -> None:
+        """Raise :class:`InputError` unless every word is in the pronunciation dictionary."""
+        words = self.words_before + self.words_after + tuple(
+            w for ws in self.digits.values() for w in ws)
+        missing = sorted({w for w in words if w not in _cmudict()})
+        if missing:
+            raise InputError(f"template words not in the pronunciation dictionary: {missing}")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConsentTemplate:
+        try:
+            template = cls(
+                language=str(data["language"]), asr_model=str(data["asr_model"]),
+                statement=str(data["statement"]), code_sentence=str(data["code_sentence"]),
+                digits={str(k): tuple(str(w) for w in v) for k, v in data["digits"].items()},
+                instructions=str(data.get("instructions", "")),
+            )
+        except (KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"not a consent statement template: {e}") from e
+        template.check_words()
+        return template
+
+    @property
+    def words_before(self) -> tuple[str, ...]:
+        """Dictionary words before the code (statement and the start of the code sentence)."""
+        return self._words[0]
+
+    @property
+    def words_after(self) -> tuple[str, ...]:
+        return self._words[1]
+
+    def sentence(self, code: str) -> str:
+        """The sentence to read, the code shown as spaced digits ("... is 4 7 1 0 9 3.")."""
+        return f"{self.statement} {self.code_sentence.format(code=' '.join(_digits(code)))}"
+
+    def spoken_code(self, code: str) -> str:
+        """How to say the code: ``"four seven one zero nine three"``."""
+        return " ".join(self.digits[d][0] for d in _digits(code))
+
+    def spoken(self, code: str) -> str:
+        """The whole sentence with the code in words (what a text-to-speech voice reads)."""
+        return f"{self.statement} {self.code_sentence.format(code=self.spoken_code(code))}"
+
+
+def load_template(path: str | os.PathLike[str]) -> ConsentTemplate:
+    """Read a statement template (JSON, see the repository's ``consent/templates/``)."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the consent template {path}: {e}") from e
+    return ConsentTemplate.from_json(data)
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower()))
+
+
+def _digits(code: str) -> list[str]:
+    if not isinstance(code, str) or not code.isascii() or not code.isdigit():
+        raise InputError(f"a code is a string of digits, got {code!r}")
+    return list(code)
+
+
+#: The English template (byte for byte the one in ``consent/templates/en.json``; a test
+#: checks they agree).
+ENGLISH_TEMPLATE: Final = ConsentTemplate(
+    language="en",
+    asr_model="en-us",
+    statement="I consent to the creation of my avatar.",
+    code_sentence="For safety purposes, my unique code is {code}.",
+    digits={"0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",),
+            "4": ("four",), "5": ("five",), "6": ("six",), "7": ("seven",), "8": ("eight",),
+            "9": ("nine",)},
+    instructions=(
+        "Look into the camera, in good light, with only your face in the picture. Read the "
+        "sentence aloud in English, saying each digit of the code on its own (for 0 say zero "
+        "or oh). Blink and move naturally; keep the clip under a minute."
+    ),
+)
+
+
+# --- the result -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpokenCodeResult:
+    """What :func:`score_spoken_code` heard.
+
+    ``code``: the code of the best path through the sentence (the expected code when
+    ``margin > 0``, else the best other code; None when the speech cannot be aligned to
+    the sentence at all). ``margin``: nats by which the expected code explains the audio
+    better than the best other code of the same length (negative when another code fits
+    better; clamped to ±:data:`MARGIN_CAP`). ``readings``: what the structure pass heard
+    for each reading of the code sentence (``""``: read without a code; two entries when
+    it was read twice). ``transcript``: the sentence as recognised. ``failure``: why the
+    check fails, or None when it passes.
+    """
+
+    expected: str
+    code: str | None
+    margin: float
+    readings: tuple[str, ...]
+    transcript: str
+    min_margin: float
+    duration: float  #: seconds of audio decoded
+
+    @property
+    def failure(self) -> str | None:
+        expected = self.expected
+        codes = list(dict.fromkeys(c for c in self.readings if c))
+        margin = f"margin {self.margin:.1f} nats for the expected code over the best other"
+        if not self.readings or self.code is None:
+            return (f"the consent sentence was not recognised in the speech (expected it "
+                    f"with code {expected}; it must be read in English)")
+        if not codes:
+            return f"no code heard in the speech (expected {expected})"
+        if len(codes) > 1:
+            return (f"heard {len(codes)} different codes ({', '.join(codes)}); expected "
+                    f"{expected} only")
+        if len(self.readings) > 1:
+            return (f"the code was read {len(self.readings)} times; read the sentence "
+                    f"once (expected {expected})")
+        if codes[0] != expected:
+            return f"heard code {codes[0]}, expected {expected} ({margin})"
+        if self.code != expected:
+            return (f"heard code {expected}, but code {self.code} fits the speech better "
+                    f"({margin})")
+        if self.margin < self.min_margin:
+            return (f"heard code {expected}, but not clearly: {margin} is below "
+                    f"{self.min_margin:g}")
+        return None
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "expected_code": self.expected,
+            "heard_code": self.code,
+            "readings": list(self.readings),
+            "transcript": self.transcript,
+            "margin": round(self.margin, 2),
+            "min_margin": self.min_margin,
+            "duration_s": round(self.duration, 2),
+        }
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def score_spoken_code(
+    audio: Audio,
+    expected: str,
+    *,
+    template: ConsentTemplate = ENGLISH_TEMPLATE,
+    min_margin: float = MIN_MARGIN,
+) -> SpokenCodeResult:
+    """Decode ``audio`` against ``template`` and score the ``expected`` code.
+
+    Returns the measurements; the verdict is :attr:`SpokenCodeResult.failure`. Audio at any
+    rate is resampled to 16 kHz. Deterministic: the same audio gives the same result.
+    """
+    from trustavatar.generator.audio import resample  # scipy.signal: slow to import
+
+    digits = _digits(expected)
+    if not audio.num_samples:
+        raise InputError("the audio is empty")
+    audio = resample(audio, DEFAULT_SAMPLE_RATE)
+    pcm = _dithered_pcm16(audio.samples, max(audio.rms * 10 ** (_DITHER_DB / 20), 1 / 32768))
+    prefix = _code_prefix(template)
+    with _LOCK, tempfile.TemporaryDirectory(prefix="trustavatar-asr-") as tmp:
+        dictionary = _write_dictionary(template, Path(tmp))
+        # 1. Structure: the sentence, and a code (or none) each time the code sentence is
+        #    read; where the last reading of the code sentence starts.
+        decoder = _decoder(dictionary, exact=False)
+        decoder.add_fsg("said", _said_fsg(decoder, template, len(digits)))
+        said, start = _decode_said(decoder, pcm, prefix)
+        readings, said_text = _read(said, template)
+        if start is None:
+            return SpokenCodeResult(expected, None, -MARGIN_CAP, readings, said_text,
+                                    min_margin, audio.duration)
+        # 2. Utterance verification on the code sentence: the expected code against the best
+        #    other code, scored so that the two are comparable.
+        region = pcm[max(0, start - _LEAD_SAMPLES):]
+        exact = _decoder(dictionary, exact=True)
+        exact.add_fsg("expected", _code_fsg(exact, template, prefix, digits, other=False))
+        exact.add_fsg("other", _code_fsg(exact, template, prefix, digits, other=True))
+        exp_words, exp_score = _decode(exact, "expected", region)
+        other_words, other_score = _decode(exact, "other", region)
+    statement = said_text.split(" ".join(prefix))[0].strip() if prefix else ""
+    if exp_score is None and other_score is None:
+        code, margin, transcript = None, -MARGIN_CAP, said_text
+    elif other_score is None or (exp_score is not None and exp_score >= other_score):
+        margin = MARGIN_CAP if other_score is None else (exp_score - other_score) * _NATS_PER_UNIT
+        code, transcript = expected, _read(exp_words, template)[1]
+    else:
+        margin = -MARGIN_CAP if exp_score is None else (exp_score - other_score) * _NATS_PER_UNIT
+        heard, transcript = _read(other_words, template)
+        code = next((c for c in heard if c), None)
+    if statement:
+        transcript = f"{statement} {transcript}"
+    if len([r for r in readings if r]) != 1:  # no code, or several: show what was heard
+        transcript = said_text
+    return SpokenCodeResult(
+        expected=expected, code=code, margin=float(np.clip(margin, -MARGIN_CAP, MARGIN_CAP)),
+        readings=readings, transcript=transcript, min_margin=min_margin,
+        duration=audio.duration)
+
+
+def _dithered_pcm16(samples: NDArray[np.float32], level: float) -> NDArray[np.int16]:
+    noise = np.random.default_rng(0).normal(0.0, level, samples.shape[0])
+    return np.round(np.clip(samples + noise, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def _model_dir() -> Path:
+    return Path(pocketsphinx.get_model_path()) / "en-us"
+
+
+@functools.cache
+def _cmudict() -> dict[str, tuple[str, ...]]:
+    """Word → pronunciations from the CMU dictionary shipped with pocketsphinx."""
+    table: dict[str, list[str]] = {}
+    with (_model_dir() / "cmudict-en-us.dict").open(encoding="utf-8") as f:
+        for line in f:
+            word, _, phones = line.strip().partition(" ")
+            if phones:
+                table.setdefault(word.split("(", 1)[0], []).append(phones.strip())
+    return {w: tuple(p) for w, p in table.items()}
+
+
+def _digit_token(digit: str, word: str) -> str:
+    """A dictionary entry used only in the code slot, so digits there read unambiguously."""
+    return f"d{digit}_{word}"
+
+
+def _dictionary_lines(template: ConsentTemplate) -> list[str]:
+    cmu = _cmudict()
+    words = dict.fromkeys(template.words_before + template.words_after)
+    lines = []
+    for word in words:
+        lines += [f"{word if i == 0 else f'{word}({i + 1})'} {p}" for i, p in enumerate(cmu[word])]
+    for digit, spoken in template.digits.items():
+        for word in spoken:
+            token = _digit_token(digit, word)
+            lines += [f"{token if i == 0 else f'{token}({i + 1})'} {p}"
+                      for i, p in enumerate(cmu[word])]
+    return lines
+
+
+def _write_dictionary(template: ConsentTemplate, folder: Path) -> Path:
+    template.check_words()
+    path = folder / "consent.dict"
+    path.write_text("\n".join(_dictionary_lines(template)) + "\n", encoding="utf-8")
+    return path
+
+
+def _decoder(dictionary: Path, *, exact: bool) -> pocketsphinx.Decoder:
+    """A decoder for our grammars. ``exact``: path scores comparable between grammars —
+    every senone is scored in every frame (so the per-frame normalisation does not depend
+    on the grammar) and the beams are very wide (so the best wrong code survives to the
+    end). The structure pass needs wide beams too: with PocketSphinx's defaults, unusual
+    voices lose every path through the sentence."""
+    beam = _BEAM if exact else _STRUCTURE_BEAM
+    options: dict[str, Any] = {"beam": beam, "pbeam": beam, "wbeam": beam}
+    if exact:
+        options["compallsen"] = True
+    try:
+        return pocketsphinx.Decoder(
+            hmm=str(_model_dir() / "en-us"), dict=str(dictionary), lm=None,
+            samprate=float(DEFAULT_SAMPLE_RATE), loglevel="FATAL", bestpath=False, **options,
+        )
+    except (RuntimeError, ValueError) as e:  # a broken pocketsphinx install
+        raise RuntimeError(f"cannot load the PocketSphinx model: {e}") from e
+
+
+class _Fsg:
+    """Transitions of a finite-state grammar, states numbered as they are made."""
+
+    def __init__(self) -> None:
+        self.transitions: list[tuple[int, int, float] | tuple[int, int, float, str]] = []
+        self.states = 1
+
+    def new(self) -> int:
+        self.states += 1
+        return self.states - 1
+
+    def chain(self, start: int, words: Sequence[str]) -> int:
+        state = start
+        for word in words:
+            nxt = self.new()
+            self.transitions.append((state, nxt, 1.0, word))
+            state = nxt
+        return state
+
+
+def _all_digit_tokens(template: ConsentTemplate) -> list[str]:
+    return [_digit_token(d, w) for d, ws in template.digits.items() for w in ws]
+
+
+def _said_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
+              length: int):  # -> FsgModel
+    """Statement, then the code sentence with no code or a code of ``length`` digits; the
+    code sentence, or everything, may be repeated. (A free number of digits lets slow
+    speech split one digit into two: a fixed length turns such errors into substitutions,
+    which the margin catches.)"""
+    g = _Fsg()
+    code = g.chain(0, template.words_before)
+    digits = code
+    for _ in range(length):
+        nxt = g.new()
+        for token in _all_digit_tokens(template):
+            g.transitions.append((digits, nxt, _P_DIGIT, token))
+        digits = nxt
+    g.transitions.append((code, digits, _P_NO_CODE))
+    code = digits
+    # The final state is the one after the last word: PocketSphinx only ends an utterance
+    # in the final state through a word, not through a null transition.
+    end = g.chain(code, template.words_after)
+    prefix_start = _prefix_start(template)
+    if prefix_start is not None:  # "... my unique code is X, my unique code is Y"
+        g.transitions.append((end, prefix_start, _P_REPEAT))
+    g.transitions.append((end, 0, _P_REPEAT))
+    return decoder.create_fsg("said", 0, end, g.transitions)
+
+
+def _prefix_start(template: ConsentTemplate) -> int | None:
+    """State where the code sentence starts in :func:`_said_fsg` (states follow the words)."""
+    n_statement = len(_tokens(template.statement))
+    return n_statement if n_statement < len(template.words_before) else None
+
+
+def _code_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
+              before: Sequence[str], digits: list[str], *, other: bool):  # -> FsgModel
+    """``before``, then exactly the expected code, or (``other``) any code of the same
+    length that differs from it in at least one digit, then the template's closing words.
+    Every arc has probability 1: the path score is acoustic only."""
+    g = _Fsg()
+    start = g.chain(0, before)
+    tokens = {d: [_digit_token(d, w) for w in ws] for d, ws in template.digits.items()}
+    every = _all_digit_tokens(template)
+    same, differs = start, None  # state while equal so far / after a difference
+    for digit in digits:
+        nxt_same = g.new()
+        for token in tokens[digit]:
+            g.transitions.append((same, nxt_same, 1.0, token))
+        if other:
+            nxt_diff = g.new()
+            for token in every:
+                if token not in tokens[digit]:
+                    g.transitions.append((same, nxt_diff, 1.0, token))
+                if differs is not None:
+                    g.transitions.append((differs, nxt_diff, 1.0, token))
+            differs = nxt_diff
+        same = nxt_same
+    last = differs if other else same
+    assert last is not None
+    end = g.chain(last, template.words_after)
+    return decoder.create_fsg("other" if other else "expected", 0, end, g.transitions)
+
+
+def _decode_said(decoder: pocketsphinx.Decoder, pcm: NDArray[np.int16],
+                 prefix: tuple[str, ...]) -> tuple[list[str], int | None]:
+    """The structure pass: its words, and the sample where the last reading of ``prefix``
+    (the words before the code) begins (None when the sentence was not recognised)."""
+    words, _ = _decode(decoder, "said", pcm)
+    if not words:
+        return [], None
+    segments = [(s.word.split("(")[0], s.start_frame) for s in decoder.seg()
+                if not s.word.startswith(("<", "[", "+"))]
+    names = [w for w, _ in segments]
+    k = len(prefix)
+    starts = [i for i in range(len(names) - k + 1) if tuple(names[i:i + k]) == prefix]
+    if not starts:
+        return words, None
+    frame = segments[starts[-1]][1]
+    return words, frame * DEFAULT_SAMPLE_RATE // _FRAME_RATE
+
+
+def _decode(decoder: pocketsphinx.Decoder, search: str,
+            pcm: NDArray[np.int16]) -> tuple[list[str], int | None]:
+    """The words of the best path (fillers and silence dropped) and its score (units)."""
+    decoder.activate_search(search)
+    decoder.start_utt()
+    decoder.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    if hyp is None or not hyp.hypstr:
+        return [], None
+    score = hyp.score
+    units = decoder.logmath.log(score) if score > 0 else None
+    return hyp.hypstr.split(), units
+
+
+def _read(words: list[str], template: ConsentTemplate) -> tuple[tuple[str, ...], str]:
+    """Codes heard (the digits after each reading of the code sentence's opening words) and
+    a readable transcript."""
+    prefix = _code_prefix(template)
+    codes: list[str] = []
+    shown: list[str] = []
+    in_code = False
+    for word in words:
+        m = re.fullmatch(r"d(\d)_([a-z]+)", word)
+        if m:
+            if not in_code:  # digits with no opening words before them (not in the grammar)
+                codes.append("")
+                in_code = True
+            codes[-1] += m.group(1)
+            shown.append(m.group(2))
+            continue
+        shown.append(word)
+        in_code = bool(prefix) and tuple(shown[-len(prefix):]) == prefix
+        if in_code:
+            codes.append("")  # a code slot opens; it stays "" if no digit follows
+    return tuple(codes), " ".join(shown)
+
+
+def _code_prefix(template: ConsentTemplate) -> tuple[str, ...]:
+    """The words said right before the code: the code sentence's opening (or, when the code
+    opens the code sentence, the statement's last word)."""
+    before = _tokens(template.code_sentence.split("{code}")[0])
+    return before or template.words_before[-1:]

@@ -1,0 +1,192 @@
+"""Provenance analyzer: the C2PA manifest and the trustavatar watermark.
+
+1. The file's C2PA manifest is verified against the trust store
+   (:func:`trustavatar.provenance.verify`).
+2. The trustavatar watermark is read from the same decoded frames the other analyzers see
+   (:func:`trustavatar.watermark.read_watermark` in a helper thread fed frame by frame).
+
+A *trusted* manifest that declares AI generation, or a watermark found (false-alarm
+probability ≈ 3e-7), is decisive evidence of generation (``decisive=True``, score 1).
+An AI declaration from an untrusted or invalid manifest is reported but not decisive (it
+could be attached to real footage to discredit it). Absence — no manifest, no watermark —
+is never evidence of authenticity: the score is then 0 and the fusion ignores it.
+
+Figures: ``c2pa_state`` (trusted, valid-untrusted, invalid, absent, unsupported-format),
+``ai_generated``, ``signer``, ``claim_generator``, ``digital_source_types``,
+``generation_id``, ``consent_id``, ``watermark_present``, ``watermark_z``,
+``watermark_payload`` (hex), ``watermark_frames``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ProvenanceAnalyzer"]
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trustavatar.detector.analyzers.base import Analyzer, ScanContext
+from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus
+from trustavatar.detector.tracking import FaceObservation, TrackSummary
+from trustavatar.errors import Error, UnsupportedFormatError
+
+_END = object()
+#: Smallest frame side the watermark reader accepts (its grid is 32 × 32 cells).
+_WATERMARK_MIN_SIDE = 64
+
+
+class _WatermarkThread:
+    """Runs ``read_watermark`` on frames pushed one at a time (bounded queue)."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self.reading: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="watermark", daemon=True)
+        self._thread.start()
+
+    def _frames(self) -> Iterator[NDArray[np.uint8]]:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            yield item
+
+    def _run(self) -> None:
+        from trustavatar.watermark import read_watermark
+
+        try:
+            self.reading = read_watermark(self._frames())
+        except BaseException as e:  # reported in finish(); the scan goes on
+            self.error = e
+            while self._q.get() is not _END:  # drain so the producer never blocks
+                pass
+
+    def push(self, frame: NDArray[np.uint8]) -> None:
+        if self._thread.is_alive():
+            self._q.put(frame)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._q.put(_END)
+            self._thread.join()
+
+
+class ProvenanceAnalyzer(Analyzer):
+    """See the module docstring. ``watermark=False`` skips the watermark."""
+
+    name = "provenance"
+    version = "1"
+
+    def __init__(self, *, watermark: bool = True, max_watermark_frames: int | None = None
+                 ) -> None:
+        self.watermark = watermark
+        self.max_watermark_frames = max_watermark_frames
+
+    def begin(self, ctx: ScanContext) -> None:
+        self._ctx = ctx
+        self._busy = 0.0
+        self._fed = 0
+        t0 = time.perf_counter()
+        self._figures: dict[str, Any] = {}
+        self._reasons: list[str] = []
+        self._decisive = False
+        self._manifest(ctx)
+        self._wm: _WatermarkThread | None = None
+        small = min(ctx.video.width, ctx.video.height) < _WATERMARK_MIN_SIDE
+        if self.watermark and not small:
+            self._wm = _WatermarkThread()
+        elif self.watermark:
+            self._figures["watermark_note"] = (
+                f"frames smaller than {_WATERMARK_MIN_SIDE} px cannot carry the watermark")
+        self._busy += time.perf_counter() - t0
+
+    def _manifest(self, ctx: ScanContext) -> None:
+        from trustavatar import provenance as pv
+        from trustavatar.keys import TrustStore
+
+        fig = self._figures
+        try:
+            report = pv.verify(ctx.path, trust=ctx.trust or TrustStore.of())
+        except UnsupportedFormatError:
+            fig["c2pa_state"] = "unsupported-format"
+            return
+        except Error as e:
+            fig["c2pa_state"] = "unreadable"
+            fig["c2pa_error"] = e.message
+            return
+        state = report.state
+        fig["c2pa_state"] = state.value
+        if state is pv.ValidationState.ABSENT:
+            return
+        fig.update(
+            ai_generated=report.ai_generated, signer=report.signer_name,
+            claim_generator=report.claim_generator,
+            digital_source_types=[t.rsplit("/", 1)[-1] for t in report.digital_source_types],
+            generation_id=report.generation.generation_id if report.generation else None,
+            consent_id=report.consent.consent_id if report.consent else None,
+            c2pa_failures=[f.code for f in report.failures],
+        )
+        types = ", ".join(fig["digital_source_types"]) or "no source type"
+        if state is pv.ValidationState.TRUSTED and report.ai_generated:
+            self._decisive = True
+            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_name}' "
+                                 f"declares the video AI-generated ({types})")
+        elif report.ai_generated:
+            self._reasons.append(
+                f"a C2PA manifest that is {state.value} (signer '{report.signer_name}') "
+                f"declares the video AI-generated ({types}); not decisive, as its signer is "
+                "not trusted")
+        elif state is pv.ValidationState.TRUSTED:
+            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_name}' "
+                                 "declares no AI generation")
+        else:
+            self._reasons.append(f"the C2PA manifest is {state.value}")
+
+    def update(self, obs: FaceObservation) -> None:
+        if self._wm is None:
+            return
+        if self.max_watermark_frames is not None and self._fed >= self.max_watermark_frames:
+            return
+        t0 = time.perf_counter()
+        self._wm.push(obs.image)
+        self._fed += 1
+        self._busy += time.perf_counter() - t0
+
+    def close(self) -> None:
+        if self._wm is not None:
+            self._wm.close()
+
+    def finish(self, track: TrackSummary) -> AnalyzerResult:
+        t0 = time.perf_counter()
+        fig = self._figures
+        if self._wm is not None:
+            self._wm.close()
+            reading = self._wm.reading
+            if reading is not None:
+                fig.update(watermark_present=bool(reading.present),
+                           watermark_z=float(reading.z_score),
+                           watermark_payload=reading.payload.hex() if reading.payload else None,
+                           watermark_frames=int(reading.frames_used))
+                if reading.present:
+                    self._decisive = True
+                    payload = (f", payload {reading.payload.hex()}" if reading.payload
+                               else ", payload unreadable")
+                    self._reasons.append(
+                        f"the trustavatar watermark is present (z = {reading.z_score:.1f} over "
+                        f"{reading.frames_used} frames{payload}): the video was made by a "
+                        "trustavatar generator")
+            elif self._wm.error is not None:
+                fig["watermark_error"] = str(self._wm.error)
+        if not self._decisive and not any("declares the video AI" in r for r in self._reasons):
+            self._reasons.append("no provenance evidence of generation (absence of a manifest "
+                                 "or watermark is not evidence of authenticity)")
+        self._busy += time.perf_counter() - t0
+        return AnalyzerResult(self.name, self.version, AnalyzerStatus.OK,
+                              1.0 if self._decisive else 0.0, dict(fig), tuple(self._reasons),
+                              (), self._busy, decisive=self._decisive)

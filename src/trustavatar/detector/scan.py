@@ -1,0 +1,257 @@
+"""``scan``: one pass over a video, every analyzer, one verdict.
+
+>>> result = scan("suspect.mp4")  # doctest: +SKIP
+>>> result.verdict, result.probability, result.reasons[0]  # doctest: +SKIP
+
+Steps (each numbered in :func:`scan`): probe → fusion model and analyzers → soundtrack →
+one streaming pass over the frames (decode → face mesh → every analyzer) → each analyzer's
+result → fusion. Memory is flat in the video's length: frames are dropped as soon as every
+analyzer has seen them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BatchItem", "Progress", "scan", "scan_many"]
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustavatar.detector.analyzers.base import Analyzer, ScanContext
+from trustavatar.detector.fusion import FusionModel, decide
+from trustavatar.detector.registry import analyzer_spec, create_analyzer, list_analyzers
+from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, ScanResult
+from trustavatar.detector.tracking import FaceTracker
+from trustavatar.detector.video import FrameReader, probe_video
+from trustavatar.errors import AudioInputError, DetectionError, Error
+from trustavatar.keys import TrustStore
+
+#: ``progress(fraction_done)`` — called now and then during a scan.
+Progress = Callable[[float], None]
+#: The soundtrack is analysed up to this length (longer: sync is not applicable).
+AUDIO_MAX_SECONDS = 1800.0
+DEVICES = ("cpu", "cuda")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _default_trust() -> tuple[TrustStore, str | None]:
+    from trustavatar.home import Home
+
+    try:
+        return TrustStore.from_home(Home.resolve()), None
+    except Error as e:
+        return TrustStore.of(), f"trust store not loaded ({e.message}); no signer is trusted"
+
+
+def scan(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustStore | None = None,
+    analyzers: Sequence[str] | None = None,
+    analyzer_options: Mapping[str, Mapping[str, Any]] | None = None,
+    fusion: FusionModel | None = None,
+    device: str = "cpu",
+    max_seconds: float | None = None,
+    max_side: int = 1280,
+    window: float = 2.0,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan one video for manipulation; see :class:`~trustavatar.detector.ScanResult`.
+
+    ``trust``: the C2PA trust anchors (default: the trustavatar home's). ``analyzers``:
+    registered names (default: every default analyzer). ``fusion``: the fusion model
+    (default: the packaged one). ``max_seconds`` scans only the start of long videos.
+    ``max_side`` bounds the frame size analysed (4K is downscaled first).
+
+    Raises :class:`~trustavatar.errors.VideoInputError` when ``path`` is missing, not a
+    video, has no video stream or no decodable frame. A video without a face, without
+    audio or shorter than an analyzer needs is a *result* (``inconclusive``, with the
+    reasons), not an error.
+    """
+    started = time.perf_counter()
+    warnings: list[str] = []
+    p = Path(path)
+    # 1. a readable video with a video stream
+    info = probe_video(p)
+    if device not in DEVICES:
+        raise DetectionError(f"device must be one of {', '.join(DEVICES)}, got '{device}'")
+    # 2. the fusion model and the analyzers
+    model = fusion or FusionModel.load()
+    names = list(analyzers) if analyzers is not None else list_analyzers(default_only=True)
+    if not names:
+        raise DetectionError("no analyzers selected")
+    options = dict(analyzer_options or {})
+    if device != "cpu" and not any(device in analyzer_spec(n).devices for n in names):
+        warnings.append(f"no selected analyzer runs on {device}; everything ran on the CPU")
+    if trust is None:
+        trust, note = _default_trust()
+        if note:
+            warnings.append(note)
+    # 3. the soundtrack (only if some analyzer wants it)
+    audio, audio_note = None, None
+    if any(analyzer_spec(n).needs_audio for n in names):
+        audio, audio_note = _soundtrack(p, info.has_audio_stream)
+    ctx = ScanContext(path=p, video=info, audio=audio, audio_note=audio_note, trust=trust,
+                      device=device, window=window, reference=model.reference)
+    active: dict[str, Analyzer] = {n: create_analyzer(n, **options.get(n, {})) for n in names}
+    failed: dict[str, str] = {}
+    coverage: dict[int, list[int]] = {}
+    try:
+        for n, a in active.items():
+            _guard(n, failed, a.begin, ctx)
+        # 4. one pass: decode → face mesh → every analyzer
+        reader = FrameReader(p, max_side=max_side, max_seconds=max_seconds)
+        total = info.duration if max_seconds is None else min(info.duration, max_seconds)
+        with FaceTracker() as tracker:
+            last_report = 0.0
+            for frame in reader:
+                obs = tracker.observe(frame)
+                cell = coverage.setdefault(int(frame.time // window), [0, 0])
+                cell[0] += 1
+                cell[1] += obs.landmarks is not None
+                for n, a in active.items():
+                    if n not in failed:
+                        _guard(n, failed, a.update, obs)
+                if progress is not None and total > 0 and frame.time - last_report >= 1.0:
+                    last_report = frame.time
+                    progress(min(1.0, frame.time / total))
+            dt_frame = 1.0 / info.fps if info.fps > 0 else 0.04
+            summary = tracker.summary(frame_duration=dt_frame)
+        if reader.damaged:
+            warnings.append(f"the file is damaged or truncated: decoding stopped or skipped "
+                            f"packets after {reader.frames} frames ({reader.last_time:.1f} s)")
+        # 5. each analyzer's result; one failing analyzer does not stop the others
+        results: dict[str, AnalyzerResult] = {}
+        for n, a in active.items():
+            if n not in failed:
+                r = _guard(n, failed, a.finish, summary)
+                if r is not None:
+                    results[n] = r
+            if n in failed:
+                results[n] = AnalyzerResult(n, getattr(a, "version", "?"), AnalyzerStatus.FAILED,
+                                            None, {"error": failed[n]},
+                                            (f"failed: {failed[n]}",))
+                warnings.append(f"analyzer {n} failed: {failed[n]}")
+    finally:
+        for a in active.values():
+            a.close()
+    if progress is not None:
+        progress(1.0)
+    # 6. fusion → verdict
+    decision = decide(results, summary, model, window=window, coverage=coverage)
+    video = {**info.to_dict(), "sha256": _sha256(p), "frames_decoded": reader.frames,
+             "damaged": reader.damaged, "audio": "present" if audio is not None else audio_note}
+    return ScanResult(
+        path=str(p), verdict=decision.verdict, probability=decision.probability,
+        decided_by=decision.decided_by, reasons=decision.reasons, analyzers=results,
+        timeline=decision.timeline, video=video, track=summary.to_dict(),
+        features=decision.features, contributions=decision.contributions,
+        thresholds=dict(model.thresholds), fusion=model.summary(),
+        seconds=time.perf_counter() - started, device=device, warnings=tuple(warnings),
+    )
+
+
+def _guard(name: str, failed: dict[str, str], fn: Callable[..., Any], *args: Any) -> Any:
+    """Run one analyzer step; record (not raise) its failure."""
+    try:
+        return fn(*args)
+    except (Error, ArithmeticError, ValueError, IndexError, KeyError, TypeError,
+            RuntimeError, OSError) as e:
+        failed[name] = f"{type(e).__name__}: {e}"
+        return None
+
+
+def _soundtrack(path: Path, has_stream: bool) -> tuple[Any, str | None]:
+    from trustavatar.generator.audio import load_audio
+
+    if not has_stream:
+        return None, "the video has no audio track"
+    try:
+        return load_audio(path, max_seconds=AUDIO_MAX_SECONDS), None
+    except AudioInputError as e:
+        msg = e.message
+        if "silent" in msg or "no sound" in msg:
+            return None, "the audio track is silent"
+        if "has no audio track" in msg:
+            return None, "the video has no audio track"
+        return None, f"the audio track could not be used ({msg})"
+
+
+# -- batches -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One input of :func:`scan_many`: its result, or the error that stopped it."""
+
+    path: str
+    result: ScanResult | None = None
+    error_type: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.result is not None:
+            return self.result.to_dict()
+        return {"path": self.path, "error": {"type": self.error_type, "message": self.error,
+                                             "exit_code": self.exit_code}}
+
+
+def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
+    try:
+        if home is not None and "trust" not in kwargs:
+            from trustavatar.home import Home
+
+            kwargs = {**kwargs, "trust": TrustStore.from_home(Home.resolve(home))}
+        return BatchItem(path, scan(path, **kwargs))
+    except Error as e:
+        return BatchItem(path, None, type(e).__name__, e.message, int(e.exit_code))
+    except Exception as e:  # a bug: report it, keep the batch going
+        detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+        return BatchItem(path, None, "InternalError",
+                         f"internal error ({detail}); rerun alone with --debug and report it",
+                         70)
+
+
+def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
+              home: str | os.PathLike[str] | None = None, **kwargs: Any) -> Iterator[BatchItem]:
+    """Scan many videos, ``workers`` at a time (processes); yields as each finishes.
+
+    A file that cannot be scanned yields a :class:`BatchItem` with the error and the
+    batch goes on. ``home`` is the trustavatar home whose trust anchors each worker loads
+    (default: the usual one); other keyword arguments go to :func:`scan`.
+    """
+    items = [str(p) for p in paths]
+    home_s = str(home) if home is not None else None
+    if workers <= 1 or len(items) <= 1:
+        for path in items:
+            yield _scan_one(path, home_s, dict(kwargs))
+        return
+    kwargs.pop("progress", None)
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_scan_one, path, home_s, dict(kwargs)): path for path in items}
+        for fut in cf.as_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as e:  # the worker process died
+                yield BatchItem(futures[fut], None, "InternalError",
+                                f"worker failed ({type(e).__name__}: {e})", 70)

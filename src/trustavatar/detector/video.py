@@ -1,0 +1,227 @@
+"""Decoding a video for scanning: one frame at a time, with timestamps and rotation applied.
+
+Frames come out as :class:`DecodedFrame` — ``image`` ``(H, W, 3) uint8`` RGB, already
+rotated upright (display-matrix rotation) and downscaled so that its longer side is at most
+``max_side`` pixels — with a presentation timestamp in seconds from the first frame, so
+variable-frame-rate video is handled by time, never by frame count. Memory is flat in the
+video's length: nothing but the current frame is held.
+
+A file that breaks off part-way (truncated, damaged packets) yields every frame that decodes
+and sets :attr:`FrameReader.damaged`; a file with no decodable frame at all raises
+:class:`~trustavatar.errors.VideoInputError`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DecodedFrame", "FrameReader", "VideoProbe", "probe_video"]
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+from numpy.typing import NDArray
+
+from trustavatar.errors import VideoInputError
+
+#: Container formats FFmpeg uses for single images: not videos.
+_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
+                  "gif", "gif_pipe", "svg_pipe", "pam_pipe", "ppm_pipe", "pgm_pipe")
+#: Consecutive undecodable packets after which a file counts as broken off.
+_MAX_BAD_PACKETS = 32
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What the container says about a video (before decoding it).
+
+    ``width``/``height`` are the displayed size (after rotation). ``rotation`` is the
+    clockwise angle (0, 90, 180, 270) applied to decoded frames to show them upright.
+    ``audio_offset`` is the audio stream's start minus the video stream's start (seconds).
+    """
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    duration: float
+    frames_estimate: int
+    rotation: int
+    has_audio_stream: bool
+    audio_offset: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "container": self.container, "codec": self.codec, "width": self.width,
+            "height": self.height, "fps": round(self.fps, 3), "duration_s": round(self.duration, 3),
+            "frames_estimate": self.frames_estimate, "rotation": self.rotation,
+            "has_audio_stream": self.has_audio_stream,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedFrame:
+    """One frame: ``image`` ``(H, W, 3) uint8`` RGB (upright, maybe downscaled).
+
+    ``time`` is seconds from the video's first frame; ``scale`` is image pixels per
+    source pixel (1.0 unless the frame was downscaled).
+    """
+
+    index: int
+    time: float
+    image: NDArray[np.uint8]
+    scale: float
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    # 1. a regular, readable file
+    if not path.exists():
+        raise VideoInputError(f"cannot read video {path}: no such file")
+    if not path.is_file():
+        raise VideoInputError(f"cannot read video {path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise VideoInputError(f"cannot read video {path}: permission denied")
+    # 2. a container FFmpeg recognises
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoInputError(f"{path} is not a video FFmpeg can read, or is damaged") from e
+    # 3. a video, not a still image
+    if container.format.name in _IMAGE_FORMATS or (
+            container.format.name.split(",")[0] in _IMAGE_FORMATS):
+        container.close()
+        raise VideoInputError(f"{path} is a still image, not a video")
+    if not container.streams.video:
+        container.close()
+        raise VideoInputError(f"{path} has no video stream")
+    return container
+
+
+def _clockwise(rotation: float) -> int:
+    """FFmpeg's display-matrix angle (counter-clockwise) → clockwise turn to apply."""
+    if not math.isfinite(rotation):
+        return 0
+    return round(-rotation / 90.0) % 4 * 90
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
+    """Read a video's container facts. Raises :class:`VideoInputError` for anything that
+    is not a readable video with a video stream."""
+    p = Path(path)
+    with _open(p) as c:
+        v = c.streams.video[0]
+        fps = float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
+        if v.duration and v.time_base:
+            duration = float(v.duration * v.time_base)
+        else:
+            duration = c.duration / 1e6 if c.duration else 0.0
+        width, height = v.codec_context.width, v.codec_context.height
+        rotation = 0
+        # the first frame carries the display matrix (PyAV reads it per frame)
+        try:
+            for frame in c.decode(v):
+                rotation = _clockwise(frame.rotation)
+                break
+        except (av.error.FFmpegError, OSError):
+            pass
+        if rotation in (90, 270):
+            width, height = height, width
+        v_start = (float(v.start_time * v.time_base)
+                   if v.start_time is not None and v.time_base else 0.0)
+        offset = 0.0
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            if a.start_time is not None and a.time_base:
+                offset = float(a.start_time * a.time_base) - v_start
+        return VideoProbe(
+            path=str(p), container=c.format.name, codec=v.codec_context.name,
+            width=width, height=height, fps=fps, duration=max(duration, 0.0),
+            frames_estimate=int(v.frames or round(duration * fps)), rotation=rotation,
+            has_audio_stream=bool(c.streams.audio), audio_offset=offset,
+        )
+
+
+class FrameReader:
+    """Iterate a video's frames as :class:`DecodedFrame` (see the module docstring).
+
+    ``max_side`` bounds the longer side of the frames handed out (larger frames are
+    downscaled by FFmpeg while converting to RGB). ``max_seconds`` stops after that much
+    video. After iteration, :attr:`frames` is the count, :attr:`damaged` says whether
+    decoding hit errors and :attr:`last_time` is the last timestamp.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_side: int = 1280,
+                 max_seconds: float | None = None) -> None:
+        if max_side < 32:
+            raise VideoInputError(f"max_side must be at least 32, got {max_side}")
+        self.path = Path(path)
+        self.max_side = max_side
+        self.max_seconds = max_seconds
+        self.frames = 0
+        self.damaged = False
+        self.bad_packets = 0
+        self.last_time = 0.0
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        with _open(self.path) as c:
+            stream = c.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
+            start: float | None = None
+            previous = -math.inf
+            bad = 0
+            try:
+                for packet in c.demux(stream):
+                    try:
+                        decoded = packet.decode()
+                    except (av.error.FFmpegError, OSError):
+                        self.damaged = True
+                        self.bad_packets += 1
+                        bad += 1
+                        if bad > _MAX_BAD_PACKETS:
+                            return
+                        continue
+                    bad = 0
+                    for frame in decoded:
+                        # 1. a timestamp in seconds from the first frame, never going back
+                        t = frame.time
+                        if t is None or not math.isfinite(t):
+                            t = previous + 1.0 / fps if math.isfinite(previous) else 0.0
+                        if start is None:
+                            start = t
+                        t -= start
+                        if t <= previous:
+                            t = previous + 1e-3
+                        previous = t
+                        if self.max_seconds is not None and t >= self.max_seconds:
+                            return
+                        # 2. upright and at most max_side pixels
+                        image, scale = self._convert(frame)
+                        self.frames += 1
+                        self.last_time = t
+                        yield DecodedFrame(self.frames - 1, t, image, scale)
+            except (av.error.FFmpegError, OSError):
+                self.damaged = True  # broken off part-way: keep what decoded
+            if self.frames == 0:
+                raise VideoInputError(f"{self.path} has no decodable video frames")
+
+    def _convert(self, frame: av.VideoFrame) -> tuple[NDArray[np.uint8], float]:
+        w, h = frame.width, frame.height
+        scale = min(1.0, self.max_side / max(w, h))
+        if scale < 1.0:
+            tw, th = max(2, round(w * scale)), max(2, round(h * scale))
+            image = np.asarray(frame.reformat(width=tw, height=th, format="rgb24",
+                                              interpolation="AREA").to_ndarray(), np.uint8)
+            scale = tw / w
+        else:
+            image = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
+        turn = _clockwise(frame.rotation)
+        if turn:
+            image = np.ascontiguousarray(np.rot90(image, k=-turn // 90))
+        return image, scale

@@ -1,0 +1,175 @@
+"""Recorded consent end to end: challenge → clip → checks → artifact (real pocketsphinx,
+mediapipe and dlib on clips rendered by ``fixtures/consent_clips.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.consent.conftest import CLIP_DRAFT, Org
+
+from trustavatar import consent
+from trustavatar.consent.challenge import count_rejection
+from trustavatar.consent.spoken_code import MIN_MARGIN
+from trustavatar.errors import ConsentChallengeError, ConsentEvidenceError, InputError
+from trustavatar.face import MATCH_THRESHOLD
+from trustavatar.registry import Registry
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    with Registry.open(tmp_path / "registry.sqlite3") as reg:
+        yield reg
+
+
+@pytest.fixture
+def challenge(registry: Registry, known_nonce: bytes, t0: dt.datetime) -> consent.Challenge:
+    return consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
+
+
+def _record(org: Org, registry: Registry, challenge: consent.Challenge, clip: Path,
+            faces: dict[str, Path], *, minutes: float = 1.0) -> consent.RecordedConsent:
+    return consent.record_clip(
+        org.key, registry, challenge_id=challenge.challenge_id, clip=clip,
+        portrait=faces["portrait"], at=challenge.created_at + dt.timedelta(minutes=minutes))
+
+
+def test_a_good_clip_issues_consent_with_its_evidence(
+        org: Org, registry: Registry, challenge: consent.Challenge, clip_code: str,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    assert challenge.code == clip_code
+    clip = consent_clip("good")
+    result = _record(org, registry, challenge, clip, faces)
+    artifact = result.artifact
+
+    # the artifact verifies, and names the clip and what its checks found
+    grant = consent.verify(artifact.raw, trust=org.trust, registry=registry,
+                           at=challenge.created_at + dt.timedelta(minutes=2))
+    assert grant.evidence_method == "recorded-clip"
+    assert grant.subject_name == "Eileen Collins" and grant.languages == ("en",)
+    documents = artifact.evidence.documents
+    assert [(d.kind, d.sha256) for d in documents] == [
+        ("consent-clip", hashlib.sha256(clip.read_bytes()).hexdigest())]
+    checks = artifact.evidence.clip
+    assert checks is not None
+    assert checks.challenge_id == challenge.challenge_id
+    assert checks.sentence == consent.ENGLISH_TEMPLATE.sentence(clip_code)
+    template = consent.ENGLISH_TEMPLATE
+    assert checks.transcript.split() == [*template.words_before,
+                                         *template.spoken_code(clip_code).split()]
+    assert checks.asr_margin >= MIN_MARGIN == checks.asr_min_margin
+    assert checks.blinks >= 1 and checks.head_motion > 0.002 and checks.mouth_sync > 0.2
+    assert 0 < checks.face_distance <= MATCH_THRESHOLD == checks.face_threshold
+    assert consent.parse_artifact(artifact.raw).evidence == artifact.evidence
+
+    # the registry holds the consent; the challenge is used up
+    record = consent.get_consent(registry, artifact.consent_id)
+    assert record is not None and record.evidence_method == "recorded-clip"
+    used = consent.get_challenge(registry, challenge.challenge_id)
+    assert used is not None and used.consent_id == artifact.consent_id
+    assert result.challenge.status(used.created_at) == "used"
+
+    # the report has every check passed, with figures
+    report = result.report.to_dict()
+    assert {k: v["passed"] for k, v in report["checks"].items()} == {
+        "speech": True, "liveness": True, "identity": True, "provenance": True}
+    assert report["checks"]["speech"]["heard_code"] == clip_code
+
+    # a replayed clip fails: the challenge is used
+    with pytest.raises(ConsentChallengeError, match=r"freshness: .* already used") as e:
+        _record(org, registry, challenge, clip, faces, minutes=2)
+    assert e.value.reason == "used"
+
+
+REJECTIONS = [
+    # variant, check that fails first, message
+    ("wrong_code", "speech", r"heard code \d{6}, expected {code} \(margin -\d+\.\d nats for "
+                             r"the expected code over the best other\)"),
+    ("missing_code", "speech", r"no code heard in the speech \(expected {code}\)"),
+    ("two_codes", "speech", r"heard 2 different codes \({code}, \d{6}\)"),
+    ("silence", "speech", r"audio cannot be used: .* is silent \(RMS -inf dBFS, below -60"),
+    ("no_audio", "speech", r"the clip has no audio track"),
+    ("still", "liveness", r"no natural blink: the eyes closed to 0\.9\d .*no head motion: "
+                          r"0\.00\d+ face heights < 0\.002; the mouth does not move"),
+    ("two_faces", "identity", r"2 faces in the picture \(\d+ of \d+ counted frames"),
+    ("watermarked", "provenance", r"carries a trustavatar watermark \(z = \d+\.\d ≥ 5"),
+]
+
+
+@pytest.mark.parametrize(("variant", "check", "message"), REJECTIONS,
+                         ids=[r[0] for r in REJECTIONS])
+def test_each_bad_clip_is_rejected_for_its_own_reason(
+        variant: str, check: str, message: str, org: Org, registry: Registry,
+        challenge: consent.Challenge, clip_code: str, consent_clip: Callable[[str], Path],
+        faces: dict[str, Path]) -> None:
+    with pytest.raises(ConsentEvidenceError, match=message.replace("{code}", clip_code)) as e:
+        _record(org, registry, challenge, consent_clip(variant), faces)
+    assert e.value.check == check
+    assert e.value.message.startswith(f"{check} check failed: ")
+    assert "attempt 1 of 3" in e.value.message
+    assert e.value.figures == e.value.report.figures(check)
+    # nothing issued; the challenge stays open, one attempt spent
+    assert consent.list_consents(registry) == []
+    after = consent.get_challenge(registry, challenge.challenge_id)
+    assert after is not None and after.used_at is None and after.attempts == 1
+
+
+def test_another_persons_face_fails_identity_by_how_much(
+        org: Org, registry: Registry, challenge: consent.Challenge,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    with pytest.raises(ConsentEvidenceError) as e:
+        _record(org, registry, challenge, consent_clip("other_person"), faces)
+    failures = dict(e.value.report.failures())
+    assert "speech" not in failures  # she said the right code
+    assert failures["identity"].startswith("the face in the clip is not the portrait's")
+    distance = e.value.report.identity.distance
+    assert distance > MATCH_THRESHOLD
+    assert f"face distance {distance:.3f} > threshold {MATCH_THRESHOLD}" in failures["identity"]
+    assert "identity" in e.value.message
+
+
+def test_a_rejected_clip_leaves_the_challenge_usable(
+        org: Org, registry: Registry, challenge: consent.Challenge,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    with pytest.raises(ConsentEvidenceError, match="speech check failed"):
+        _record(org, registry, challenge, consent_clip("missing_code"), faces)
+    result = _record(org, registry, challenge, consent_clip("good"), faces, minutes=2)
+    assert result.challenge.attempts == 1 and result.challenge.used_at is not None
+
+
+def test_a_corrupted_file_is_bad_input_and_costs_no_attempt(
+        org: Org, registry: Registry, challenge: consent.Challenge,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    with pytest.raises(InputError, match="is not a readable video") as e:
+        _record(org, registry, challenge, consent_clip("corrupted"), faces)
+    assert not isinstance(e.value, ConsentEvidenceError)
+    after = consent.get_challenge(registry, challenge.challenge_id)
+    assert after is not None and after.attempts == 0
+
+
+def test_an_expired_challenge_is_refused_before_any_check(
+        org: Org, registry: Registry, challenge: consent.Challenge, tmp_path: Path,
+        faces: dict[str, Path]) -> None:
+    not_a_clip = tmp_path / "never-read.mp4"  # freshness fails first: the clip is not read
+    with pytest.raises(ConsentChallengeError,
+                       match=r"freshness: challenge .* expired at .* \(60 s before") as e:
+        _record(org, registry, challenge, not_a_clip, faces, minutes=16)
+    assert e.value.reason == "expired"
+
+
+def test_unknown_and_spent_challenges_are_refused(
+        org: Org, registry: Registry, challenge: consent.Challenge, tmp_path: Path,
+        faces: dict[str, Path]) -> None:
+    with pytest.raises(ConsentChallengeError, match="no challenge 'nope'") as e:
+        consent.record_clip(org.key, registry, challenge_id="nope", clip=tmp_path / "x.mp4",
+                            portrait=faces["portrait"], at=challenge.created_at)
+    assert e.value.reason == "unknown"
+    for expected in (1, 2, 3):
+        assert count_rejection(registry, challenge.challenge_id) == expected
+    with pytest.raises(ConsentChallengeError, match=r"is spent: 3 rejected clips, at most 3"):
+        _record(org, registry, challenge, tmp_path / "x.mp4", faces)

@@ -1,0 +1,116 @@
+"""``trustavatar consent challenge`` / ``record`` / ``verify`` of recorded consent, in-process."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.clitools import invoke
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def h(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    home = ["--home", str(tmp_path / "home")]
+    assert invoke(capsys, *home, "keys", "init", "--org", "CLI Org").code == 0
+    return home
+
+
+def _challenge(h: list[str], capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen Collins",
+               "--language", "en", *extra, "--json")
+    assert r.code == 0, r.err
+    return r.json()
+
+
+def test_challenge_prints_the_sentence_to_read(h: list[str], capsys, known_nonce: bytes,
+                                               clip_code: str) -> None:
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen Collins",
+               "--language", "en", "--expires", "10")
+    assert r.code == 0, r.err
+    assert ('"I consent to the creation of my avatar. For safety purposes, my unique code is '
+            f'{" ".join(clip_code)}."') in r.out
+    assert "(in 10 min), 3 attempts" in r.out
+    assert "reading, in English:" in r.out and "English only" in r.out
+    assert "trustavatar consent record --challenge " in r.out
+
+    data = _challenge(h, capsys, "--scope", "training", "--valid-days", "30")
+    ch = data["challenge"]
+    assert ch["draft"]["purposes"] == ["training"] and ch["draft"]["valid_days"] == 30
+    assert ch["status"] == "open" and ch["attempts"] == 0 and ch["max_attempts"] == 3
+    assert len(ch["code"]) == 6 and data["sentence"].endswith(f"{' '.join(ch['code'])}.")
+
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", " ", "--json")
+    assert r.code == 2 and r.json()["error"]["message"] == "the display name must not be empty"
+
+
+def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_nonce: bytes,
+                                  consent_clip: Callable[[str], Path],
+                                  faces: dict[str, Path]) -> None:
+    cid = _challenge(h, capsys)["challenge"]["challenge_id"]
+    out = tmp_path / "eileen.consent.json"
+    args = ("consent", "record", "--challenge", cid, "--clip", consent_clip("good"),
+            "--portrait", faces["portrait"], "--out", out)
+    r = invoke(capsys, *h, *args)
+    assert r.code == 0, r.err
+    for words in ("recorded consent ", "✓ freshness", "✓ speech: heard code", "✓ liveness: ",
+                  "✓ identity: at most 1 face(s)", "✓ provenance: watermark z"):
+        assert words in r.out, (words, r.out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    r = invoke(capsys, *h, "consent", "verify", out, "--face", faces["portrait"])
+    assert r.code == 0, r.err
+    for words in ("evidence: recorded-clip", "recorded consent clip (sha256 ",
+                  "the subject was asked to read (en): \"I consent to the creation",
+                  "speech heard: \"i consent to the creation", "nats better than any other code",
+                  "liveness: ", "blink(s)", "clip frames matched the portrait"):
+        assert words in r.out, (words, r.out)
+    r = invoke(capsys, *h, "consent", "verify", out, "--json")
+    assert r.json()["evidence"]["method"] == "recorded-clip"
+    assert r.json()["evidence"]["clip"]["challenge_id"] == cid
+
+    # the same clip again: the challenge is used (exit 3, one error line)
+    r = invoke(capsys, *h, *args[:-1], tmp_path / "again.json", "--json")
+    assert r.code == 3
+    assert r.json()["error"]["type"] == "ConsentChallengeError"
+    assert "already used" in r.json()["error"]["message"]
+    assert not (tmp_path / "again.json").exists()
+
+
+def test_rejected_clip_exits_3_with_every_check(h: list[str], capsys, tmp_path: Path,
+                                                known_nonce: bytes,
+                                                consent_clip: Callable[[str], Path],
+                                                faces: dict[str, Path]) -> None:
+    cid = _challenge(h, capsys)["challenge"]["challenge_id"]
+    out = tmp_path / "x.json"
+    args = ("consent", "record", "--challenge", cid, "--clip", consent_clip("still"),
+            "--portrait", faces["portrait"], "--out", out)
+    r = invoke(capsys, *h, *args, "--json")
+    assert r.code == 3 and not out.exists()
+    data = r.json()
+    assert data["ok"] is False and data["error"]["check"] == "liveness"
+    checks = data["report"]["checks"]
+    assert checks["speech"]["passed"] and not checks["liveness"]["passed"]
+    assert checks["liveness"]["blinks"] == 0 and checks["liveness"]["head_motion"] < 0.002
+    assert r.err.startswith("trustavatar: error: liveness check failed: no natural blink")
+
+    r = invoke(capsys, *h, *args)
+    assert r.code == 3
+    assert "✗ liveness: no natural blink" in r.out and "✓ speech" in r.out
+    assert "attempt 2 of 3" in r.err
+
+
+def test_bad_input_exits_2(h: list[str], capsys, tmp_path: Path, known_nonce: bytes,
+                           consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    cid = _challenge(h, capsys)["challenge"]["challenge_id"]
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip",
+               consent_clip("corrupted"), "--portrait", faces["portrait"], "--out",
+               tmp_path / "x.json", "--json")
+    assert r.code == 2 and "not a readable video" in r.json()["error"]["message"]
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip",
+               consent_clip("good"), "--portrait", faces["no_face"], "--out",
+               tmp_path / "x.json")
+    assert r.code == 2 and "no face found" in r.err

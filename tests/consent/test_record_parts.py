@@ -1,0 +1,296 @@
+"""The parts of recorded consent on their own: challenge codes and storage, the statement
+template, the spoken-code scorer, liveness figures, the clip evidence in the artifact."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.consent.conftest import CLIP_DRAFT, CLIP_NONCE
+
+from trustavatar import consent
+from trustavatar.consent.challenge import claim, derive_code, release, require_open
+from trustavatar.consent.liveness import (
+    BLINK_DEPTH,
+    HEAD_MOTION_MIN,
+    analyse_liveness,
+    eye_aspect_ratio,
+)
+from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
+from trustavatar.consent.spoken_code import ENGLISH_TEMPLATE, load_template, score_spoken_code
+from trustavatar.errors import (
+    ConsentChallengeError,
+    ConsentEvidenceError,
+    ConsentMalformedError,
+    ExitCode,
+    InputError,
+    RegistryError,
+)
+from trustavatar.registry import MIGRATIONS, Registry
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    with Registry.open(tmp_path / "registry.sqlite3") as reg:
+        yield reg
+
+
+# --- challenges ---------------------------------------------------------------------------
+
+
+def test_code_is_six_digits_bound_to_draft_and_nonce() -> None:
+    draft = consent.ConsentDraft(**CLIP_DRAFT)
+    code = derive_code(draft, CLIP_NONCE)
+    assert len(code) == 6 and code.isdigit()
+    assert derive_code(consent.ConsentDraft(**CLIP_DRAFT), CLIP_NONCE) == code
+    other_scope = consent.ConsentDraft(**{**CLIP_DRAFT, "purposes": ("training",)})
+    other_nonce = bytes(16)
+    codes = {derive_code(other_scope, CLIP_NONCE), derive_code(draft, other_nonce)}
+    assert code not in codes  # (a 1e-6 chance each of a clash for these fixed inputs: none)
+    with pytest.raises(InputError, match="16 bytes"):
+        derive_code(draft, b"short")
+
+
+def test_codes_are_spread_over_all_digits() -> None:
+    draft = consent.ConsentDraft(display_name="Someone")
+    codes = [derive_code(draft, i.to_bytes(16, "big")) for i in range(2000)]
+    digits = np.array([[int(c) for c in code] for code in codes])
+    counts = np.bincount(digits.ravel(), minlength=10)
+    assert counts.min() > 0.8 * counts.mean()  # roughly uniform
+    assert len(set(codes)) > 1990
+
+
+def test_draft_is_validated() -> None:
+    with pytest.raises(InputError, match="display name must not be empty"):
+        consent.ConsentDraft(display_name=" ")
+    with pytest.raises(InputError, match="invalid purpose 'Ads!'"):
+        consent.ConsentDraft(display_name="A", purposes=("Ads!",))
+    with pytest.raises(InputError, match="valid_days or not_after, not both"):
+        consent.ConsentDraft(display_name="A", valid_days=3,
+                             not_after=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    with pytest.raises(InputError, match="valid_days must be an integer"):
+        consent.ConsentDraft(display_name="A", valid_days=0)
+    draft = consent.ConsentDraft(display_name="A", languages=("EN-gb",), valid_days=30)
+    assert draft.languages == ("en-gb",) and draft.valid_for == dt.timedelta(days=30)
+    assert consent.ConsentDraft.from_json(draft.to_json()) == draft
+
+
+def test_challenge_lifecycle_in_the_registry(registry: Registry, known_nonce: bytes,
+                                             t0: dt.datetime, clip_code: str) -> None:
+    assert registry.schema_version() == len(MIGRATIONS) == 3
+    ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
+    assert ch.code == clip_code and ch.expires_at - ch.created_at == consent.CHALLENGE_TTL
+    assert consent.get_challenge(registry, ch.challenge_id) == ch
+    assert consent.list_challenges(registry) == [ch]
+    stored = registry.query("SELECT * FROM consent_challenges")[0]
+    assert clip_code not in json.dumps(dict(stored))  # the code is derived, not stored
+    assert ch.to_dict(at=t0)["status"] == "open" and "code" not in ch.to_dict()
+    assert ch.sentence() == ("I consent to the creation of my avatar. For safety purposes, my "
+                             f"unique code is {' '.join(clip_code)}.")
+
+    assert require_open(registry, ch.challenge_id, at=t0) == ch
+    used = claim(registry, ch.challenge_id, "c-1", at=t0 + dt.timedelta(minutes=1))
+    assert used.status(t0) == "used" and used.consent_id == "c-1"
+    with pytest.raises(ConsentChallengeError, match="already used") as e:
+        claim(registry, ch.challenge_id, "c-2", at=t0 + dt.timedelta(minutes=2))
+    assert e.value.exit_code == ExitCode.REJECTED
+    release(registry, ch.challenge_id, "c-1")
+    assert consent.get_challenge(registry, ch.challenge_id).used_at is None
+    with pytest.raises(ConsentChallengeError, match="expired"):
+        require_open(registry, ch.challenge_id, at=ch.expires_at)
+
+    with pytest.raises(InputError, match="a challenge lives between"):
+        consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT),
+                                 ttl=dt.timedelta(days=2))
+
+
+def test_a_changed_draft_is_detected(registry: Registry, t0: dt.datetime) -> None:
+    ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
+    with registry.transaction() as conn:
+        conn.execute("UPDATE consent_challenges SET draft = replace(draft, 'Eileen', 'Mallory')")
+    with pytest.raises(RegistryError, match="was changed"):
+        consent.get_challenge(registry, ch.challenge_id)
+
+
+# --- the statement template ---------------------------------------------------------------
+
+
+def test_the_english_template_matches_the_repository_copy() -> None:
+    path = REPO / "consent" / "templates" / "en.json"
+    assert load_template(path) == ENGLISH_TEMPLATE
+    assert ENGLISH_TEMPLATE.spoken("047").endswith("my unique code is zero four seven.")
+    ENGLISH_TEMPLATE.check_words()
+
+
+def test_a_template_with_unknown_words_is_refused(tmp_path: Path) -> None:
+    data = json.loads((REPO / "consent" / "templates" / "en.json").read_text())
+    data["statement"] = "I consent to the zorblification of my avatar."
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"dictionary: \['zorblification'\]"):
+        load_template(tmp_path / "t.json")
+    data["code_sentence"] = "no code here"
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="exactly once"):
+        load_template(tmp_path / "t.json")
+
+
+# --- the spoken code (espeak-ng speech, real pocketsphinx) -----------------------------------
+
+
+def _say(text: str):
+    from trustavatar.generator.audio import synthesize
+
+    return synthesize(text, language="en-us").audio
+
+
+@pytest.mark.slow
+def test_spoken_code_scores() -> None:
+    t = ENGLISH_TEMPLATE
+    good = score_spoken_code(_say(t.spoken("471093")), "471093")
+    assert good.failure is None, good.failure
+    assert good.code == "471093" and good.readings == ("471093",)
+    assert good.margin >= good.min_margin
+    wrong = score_spoken_code(_say(t.spoken("471098")), "471093")
+    assert wrong.code == "471098" and wrong.margin < 0
+    assert wrong.failure.startswith("heard code 471098, expected 471093 (margin -")
+    other = score_spoken_code(_say("The quick brown fox jumps over the lazy dog."), "471093")
+    assert other.code is None
+    assert other.failure.startswith("the consent sentence was not recognised")
+    twice = score_spoken_code(
+        _say(f"{t.spoken('471093')} {t.code_sentence.format(code=t.spoken_code('471093'))}"),
+        "471093")
+    assert twice.readings == ("471093", "471093")
+    assert twice.failure.startswith("the code was read 2 times")
+
+
+# --- liveness on synthetic landmark tracks ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def face_landmarks() -> np.ndarray:
+    from trustavatar.face import load_image, sample_portrait_path
+    from trustavatar.face.mesh import FaceMesh
+
+    with FaceMesh(video=False) as mesh:
+        return mesh.detect(load_image(sample_portrait_path()))
+
+
+def _track(lm: np.ndarray, n: int, *, blink_at: tuple[int, ...] = (), blink_len: int = 5,
+           head: float = 0.0, mouth: np.ndarray | None = None) -> list[np.ndarray]:
+    from trustavatar.face.mesh import Region
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        f = lm.copy()
+        if head:
+            f += head * 90 * np.sin(i / 7.0) + rng.normal(0, 0.05, 2)
+        if any(a <= i < a + blink_len for a in blink_at):
+            for ids in (Region.EAR_R, Region.EAR_L):
+                f[ids[[1, 2]]] = (f[ids[[1, 2]]] + f[ids[[5, 4]]]) / 2 - 0.3  # lids meet
+        if mouth is not None:
+            f[14, 1] += mouth[i]
+        out.append(f)
+    return out
+
+
+def test_liveness_passes_a_moving_blinking_talking_face(face_landmarks: np.ndarray) -> None:
+    n, fps = 150, 25.0
+    speech = np.where(np.sin(np.arange(n) / 4.0) > 0, -20.0, -70.0)
+    mouth = np.where(speech > -30, 8.0, 0.0)
+    result = analyse_liveness(_track(face_landmarks, n, blink_at=(40, 100), head=0.02,
+                                     mouth=mouth), fps=fps, speech_level=speech)
+    assert result.failures == ()
+    assert result.blinks == (40 / fps, 100 / fps)
+    assert result.deepest_blink < BLINK_DEPTH and result.head_motion > HEAD_MOTION_MIN
+    assert result.mouth_sync > 0.9 and result.blink_rate_per_min == pytest.approx(20.0)
+
+
+def test_liveness_rejects_a_still_face_with_every_reason(face_landmarks: np.ndarray) -> None:
+    n = 100
+    result = analyse_liveness([face_landmarks] * n, fps=25.0,
+                              speech_level=np.linspace(-60, -20, n))
+    text = result.failure
+    assert "no natural blink" in text and "no head motion: 0.0000" in text
+    assert "the mouth does not move: 0.0000" in text
+    assert "the mouth does not follow the speech: correlation not measurable" in text
+
+
+def test_a_long_eye_closure_is_not_a_blink(face_landmarks: np.ndarray) -> None:
+    result = analyse_liveness(_track(face_landmarks, 100, blink_at=(30,), blink_len=25,
+                                     head=0.02), fps=25.0, speech_level=None)
+    assert result.blinks == () and result.deepest_blink < BLINK_DEPTH
+    assert result.failures[0].startswith("no natural blink")
+    assert result.mouth_sync is None
+
+
+def test_liveness_needs_the_face_in_most_frames(face_landmarks: np.ndarray) -> None:
+    result = analyse_liveness([face_landmarks, None, None, None], fps=25.0, speech_level=None)
+    assert result.failure == "the face is visible in only 1 of 4 frames (need 80%)"
+    with pytest.raises(InputError, match=r"landmarks must be \(478, 2\)"):
+        eye_aspect_ratio(np.zeros((68, 2)))
+
+
+# --- the evidence in the artifact -------------------------------------------------------------
+
+
+CHECKS = consent.ClipEvidence(
+    challenge_id="0b8f2c1e-4a4e-4f6b-9d1e-2a3b4c5d6e7f", language="en",
+    sentence="I consent. For safety purposes, my unique code is 1 2 3 4 5 6.",
+    transcript="i consent for safety purposes my unique code is one two three four five six",
+    asr_engine="pocketsphinx 5.1.1 en-us", asr_margin=42.25, asr_min_margin=10.0, blinks=2,
+    head_motion=0.0123, mouth_motion=0.0163, mouth_sync=0.828, face_distance=0.272,
+    face_threshold=0.6, face_frames=5, duration_s=6.52,
+)
+
+
+def test_clip_evidence_round_trips_and_is_schema_valid(
+        make_artifact, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"clip")
+    evidence = consent.Evidence.recorded_clip(clip, checks=CHECKS)
+    artifact = make_artifact(evidence=evidence)
+    assert consent.parse_artifact(artifact.raw).evidence == evidence
+    payload = json.loads(artifact.raw)["payload"]
+    assert payload["evidence"]["clip"]["speech"]["margin"] == 42.25
+    assert payload["evidence"]["clip"]["face"] == {"distance": 0.272, "frames": 5,
+                                                   "threshold": 0.6}
+    # a clip report on an attestation, or a field too many, is not a v1 artifact
+    document = json.loads(artifact.raw)
+    document["payload"]["evidence"]["method"] = "operator-attestation"
+    document["payload"]["evidence"]["documents"][0]["kind"] = "signed-release"
+    assert schema_problem(ARTIFACT_SCHEMA, document) is not None
+    document = json.loads(artifact.raw)
+    document["payload"]["evidence"]["clip"]["liveness"]["rating"] = "great"
+    assert "rating" in schema_problem(ARTIFACT_SCHEMA, document)
+
+
+def test_evidence_figures_must_be_finite(make_artifact) -> None:
+    bad = dataclasses.replace(CHECKS, asr_margin=float("inf"))
+    with pytest.raises(InputError, match="finite"):
+        make_artifact(evidence=consent.Evidence.recorded_clip(b"clip", checks=bad))
+
+
+def test_an_artifact_with_a_broken_clip_report_is_malformed(make_artifact) -> None:
+    artifact = make_artifact(evidence=consent.Evidence.recorded_clip(b"clip", checks=CHECKS))
+    document = json.loads(artifact.raw)
+    del document["payload"]["evidence"]["clip"]["face"]
+    from trustavatar import _envelope
+
+    with pytest.raises(ConsentMalformedError, match="face"):
+        consent.parse_artifact(_envelope.canonical_json(document))
+
+
+def test_error_classes() -> None:
+    e = ConsentEvidenceError("speech check failed: x", check="speech", figures={"margin": 1.0})
+    assert e.exit_code == ExitCode.REJECTED and e.check == "speech" and e.report is None
+    assert e.figures == {"margin": 1.0}
+    c = ConsentChallengeError("freshness: expired", reason="expired")
+    assert c.reason == "expired" and c.exit_code == ExitCode.REJECTED
+

@@ -1,0 +1,74 @@
+"""``trustavatar scan`` in-process: output, JSON, batches past bad files, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.clitools import invoke
+from tests.detector.test_scan import _watermarked
+from trustavatar._cli import cli
+from trustavatar._cli import scan as scan_cli
+
+cli.commands.setdefault("scan", scan_cli.command)
+
+
+@pytest.fixture
+def home_args(tmp_path):
+    return ["--home", str(tmp_path / "home")]
+
+
+def test_scan_prints_a_verdict_and_exits_by_it(capsys, clips, scanned, home_args):
+    r = invoke(capsys, *home_args, "scan", clips["portrait_mute"])
+    expected = scanned("portrait_mute").verdict.value
+    assert r.code == (10 if expected == "likely-manipulated" else 0), r.err
+    assert f"{clips['portrait_mute']}: {expected}" in r.out
+    assert "frequency ok" in r.out
+
+
+def test_json_to_stdout_and_a_watermarked_video_exits_10(capsys, tmp_path, home_args):
+    wm = _watermarked(tmp_path / "wm.mp4")
+    r = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer", "provenance",
+               "--analyzer", "frequency", wm)
+    assert r.code == 10
+    doc = r.json()
+    assert doc["exit_code"] == 10 and doc["summary"]["likely-manipulated"] == 1
+    res = doc["results"][0]
+    assert res["verdict"] == "likely-manipulated" and res["decided_by"] == "provenance"
+    assert set(res["analyzers"]) == {"provenance", "frequency"}
+    assert res["analyzers"]["provenance"]["figures"]["watermark_present"] is True
+
+
+def test_a_batch_goes_on_past_bad_files(capsys, tmp_path, clips, home_args):
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "broken.mp4").write_text("this is not a video")
+    (folder / "noface.mp4").write_bytes(clips["noface"].read_bytes())
+    (folder / "readme.txt").write_text("skipped: not a video suffix")
+    out = tmp_path / "report.json"
+    r = invoke(capsys, *home_args, "scan", "--json", str(out), folder,
+               tmp_path / "missing.mp4")
+    assert r.code == 11, r.err
+    assert "broken.mp4" in r.err and "missing.mp4" in r.err
+    assert "noface.mp4: inconclusive" in r.out
+    doc = json.loads(out.read_text())
+    assert [x["path"] for x in doc["results"]] == [str(folder / "noface.mp4")]
+    errors = {e["path"].rsplit("/", 1)[-1]: e["error"] for e in doc["errors"]}
+    assert set(errors) == {"missing.mp4", "broken.mp4"}
+    assert errors["broken.mp4"]["type"] == "VideoInputError"
+    assert "not a video" in errors["broken.mp4"]["message"]
+
+
+def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path, home_args):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    r = invoke(capsys, *home_args, "scan", bad)
+    assert r.code == 2 and "not a video" in r.err
+    r = invoke(capsys, *home_args, "scan", "--analyzer", "nope", bad)
+    assert r.code == 2 and "unknown analyzer 'nope'" in r.err
+    r = invoke(capsys, *home_args, "scan", "--help")
+    assert r.code == 0
+    for line in ("0  every video was scanned", "10  at least one video", "11  some inputs",
+                 "2  no input could be scanned"):
+        assert line in r.out

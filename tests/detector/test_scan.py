@@ -1,0 +1,127 @@
+"""``scan`` end to end on generated clips: real mediapipe, PyAV, c2pa and watermark."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.detector.conftest import portrait, write_clip
+from trustavatar import provenance as pv
+from trustavatar.detector import AnalyzerStatus, Verdict, scan
+from trustavatar.errors import DetectionError, VideoInputError
+from trustavatar.home import Home
+from trustavatar.keys import Keystore
+from trustavatar.watermark import Watermark, payload_for
+
+
+def test_a_still_portrait_video_gives_a_full_result(scanned):
+    r = scanned("portrait")
+    assert r.verdict in set(Verdict) and r.decided_by == "fusion"
+    assert r.probability is not None and 0.0 <= r.probability <= 1.0
+    assert set(r.analyzers) == {"blink", "frequency", "motion", "provenance", "sync"}
+    assert r.track["frames"] == 50 and r.track["face_fraction"] == 1.0
+    freq = r.analyzers["frequency"]
+    assert freq.status is AnalyzerStatus.OK and freq.figures["frames_used"] == 50
+    assert [(w.start, w.end) for w in freq.timeline] == [(0.0, 2.0)] or len(freq.timeline) == 1
+    blink = r.analyzers["blink"]
+    assert blink.status is AnalyzerStatus.INSUFFICIENT and blink.score is None
+    assert "insufficient footage" in blink.reasons[0]
+    assert any("not evidence about mouth-only edits" in x for x in blink.reasons)
+    prov = r.analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "absent" and prov.figures["watermark_present"] is False
+    assert not prov.decisive and "not evidence of authenticity" in prov.reasons[-1]
+    assert r.timeline and r.timeline[0].face_fraction == 1.0
+    doc = json.loads(r.to_json())
+    assert doc["verdict"] == r.verdict.value and doc["video"]["width"] == 256
+    assert len(doc["video"]["sha256"]) == 64
+
+
+def test_no_audio_and_silent_audio_make_sync_not_applicable(scanned, clips, no_trust, tmp_path):
+    mute = scanned("portrait_mute").analyzers["sync"]
+    assert mute.status is AnalyzerStatus.NOT_APPLICABLE and mute.score is None
+    assert "no audio track" in mute.reasons[0]
+    silent = write_clip(tmp_path / "silent.mp4", [portrait(192)] * 25, audio=np.zeros(16000))
+    r = scan(silent, trust=no_trust, analyzers=["sync"])
+    assert r.analyzers["sync"].status is AnalyzerStatus.NOT_APPLICABLE
+    assert "silent" in r.analyzers["sync"].reasons[0]
+    still = scanned("portrait").analyzers["sync"]  # a still face over a tone: no accusation
+    assert still.score in (None, 0.0) and not still.figures.get("sustained_offset")
+
+
+def test_no_face_anywhere_is_inconclusive_without_a_probability(scanned):
+    r = scanned("noface")
+    assert r.verdict is Verdict.INCONCLUSIVE and r.probability is None
+    assert r.decided_by == "none" and "no face was found" in r.reasons[0]
+    assert r.track["frames_with_face"] == 0
+    assert r.analyzers["frequency"].status is AnalyzerStatus.NOT_APPLICABLE
+
+
+def test_a_face_in_a_few_frames_is_never_called_authentic(scanned):
+    r = scanned("few_faces")
+    assert 0.1 < r.track["face_fraction"] < 0.3
+    assert r.verdict is not Verdict.LIKELY_AUTHENTIC
+    faces = [w.face_fraction for w in r.timeline]
+    assert len(faces) == 2 and faces[0] > 0 and faces[-1] == 0.0
+
+
+def test_tiny_clips_and_4k_clips_are_handled(scanned, no_trust, tmp_path):
+    tiny = scanned("tiny")
+    assert tiny.verdict in set(Verdict) and tiny.video["width"] == 96
+    big = np.zeros((2160, 3840, 3), np.uint8)
+    big[:, 840:3000] = cv2.resize(portrait(), (2160, 2160))
+    path = write_clip(tmp_path / "uhd.mp4", [big] * 4, crf=35)
+    r = scan(path, trust=no_trust, analyzers=["frequency", "blink"])
+    assert r.video["width"] == 3840 and r.track["frames_with_face"] == 4
+    assert r.track["median_face_height_px"] > 600  # measured in source pixels
+
+
+def test_scan_options_limit_and_report_progress(clips, no_trust):
+    seen: list[float] = []
+    r = scan(clips["portrait"], trust=no_trust, analyzers=["frequency"], max_seconds=1.0,
+             progress=seen.append)
+    assert r.track["frames"] == 25 and list(r.analyzers) == ["frequency"]
+    assert seen and seen[-1] == 1.0
+    r = scan(clips["portrait_mute"], trust=no_trust, analyzers=["blink"], device="cuda")
+    assert r.device == "cuda" and any("ran on the CPU" in w for w in r.warnings)
+    with pytest.raises(DetectionError, match="device must be one of cpu, cuda"):
+        scan(clips["portrait_mute"], trust=no_trust, device="tpu")
+    with pytest.raises(VideoInputError, match="no such file"):
+        scan(clips["portrait"].with_name("missing.mp4"), trust=no_trust)
+
+
+def _watermarked(path, seconds: float = 2.0):
+    mark = Watermark(payload_for("urn:c2pa:test-manifest"))
+    face = portrait()
+    return write_clip(path, lambda i: mark.apply(face), n=int(seconds * 25))
+
+
+def test_our_watermark_is_decisive(no_trust, tmp_path):
+    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust,
+             analyzers=["provenance", "frequency"])
+    prov = r.analyzers["provenance"]
+    assert prov.decisive and prov.figures["watermark_present"] is True
+    assert prov.figures["watermark_payload"] == payload_for("urn:c2pa:test-manifest").hex()
+    assert r.verdict is Verdict.LIKELY_MANIPULATED and r.probability == 1.0
+    assert r.decided_by == "provenance" and "watermark is present" in r.reasons[0]
+
+
+def test_a_trusted_ai_manifest_is_decisive_and_an_untrusted_one_is_not(clips, no_trust,
+                                                                       tmp_path):
+    home = Home.resolve(tmp_path / "home")
+    keystore = Keystore.create(home, organisation="Detector Test Org")
+    signed = tmp_path / "signed.mp4"
+    pv.sign(clips["portrait_mute"], signed, key=keystore.signing_key(),
+            trust=keystore.trust_store())
+    r = scan(signed, trust=keystore.trust_store(), analyzers=["provenance", "frequency"])
+    prov = r.analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "trusted" and prov.figures["ai_generated"] is True
+    assert r.verdict is Verdict.LIKELY_MANIPULATED and r.decided_by == "provenance"
+    assert "trusted C2PA manifest" in r.reasons[0]
+    r = scan(signed, trust=no_trust, analyzers=["provenance", "frequency"])
+    assert r.analyzers["provenance"].figures["c2pa_state"] == "valid-untrusted"
+    assert not r.analyzers["provenance"].decisive and r.decided_by == "fusion"
+    assert r.verdict is not Verdict.LIKELY_AUTHENTIC
+    assert any("not decisive" in x for x in r.reasons)
