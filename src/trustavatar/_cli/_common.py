@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -74,6 +75,12 @@ def read_passphrase(var: str | None) -> bytes | None:
     if not value:
         raise InputError(f"environment variable {var} (--passphrase-env) is empty")
     return value.encode()
+
+
+def refuse_overwrite(out: str, force: bool) -> None:
+    """Outputs that would replace a file need ``--force``."""
+    if Path(out).exists() and not force:
+        raise InputError(f"{out} exists already (use --force to replace it)")
 
 
 def emit(result: dict[str, Any], human: Callable[[Console], None]) -> None:

@@ -4,7 +4,6 @@ record consent on a clip."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +11,13 @@ from rich.console import Console
 
 from trustavatar import consent as consent_api
 from trustavatar._atomic import atomic_output
-from trustavatar._cli._common import emit, json_option, passphrase_option, state
+from trustavatar._cli._common import (
+    emit,
+    json_option,
+    passphrase_option,
+    refuse_overwrite,
+    state,
+)
 from trustavatar.consent import (
     CHALLENGE_TTL,
     DEFAULT_PURPOSE,
@@ -61,11 +66,6 @@ def _time_option(value: str | None, option: str) -> dt.datetime | None:
     return parsed
 
 
-def _refuse_overwrite(out: str, force: bool) -> None:
-    if Path(out).exists() and not force:
-        raise InputError(f"{out} exists already (use --force to replace it)")
-
-
 @command.command("issue")
 @click.option("--face", "face", required=True, type=click.Path(dir_okay=False),
               help="Reference portrait of the subject (exactly one face).")
@@ -96,7 +96,7 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     st = state()
     if valid_days is not None and not_after is not None:
         raise InputError("give --valid-days or --not-after, not both")
-    _refuse_overwrite(out, force)
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
     evidence = Evidence.operator_attestation(release)
     valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
@@ -280,7 +280,7 @@ def revocations() -> None:
 def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign every revocation in the registry into a list third parties can check."""
     st = state()
-    _refuse_overwrite(out, force)
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         rl = export_revocations(registry, key)
@@ -374,7 +374,7 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
     """Check a consent clip (spoken code, liveness, face) and issue the consent: exit 0 if
     recorded, 3 if rejected, 2 for bad input."""
     st = state()
-    _refuse_overwrite(out, force)
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         try:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
 
 from trustavatar._atomic import atomic_output
-from trustavatar._cli._common import CliState, emit, json_option, passphrase_option, state
+from trustavatar._cli._common import (
+    CliState,
+    emit,
+    json_option,
+    passphrase_option,
+    refuse_overwrite,
+    state,
+)
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
@@ -163,8 +169,7 @@ def show(seq: int) -> int:
 def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign the ledger's head (row count and last hash) for later 'ledger verify --checkpoint'."""
     st = state()
-    if Path(out).exists() and not force:
-        raise InputError(f"{out} exists already (use --force to replace it)")
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         data = export_head(registry, key)
