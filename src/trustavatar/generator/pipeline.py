@@ -190,11 +190,12 @@ def generate(
     reference, ref_landmarks, info_fps = _reference(face_p, mode, size)
     ref_embedding = _embed_one(reference)
     lang_for_scope = language if (script is not None or language) else None
+    artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
     with Registry.for_home(home) as registry:
-        grant = consent_api.require(consent, face=ref_embedding, purpose=PURPOSE,
+        grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
                                     language=lang_for_scope, trust=trust, registry=registry,
                                     at=at, home=home)
-    subject = consent_api.load_artifact(consent).subject.face_embedding.dequantise()
+    subject = artifact.subject.face_embedding.dequantise()
     timings["consent_gate_s"] = time.perf_counter() - t
 
     # 2. Audio: speech, phonemes, per-frame features.

@@ -61,10 +61,11 @@ class PhotoRenderer:
         h, w = image.shape[:2]
         self._h, self._w = h, w
         self._border = _border(h, w)
-        src, _ = self._vertices(MouthPose(gap=self.reference_gap))
+        src, _, _ = self._vertices(MouthPose(gap=self.reference_gap))
         self.warp = MeshWarp(src, (h, w))
 
-    def _vertices(self, pose: MouthPose) -> tuple[np.ndarray, np.ndarray]:
+    def _vertices(self, pose: MouthPose) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Warp vertices (src, dst) for ``pose`` and the deformed landmarks themselves."""
         lm, f, h, w = self.landmarks, self.frame, self._h, self._w
         r1s, r1d = head_ring(lm, pose, f, factor=1.3, follow=0.7)
         r2s, r2d = head_ring(lm, pose, f, factor=1.8, follow=0.2)
@@ -73,16 +74,16 @@ class PhotoRenderer:
                               _clip(r1s, h, w), _clip(r2s, h, w), self._border])
         dst = np.concatenate([dst_lm[:N_MESH], _clip(r1d, h, w), _clip(r2d, h, w),
                               self._border])
-        return src, dst
+        return src, dst, dst_lm
 
     def render(self, pose: MouthPose) -> np.ndarray:
-        src, dst = self._vertices(pose)
+        src, dst, dst_lm = self._vertices(pose)
         out = self.warp.apply(self.image, src, dst)
-        dst_lm = deform(self.landmarks, pose, frame=self.frame)
         return self.interior.paint(out, dst_lm,
                                    amount=interior_amount(pose.gap, self.reference_gap))
 
     def landmarks_for(self, pose: MouthPose) -> np.ndarray:
+        """The landmarks of the frame :meth:`render` makes for ``pose``."""
         return deform(self.landmarks, pose, frame=self.frame)
 
 
