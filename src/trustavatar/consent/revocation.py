@@ -29,8 +29,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from trustavatar import _envelope
 from trustavatar._envelope import signer_organisation
 from trustavatar._files import read_input
@@ -107,8 +105,6 @@ def load_revocation_list(source: RevocationListSource, *, trust: TrustStore) -> 
         anchor = validate_chain(rl.envelope.chain, trust=trust, at=rl.issued_at)
     except UntrustedChainError as e:
         raise ConsentRevocationListError(f"{name} is not from a trusted issuer: {e.message}") from e
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # defensive: certificate oddities
-        raise ConsentRevocationListError(f"{name}: unreadable certificate chain") from e
     signer_org = signer_organisation(rl.envelope.chain[0])
     if signer_org != rl.issuer_organisation:
         raise ConsentRevocationListError(

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from trustavatar import _envelope
 from trustavatar.consent._time import format_time, require_aware, utc_now
 from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_artifact
@@ -188,10 +186,6 @@ def _verify(
         anchor = validate_chain(artifact.chain, trust=trust, at=artifact.issued_at)
     except UntrustedChainError as e:
         raise ConsentUntrustedIssuerError(f"consent {cid}: untrusted issuer: {e.message}") from e
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # defensive: certificate oddities
-        raise ConsentUntrustedIssuerError(
-            f"consent {cid}: untrusted issuer: unreadable certificate"
-        ) from e
     signer_org = _envelope.signer_organisation(artifact.chain[0])
     if signer_org != artifact.issuer.organisation:
         raise ConsentUntrustedIssuerError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustavatar._atomic import atomic_write_bytes
@@ -157,8 +157,18 @@ def validate_chain(
     Steps: (1) the leaf is an end-entity signing certificate (not a CA, digitalSignature);
     (2) every certificate is valid at ``at``; (3) each is signed by the next, ending at a
     trust anchor (an anchor may also appear in the chain itself). Returns the anchor or
-    raises :class:`~trustavatar.errors.UntrustedChainError`.
+    raises :class:`~trustavatar.errors.UntrustedChainError`, also for certificates that
+    cryptography cannot read (odd encodings, unsupported keys).
     """
+    try:
+        return _validate_chain(chain, trust=trust, at=at)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise UntrustedChainError("unreadable certificate in the chain") from e
+
+
+def _validate_chain(
+    chain: Sequence[x509.Certificate], *, trust: TrustStore, at: dt.datetime
+) -> Anchor:
     if not chain:
         raise UntrustedChainError("no certificate chain")
     leaf = chain[0]

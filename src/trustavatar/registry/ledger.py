@@ -82,8 +82,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
-from cryptography.exceptions import UnsupportedAlgorithm
-
 from trustavatar import _envelope
 from trustavatar.errors import InputError, RegistryError, UntrustedChainError
 from trustavatar.keys import SigningKey, TrustStore, validate_chain
@@ -471,8 +469,6 @@ def load_checkpoint(source: bytes | LedgerCheckpoint, *, trust: TrustStore) -> L
         raise InputError(
             f"the ledger checkpoint is not signed by a trusted key: {e.message}"
         ) from e
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # defensive: certificate oddities
-        raise InputError("ledger checkpoint: unreadable certificate chain") from e
     # 4. issuer named = issuer signing
     signer_org = _envelope.signer_organisation(cp.envelope.chain[0])
     if signer_org != cp.issuer_organisation:
