@@ -164,24 +164,48 @@ def variant_path(clip: Clip, variant: str, media: Path, work: Path) -> Path:
 # -- cached scans -----------------------------------------------------------------------------
 
 
-def _key(path: Path) -> str:
+def _key(path: Path, model: Path | None = None) -> str:
     from trustavatar.detector import DETECTOR_VERSION, analyzer_spec, list_analyzers
 
     versions = ",".join(f"{n}={analyzer_spec(n).version}" for n in list_analyzers())
     st = path.stat()
-    raw = f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{DETECTOR_VERSION}|{versions}"
+    weights = analyzer_spec("lipsync").weights_sha256 if model is None else \
+        json.loads(model.read_text())["sha256"]
+    raw = (f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{DETECTOR_VERSION}|{versions}"
+           f"|{weights}")
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def cached_scan(path: Path, work: Path, *, refresh: bool = False) -> dict[str, Any]:
+#: Cross-fitted lip-sync models (``lipsync_train.py --folds 2 --out DIR``): when set, each
+#: clip is scanned with the fold model that never saw its source repository's real clips.
+LIPSYNC_CV = os.environ.get("TRUSTAVATAR_LIPSYNC_CV")
+
+
+def lipsync_model_for(clip: Clip) -> Path | None:
+    """The cross-fitted fold model for ``clip`` (None: the packaged model)."""
+    if not LIPSYNC_CV:
+        return None
+    root = Path(LIPSYNC_CV)
+    folds = sorted(root.glob("fold*.json"))
+    for f in folds:
+        if clip.group in json.loads(f.read_text())["held_out"]:
+            return root / f.stem / "lipsync-vit-v1.json"
+    # a source no fold trained on (fake-only repositories): any fold model is unseen
+    pick = int(hashlib.sha256(clip.file.encode()).hexdigest(), 16) % max(1, len(folds))
+    return root / folds[pick].stem / "lipsync-vit-v1.json"
+
+
+def cached_scan(path: Path, work: Path, *, refresh: bool = False,
+                lipsync_model: Path | None = None) -> dict[str, Any]:
     """The scan result dict of ``path`` (cached under ``work/cache``)."""
     from trustavatar.detector import scan
     from trustavatar.keys import TrustStore
 
-    cache = work / "cache" / f"{_key(path)}.json"
+    cache = work / "cache" / f"{_key(path, lipsync_model)}.json"
     if cache.exists() and not refresh:
         return json.loads(cache.read_text())
-    result = scan(path, trust=TrustStore.of()).to_dict()
+    options = {"lipsync": {"model": str(lipsync_model)}} if lipsync_model else None
+    result = scan(path, trust=TrustStore.of(), analyzer_options=options).to_dict()
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result))
     return result
@@ -213,7 +237,8 @@ def scan_all(clips: Sequence[Clip], variants: Iterable[str], media: Path, work: 
 
 def _job(variant: str, clip: Clip, media: Path, work: Path) -> dict[str, Any]:
     try:
-        return cached_scan(variant_path(clip, variant, media, work), work)
+        return cached_scan(variant_path(clip, variant, media, work), work,
+                           lipsync_model=lipsync_model_for(clip))
     except Exception as e:  # keep the evaluation going; the clip is reported as failed
         return {"error": f"{type(e).__name__}: {e}"}
 

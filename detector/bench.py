@@ -99,12 +99,15 @@ def decode_and_mesh(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+DEVICE = "cpu"
+
+
 def timed_scan(path: Path, analyzers: list[str] | None = None) -> tuple[float, dict]:
     from trustavatar.detector import scan
     from trustavatar.keys import TrustStore
 
     t0 = time.perf_counter()
-    r = scan(path, trust=TrustStore.of(), analyzers=analyzers)
+    r = scan(path, trust=TrustStore.of(), analyzers=analyzers, device=DEVICE)
     return time.perf_counter() - t0, r.to_dict()
 
 
@@ -126,7 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK / "bench")
     ap.add_argument("--out", type=Path, default=ROOT / "detector" / "results")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the lip-sync ViT runs (cuda: the GPU batch mode)")
+    ap.add_argument("--batch", type=int, default=0,
+                    help="also scan a folder of this many clips with --workers processes and "
+                         "report end-to-end frames per second (the GPU batch-mode figure)")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     from trustavatar.detector import list_analyzers
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -152,6 +163,19 @@ def main(argv: list[str] | None = None) -> int:
         "analyzer_shares": shares,
         "memory_mb": {},
     }
+    if args.batch:
+        from trustavatar.detector import scan_many
+
+        folder = [make_clip(args.work / f"batch_{i}.mp4", args.seconds, source=args.source)
+                  for i in range(args.batch)]
+        t0 = time.perf_counter()
+        done = [item for item in scan_many(folder, workers=args.workers, device=args.device)]
+        wall = time.perf_counter() - t0
+        frames = sum(item.result.video["frames_decoded"] for item in done
+                     if item.result is not None)
+        report["batch"] = {"clips": args.batch, "workers": args.workers, "device": args.device,
+                           "seconds": round(wall, 2), "fps": round(frames / wall, 1)}
+    report["device"] = args.device
     for length in [float(x) for x in args.lengths.split(",") if x]:
         path = make_clip(args.work / f"bench_{length:g}s.mp4", length)
         report["memory_mb"][f"{length:g}"] = round(peak_rss_mb(path), 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "AudioInputError",
+    "AuditSignatureError",
     "ConsentChallengeError",
     "ConsentError",
     "ConsentEvidenceError",
@@ -44,6 +45,7 @@ __all__ = [
     "ProvenanceVerificationError",
     "QualityCheckError",
     "RegistryError",
+    "ReportError",
     "SigningError",
     "SpeechSynthesisError",
     "UnsupportedFormatError",
@@ -202,6 +204,21 @@ class DetectionError(Error):
 
 class VideoInputError(DetectionError, InputError):
     """The file to scan is missing, not a video, has no video stream, or has no frames."""
+
+
+# --- reports --------------------------------------------------------------------------
+
+
+class ReportError(Error):
+    """A report cannot be made: the input is not a scan result, or the audit's data is
+    unreadable. A broken ledger or a missing video is *reported*, not raised."""
+
+
+class AuditSignatureError(ReportError):
+    """An audit report's detached signature does not verify, is not from a trusted
+    organisation key, or does not cover this file."""
+
+    exit_code = ExitCode.REJECTED
 
 
 # --- consent --------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def test_a_pasted_low_resolution_mouth_reads_blurrier_than_the_face():
 
 
 def test_registry_lists_creates_and_refuses():
-    assert list_analyzers() == ["blink", "frequency", "motion", "provenance", "sync"]
+    assert list_analyzers() == ["blink", "frequency", "lipsync", "motion", "provenance", "sync"]
     assert list_analyzers("f*") == ["frequency"]
     spec = analyzer_spec("sync")
     assert spec.needs_audio and "good sync" in spec.blind_to
@@ -160,3 +160,23 @@ def test_a_registered_analyzer_joins_and_a_failing_one_does_not_stop_the_scan(cl
     assert broken.status is AnalyzerStatus.FAILED and "boom" in broken.reasons[0]
     assert result.analyzers["frequency"].status is AnalyzerStatus.OK
     assert any("test_broken failed" in w for w in result.warnings)
+
+
+def test_ear_series_is_bounded_and_keeps_blinks() -> None:
+    from trustavatar.detector.analyzers.blink import ear_series
+
+    t = np.arange(30_000) / 25.0  # 20 minutes at 25 fps
+    ear = np.full(t.size, 0.3)
+    ear[12_345:12_349] = 0.08  # one 160 ms blink
+    series = ear_series(t, ear, points=600)
+    assert len(series) <= 600
+    assert min(v for _, v in series) == pytest.approx(0.08)
+    assert any(abs(ts - t[12_345]) < 2.0 for ts, v in series if v < 0.1)
+    assert ear_series(np.zeros(0), np.zeros(0)) == []
+
+
+def test_frequency_spectra_for_the_report(scanned) -> None:
+    f = scanned("portrait").analyzers["frequency"].figures
+    bands, mouth, cheek = f["spectrum_cycles_per_px"], f["spectrum_mouth"], f["spectrum_cheek"]
+    assert len(bands) == len(mouth) == len(cheek) == 6
+    assert bands == sorted(bands) and mouth[-1] == pytest.approx(0.0)  # relative to the top band

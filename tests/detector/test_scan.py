@@ -21,7 +21,7 @@ def test_a_still_portrait_video_gives_a_full_result(scanned):
     r = scanned("portrait")
     assert r.verdict in set(Verdict) and r.decided_by == "fusion"
     assert r.probability is not None and 0.0 <= r.probability <= 1.0
-    assert set(r.analyzers) == {"blink", "frequency", "motion", "provenance", "sync"}
+    assert set(r.analyzers) == {"blink", "frequency", "lipsync", "motion", "provenance", "sync"}
     assert r.track["frames"] == 50 and r.track["face_fraction"] == 1.0
     freq = r.analyzers["frequency"]
     assert freq.status is AnalyzerStatus.OK and freq.figures["frames_used"] == 50

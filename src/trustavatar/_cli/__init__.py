@@ -42,11 +42,13 @@ def _register() -> None:
         keys,
         ledger,
         provenance,
+        report,
         scan,
     )
 
-    for module in (keys, config, provenance, consent, generate, ledger, scan, demo):
+    for module in (keys, config, provenance, consent, generate, ledger, scan, report, demo):
         cli.add_command(module.command)
+    cli.add_command(report.audit_command)
 
 
 _register()

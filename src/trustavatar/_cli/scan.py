@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from trustavatar._cli._common import state
+from trustavatar._cli._common import refuse_overwrite, state
 from trustavatar.errors import ExitCode
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
@@ -98,9 +98,13 @@ def exit_code(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> in
               help="A fusion file from detector/fit_fusion.py (default: the packaged one).")
 @click.option("--recursive/--no-recursive", default=True, show_default=True,
               help="Look for videos in sub-folders of folder inputs.")
+@click.option("--report", "report", default=None, metavar="OUT",
+              help="HTML report: OUT.html for one video, or a folder (one page per video "
+                   "plus index.html).")
+@click.option("--force", is_flag=True, help="Replace existing report files.")
 def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device: str,
             analyzers: tuple[str, ...], max_seconds: float | None, fusion_path: str | None,
-            recursive: bool) -> int:
+            recursive: bool, report: str | None, force: bool) -> int:
     """Scan videos for lip-sync manipulation and AI generation.
 
     Prints a verdict per video (likely-authentic / inconclusive / likely-manipulated) with a
@@ -122,6 +126,11 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             raise click.BadParameter(e.message, param_hint="--analyzer") from e
     fusion = FusionModel.load(fusion_path) if fusion_path else None
     files, problems = expand(inputs, recursive)
+    if report is not None and report.lower().endswith((".html", ".htm")):
+        if len(files) + len(problems) != 1:
+            raise click.BadParameter(f"{report}: a single .html report takes one video; "
+                                     "name a folder for several", param_hint="--report")
+        refuse_overwrite(report, force)
     errors: list[dict[str, Any]] = [
         {"path": path, "error": {"type": "VideoInputError", "message": msg,
                                  "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
@@ -150,6 +159,12 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                     click.echo(f"trustavatar: error: {item.path}: {item.error}", err=True)
     results.sort(key=lambda d: order.get(d["path"], 0))
     code = exit_code(results, errors)
+    if report is not None and (results or errors):
+        from trustavatar._cli.report import write_reports
+
+        done = write_reports(results, errors, report, force=force)
+        if not to_stdout:
+            click.echo(f"report: {done['index'] or done['reports'][0]}", err=True)
     if json_out is not None:
         from trustavatar.detector import DETECTOR_VERSION
 

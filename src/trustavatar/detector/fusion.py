@@ -156,6 +156,9 @@ for _f in (
     FeatureDef("motion.head_still", "motion", _z("motion.head_speed", -1),
                "the head moves less than in real footage",
                reference_keys=("motion.head_speed",)),
+    FeatureDef("lipsync.score", "lipsync", _z("lipsync.mean_logit", +1),
+               "the lip-sync model finds the mouth pasted or synthesised, more than on real "
+               "footage", reference_keys=("lipsync.mean_logit",)),
     FeatureDef("sync.offset", "sync",
                lambda f, r: (sync_score(dict(f), r) if "windows_speech" in f
                              else f.get("offset_evidence")),
@@ -252,7 +255,8 @@ class FusionModel:
         """What a scan result records about the model that judged it."""
         return {"version": self.version, "created": self.created,
                 "features": list(self.features),
-                "sources": list(self.fitted_on.get("sources", []))}
+                "sources": list(self.fitted_on.get("sources", [])),
+                "metrics": dict(self.metrics)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FusionModel:

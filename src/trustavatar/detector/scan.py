@@ -14,7 +14,6 @@ from __future__ import annotations
 __all__ = ["BatchItem", "Progress", "scan", "scan_many"]
 
 import concurrent.futures as cf
-import hashlib
 import multiprocessing
 import os
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trustavatar._files import sha256_file
 from trustavatar.detector.analyzers.base import Analyzer, ScanContext
 from trustavatar.detector.fusion import FusionModel, decide
 from trustavatar.detector.registry import analyzer_spec, create_analyzer, list_analyzers
@@ -38,14 +38,6 @@ Progress = Callable[[float], None]
 #: The soundtrack is analysed up to this length (longer: sync is not applicable).
 AUDIO_MAX_SECONDS = 1800.0
 DEVICES = ("cpu", "cuda")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _default_trust() -> tuple[TrustStore, str | None]:
@@ -153,7 +145,7 @@ def scan(
         progress(1.0)
     # 6. fusion → verdict
     decision = decide(results, summary, model, window=window, coverage=coverage)
-    video = {**info.to_dict(), "sha256": _sha256(p), "frames_decoded": reader.frames,
+    video = {**info.to_dict(), "sha256": sha256_file(p), "frames_decoded": reader.frames,
              "damaged": reader.damaged, "audio": "present" if audio is not None else audio_note}
     return ScanResult(
         path=str(p), verdict=decision.verdict, probability=decision.probability,

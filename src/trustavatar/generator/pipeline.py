@@ -266,7 +266,8 @@ def generate(
                 output_sha256=signed.sha256,
                 manifest_label=signed.manifest_label,
                 watermark_payload=payload.hex(),
-                qa=qa_report.figures() | {"generation_id": generation_id},
+                qa=qa_report.figures() | {"generation_id": generation_id,
+                                             "language": lang_for_scope},
             ))
     timings["total_s"] = time.perf_counter() - t_all
     h, w = reference.shape[:2]

@@ -355,18 +355,28 @@ def append_generation(
     return LedgerRow(seq, _parse_time(created_at), entry, prev_hash, row_hash)
 
 
-def list_generations(registry: Registry, *, since: dt.datetime | None = None) -> list[LedgerRow]:
+def list_generations(registry: Registry, *, since: dt.datetime | None = None,
+                     skip_damaged: bool = False) -> list[LedgerRow]:
     """Every row in ``seq`` order; with ``since``, only rows created at or after it.
 
     Raises :class:`~trustavatar.errors.RegistryError` if a row cannot be read back (a
-    damaged row: :func:`verify_ledger` says what happened to it).
+    damaged row: :func:`verify_ledger` says what happened to it), unless ``skip_damaged``
+    (an audit lists what it can read and reports the chain problems separately).
     """
     if since is None:
         rows = registry.query(_SELECT + " ORDER BY seq")
     else:
         when = _format_time(_to_second(since, "since"))
         rows = registry.query(_SELECT + " WHERE created_at >= ? ORDER BY seq", (when,))
-    return [_row(r) for r in rows]
+    if not skip_damaged:
+        return [_row(r) for r in rows]
+    out = []
+    for r in rows:
+        try:
+            out.append(_row(r))
+        except RegistryError:
+            continue
+    return out
 
 
 def get_generation(registry: Registry, seq: int) -> LedgerRow | None:

@@ -126,11 +126,30 @@ def blink_score(figures: dict[str, Any], reference: Reference | None = None) -> 
     return score
 
 
+#: Points of the eye-aspect-ratio series kept for a report's plot.
+EAR_SERIES_POINTS = 600
+
+
+def ear_series(times: NDArray[np.float64], ear: NDArray[np.float64],
+               points: int = EAR_SERIES_POINTS) -> list[list[float]]:
+    """``[[t, ear], …]``, at most ``points`` long: each bucket of frames keeps its minimum,
+    so a blink (a dip) survives the thinning."""
+    n = len(times)
+    if n == 0:
+        return []
+    k = max(1, -(-n // points))
+    out = []
+    for i in range(0, n, k):
+        j = i + int(np.argmin(ear[i:i + k]))
+        out.append([round(float(times[j]), 3), round(float(ear[j]), 4)])
+    return out
+
+
 class BlinkAnalyzer(Analyzer):
     """See the module docstring. Keeps three numbers per face frame (no images)."""
 
     name = "blink"
-    version = "1"
+    version = "2"
 
     def begin(self, ctx: ScanContext) -> None:
         self._ctx = ctx
@@ -181,6 +200,8 @@ class BlinkAnalyzer(Analyzer):
             "long_closures": long,
             "ear_median": float(np.median(ear)) if ear.size else None,
             "onsets_s": [round(b.onset, 3) for b in blinks[:500]],
+            "durations_ms": [round(d, 1) for d in durations[:500]],
+            "ear_series": ear_series(times, ear),
             "scope": "whole-face generation; not applicable to mouth-only edits (dubbing)",
         }
         score = blink_score(figures)

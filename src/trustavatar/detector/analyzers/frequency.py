@@ -17,7 +17,9 @@ low-resolution mouth stays visible on HD footage):
   elliptical rings 1.3–2.3 × the mouth's size, max over median, log10) — a pasted region's
   border;
 - ``colour_step``: the largest colour (Lab a*, b*) change between neighbouring rings,
-  over the colour spread within rings.
+  over the colour spread within rings;
+- ``spectrum_mouth`` / ``spectrum_cheek``: mean radial log-power profiles (6 bands at
+  ``spectrum_cycles_per_px``, relative to the highest band) — what the report plots.
 
 Each figure is the median over the frames of a window (2 s), then over windows. ``score``
 is ``-z(hf_mouth_forehead)`` against the distribution on real clips (from the fusion file):
@@ -84,8 +86,13 @@ def _radial(n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return _spectrum_cache[n]
 
 
-def patch_figures(patch: NDArray[np.float32]) -> tuple[float, float] | None:
-    """(high-band log ratio, radial spectrum slope) of a square grey patch ``(n, n)``."""
+#: Band edges (cycles/pixel) of the radial spectrum profile.
+SPECTRUM_EDGES: Final = np.geomspace(0.04, 0.5, 7)
+
+
+def _patch_spectrum(patch: NDArray[np.float32]
+                    ) -> tuple[float, float, NDArray[np.float64]] | None:
+    """(high-band log ratio, radial slope, 6-band log-power profile) of a square patch."""
     n = patch.shape[0]
     if n < 12:
         return None
@@ -97,15 +104,21 @@ def patch_figures(patch: NDArray[np.float32]) -> tuple[float, float] | None:
     if lo <= 0 or hi <= 0:
         return None
     # radial profile on 6 log-spaced bands → slope of log power vs log frequency
-    edges = np.geomspace(0.04, 0.5, 7)
     centres, levels = [], []
-    for a, b in itertools.pairwise(edges):
+    for a, b in itertools.pairwise(SPECTRUM_EDGES):
         sel = (radius >= a) & (radius < b)
-        if sel.any():
-            centres.append(np.log10(np.sqrt(a * b)))
-            levels.append(np.log10(power[sel].mean() + 1e-12))
-    slope = float(np.polyfit(centres, levels, 1)[0]) if len(centres) >= 3 else float("nan")
-    return float(np.log10(hi / lo)), slope
+        centres.append(np.log10(np.sqrt(a * b)))
+        levels.append(np.log10(power[sel].mean() + 1e-12) if sel.any() else np.nan)
+    ok = np.isfinite(levels)
+    slope = (float(np.polyfit(np.asarray(centres)[ok], np.asarray(levels)[ok], 1)[0])
+             if ok.sum() >= 3 else float("nan"))
+    return float(np.log10(hi / lo)), slope, np.asarray(levels, np.float64)
+
+
+def patch_figures(patch: NDArray[np.float32]) -> tuple[float, float] | None:
+    """(high-band log ratio, radial spectrum slope) of a square grey patch ``(n, n)``."""
+    found = _patch_spectrum(patch)
+    return None if found is None else (found[0], found[1])
 
 
 def _patch(grey: NDArray[np.float32], centre: NDArray[np.float64], side_px: float,
@@ -130,9 +143,15 @@ def _from_template(m: NDArray[np.float64], pts: NDArray[np.float64]) -> NDArray[
     return (pts - m[:, 2]) @ np.linalg.inv(a).T
 
 
-def frame_figures(image: NDArray[np.uint8], landmarks: NDArray[np.float32]
+def frame_figures(image: NDArray[np.uint8], landmarks: NDArray[np.float32],
+                  spectra: list[NDArray[np.float64] | None] | None = None
                   ) -> dict[str, float | None] | None:
-    """The per-frame figures (see the module docstring), or None if the face is too small."""
+    """The per-frame figures (see the module docstring), or None if the face is too small.
+
+    ``spectra``, when given as ``[None, None]``, receives the mouth's and the cheeks' radial
+    log-power profiles (6 bands, relative to the highest band) for the report's plot."""
+    if spectra is None:
+        spectra = [None, None]
     m = similarity_to_template(landmarks)
     iod = 1.0 / float(np.hypot(m[0, 0], m[1, 0]))  # frame pixels per template unit
     if iod < MIN_IOD_PX:
@@ -155,11 +174,11 @@ def frame_figures(image: NDArray[np.uint8], landmarks: NDArray[np.float32]
     mouth_c = _from_template(m, MOUTH_CENTRE[None])[0] - off
     out: dict[str, float | None] = dict.fromkeys(FIGURES)
     mouth = _patch(grey, mouth_c, 0.9 * iod, shrink)
-    fm = patch_figures(mouth) if mouth is not None else None
-    cheeks: list[tuple[float, float]] = []
+    fm = _patch_spectrum(mouth) if mouth is not None else None
+    cheeks: list[tuple[float, float, NDArray[np.float64]]] = []
     for i in (_CHEEK_R, _CHEEK_L):
         patch = _patch(grey, landmarks[i].astype(np.float64) - off, 0.35 * iod, shrink)
-        found = patch_figures(patch) if patch is not None else None
+        found = _patch_spectrum(patch) if patch is not None else None
         if found is not None:
             cheeks.append(found)
     fore_p = _patch(grey, landmarks[_FOREHEAD].astype(np.float64) - off, 0.35 * iod, shrink)
@@ -177,6 +196,11 @@ def frame_figures(image: NDArray[np.uint8], landmarks: NDArray[np.float32]
         if fm is not None:
             out["hf_mouth_forehead"] = fm[0] - ff[0]
     out.update(_ring_figures(roi, grey, ring_pts - off))
+    if fm is not None and cheeks:
+        # level differences, not brightness: each profile relative to its highest band
+        prof_m = fm[2] - fm[2][-1]  # the highest band is never empty
+        prof_c = np.mean([c[2] - c[2][-1] for c in cheeks], axis=0)
+        spectra[0], spectra[1] = prof_m, prof_c
     return out
 
 
@@ -232,7 +256,7 @@ class FrequencyAnalyzer(Analyzer):
     """See the module docstring. ``stride`` analyses every n-th face frame."""
 
     name = "frequency"
-    version = "2"
+    version = "3"
 
     def __init__(self, *, stride: int = 1) -> None:
         self.stride = max(1, int(stride))
@@ -242,6 +266,8 @@ class FrequencyAnalyzer(Analyzer):
         self._acc = WindowAccumulator(ctx.window, self._reduce)
         self._frames = self._used = self._small = 0
         self._busy = 0.0
+        self._spec_sum = np.zeros((2, len(SPECTRUM_EDGES) - 1))
+        self._spec_n = np.zeros((2, len(SPECTRUM_EDGES) - 1), np.int64)
 
     def _reduce(self, index: int, values: dict[str, list[float]]) -> WindowScore:
         figs = median_figures(values, min_count=3)
@@ -257,7 +283,13 @@ class FrequencyAnalyzer(Analyzer):
         if (self._frames - 1) % self.stride:
             return
         t0 = time.perf_counter()
-        figs = frame_figures(obs.image, obs.landmarks)
+        spectra: list[NDArray[np.float64] | None] = [None, None]
+        figs = frame_figures(obs.image, obs.landmarks, spectra)
+        if spectra[0] is not None and spectra[1] is not None:
+            both = np.stack([spectra[0], spectra[1]])
+            ok = np.isfinite(both)  # small patches leave the lowest band empty
+            self._spec_sum += np.where(ok, both, 0.0)
+            self._spec_n += ok
         if figs is None:
             self._small += 1
         else:
@@ -274,6 +306,14 @@ class FrequencyAnalyzer(Analyzer):
         figures["frames_used"] = self._used
         figures["frames_face_too_small"] = self._small
         figures["windows"] = len(windows)
+        if self._spec_n.any():
+            mean = self._spec_sum / np.maximum(self._spec_n, 1)
+            figures["spectrum_cycles_per_px"] = [
+                float(np.sqrt(a * b)) for a, b in itertools.pairwise(SPECTRUM_EDGES)]
+            figures["spectrum_mouth"] = [float(v) if n else None
+                                         for v, n in zip(mean[0], self._spec_n[0], strict=True)]
+            figures["spectrum_cheek"] = [float(v) if n else None
+                                         for v, n in zip(mean[1], self._spec_n[1], strict=True)]
         score = frequency_score(figures, self._ctx.reference)
         reasons: list[str] = []
         if self._used == 0:

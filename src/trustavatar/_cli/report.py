@@ -1,0 +1,236 @@
+"""``trustavatar report`` (HTML from saved scan results) and ``trustavatar audit``
+(the signed compliance audit), plus the helper ``scan --report`` uses."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from trustavatar._cli._common import (
+    emit,
+    json_option,
+    passphrase_option,
+    refuse_overwrite,
+    state,
+)
+from trustavatar._cli.ledger import _since
+from trustavatar.errors import ExitCode, InputError, ReportError
+
+_MAX_RESULT_BYTES = 256 << 20
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
+
+
+def write_reports(results: Sequence[dict[str, Any]], errors: Sequence[dict[str, Any]],
+                  out: str, *, force: bool) -> dict[str, Any]:
+    """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
+    one page per result plus ``index.html`` (failed files listed with their error)."""
+    from trustavatar.reports import write_scan_index, write_scan_report
+
+    target = Path(out)
+    if target.suffix.lower() in (".html", ".htm"):
+        if len(results) != 1 or errors:
+            raise InputError(f"--report {out}: a single .html file takes exactly one scanned "
+                             f"video; give a folder for {len(results) + len(errors)} inputs")
+        refuse_overwrite(out, force)
+        write_scan_report(results[0], target)
+        return {"reports": [str(target)], "index": None}
+    if target.exists() and not target.is_dir():
+        raise InputError(f"--report {out}: not a folder (name a folder, or an .html file)")
+    target.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    entries: list[dict[str, Any]] = []
+    written = []
+    for r in results:
+        base = _slug(Path(str(r["path"])).stem)
+        name, k = f"{base}.html", 2
+        while name in used:
+            name, k = f"{base}-{k}.html", k + 1
+        used.add(name)
+        page = target / name
+        refuse_overwrite(str(page), force)
+        write_scan_report(r, page)
+        written.append(str(page))
+        entries.append({"path": r["path"], "report": name, "verdict": r["verdict"],
+                        "probability": r.get("probability")})
+    for e in errors:
+        err = e.get("error")
+        msg = err.get("message") if isinstance(err, dict) else str(err)
+        entries.append({"path": e.get("path"), "error": msg})
+    index = target / "index.html"
+    refuse_overwrite(str(index), force)
+    write_scan_index(entries, index)
+    return {"reports": written, "index": str(index)}
+
+
+# --- trustavatar report --------------------------------------------------------------
+
+
+@click.command("report")
+@click.argument("result_json", type=click.Path(dir_okay=False))
+@click.option("--out", "out", required=True, metavar="OUT",
+              help="An .html file (one result) or a folder (one page each plus index.html).")
+@click.option("--force", is_flag=True, help="Replace existing report files.")
+@json_option
+def report_command(result_json: str, out: str, force: bool) -> int:
+    """Render HTML scan reports from saved results ('trustavatar scan --json OUT').
+
+    RESULT_JSON is the batch document 'scan --json' writes, or one result object.
+    Exit codes: 0 written; 2 unreadable or not a scan result.
+    """
+    path = Path(result_json)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {result_json}: {e.strerror}") from e
+    if len(raw) > _MAX_RESULT_BYTES:
+        raise InputError(f"{result_json} is larger than {_MAX_RESULT_BYTES >> 20} MiB")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{result_json} is not JSON: {e}") from e
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
+        results, errors = doc["results"], doc.get("errors") or []
+    elif isinstance(doc, dict) and "verdict" in doc:
+        results, errors = [doc], []
+    else:
+        raise InputError(f"{result_json} is not a trustavatar scan result (no 'results' "
+                         "list and no 'verdict')")
+    try:
+        done = write_reports(results, errors, out, force=force)
+    except ReportError as e:
+        raise InputError(f"{result_json}: {e.message}") from e
+
+    def human(con: Console) -> None:
+        for p in done["reports"]:
+            con.print(f"wrote {p}")
+        if done["index"]:
+            con.print(f"wrote {done['index']}")
+
+    emit({"ok": True, **done}, human)
+    return int(ExitCode.OK)
+
+
+# --- trustavatar audit ---------------------------------------------------------------
+
+AUDIT_EPILOG = """\b
+Exit codes:
+   0  report written; the ledger is intact and nothing needs action
+   3  report written; something needs action, or the ledger chain is broken
+   1  the keystore could not sign, or files could not be written
+   2  bad usage (no registry in this home, bad --since, output not .html)
+"""
+
+
+@click.group("audit", invoke_without_command=True, epilog=AUDIT_EPILOG)
+@click.option("--since", "since", default=None, metavar="DATE",
+              help="Only generations made at or after DATE (ISO 8601; a date means its "
+                   "start in UTC).")
+@click.option("--out", "out", default=None, metavar="AUDIT.html",
+              help="Write AUDIT.html, AUDIT.json and the detached signature AUDIT.json.sig.")
+@click.option("--no-watermark", is_flag=True,
+              help="Skip reading each video's watermark (faster; the checklist says so).")
+@click.option("--force", is_flag=True, help="Replace existing report files.")
+@passphrase_option
+@json_option
+@click.pass_context
+def audit_command(ctx: click.Context, since: str | None, out: str | None, no_watermark: bool,
+                  force: bool, passphrase: bytes | None) -> int | None:
+    """Compliance audit over the ledger, the consents and the generated files.
+
+    For every generated video: its consent and that consent's status today, its C2PA
+    manifest re-verified now, its watermark, the ledger's integrity; what needs action; an
+    EU AI Act Art. 50 checklist. The JSON form is signed with the organisation key.
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    from rich.progress import Progress
+
+    from trustavatar.keys import Keystore
+    from trustavatar.reports import build_audit, write_audit
+
+    st = state()
+    if out is None:
+        raise InputError("give --out AUDIT.html (or 'trustavatar audit verify AUDIT.json')")
+    if not out.lower().endswith((".html", ".htm")):
+        raise InputError(f"--out must name an .html file, got {out}")
+    for p in (Path(out), Path(out).with_suffix(".json"),
+              Path(out).with_suffix(".json").with_name(Path(out).stem + ".json.sig")):
+        refuse_overwrite(str(p), force)
+    when = _since(since)
+    if not st.home.registry_path.is_file():
+        raise InputError(f"no registry at {st.home.registry_path} (nothing generated in this "
+                         "home; wrong --home?)")
+    key = Keystore.open(st.home).signing_key(passphrase)  # unlock before the long part
+    with Progress(console=st.err, transient=True, disable=not st.err.is_terminal) as bar:
+        task = bar.add_task("auditing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_audit(st.home, since=when, check_watermark=not no_watermark,
+                             progress=progress)
+    paths = write_audit(report, out, key)
+    d = report.data
+    summary = {"ok": report.clean, "exit_code": 0 if report.clean else int(ExitCode.REJECTED),
+               "files": {k: str(v) for k, v in paths.items()},
+               "ledger_ok": report.ledger_ok, "totals": d["totals"],
+               "needs_action": d["needs_action"], "checklist": d["checklist"]}
+
+    def human(con: Console) -> None:
+        if not report.ledger_ok:
+            con.print("[bold red]THE LEDGER CHAIN IS BROKEN[/]: "
+                      + "; ".join(p["detail"] for p in d["ledger"]["problems"]))
+        t = d["totals"]
+        marked = ("watermarks not checked" if t["watermarked"] is None
+                  else f"{t['watermarked']} watermarked")
+        con.print(f"{t['videos']} video(s): {t['on_disk']} on disk, {t['trusted_manifest']} "
+                  f"with a trusted manifest, {marked}; "
+                  f"{len(d['needs_action'])} finding(s) need action")
+        for a in d["needs_action"][:20]:
+            con.print(f"  - row {a['seq'] if a['seq'] is not None else 'ledger'}: "
+                      + "; ".join(a["why"]))
+        for k, v in paths.items():
+            con.print(f"wrote {k}: {v}")
+
+    emit(summary, human)
+    return 0 if report.clean else int(ExitCode.REJECTED)
+
+
+@audit_command.command("verify")
+@click.argument("audit_json", type=click.Path(dir_okay=False))
+@click.option("--signature", default=None, type=click.Path(dir_okay=False),
+              help="The detached signature (default: AUDIT_JSON.sig).")
+@json_option
+def audit_verify(audit_json: str, signature: str | None) -> int:
+    """Check an audit's JSON against its detached signature and your trust anchors.
+
+    Exit codes: 0 signed by a trusted organisation key and unchanged; 3 changed, forged or
+    untrusted; 2 unreadable.
+    """
+    from trustavatar.keys import TrustStore
+    from trustavatar.reports import verify_audit
+
+    st = state()
+    try:
+        sig = verify_audit(audit_json, trust=TrustStore.from_home(st.home), signature=signature)
+    except ReportError as e:
+        if e.exit_code == ExitCode.FAILURE:  # unreadable files are usage errors here
+            raise InputError(e.message) from e
+        raise
+    emit({"ok": True, **sig.to_dict()},
+         lambda con: con.print(f"[green]valid[/]: {audit_json} signed by {sig.organisation} "
+                               f"at {sig.signed_at}, unchanged (SHA-256 "
+                               f"{sig.document_sha256[:16]}…)"))
+    return int(ExitCode.OK)
+
+
+command = report_command  # registered as 'report'; audit_command as 'audit'

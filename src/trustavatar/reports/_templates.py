@@ -1,0 +1,28 @@
+"""The reports' jinja2 environment: templates packaged in ``trustavatar/reports/templates``,
+HTML autoescaping on. Missing members render empty (results from older versions lack
+newer figures); the tests check that every panel shows its content."""
+
+from __future__ import annotations
+
+__all__ = ["environment"]
+
+from functools import lru_cache
+from importlib import resources
+
+import jinja2
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    root = resources.files("trustavatar.reports") / "templates"
+    templates = {p.name: p.read_text(encoding="utf-8") for p in root.iterdir()
+                 if p.name.endswith((".j2", ".css"))}
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(templates),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.ChainableUndefined,  # older results lack newer figures
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["f2"] = lambda v: "n/a" if v is None else f"{v:.2f}"
+    env.filters["f1"] = lambda v: "n/a" if v is None else f"{v:.1f}"
+    return env

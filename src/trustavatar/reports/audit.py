@@ -1,0 +1,435 @@
+"""The compliance audit: what was generated, under which consent, and is it still marked?
+
+:func:`build_audit` walks the generation ledger, the consent registry and the output files
+on disk and returns an :class:`AuditReport`:
+
+- the ledger's chain integrity (:func:`~trustavatar.registry.verify_ledger`): a broken
+  chain is the first thing the report says, loudly;
+- per generated video: its consent (id, subject display name, evidence method, status
+  *today*: valid / expired / revoked / not in the registry; scope against what was
+  generated: purpose and language), the C2PA manifest re-verified now (state, AI
+  declaration, consent binding matching the ledger), the watermark (present, payload equal
+  to the ledger's), the file still the one generated (SHA-256);
+- what needs action (consent revoked after the video was made, expired consent for a video
+  still on disk, a missing, modified or unmarked output, a broken ledger);
+- an EU AI Act Article 50 transparency checklist filled from that evidence.
+
+:func:`write_audit` writes ``AUDIT.html``, ``AUDIT.json`` (RFC 8785 canonical JSON) and
+``AUDIT.json.sig``: a detached signature — a signed envelope naming the JSON file's SHA-256
+— by the organisation key, so an auditor holding the organisation's root can check the
+JSON with :func:`verify_audit` (``trustavatar audit verify AUDIT.json``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUDIT_FORMAT",
+    "AUDIT_SIGNATURE_TYPE",
+    "AuditReport",
+    "AuditSignature",
+    "build_audit",
+    "render_audit_html",
+    "verify_audit",
+    "write_audit",
+]
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from trustavatar import _envelope
+from trustavatar._atomic import atomic_write_bytes
+from trustavatar._files import sha256_file
+from trustavatar.errors import (
+    AuditSignatureError,
+    Error,
+    InputError,
+    RegistryError,
+    ReportError,
+    UntrustedChainError,
+)
+from trustavatar.home import Home
+from trustavatar.keys import SigningKey, TrustStore, validate_chain
+from trustavatar.reports._templates import environment
+
+AUDIT_FORMAT: Final = "trustavatar.audit/1"
+AUDIT_SIGNATURE_TYPE: Final = "trustavatar.audit-signature"
+_MAX_SIGNATURE_BYTES: Final = 64 * 1024
+PURPOSE: Final = "avatar-generation"
+
+Progress = Callable[[int, int], None]
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The audit's findings as one JSON-ready document (``data``), with shortcuts."""
+
+    data: Mapping[str, Any]
+
+    @property
+    def needs_action(self) -> list[dict[str, Any]]:
+        return list(self.data["needs_action"])
+
+    @property
+    def ledger_ok(self) -> bool:
+        return bool(self.data["ledger"]["ok"])
+
+    @property
+    def clean(self) -> bool:
+        """Ledger intact and nothing needs action."""
+        return self.ledger_ok and not self.data["needs_action"]
+
+    def to_json_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON: the bytes the detached signature covers."""
+        return _envelope.canonical_json(dict(self.data))
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str | None
+                  ) -> dict[str, Any]:
+    if record is None:
+        return {"found": False, "status_now": "not-in-registry"}
+    status_now = record.status(at)
+    # The ledger keeps whole seconds: a revocation within the generation's second counts
+    # as after it (the consent gate checked the registry before anything was rendered).
+    status_then = record.status(made - dt.timedelta(microseconds=1))
+    in_scope_purpose = PURPOSE in record.purposes
+    in_scope_language = (None if language is None or not record.languages
+                         else language.split("-")[0] in {lang.split("-")[0]
+                                                         for lang in record.languages})
+    return {
+        "found": True, "consent_id": record.consent_id, "subject": record.subject_name,
+        "issuer": record.issuer_organisation, "evidence_method": record.evidence_method,
+        "not_after": _iso(record.not_after), "purposes": list(record.purposes),
+        "languages": list(record.languages), "status_now": status_now,
+        "status_at_generation": status_then,
+        "revoked_at": _iso(record.revocation.revoked_at) if record.revocation else None,
+        "scope": {"purpose": in_scope_purpose, "language": in_scope_language,
+                  "language_generated": language},
+    }
+
+
+def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
+               ) -> dict[str, Any]:
+    from trustavatar.provenance import verify
+    from trustavatar.watermark import read_watermark
+
+    out: dict[str, Any] = {"path": str(path), "exists": path.is_file()}
+    if not out["exists"]:
+        return out
+    try:
+        digest = sha256_file(path)
+    except InputError as e:
+        out["error"] = str(e)
+        return out
+    out["sha256_matches"] = digest == row.entry.output_sha256
+    try:
+        rep = verify(path, trust=trust)
+        out["c2pa"] = {"state": rep.state.value, "summary": rep.summary,
+                       "ai_generated": rep.ai_generated,
+                       "consent_id": rep.consent.consent_id if rep.consent else None,
+                       "consent_matches": (rep.consent is not None
+                                           and rep.consent.consent_id == row.entry.consent_id),
+                       "manifest_label": rep.manifest_label}
+    except Error as e:
+        out["c2pa"] = {"state": "unreadable", "summary": str(e), "ai_generated": None,
+                       "consent_id": None, "consent_matches": False}
+    if check_watermark:
+        try:
+            wm = read_watermark(path, max_frames=250)
+            payload = wm.payload.hex() if wm.payload is not None else None
+            out["watermark"] = {"present": wm.present, "payload": payload,
+                                "matches_ledger": (payload is not None
+                                                   and payload == row.entry.watermark_payload),
+                                "z": round(float(wm.z_score), 2)}
+        except Error as e:
+            out["watermark"] = {"present": False, "payload": None, "matches_ledger": False,
+                                "error": str(e)}
+    return out
+
+
+def _actions(seq: int, consent: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
+    why = []
+    if not consent.get("found"):
+        why.append("its consent record is not in the registry")
+    else:
+        if consent["status_now"] == "revoked":
+            after = consent["status_at_generation"] != "revoked"
+            why.append("consent was revoked " + ("after the video was generated: take it "
+                                                 "down or re-obtain consent" if after else
+                                                 "before the video was generated"))
+        elif consent["status_now"] == "expired" and f.get("exists"):
+            why.append("consent has expired but the video is still on disk")
+        if consent["status_at_generation"] not in ("valid", None):
+            why.append(f"consent was {consent['status_at_generation']} when the video was made")
+        if not consent["scope"]["purpose"]:
+            why.append(f"consent does not grant '{PURPOSE}'")
+        if consent["scope"]["language"] is False:
+            why.append(f"generated in '{consent['scope']['language_generated']}', outside the "
+                       f"consent's languages {consent['languages']}")
+    if not f.get("exists"):
+        why.append("the output file is missing (moved or deleted): its marking cannot be "
+                   "checked")
+    else:
+        if f.get("error"):
+            why.append(f"the output file cannot be read ({f['error']})")
+        if f.get("sha256_matches") is False:
+            why.append("the output file differs from the one generated (edited or re-encoded)")
+        c2pa = f.get("c2pa") or {}
+        if c2pa.get("state") not in (None, "trusted"):
+            why.append(f"C2PA manifest is {c2pa.get('state')}: {c2pa.get('summary')}")
+        elif c2pa and not c2pa.get("ai_generated"):
+            why.append("the manifest does not declare AI generation")
+        wm = f.get("watermark")
+        if wm is not None and not wm.get("present"):
+            why.append("no watermark found in the output")
+    return why
+
+
+def _checklist(videos: list[dict[str, Any]], ledger_ok: bool, watermarks_checked: bool
+               ) -> list[dict[str, Any]]:
+    on_disk = [v for v in videos if v["file"].get("exists")]
+
+    def share(pred: Callable[[dict[str, Any]], bool]) -> tuple[str, str]:
+        if not on_disk:
+            return "n/a", "no generated video on disk to check"
+        k = sum(1 for v in on_disk if pred(v))
+        status = "yes" if k == len(on_disk) else ("no" if k == 0 else "partial")
+        return status, f"{k} of {len(on_disk)} videos on disk"
+
+    marked = share(lambda v: (v["file"].get("c2pa") or {}).get("state") == "trusted"
+                   and bool((v["file"].get("c2pa") or {}).get("ai_generated")))
+    wm = share(lambda v: bool((v["file"].get("watermark") or {}).get("present"))) \
+        if watermarks_checked else ("not checked", "watermarks were not read (--no-watermark)")
+    bound = share(lambda v: bool((v["file"].get("c2pa") or {}).get("consent_matches")))
+    consented = ("n/a", "no generation recorded") if not videos else (
+        "yes" if all(v["consent"].get("status_at_generation") == "valid" for v in videos)
+        else "no",
+        f"{sum(v['consent'].get('status_at_generation') == 'valid' for v in videos)} of "
+        f"{len(videos)} generations had valid consent when made")
+    return [
+        {"item": "Art. 50(2): synthetic video marked in a machine-readable format and "
+                 "detectable as artificially generated (C2PA manifest declaring "
+                 "trainedAlgorithmicMedia, signed by a trusted key)",
+         "status": marked[0], "evidence": marked[1]},
+        {"item": "Art. 50(2): marking robust to re-encoding (invisible watermark carrying "
+                 "the generation id)", "status": wm[0], "evidence": wm[1]},
+        {"item": "Art. 50(4): deep-fake disclosure — each video states it is AI-generated "
+                 "(the manifest's AI declaration; a visible label where it is published is "
+                 "the deployer's to add and is not checked here)",
+         "status": marked[0], "evidence": marked[1]},
+        {"item": "Consent of the person depicted, bound to each video (manifest consent "
+                 "binding equals the ledger's consent id)", "status": bound[0],
+         "evidence": bound[1]},
+        {"item": "Consent valid (signed, in scope, not revoked or expired) when each video "
+                 "was generated", "status": consented[0], "evidence": consented[1]},
+        {"item": "Record-keeping: the generation ledger's hash chain is intact",
+         "status": "yes" if ledger_ok else "no",
+         "evidence": "verified now" if ledger_ok else "the chain is BROKEN (see above)"},
+    ]
+
+
+def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
+                at: dt.datetime | None = None, trust: TrustStore | None = None,
+                check_watermark: bool = True, progress: Progress | None = None
+                ) -> AuditReport:
+    """Audit ``home``'s ledger, consents and outputs (see the module docstring).
+
+    ``since`` keeps generations created at or after it; ``at`` is "now" for consent status
+    (default: the current time). ``trust`` defaults to the home's trust store. A broken
+    ledger, a missing file or a revoked consent are findings, not errors; only a registry
+    that cannot be read raises :class:`~trustavatar.errors.ReportError`.
+    """
+    from trustavatar.consent.store import get_consent, list_consents
+    from trustavatar.registry import Registry, list_generations, verify_ledger
+
+    home = home or Home.resolve()
+    now = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    if trust is None:
+        trust = TrustStore.from_home(home)
+    if not home.registry_path.exists():
+        raise ReportError(f"no registry at {home.registry_path}: nothing was ever generated "
+                          "or consented with this home (set TRUSTAVATAR_HOME?)")
+    try:
+        with Registry.for_home(home) as registry:
+            ledger = verify_ledger(registry)
+            rows = list_generations(registry, since=since, skip_damaged=True)
+            consents = {c.consent_id: c for c in list_consents(registry)}
+            videos: list[dict[str, Any]] = []
+            bad_rows = {p.seq for p in ledger.problems if p.seq is not None}
+            for i, row in enumerate(rows):
+                if progress is not None:
+                    progress(i, len(rows))
+                record = consents.get(row.entry.consent_id) or get_consent(
+                    registry, row.entry.consent_id)
+                language = row.entry.qa.get("language")
+                consent = _consent_view(record, now, row.created_at,
+                                        language if isinstance(language, str) else None)
+                f = _file_view(Path(row.entry.output_path), row, trust, check_watermark)
+                why = _actions(row.seq, consent, f)
+                if row.seq in bad_rows:
+                    why.insert(0, "this ledger row is part of a broken chain")
+                videos.append({
+                    "seq": row.seq, "created_at": _iso(row.created_at),
+                    "operator": row.entry.operator, "mode": row.entry.mode,
+                    "output_path": row.entry.output_path,
+                    "output_sha256": row.entry.output_sha256,
+                    "manifest_label": row.entry.manifest_label,
+                    "generation_id": row.entry.qa.get("generation_id"),
+                    "consent_id": row.entry.consent_id, "consent": consent, "file": f,
+                    "needs_action": why,
+                })
+    except RegistryError as e:
+        raise ReportError(f"cannot read the registry: {e}") from e
+    if progress is not None:
+        progress(len(rows), len(rows))
+    needs = [{"seq": v["seq"], "output_path": v["output_path"], "why": v["needs_action"]}
+             for v in videos if v["needs_action"]]
+    if not ledger.ok:
+        needs.insert(0, {"seq": None, "output_path": None,
+                         "why": [p.detail for p in ledger.problems]})
+    status_counts: dict[str, int] = {}
+    for c in consents.values():
+        s = c.status(now)
+        status_counts[s] = status_counts.get(s, 0) + 1
+    data = {
+        "format": AUDIT_FORMAT,
+        "generated_at": _iso(now),
+        "since": _iso(since) if since else None,
+        "home": str(home.root),
+        "ledger": {"ok": ledger.ok, "rows": ledger.head_seq, "head_hash": ledger.head_hash
+                   if isinstance(ledger.head_hash, str) else None,
+                   "problems": [p.to_dict() for p in ledger.problems]},
+        "totals": {
+            "videos": len(videos),
+            "on_disk": sum(1 for v in videos if v["file"].get("exists")),
+            "trusted_manifest": sum(1 for v in videos
+                                    if (v["file"].get("c2pa") or {}).get("state") == "trusted"),
+            "watermarked": sum(1 for v in videos
+                               if (v["file"].get("watermark") or {}).get("present"))
+                           if check_watermark else None,
+            "needing_action": sum(1 for v in videos if v["needs_action"]),
+            "consents": len(consents), "consents_by_status": status_counts,
+        },
+        "needs_action": needs,
+        "videos": videos,
+        "consents": [c.to_dict(at=now) for c in consents.values()],
+        "checklist": _checklist(videos, ledger.ok, check_watermark),
+    }
+    # round-trip through JSON so the report holds plain, canonicalisable values
+    return AuditReport(json.loads(json.dumps(data, default=str)))
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+
+def render_audit_html(report: AuditReport, *, signature: Mapping[str, Any] | None = None
+                      ) -> str:
+    """The audit as one self-contained HTML page (``signature``: what :func:`write_audit`
+    signed, shown so a reader knows which JSON and key to check)."""
+    d = report.data
+    text = json.dumps(d, indent=1, ensure_ascii=False).replace("<", "\\u003c")
+    return environment().get_template("audit.html.j2").render(
+        d=d, clean=report.clean, json=text, signature=signature or {})
+
+
+# --- signing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditSignature:
+    """A verified detached signature: who signed which JSON bytes, when."""
+
+    document_sha256: str
+    organisation: str
+    signed_at: str
+    anchor_sha256: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"document_sha256": self.document_sha256, "organisation": self.organisation,
+                "signed_at": self.signed_at, "anchor_sha256": self.anchor_sha256}
+
+
+def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: SigningKey
+                ) -> dict[str, Path]:
+    """Write ``OUT.html``, ``OUT.json`` and ``OUT.json.sig`` (each atomically; the HTML
+    last, so a page never exists without the JSON and signature it names)."""
+    html_path = Path(out_html)
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"the audit report must be an .html file, got {html_path.name}")
+    json_path = html_path.with_suffix(".json")
+    sig_path = json_path.with_name(json_path.name + ".sig")
+    body = report.to_json_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    organisation = _envelope.signer_organisation(key.certificate)
+    payload = {"type": AUDIT_SIGNATURE_TYPE, "version": 1,
+               "issuer": {"organisation": organisation},
+               "signed_at": report.data["generated_at"],
+               "document": {"name": json_path.name, "sha256": digest, "bytes": len(body),
+                            "format": AUDIT_FORMAT}}
+    sig = _envelope.seal(payload, key)
+    atomic_write_bytes(json_path, body)
+    atomic_write_bytes(sig_path, sig)
+    page = render_audit_html(report, signature={"json": json_path.name, "sig": sig_path.name,
+                                                "sha256": digest,
+                                                "organisation": organisation})
+    atomic_write_bytes(html_path, page.encode("utf-8"))
+    return {"html": html_path, "json": json_path, "signature": sig_path}
+
+
+def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
+                 signature: str | os.PathLike[str] | None = None) -> AuditSignature:
+    """Check ``AUDIT.json`` against its detached signature (default ``AUDIT.json.sig``):
+    (1) the signature file is a canonical envelope of the right type, (2) its signature
+    verifies, (3) the signer chains to ``trust``, (4) the named organisation signed it,
+    (5) it names exactly these bytes. Raises :class:`AuditSignatureError`."""
+    jp = Path(json_path)
+    sp = Path(signature) if signature is not None else jp.with_name(jp.name + ".sig")
+    try:
+        body, sig = jp.read_bytes(), sp.read_bytes()
+    except OSError as e:
+        raise ReportError(f"cannot read {e.filename}: {e.strerror}") from e
+    try:
+        document = _envelope.load_canonical_json(sig, max_bytes=_MAX_SIGNATURE_BYTES)
+        env = _envelope.open_envelope(document, raw=sig)
+    except _envelope.EnvelopeFormatError as e:
+        raise AuditSignatureError(f"{sp.name} is not an audit signature: {e}") from e
+    p = env.payload
+    try:
+        if p.get("type") != AUDIT_SIGNATURE_TYPE or p.get("version") != 1:
+            raise AuditSignatureError(f"{sp.name} is not an audit signature (type "
+                                      f"{p.get('type')!r})")
+        organisation = str(p["issuer"]["organisation"])
+        expected = str(p["document"]["sha256"])
+        signed_at = dt.datetime.fromisoformat(str(p["signed_at"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise AuditSignatureError(f"{sp.name} is malformed: {e}") from e
+    try:
+        env.verify_signature()
+    except _envelope.EnvelopeSignatureError as e:
+        raise AuditSignatureError(f"{sp.name}: {e}") from e
+    try:
+        anchor = validate_chain(env.chain, trust=trust, at=signed_at)
+    except UntrustedChainError as e:
+        raise AuditSignatureError(f"the audit is not signed by a trusted key: {e.message}") from e
+    signer = _envelope.signer_organisation(env.chain[0])
+    if signer != organisation:
+        raise AuditSignatureError(f"the signature names {organisation!r} but is signed by "
+                                  f"{signer!r}")
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != expected:
+        raise AuditSignatureError(f"{jp.name} was changed after signing (SHA-256 {actual[:16]}… "
+                                  f"≠ signed {expected[:16]}…)")
+    return AuditSignature(actual, organisation, _iso(signed_at), anchor.fingerprint)

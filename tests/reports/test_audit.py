@@ -1,0 +1,120 @@
+"""The compliance audit over a real ledger, consent registry and generated files."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clitools import invoke
+from trustavatar.errors import AuditSignatureError, ReportError
+from trustavatar.home import Home
+from trustavatar.keys import Keystore, TrustStore
+from trustavatar.registry import Registry
+from trustavatar.reports import build_audit, render_audit_html, verify_audit, write_audit
+
+
+def test_audit_finds_the_revoked_consent_and_fills_the_checklist(studio: Any) -> None:
+    rep = build_audit(studio.home)
+    d = rep.data
+    assert d["ledger"]["ok"] and d["totals"]["videos"] == 2
+    assert d["totals"]["trusted_manifest"] == 2 and d["totals"]["watermarked"] == 2
+    by_consent = {v["consent_id"]: v for v in d["videos"]}
+    kept, gone = by_consent[studio.kept_id], by_consent[studio.revoked_id]
+    assert kept["needs_action"] == [] and kept["consent"]["status_now"] == "valid"
+    assert kept["consent"]["scope"] == {"purpose": True, "language": True,
+                                        "language_generated": "en"}
+    assert kept["file"]["c2pa"]["consent_matches"] and kept["file"]["watermark"]["matches_ledger"]
+    assert gone["consent"]["status_now"] == "revoked"
+    assert gone["consent"]["status_at_generation"] == "valid"
+    assert any("revoked after the video was generated" in w for w in gone["needs_action"])
+    assert not rep.clean
+    checklist = {c["item"].split(":")[0]: c["status"] for c in d["checklist"]}
+    assert checklist["Art. 50(2)"] == "yes"
+    assert checklist["Record-keeping"] == "yes"
+
+
+def test_signed_audit_verifies_and_any_change_is_caught(studio: Any, tmp_path: Path) -> None:
+    rep = build_audit(studio.home, check_watermark=False)
+    paths = write_audit(rep, tmp_path / "audit.html", studio.keystore.signing_key())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "audit.html", "audit.json", "audit.json.sig"]
+    sig = verify_audit(paths["json"], trust=studio.keystore.trust_store())
+    assert sig.organisation == "Report Studio"
+    with pytest.raises(AuditSignatureError, match="not signed by a trusted key"):
+        verify_audit(paths["json"], trust=TrustStore.of())
+    body = bytearray(paths["json"].read_bytes())
+    body[body.index(b'"videos":') + 9] ^= 1
+    paths["json"].write_bytes(bytes(body))
+    with pytest.raises(AuditSignatureError, match="changed after signing"):
+        verify_audit(paths["json"], trust=studio.keystore.trust_store())
+    (tmp_path / "other.json").write_bytes(b"{}")
+    with pytest.raises(AuditSignatureError, match="not an audit signature"):
+        verify_audit(paths["json"], trust=studio.keystore.trust_store(),
+                     signature=tmp_path / "other.json")
+
+
+def test_missing_video_and_broken_ledger_are_reported_not_raised(studio: Any,
+                                                                 tmp_path: Path) -> None:
+    home = Home.resolve(tmp_path / "copy")
+    shutil.copytree(studio.home.root, home.root)
+    gone = studio.videos[1]
+    moved = tmp_path / "moved.mp4"
+    shutil.copy(gone, moved)
+    gone.rename(gone.with_suffix(".bak"))
+    try:
+        d = build_audit(home, check_watermark=False).data
+    finally:
+        gone.with_suffix(".bak").rename(gone)
+    row = next(v for v in d["videos"] if v["output_path"] == str(gone))
+    assert row["file"]["exists"] is False
+    assert any("output file is missing" in w for w in row["needs_action"])
+    # edit a ledger row behind the ledger's back
+    with sqlite3.connect(home.registry_path) as db:  # an attacker drops the guard first
+        db.execute("DROP TRIGGER generation_ledger_no_update")
+        db.execute("UPDATE generation_ledger SET operator = 'mallory' WHERE seq = 1")
+    rep = build_audit(home, check_watermark=False)
+    assert rep.data["ledger"]["ok"] is False
+    assert rep.data["needs_action"][0]["seq"] is None
+    page = render_audit_html(rep)
+    assert "HASH CHAIN IS BROKEN" in page and 'id="ledger-broken"' in page
+
+
+def test_empty_ledger_and_missing_registry(tmp_path: Path) -> None:
+    home = Home.resolve(tmp_path / "empty")
+    with pytest.raises(ReportError, match="no registry"):
+        build_audit(home)
+    ks = Keystore.create(home, organisation="Empty Org")
+    Registry.for_home(home).close()
+    rep = build_audit(home)
+    assert rep.clean and rep.data["totals"]["videos"] == 0
+    page = render_audit_html(rep)
+    assert 'id="empty-ledger"' in page
+    write_audit(rep, tmp_path / "a.html", ks.signing_key())
+
+
+def test_cli_audit_and_verify(studio: Any, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "AUDIT.html"
+    r = invoke(capsys, "--home", studio.home.root, "audit", "--out", out, "--json",
+               "--no-watermark")
+    assert r.code == 3, r.err  # the revoked consent needs action
+    doc = r.json()
+    assert doc["ok"] is False and doc["totals"]["videos"] == 2
+    assert len(doc["needs_action"]) == 1
+    v = invoke(capsys, "--home", studio.home.root, "audit", "verify", tmp_path / "AUDIT.json")
+    assert v.code == 0 and "Report Studio" in v.out
+    again = invoke(capsys, "--home", studio.home.root, "audit", "--out", out)
+    assert again.code == 2 and "exists already" in again.err
+    bad = invoke(capsys, "--home", studio.home.root, "audit", "--out", tmp_path / "a.pdf")
+    assert bad.code == 2
+    since = invoke(capsys, "--home", studio.home.root, "audit", "--since", "2999-01-01",
+                   "--out", tmp_path / "future.html", "--json", "--no-watermark")
+    assert since.code == 0 and since.json()["totals"]["videos"] == 0
+    tampered = tmp_path / "AUDIT.json"
+    tampered.write_bytes(tampered.read_bytes().replace(b"Report Studio", b"Report Studia"))
+    t = invoke(capsys, "--home", studio.home.root, "audit", "verify", tampered)
+    assert t.code == 3 and "changed after signing" in t.err

@@ -1,0 +1,158 @@
+"""The HTML scan report: content, self-containment, older results, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clitools import invoke
+from trustavatar.errors import ReportError
+from trustavatar.reports import render_scan_index, render_scan_report, write_scan_report
+
+
+class Page(HTMLParser):
+    """Collects what a self-containment check needs: ids, tags, URLs, the embedded JSON."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.tags: dict[str, int] = {}
+        self.urls: list[str] = []
+        self.scripts: list[dict[str, str | None]] = []
+        self._in_json: str | None = None
+        self.json_blocks: dict[str, str] = {}
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        for k in ("src", "href", "srcset", "data", "poster", "action"):
+            if a.get(k):
+                self.urls.append(str(a[k]))
+        if tag == "script":
+            self.scripts.append(a)
+            if a.get("type") == "application/json":
+                self._in_json = str(a.get("id"))
+                self.json_blocks[self._in_json] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_json = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_json is not None:
+            self.json_blocks[self._in_json] += data
+        else:
+            self.text.append(data)
+
+
+def _self_contained(page: Page, raw: str) -> None:
+    assert all(u.startswith("data:") or u.startswith("#") or u.endswith(".html")
+               for u in page.urls), page.urls
+    assert not any(s.get("src") for s in page.scripts)
+    assert "<link" not in raw and "@import" not in raw and "url(" not in raw
+    assert "http://" not in raw.split('id="scan-result"')[0].replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_scan_report_shows_every_panel_and_embeds_the_result(studio: Any, tmp_path: Path
+                                                             ) -> None:
+    result = studio.scan
+    out = write_scan_report(result, tmp_path / "r.html")
+    raw = out.read_text()
+    page = Page(raw)
+    for panel in ("verdict", "reasons", "timeline-panel", "blink-panel", "frequency-panel",
+                  "sync-panel", "provenance-panel", "method", "scan-result"):
+        assert panel in page.ids, panel
+    _self_contained(page, raw)
+    # the verdict of this real scan of our own signed output: decided by provenance
+    assert result.verdict.value == "likely-manipulated"
+    assert "Likely manipulated or AI-generated" in raw
+    text = " ".join(page.text)
+    assert "trusted" in text and "Report Studio" in text  # C2PA state and signer
+    assert result.analyzers["provenance"].figures["consent_id"] in text
+    # plots: the timeline, the EAR series, the spectra; mouth crops with heat maps
+    assert page.tags.get("svg", 0) >= 4
+    assert 'aria-label="eye aspect ratio over time' in raw
+    assert 'aria-label="radial spectrum: mouth vs cheeks"' in raw
+    assert "evidence" in page.ids and 'src="data:image/png;base64,' in raw
+    embedded = json.loads(page.json_blocks["scan-result"])
+    assert embedded == json.loads(result.to_json())
+
+
+def test_older_result_renders_with_a_notice(studio: Any) -> None:
+    d = studio.scan.to_dict()
+    d["detector_version"] = "0.9"
+    del d["analyzers"]["lipsync"]
+    d["analyzers"]["blink"]["figures"].pop("ear_series")
+    d["analyzers"]["frequency"]["figures"].pop("spectrum_mouth")
+    d.pop("timeline")
+    raw = render_scan_report(d)
+    page = Page(raw)
+    assert "version-notice" in page.ids and "version 0.9" in raw
+    assert "The lip-sync model did not run for this result." in raw
+    assert "eye aspect ratio over time" not in raw
+
+
+@pytest.mark.parametrize("doc", [{}, {"verdict": "x"}, [1, 2], {"verdict": "x", "path": "a",
+                                                                 "analyzers": []}])
+def test_not_a_scan_result_is_a_clear_error(doc: Any) -> None:
+    with pytest.raises(ReportError, match="scan result"):
+        render_scan_report(doc)
+
+
+def test_index_sorts_most_suspicious_first() -> None:
+    raw = render_scan_index([
+        {"path": "/a/ok.mp4", "report": "ok.html", "verdict": "likely-authentic",
+         "probability": 0.01},
+        {"path": "/a/bad.mp4", "report": "bad.html", "verdict": "likely-manipulated",
+         "probability": 0.99},
+        {"path": "/a/broken.mp4", "error": "not a video"},
+        {"path": "/a/meh.mp4", "report": "meh.html", "verdict": "inconclusive",
+         "probability": 0.5}])
+    order = [raw.index(n) for n in ("bad.mp4", "meh.mp4", "ok.mp4", "broken.mp4")]
+    assert order == sorted(order)
+    assert "not a video" in raw
+
+
+def test_cli_report_from_saved_json_and_bad_input(studio: Any, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "scan.json"
+    saved.write_text(json.dumps({"results": [studio.scan.to_dict()], "errors": [
+        {"path": "/x/junk.mp4", "error": {"message": "not a video"}}]}))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    index = Path(r.json()["index"])
+    assert index.is_file() and "junk.mp4" in index.read_text()
+    assert len(r.json()["reports"]) == 1
+    again = invoke(capsys, "report", saved, "--out", tmp_path / "out")
+    assert again.code == 2 and "exists already" in again.err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    r = invoke(capsys, "report", bad, "--out", tmp_path / "bad.html")
+    assert r.code == 2 and "not a trustavatar scan result" in r.err
+    assert not (tmp_path / "bad.html").exists()
+    bad.write_text("{not json")
+    assert invoke(capsys, "report", bad, "--out", tmp_path / "bad.html").code == 2
+
+
+def test_cli_scan_writes_reports_for_a_batch(studio: Any, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video")
+    out = tmp_path / "reports"
+    r = invoke(capsys, "--home", studio.home.root, "scan", studio.videos[1], junk,
+               "--analyzer", "provenance", "--report", out)
+    assert r.code == 10, r.err  # our own output: trusted AI declaration → flagged
+    pages = sorted(p.name for p in out.iterdir())
+    assert pages == ["avatar1.html", "index.html"]
+    assert "junk.mp4" in (out / "index.html").read_text()
+    one = invoke(capsys, "scan", studio.videos[1], junk, "--report", tmp_path / "one.html")
+    assert one.code == 2 and "one video" in one.err
