@@ -173,11 +173,41 @@ def shared_jitter(stack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         x = x[:, :, ::-1]
     x = np.clip(x, 0, 255).astype(np.uint8)
-    if rng.random() < 0.7:
+    c = rng.random()
+    if c < CODEC_P:  # a video codec: moving regions (the mouth) lose detail first
+        x = h264(x, int(rng.integers(26, 46)))
+    elif c < CODEC_P + 0.35:
         q = int(rng.integers(20, 96))
         x = np.stack([cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, q])[1],
                                    cv2.IMREAD_UNCHANGED) for f in x])
     return np.ascontiguousarray(x)
+
+
+#: Share of stacks (both classes) passed through H.264 in ``shared_jitter``.
+CODEC_P = 0.5
+
+
+def h264(stack: np.ndarray, crf: int) -> np.ndarray:
+    """Encode a ``(T, S, S, 3) uint8`` stack with libx264 at ``crf`` and decode it again."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = stack.shape[2], stack.shape[1], "yuv420p"
+        s.options = {"crf": str(crf), "preset": "ultrafast"}
+        for f in stack:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f),
+                                                           format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    buf.seek(0)
+    with av.open(buf) as c:
+        out = np.stack([fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)])
+    return out if len(out) == len(stack) else stack
 
 
 class Sampler:
@@ -360,11 +390,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/lipsync-cv"))  # noqa: S108
+    ap.add_argument("--codec-p", type=float, default=0.5,
+                    help="share of stacks passed through H.264 (both classes)")
     ap.add_argument("--export", type=Path, default=None,
                     help="train on every real source and write the shipped model here")
     args = ap.parse_args(argv)
     import torch
 
+    global CODEC_P
+    CODEC_P = args.codec_p
     if args.threads:
         torch.set_num_threads(args.threads)
     clips = load_work(args.work)
@@ -374,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     third = [c for c in clips if c.label == 1 and c not in train_fakes]
     args.out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"steps": args.steps, "batch": args.batch, "lr": args.lr,
-                               "seed": args.seed, "device": args.device}
+                               "seed": args.seed, "device": args.device,
+                               "codec_p": args.codec_p}
     if args.export is not None:
         reals = [c for c in clips if c.label == 0]
         t0 = time.perf_counter()

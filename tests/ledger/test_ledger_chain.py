@@ -391,3 +391,12 @@ def test_entries_are_frozen() -> None:
     with pytest.raises(TypeError):
         entry.inputs["face"] = h("x")  # type: ignore[index]
     assert isinstance(entry, LedgerEntry)
+
+
+def test_listing_can_skip_a_damaged_row_for_an_audit(registry, fill, attacker) -> None:
+    fill(3)
+    attacker.run("UPDATE generation_ledger SET inputs = 'not json' WHERE seq = 2")
+    with pytest.raises(RegistryError, match="ledger row 2 is damaged"):
+        list_generations(registry)
+    assert [r.seq for r in list_generations(registry, skip_damaged=True)] == [1, 3]
+    assert not verify_ledger(registry).ok

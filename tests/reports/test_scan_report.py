@@ -156,3 +156,14 @@ def test_cli_scan_writes_reports_for_a_batch(studio: Any, tmp_path: Path,
     assert "junk.mp4" in (out / "index.html").read_text()
     one = invoke(capsys, "scan", studio.videos[1], junk, "--report", tmp_path / "one.html")
     assert one.code == 2 and "one video" in one.err
+
+
+def test_cli_scan_one_video_to_one_page(studio: Any, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "one.html"
+    r = invoke(capsys, "--home", studio.home.root, "scan", studio.videos[0], "--analyzer",
+               "provenance", "--report", page, "--json", "-")
+    assert r.code == 10 and r.json()["results"][0]["verdict"] == "likely-manipulated"
+    assert 'id="provenance-panel"' in page.read_text()
+    again = invoke(capsys, "scan", studio.videos[0], "--report", page)
+    assert again.code == 2 and "exists already" in again.err  # refused before scanning
