@@ -38,7 +38,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -159,7 +159,7 @@ def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
     return out
 
 
-def _actions(seq: int, consent: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
+def _actions(consent: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
     why = []
     if not consent.get("found"):
         why.append("its consent record is not in the registry")
@@ -277,7 +277,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
                 consent = _consent_view(record, now, row.created_at,
                                         language if isinstance(language, str) else None)
                 f = _file_view(Path(row.entry.output_path), row, trust, check_watermark)
-                why = _actions(row.seq, consent, f)
+                why = _actions(consent, f)
                 if row.seq in bad_rows:
                     why.insert(0, "this ledger row is part of a broken chain")
                 videos.append({
@@ -355,7 +355,6 @@ class AuditSignature:
     organisation: str
     signed_at: str
     anchor_sha256: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"document_sha256": self.document_sha256, "organisation": self.organisation,
