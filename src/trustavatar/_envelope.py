@@ -28,6 +28,7 @@ __all__ = [
     "Envelope",
     "EnvelopeError",
     "EnvelopeFormatError",
+    "EnvelopeIssuerError",
     "EnvelopeSignatureError",
     "SignedDocument",
     "canonical_json",
@@ -39,6 +40,7 @@ __all__ = [
 
 import base64
 import binascii
+import datetime as dt
 import json
 import warnings
 from collections.abc import Mapping
@@ -56,7 +58,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from trustavatar._files import sha256_bytes
-from trustavatar.keys import SigningKey
+from trustavatar.keys import Anchor, SigningKey, TrustStore, validate_chain
 from trustavatar.keys._x509 import common_name, fingerprint
 
 #: Every algorithm :attr:`trustavatar.keys.SigningKey.algorithm` can return.
@@ -80,6 +82,14 @@ class EnvelopeFormatError(EnvelopeError):
 
 class EnvelopeSignatureError(EnvelopeError):
     """The signature does not verify with the embedded signing certificate."""
+
+
+class EnvelopeIssuerError(EnvelopeError):
+    """The document names one organisation as its issuer but another one signed it."""
+
+    def __init__(self, named: str, signer: str) -> None:
+        super().__init__(f"names issuer {named!r} but is signed by {signer!r}")
+        self.named, self.signer = named, signer
 
 
 # --- canonical JSON --------------------------------------------------------------------
@@ -195,6 +205,18 @@ class Envelope:
             _verify(self.alg, self.chain[0], message, self.signature)
         except (InvalidSignature, ValueError, TypeError) as e:
             raise EnvelopeSignatureError("signature does not verify") from e
+
+    def check_signer(self, *, trust: TrustStore, at: dt.datetime, organisation: str) -> Anchor:
+        """What every signed document's reader checks, in order: (1) the signature verifies
+        (:class:`EnvelopeSignatureError`); (2) the signer chains to ``trust`` at time ``at``
+        (:class:`~trustavatar.errors.UntrustedChainError`); (3) the ``organisation`` the
+        document names is the signer's (:class:`EnvelopeIssuerError`). Returns the anchor."""
+        self.verify_signature()
+        anchor = validate_chain(self.chain, trust=trust, at=at)
+        signer = signer_organisation(self.chain[0])
+        if signer != organisation:
+            raise EnvelopeIssuerError(organisation, signer)
+        return anchor
 
 
 class SignedDocument:

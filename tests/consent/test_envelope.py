@@ -118,3 +118,23 @@ def test_envelope_shape(keys, mutate, message) -> None:
     raw = _envelope.canonical_json(doc)
     with pytest.raises(_envelope.EnvelopeFormatError, match=message):
         _open(raw)
+
+
+def test_check_signer_runs_signature_chain_and_issuer_checks_in_order(keystore) -> None:
+    from trustavatar.errors import UntrustedChainError
+    from trustavatar.keys import TrustStore
+
+    key = keystore.signing_key()
+    org = _envelope.signer_organisation(key.certificate)
+    data = _envelope.seal({"type": "t", "n": 1}, key)
+    env = _envelope.open_envelope(json.loads(data), raw=data)
+    now = dt.datetime.now(dt.UTC)
+    trust = keystore.trust_store()
+    assert env.check_signer(trust=trust, at=now, organisation=org).fingerprint
+    with pytest.raises(_envelope.EnvelopeIssuerError, match="but is signed by"):
+        env.check_signer(trust=trust, at=now, organisation="Someone Else")
+    with pytest.raises(UntrustedChainError):
+        env.check_signer(trust=TrustStore.of(), at=now, organisation=org)
+    forged = _envelope.Envelope({"type": "t", "n": 2}, env.alg, env.chain, env.signature, data)
+    with pytest.raises(_envelope.EnvelopeSignatureError):
+        forged.check_signer(trust=trust, at=now, organisation=org)

@@ -36,7 +36,7 @@ from trustavatar.consent._time import format_time, parse_time, to_second, utc_no
 from trustavatar.consent.schema import REVOCATION_LIST_SCHEMA, schema_problem
 from trustavatar.consent.store import list_revocations
 from trustavatar.errors import ConsentRevocationListError, UntrustedChainError
-from trustavatar.keys import SigningKey, TrustStore, validate_chain
+from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
 
 #: Largest revocation list accepted, in bytes (about 200 000 entries).
@@ -98,18 +98,14 @@ def load_revocation_list(source: RevocationListSource, *, trust: TrustStore) -> 
         name = f"revocation list {Path(source).name}"
     rl = _parse(data, source=name)
     try:
-        rl.envelope.verify_signature()
+        anchor = rl.envelope.check_signer(trust=trust, at=rl.issued_at,
+                                          organisation=rl.issuer_organisation)
     except _envelope.EnvelopeSignatureError as e:
         raise ConsentRevocationListError(f"{name}: {e}") from e
-    try:
-        anchor = validate_chain(rl.envelope.chain, trust=trust, at=rl.issued_at)
     except UntrustedChainError as e:
         raise ConsentRevocationListError(f"{name} is not from a trusted issuer: {e.message}") from e
-    signer_org = signer_organisation(rl.envelope.chain[0])
-    if signer_org != rl.issuer_organisation:
-        raise ConsentRevocationListError(
-            f"{name} names issuer {rl.issuer_organisation!r} but is signed by {signer_org!r}"
-        )
+    except _envelope.EnvelopeIssuerError as e:
+        raise ConsentRevocationListError(f"{name} {e}") from e
     return RevocationList(
         rl.issuer_organisation, rl.issued_at, rl.revoked, rl.envelope, anchor.fingerprint
     )

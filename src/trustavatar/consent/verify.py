@@ -33,7 +33,7 @@ from trustavatar.errors import (
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, ImageSource, embed_face, load_image
 from trustavatar.home import Home
-from trustavatar.keys import TrustStore, validate_chain
+from trustavatar.keys import TrustStore
 from trustavatar.keys._x509 import fingerprint
 from trustavatar.registry import Registry
 
@@ -175,23 +175,17 @@ def _verify(
     artifact = load_artifact(source)
     cid = artifact.consent_id
 
-    # 2. Signature over JCS(payload) with the embedded signing certificate.
+    # 2. Signature over JCS(payload) with the embedded signing certificate; 3. the signer
+    # chains to a trusted root at issue time and is the named organisation.
     try:
-        artifact.envelope.verify_signature()
+        anchor = artifact.envelope.check_signer(trust=trust, at=artifact.issued_at,
+                                                organisation=artifact.issuer.organisation)
     except _envelope.EnvelopeSignatureError as e:
         raise ConsentSignatureError(f"consent {cid}: {e}") from e
-
-    # 3. The signer chains to a trusted root at issue time and is the named organisation.
-    try:
-        anchor = validate_chain(artifact.chain, trust=trust, at=artifact.issued_at)
     except UntrustedChainError as e:
         raise ConsentUntrustedIssuerError(f"consent {cid}: untrusted issuer: {e.message}") from e
-    signer_org = _envelope.signer_organisation(artifact.chain[0])
-    if signer_org != artifact.issuer.organisation:
-        raise ConsentUntrustedIssuerError(
-            f"consent {cid} names issuer {artifact.issuer.organisation!r} "
-            f"but is signed by {signer_org!r}"
-        )
+    except _envelope.EnvelopeIssuerError as e:
+        raise ConsentUntrustedIssuerError(f"consent {cid} {e}") from e
 
     # 4. Validity at `at`: not_before <= at < not_after.
     validity = artifact.validity

@@ -84,7 +84,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar.errors import InputError, RegistryError, UntrustedChainError
-from trustavatar.keys import SigningKey, TrustStore, validate_chain
+from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry.db import Registry
 
 #: ``prev_hash`` of row 1: SHA-256 of ``b"trustavatar.generation-ledger.v1"`` (also written
@@ -467,25 +467,18 @@ def load_checkpoint(source: bytes | LedgerCheckpoint, *, trust: TrustStore) -> L
     data = source.raw if isinstance(source, LedgerCheckpoint) else bytes(source)
     # 1. parse
     cp = _parse_checkpoint(data)
-    # 2. signature
+    # 2. signature, 3. trusted signer at signing time, 4. issuer named = issuer signing
     try:
-        cp.envelope.verify_signature()
+        anchor = cp.envelope.check_signer(trust=trust, at=cp.signed_at,
+                                          organisation=cp.issuer_organisation)
     except _envelope.EnvelopeSignatureError as e:
         raise InputError(f"ledger checkpoint: {e}") from e
-    # 3. trusted signer at signing time
-    try:
-        anchor = validate_chain(cp.envelope.chain, trust=trust, at=cp.signed_at)
     except UntrustedChainError as e:
         raise InputError(
             f"the ledger checkpoint is not signed by a trusted key: {e.message}"
         ) from e
-    # 4. issuer named = issuer signing
-    signer_org = _envelope.signer_organisation(cp.envelope.chain[0])
-    if signer_org != cp.issuer_organisation:
-        raise InputError(
-            f"the ledger checkpoint names issuer {cp.issuer_organisation!r} "
-            f"but is signed by {signer_org!r}"
-        )
+    except _envelope.EnvelopeIssuerError as e:
+        raise InputError(f"the ledger checkpoint {e}") from e
     return LedgerCheckpoint(cp.seq, cp.head_hash, cp.signed_at, cp.issuer_organisation,
                             cp.envelope, anchor.fingerprint)
 

@@ -54,7 +54,7 @@ from trustavatar.errors import (
     UntrustedChainError,
 )
 from trustavatar.home import Home
-from trustavatar.keys import SigningKey, TrustStore, validate_chain
+from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.reports._templates import environment
 
 AUDIT_FORMAT: Final = "trustavatar.audit/1"
@@ -416,17 +416,13 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
     except (KeyError, TypeError, ValueError) as e:
         raise AuditSignatureError(f"{sp.name} is malformed: {e}") from e
     try:
-        env.verify_signature()
+        anchor = env.check_signer(trust=trust, at=signed_at, organisation=organisation)
     except _envelope.EnvelopeSignatureError as e:
         raise AuditSignatureError(f"{sp.name}: {e}") from e
-    try:
-        anchor = validate_chain(env.chain, trust=trust, at=signed_at)
     except UntrustedChainError as e:
         raise AuditSignatureError(f"the audit is not signed by a trusted key: {e.message}") from e
-    signer = _envelope.signer_organisation(env.chain[0])
-    if signer != organisation:
-        raise AuditSignatureError(f"the signature names {organisation!r} but is signed by "
-                                  f"{signer!r}")
+    except _envelope.EnvelopeIssuerError as e:
+        raise AuditSignatureError(f"the signature {e}") from e
     actual = hashlib.sha256(body).hexdigest()
     if actual != expected:
         raise AuditSignatureError(f"{jp.name} was changed after signing (SHA-256 {actual[:16]}… "
