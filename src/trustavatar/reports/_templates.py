@@ -4,10 +4,13 @@ newer figures); the tests check that every panel shows its content."""
 
 from __future__ import annotations
 
-__all__ = ["environment"]
+__all__ = ["environment", "script_json"]
 
+import json
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import jinja2
 
@@ -26,3 +29,11 @@ def environment() -> jinja2.Environment:
     env.filters["f2"] = lambda v: "n/a" if v is None else f"{v:.2f}"
     env.filters["f1"] = lambda v: "n/a" if v is None else f"{v:.1f}"
     return env
+
+
+def script_json(data: Mapping[str, Any]) -> str:
+    """``data`` as indented JSON safe inside ``<script type="application/json">``: "</"
+    would end the element, so every "<" is written as the equal JSON escape ``\\u003c``.
+    Raises ValueError for NaN or infinity (not JSON)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=str)
+    return text.replace("<", "\\u003c")

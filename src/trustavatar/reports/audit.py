@@ -55,7 +55,7 @@ from trustavatar.errors import (
 )
 from trustavatar.home import Home
 from trustavatar.keys import SigningKey, TrustStore
-from trustavatar.reports._templates import environment
+from trustavatar.reports._templates import environment, script_json
 
 AUDIT_FORMAT: Final = "trustavatar.audit/1"
 AUDIT_SIGNATURE_TYPE: Final = "trustavatar.audit-signature"
@@ -251,7 +251,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
     ledger, a missing file or a revoked consent are findings, not errors; only a registry
     that cannot be read raises :class:`~trustavatar.errors.ReportError`.
     """
-    from trustavatar.consent.store import get_consent, list_consents
+    from trustavatar.consent.store import list_consents
     from trustavatar.registry import Registry, list_generations, verify_ledger
 
     home = home or Home.resolve()
@@ -271,8 +271,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
             for i, row in enumerate(rows):
                 if progress is not None:
                     progress(i, len(rows))
-                record = consents.get(row.entry.consent_id) or get_consent(
-                    registry, row.entry.consent_id)
+                record = consents.get(row.entry.consent_id)
                 language = row.entry.qa.get("language")
                 consent = _consent_view(record, now, row.created_at,
                                         language if isinstance(language, str) else None)
@@ -339,7 +338,7 @@ def render_audit_html(report: AuditReport, *, signature: Mapping[str, Any] | Non
     """The audit as one self-contained HTML page (``signature``: what :func:`write_audit`
     signed, shown so a reader knows which JSON and key to check)."""
     d = report.data
-    text = json.dumps(d, indent=1, ensure_ascii=False).replace("<", "\\u003c")
+    text = script_json(d)
     return environment().get_template("audit.html.j2").render(
         d=d, clean=report.clean, json=text, signature=signature or {})
 

@@ -17,7 +17,6 @@ __all__ = ["render_scan_index", "render_scan_report", "write_scan_index", "write
 
 import datetime as dt
 import html
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar.errors import ReportError
-from trustavatar.reports._templates import environment
+from trustavatar.reports._templates import environment, script_json
 from trustavatar.reports.svg import Series, bar_chart, heatmap, line_chart
 
 _REQUIRED = ("verdict", "analyzers", "path")
@@ -215,12 +214,6 @@ def _fp_meaning(data: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _embed_json(data: Mapping[str, Any]) -> str:
-    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=str)
-    # inside <script>, "</" would end the element; "\u003c" is the same JSON string
-    return text.replace("<", "\\u003c")
-
-
 def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None) -> str:
     """The self-contained HTML page for one scan result (object or JSON dict)."""
     from trustavatar.detector.result import DETECTOR_VERSION
@@ -234,7 +227,7 @@ def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None) 
                   "omitted.")
     verdict = str(data["verdict"])
     try:
-        embedded = _embed_json(data)
+        embedded = script_json(data)
     except ValueError as e:
         raise ReportError(f"the scan result cannot be embedded as JSON: {e}") from e
     ctx = {
