@@ -167,3 +167,8 @@ def test_cli_scan_one_video_to_one_page(studio: Any, tmp_path: Path,
     assert 'id="provenance-panel"' in page.read_text()
     again = invoke(capsys, "scan", studio.videos[0], "--report", page)
     assert again.code == 2 and "exists already" in again.err  # refused before scanning
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    bad = invoke(capsys, "scan", junk, "--report", tmp_path / "junk.html")
+    assert bad.code == 2 and bad.err.count("error:") == 1 and "not a video" in bad.err
+    assert not (tmp_path / "junk.html").exists()

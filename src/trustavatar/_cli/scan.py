@@ -159,7 +159,8 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                     click.echo(f"trustavatar: error: {item.path}: {item.error}", err=True)
     results.sort(key=lambda d: order.get(d["path"], 0))
     code = exit_code(results, errors)
-    if report is not None and (results or errors):
+    single_page = report is not None and report.lower().endswith((".html", ".htm"))
+    if report is not None and (results if single_page else (results or errors)):
         from trustavatar._cli.report import write_reports
 
         done = write_reports(results, errors, report, force=force)
