@@ -21,7 +21,12 @@ from trustavatar.consent.liveness import (
     eye_aspect_ratio,
 )
 from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
-from trustavatar.consent.spoken_code import ENGLISH_TEMPLATE, load_template, score_spoken_code
+from trustavatar.consent.spoken_code import (
+    ENGLISH_TEMPLATE,
+    VTLN_WARPS,
+    load_template,
+    score_spoken_code,
+)
 from trustavatar.errors import (
     ConsentChallengeError,
     ConsentEvidenceError,
@@ -156,6 +161,7 @@ def test_spoken_code_scores() -> None:
     assert good.failure is None, good.failure
     assert good.code == "471093" and good.readings == ("471093",)
     assert good.margin >= good.min_margin
+    assert good.warp in VTLN_WARPS and good.figures()["vtln_warp"] == good.warp
     wrong = score_spoken_code(_say(t.spoken("471098")), "471093")
     assert wrong.code == "471098" and wrong.margin < 0
     assert wrong.failure.startswith("heard code 471098, expected 471093 (margin -")

@@ -3,11 +3,15 @@
 The subject reads a fixed English sentence that ends in a one-time code, digit by digit
 ("For safety purposes, my unique code is four seven one zero nine three"). PocketSphinx
 (US-English acoustic model and CMU dictionary from the ``pocketsphinx`` wheel; offline)
-decodes the clip's audio three times, each time constrained by a finite-state grammar
-built from the template (:class:`ConsentTemplate`):
+decodes the clip's audio in passes, each constrained by a finite-state grammar built from
+the template (:class:`ConsentTemplate`):
 
-1. **What was said** — the sentence, then any number of digits, the code part repeatable
-   (a code read twice is heard twice). Gives the transcript and every code heard.
+1. **What was said** — the sentence, then six digits (or none), the code part repeatable
+   (a code read twice is heard twice). Gives the transcript and every code heard. This
+   pass runs once per vocal-tract-length warp in :data:`VTLN_WARPS` (the front end's
+   frequency axis stretched or squeezed, as speaker normalisation does); the warp whose
+   best path scores highest is the speaker's, and every later pass uses it. The choice
+   does not depend on the expected code: every code is in this grammar.
 2. **Utterance verification** — the same audio forced through the sentence with exactly
    the expected code, and through the sentence with *any other* six-digit code (a grammar
    of every code that differs from the expected one in at least one digit). The margin is
@@ -33,6 +37,7 @@ __all__ = [
     "ENGLISH_TEMPLATE",
     "MARGIN_CAP",
     "MIN_MARGIN",
+    "VTLN_WARPS",
     "ConsentTemplate",
     "SpokenCodeResult",
     "load_template",
@@ -72,8 +77,13 @@ CODE_LENGTH: Final = 6
 MIN_MARGIN: Final = 10.0
 #: What decodes the speech (recorded in the artifact's evidence).
 ASR_ENGINE: Final = (
-    f"pocketsphinx {importlib.metadata.version('pocketsphinx')} en-us (fsg, utterance verification)"
+    f"pocketsphinx {importlib.metadata.version('pocketsphinx')} en-us "
+    "(fsg, vtln, utterance verification)"
 )
+#: Vocal-tract-length warps tried (PocketSphinx ``inverse_linear`` warp of the filter bank;
+#: 1 = none). Picking the best-scoring one per clip raised the synthetic-voice accept rate
+#: from 45.9 % to 50.0 % (270 utterances), still with no false accept (``consent/README.md``).
+VTLN_WARPS: Final = (0.85, 0.90, 0.95, 1.0, 1.05, 1.10, 1.15)
 
 #: Beams of the search (probabilities relative to the best path in a frame). Wide, so that
 #: the best wrong code survives to the end even when it is far worse than the right one.
@@ -244,6 +254,7 @@ class SpokenCodeResult:
     transcript: str
     min_margin: float
     duration: float  #: seconds of audio decoded
+    warp: float = 1.0  #: the vocal-tract-length warp chosen for this speaker
 
     @property
     def failure(self) -> str | None:
@@ -280,6 +291,7 @@ class SpokenCodeResult:
             "margin": round(self.margin, 2),
             "min_margin": self.min_margin,
             "duration_s": round(self.duration, 2),
+            "vtln_warp": self.warp,
         }
 
 
@@ -309,18 +321,17 @@ def score_spoken_code(
     with _LOCK, tempfile.TemporaryDirectory(prefix="trustavatar-asr-") as tmp:
         dictionary = _write_dictionary(template, Path(tmp))
         # 1. Structure: the sentence, and a code (or none) each time the code sentence is
-        #    read; where the last reading of the code sentence starts.
-        decoder = _decoder(dictionary, exact=False)
-        decoder.add_fsg("said", _said_fsg(decoder, template, len(digits)))
-        said, start = _decode_said(decoder, pcm, prefix)
+        #    read; where the last reading of the code sentence starts. Once per warp; the
+        #    best-scoring warp is kept.
+        warp, said, start = _best_warp(dictionary, template, len(digits), pcm, prefix)
         readings, said_text = _read(said, template)
         if start is None:
             return SpokenCodeResult(expected, None, -MARGIN_CAP, readings, said_text,
-                                    min_margin, audio.duration)
+                                    min_margin, audio.duration, warp)
         # 2. Utterance verification on the code sentence: the expected code against the best
         #    other code, scored so that the two are comparable.
         region = pcm[max(0, start - _LEAD_SAMPLES):]
-        exact = _decoder(dictionary, exact=True)
+        exact = _decoder(dictionary, exact=True, warp=warp)
         exact.add_fsg("expected", _code_fsg(exact, template, prefix, digits, other=False))
         exact.add_fsg("other", _code_fsg(exact, template, prefix, digits, other=True))
         exp_words, exp_score = _decode(exact, "expected", region)
@@ -328,13 +339,16 @@ def score_spoken_code(
     statement = said_text.split(" ".join(prefix))[0].strip() if prefix else ""
     if exp_score is None and other_score is None:
         code, margin, transcript = None, -MARGIN_CAP, said_text
-    elif other_score is None or (exp_score is not None and exp_score >= other_score):
-        margin = MARGIN_CAP if other_score is None else (exp_score - other_score) * _NATS_PER_UNIT
-        code, transcript = expected, _read(exp_words, template)[1]
     else:
-        margin = -MARGIN_CAP if exp_score is None else (exp_score - other_score) * _NATS_PER_UNIT
-        heard, transcript = _read(other_words, template)
-        code = next((c for c in heard if c), None)
+        if exp_score is None or other_score is None:  # one side pruned away entirely
+            margin = -MARGIN_CAP if exp_score is None else MARGIN_CAP
+        else:
+            margin = (exp_score - other_score) * _NATS_PER_UNIT
+        if margin >= 0:
+            code, transcript = expected, _read(exp_words, template)[1]
+        else:
+            heard, transcript = _read(other_words, template)
+            code = next((c for c in heard if c), None)
     if statement:
         transcript = f"{statement} {transcript}"
     if len([r for r in readings if r]) != 1:  # no code, or several: show what was heard
@@ -342,7 +356,23 @@ def score_spoken_code(
     return SpokenCodeResult(
         expected=expected, code=code, margin=float(np.clip(margin, -MARGIN_CAP, MARGIN_CAP)),
         readings=readings, transcript=transcript, min_margin=min_margin,
-        duration=audio.duration)
+        duration=audio.duration, warp=warp)
+
+
+def _best_warp(dictionary: Path, template: ConsentTemplate, length: int,
+               pcm: NDArray[np.int16], prefix: tuple[str, ...],
+               ) -> tuple[float, list[str], int | None]:
+    """The structure pass at every warp of :data:`VTLN_WARPS`: the warp whose best path
+    scores highest, with that pass's words and code-sentence start (warp 1 and no words
+    when no warp finds the sentence)."""
+    best: tuple[int, float, list[str], int | None] | None = None
+    for warp in VTLN_WARPS:
+        decoder = _decoder(dictionary, exact=False, warp=warp)
+        decoder.add_fsg("said", _said_fsg(decoder, template, length))
+        said, start, score = _decode_said(decoder, pcm, prefix)
+        if score is not None and (best is None or score > best[0]):
+            best = (score, warp, said, start)
+    return (1.0, [], None) if best is None else best[1:]
 
 
 def _dithered_pcm16(samples: NDArray[np.float32], level: float) -> NDArray[np.int16]:
@@ -392,7 +422,7 @@ def _write_dictionary(template: ConsentTemplate, folder: Path) -> Path:
     return path
 
 
-def _decoder(dictionary: Path, *, exact: bool) -> pocketsphinx.Decoder:
+def _decoder(dictionary: Path, *, exact: bool, warp: float = 1.0) -> pocketsphinx.Decoder:
     """A decoder for our grammars. ``exact``: path scores comparable between grammars —
     every senone is scored in every frame (so the per-frame normalisation does not depend
     on the grammar) and the beams are very wide (so the best wrong code survives to the
@@ -400,6 +430,8 @@ def _decoder(dictionary: Path, *, exact: bool) -> pocketsphinx.Decoder:
     voices lose every path through the sentence."""
     beam = _BEAM if exact else _STRUCTURE_BEAM
     options: dict[str, Any] = {"beam": beam, "pbeam": beam, "wbeam": beam}
+    if warp != 1.0:
+        options.update(warp_type="inverse_linear", warp_params=f"{warp:g}")
     if exact:
         options["compallsen"] = True
     try:
@@ -497,21 +529,22 @@ def _code_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
 
 
 def _decode_said(decoder: pocketsphinx.Decoder, pcm: NDArray[np.int16],
-                 prefix: tuple[str, ...]) -> tuple[list[str], int | None]:
-    """The structure pass: its words, and the sample where the last reading of ``prefix``
-    (the words before the code) begins (None when the sentence was not recognised)."""
-    words, _ = _decode(decoder, "said", pcm)
+                 prefix: tuple[str, ...]) -> tuple[list[str], int | None, int | None]:
+    """The structure pass: its words, the sample where the last reading of ``prefix``
+    (the words before the code) begins (None when the sentence was not recognised) and
+    the path score (None when nothing was decoded)."""
+    words, score = _decode(decoder, "said", pcm)
     if not words:
-        return [], None
+        return [], None, None
     segments = [(s.word.split("(")[0], s.start_frame) for s in decoder.seg()
                 if not s.word.startswith(("<", "[", "+"))]
     names = [w for w, _ in segments]
     k = len(prefix)
     starts = [i for i in range(len(names) - k + 1) if tuple(names[i:i + k]) == prefix]
     if not starts:
-        return words, None
+        return words, None, score
     frame = segments[starts[-1]][1]
-    return words, frame * DEFAULT_SAMPLE_RATE // _FRAME_RATE
+    return words, frame * DEFAULT_SAMPLE_RATE // _FRAME_RATE, score
 
 
 def _decode(decoder: pocketsphinx.Decoder, search: str,
