@@ -41,6 +41,21 @@ def test_blink_closes_both_eyes(portrait) -> None:
         assert _ear(closed, ear) < 0.35 * _ear(lm, ear)
 
 
+def test_rendered_blink_reads_as_closed_eyes(portrait) -> None:
+    """The landmarker must see the rendered blink as a blink: real blinks bring the eye
+    aspect ratio to 0.06-0.55 of its open level; the warp alone only reached 0.62-0.69."""
+    img, lm = portrait
+    renderer = PhotoRenderer(img, lm)
+    with FaceMesh(video=False) as mesh:
+        ratios = {}
+        for blink in (0.0, 1.0):
+            seen = mesh.detect(renderer.render(MouthPose(gap=renderer.reference_gap,
+                                                         blink=blink)))
+            assert seen is not None
+            ratios[blink] = np.mean([_ear(seen, e) for e in (Region.EAR_R, Region.EAR_L)])
+    assert ratios[1.0] < 0.55 * ratios[0.0]
+
+
 def test_head_roll_rotates_the_eye_line(portrait) -> None:
     _, lm = portrait
     rolled = deform(lm, MouthPose(gap=current_gap(lm), roll=np.deg2rad(3)))

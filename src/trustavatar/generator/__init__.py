@@ -7,7 +7,7 @@
 
 Modules, one per step: :mod:`.audio` (decoding, TTS, log-mel, phonemes, visemes),
 :mod:`.motion` (mouth, blinks, head), :mod:`.deform` (landmarks), :mod:`.warp`
-(piecewise-affine remap), :mod:`.mouth_interior`, :mod:`.render`, :mod:`.encode`
+(piecewise-affine remap), :mod:`.mouth_interior`, :mod:`.eyelids`, :mod:`.render`, :mod:`.encode`
 (PyAV), :mod:`.qa` (identity and sync), :mod:`.pipeline` (the order and the gate).
 """
 

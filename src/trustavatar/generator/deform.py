@@ -120,8 +120,8 @@ def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None) -
     if pose.blink > 0:
         for up, low in ((Region.LID_UPPER_R, Region.LID_LOWER_R),
                         (Region.LID_UPPER_L, Region.LID_LOWER_L)):
-            target = out[low] * 0.85 + out[up] * 0.15
-            out[up] += pose.blink * (target - out[up]) * 0.95
+            target = out[low] * 0.97 + out[up] * 0.03
+            out[up] += pose.blink * (target - out[up])
     # 4. head: roll, shift and scale about the face centre
     if pose.roll or pose.dx or pose.dy or pose.scale:
         out = _head(out, pose, f)

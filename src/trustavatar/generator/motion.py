@@ -81,7 +81,7 @@ def _shift_earlier(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _blinks(n: int, fps: float, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """Blink closure per frame: gamma-distributed intervals, 120–320 ms blinks."""
+    """Blink closure per frame: gamma-distributed intervals, 150–400 ms blinks."""
     out = np.zeros(n, np.float32)
     if rate <= 0 or n == 0:
         return out
@@ -89,7 +89,7 @@ def _blinks(n: int, fps: float, rate: float, rng: np.random.Generator) -> np.nda
     t = float(rng.uniform(0.6, 0.6 + mean_interval))  # first blink
     duration_s = n / fps
     while t < duration_s:
-        dur = float(rng.uniform(0.12, 0.32))
+        dur = float(rng.uniform(0.15, 0.40))
         close_s = dur * 0.35
         start = t * fps
         for i in range(int(start), min(n, int((t + dur) * fps) + 2)):

@@ -1,4 +1,5 @@
-"""Render frames: warp the face to each frame's landmarks, paint the mouth interior.
+"""Render frames: warp the face to each frame's landmarks, paint the mouth interior (and,
+in photo mode, closed eyelids during blinks).
 
 ``PhotoRenderer`` animates one portrait (mouth, blinks, head motion). ``VideoRenderer``
 re-renders only the mouth and jaw of each frame of a face video (dubbing).
@@ -7,6 +8,8 @@ re-renders only the mouth and jaw of each frame of a face video (dubbing).
 from __future__ import annotations
 
 __all__ = ["PhotoRenderer", "VideoRenderer"]
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,6 +22,7 @@ from trustavatar.generator.deform import (
     deform,
     head_ring,
 )
+from trustavatar.generator.eyelids import Eyelids
 from trustavatar.generator.mouth_interior import MouthInterior, interior_amount
 from trustavatar.generator.warp import MeshWarp
 
@@ -58,6 +62,7 @@ class PhotoRenderer:
         self.frame = FaceFrame.of(self.landmarks)
         self.reference_gap = current_gap(self.landmarks)
         self.interior = MouthInterior.from_reference(image, self.landmarks)
+        self.eyelids = Eyelids(image, self.landmarks)
         h, w = image.shape[:2]
         self._h, self._w = h, w
         self._border = _border(h, w)
@@ -79,6 +84,9 @@ class PhotoRenderer:
     def render(self, pose: MouthPose) -> np.ndarray:
         src, dst, dst_lm = self._vertices(pose)
         out = self.warp.apply(self.image, src, dst)
+        if pose.blink > 0:
+            eyes_open = deform(self.landmarks, replace(pose, blink=0.0), frame=self.frame)
+            out = self.eyelids.paint(out, eyes_open, pose.blink)
         return self.interior.paint(out, dst_lm,
                                    amount=interior_amount(pose.gap, self.reference_gap))
 
