@@ -15,14 +15,9 @@ from pathlib import Path
 from trustavatar.errors import InputError
 
 
-@contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a temporary path in ``target``'s directory; on success rename it onto ``target``.
-
-    The caller writes the complete output to the yielded path. If the ``with`` body
-    raises, the temporary file is deleted and the exception propagates.
-    """
-    target = Path(target)
+def _temporary_beside(target: Path) -> Path:
+    """An empty temporary file in ``target``'s directory (InputError when there is none or
+    it cannot be written)."""
     directory = target.parent if str(target.parent) else Path()
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist")
@@ -31,7 +26,25 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Itera
     except OSError as e:
         raise InputError(f"cannot write to {directory}: {e.strerror}") from e
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def check_writable(target: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` now if :func:`atomic_output` could not write ``target``
+    later: for commands whose work has side effects (a challenge used, a row recorded)
+    before the output is written."""
+    _temporary_beside(Path(target)).unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path in ``target``'s directory; on success rename it onto ``target``.
+
+    The caller writes the complete output to the yielded path. If the ``with`` body
+    raises, the temporary file is deleted and the exception propagates.
+    """
+    tmp = _temporary_beside(Path(target))
+    target = Path(target)
     try:
         yield tmp
         tmp.chmod(mode)

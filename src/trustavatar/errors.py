@@ -46,6 +46,7 @@ __all__ = [
     "QualityCheckError",
     "RegistryError",
     "ReportError",
+    "ScriptInputError",
     "SigningError",
     "SpeechSynthesisError",
     "UnsupportedFormatError",
@@ -184,7 +185,14 @@ class AudioInputError(GenerationError, InputError):
 
 
 class SpeechSynthesisError(GenerationError):
-    """Text-to-speech failed (unknown voice or language, bad SSML)."""
+    """Text-to-speech failed: the engine could not be loaded or failed while speaking, or
+    (:class:`ScriptInputError`) the script or the voice settings are not usable."""
+
+
+class ScriptInputError(SpeechSynthesisError, InputError):
+    """The script or voice settings are not usable: empty or overlong text, malformed SSML,
+    unknown language or voice, rate or pitch out of range (exit code 2, like other bad
+    input)."""
 
 
 class FaceTrackingError(GenerationError, InputError):

@@ -54,6 +54,9 @@ def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_no
     out = tmp_path / "eileen.consent.json"
     args = ("consent", "record", "--challenge", cid, "--clip", consent_clip("good"),
             "--portrait", faces["portrait"], "--out", out)
+    # an output that cannot be written is refused before the challenge is used up
+    r = invoke(capsys, *h, *args[:-1], tmp_path / "missing" / "x.json")
+    assert r.code == 2 and "output directory" in r.err and "does not exist" in r.err
     r = invoke(capsys, *h, *args)
     assert r.code == 0, r.err
     for words in ("recorded consent ", "✓ freshness", "✓ speech: heard code", "✓ liveness: ",

@@ -171,3 +171,11 @@ def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
                studio.consent, "--out", tmp_path / "no.mp4")
     assert r.code == 2 and "exactly one of --audio or --script" in r.err
     assert not (tmp_path / "no.mp4").exists()
+    # a script or voice that cannot be spoken is bad input (2), not a failed operation (1)
+    for extra, message in ((["--script", "<speak>unclosed"], "malformed SSML"),
+                           (["--script", "  "], "text is empty"),
+                           (["--script", "Hi.", "--voice", "nosuchvoice"], "unknown voice")):
+        r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
+                   studio.consent, *extra, "--out", tmp_path / "no.mp4")
+        assert r.code == 2 and message in r.err, (extra, r.code, r.err)
+        assert "Traceback" not in r.err and not (tmp_path / "no.mp4").exists()

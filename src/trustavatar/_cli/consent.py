@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from trustavatar import consent as consent_api
-from trustavatar._atomic import atomic_output
+from trustavatar._atomic import atomic_output, check_writable
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -375,6 +375,7 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
     recorded, 3 if rejected, 2 for bad input."""
     st = state()
     refuse_overwrite(out, force)
+    check_writable(out)  # before the challenge is used up
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         try:

@@ -38,7 +38,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from trustavatar.errors import SpeechSynthesisError
+from trustavatar.errors import ScriptInputError, SpeechSynthesisError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
 from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent
 
@@ -147,21 +147,22 @@ def synthesize(
     default 50). ``ssml=None`` treats text starting with ``<speak`` as SSML; SSML must be
     well-formed XML with a ``<speak>`` root (``<break>``, ``<prosody>``, ``<say-as>``, …).
 
-    Raises :class:`~trustavatar.errors.SpeechSynthesisError` for empty or overlong text, an
-    unknown language or voice, a rate or pitch out of range, malformed SSML, or text that
-    gives no speech.
+    Raises :class:`~trustavatar.errors.ScriptInputError` (a ``SpeechSynthesisError``; exit
+    code 2) for empty or overlong text, an unknown language or voice, a rate or pitch out of
+    range, malformed SSML, or text that gives no speech; ``SpeechSynthesisError`` itself
+    when espeak-ng cannot be loaded or fails.
     """
     # 1. Arguments.
     if not isinstance(text, str):
-        raise SpeechSynthesisError(f"text must be a str, got {type(text).__name__}")
+        raise ScriptInputError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
-        raise SpeechSynthesisError("text is empty")
+        raise ScriptInputError("text is empty")
     if len(text) > MAX_TEXT_CHARS:
-        raise SpeechSynthesisError(
+        raise ScriptInputError(
             f"text is {len(text)} characters long; at most {MAX_TEXT_CHARS} are accepted"
         )
     if "\x00" in text:
-        raise SpeechSynthesisError("text contains a NUL character")
+        raise ScriptInputError("text contains a NUL character")
     _check_range("rate", rate, RATE_RANGE)
     _check_range("pitch", pitch, PITCH_RANGE)
     # 2. SSML: detect, then insist on well-formed XML with a <speak> root.
@@ -204,7 +205,7 @@ def synthesize(
     duration = raw.shape[0] / rate_hz
     phonemes = _phoneme_track(collector.phonemes, rate_hz, duration)
     if not any(not p.is_silence for p in phonemes):
-        raise SpeechSynthesisError("the text gives no speech (nothing to pronounce)")
+        raise ScriptInputError("the text gives no speech (nothing to pronounce)")
     audio = resample(Audio.from_array(raw.astype(np.float32) / 32768.0, rate_hz),
                      DEFAULT_SAMPLE_RATE)
     words = _word_track(collector.words, rate_hz, phonemes, text)
@@ -408,7 +409,7 @@ def _variant_ids() -> dict[str, str]:
 def _resolve_language(language: str) -> str:
     code = language.strip().lower().replace("_", "-")
     if code not in _language_codes():
-        raise SpeechSynthesisError(
+        raise ScriptInputError(
             f"unknown language {language!r} (espeak-ng knows e.g. 'en', 'en-us', 'de', 'fr'; "
             "see list_languages())"
         )
@@ -419,7 +420,7 @@ def _resolve_variant(voice: str) -> str:
     key = voice.strip().lstrip("+").lower()
     variant = _variant_ids().get(key)
     if variant is None:
-        raise SpeechSynthesisError(
+        raise ScriptInputError(
             f"unknown voice {voice!r} (a variant such as 'f3', 'm2' or 'klatt'; "
             "see list_voices(variants=True))"
         )
@@ -430,10 +431,10 @@ def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise SpeechSynthesisError(f"{name} must be an integer, got {value!r}")
+        raise ScriptInputError(f"{name} must be an integer, got {value!r}")
     lo, hi = bounds
     if not lo <= value <= hi:
-        raise SpeechSynthesisError(f"{name} {value} is outside espeak-ng's range {lo}..{hi}")
+        raise ScriptInputError(f"{name} {value} is outside espeak-ng's range {lo}..{hi}")
 
 
 def _check_ssml(text: str) -> None:
@@ -446,10 +447,10 @@ def _check_ssml(text: str) -> None:
             root.append(name)
 
     def doctype(*_args: object) -> None:
-        raise SpeechSynthesisError("SSML must not contain a DOCTYPE")
+        raise ScriptInputError("SSML must not contain a DOCTYPE")
 
     def entity(*_args: object) -> None:
-        raise SpeechSynthesisError("SSML must not declare entities")
+        raise ScriptInputError("SSML must not declare entities")
 
     parser.StartElementHandler = start
     parser.StartDoctypeDeclHandler = doctype
@@ -457,12 +458,12 @@ def _check_ssml(text: str) -> None:
     try:
         parser.Parse(text, True)
     except xml.parsers.expat.ExpatError as e:
-        raise SpeechSynthesisError(
+        raise ScriptInputError(
             f"malformed SSML: {xml.parsers.expat.ErrorString(e.code)} at line {e.lineno}, "
             f"column {e.offset}"
         ) from e
     if root[:1] != ["speak"]:
-        raise SpeechSynthesisError(f"SSML root element must be <speak>, got <{root[0]}>")
+        raise ScriptInputError(f"SSML root element must be <speak>, got <{root[0]}>")
 
 
 # --- event tracks ---------------------------------------------------------------------------
