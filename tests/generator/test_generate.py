@@ -13,6 +13,7 @@ from tests.generator.conftest import SCRIPT, Studio
 
 from trustavatar import consent, provenance
 from trustavatar.errors import (
+    AudioInputError,
     ConsentExpiredError,
     ConsentIdentityError,
     ConsentRevokedError,
@@ -133,8 +134,11 @@ def test_gate_refuses_out_of_scope_and_expired(studio, tmp_path):
     _nothing_written(studio, out, before)
 
 
-def test_bad_inputs_are_clear(studio, tmp_path):
+def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(AudioInputError, match="in video mode the audio must fit the video"):
+        generate(face=photo_video.output, consent=studio.consent, out=out,
+                 script=" ".join([SCRIPT] * 3), home=studio.home)
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
     with pytest.raises((FaceTrackingError, ConsentIdentityError), match="face"):

@@ -27,6 +27,7 @@ from trustavatar import provenance
 from trustavatar._atomic import atomic_output
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
+    AudioInputError,
     ConsentIdentityError,
     FaceError,
     FaceTrackingError,
@@ -61,6 +62,8 @@ _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                    ".wmv", ".flv", ".3gp"}
 _VIDEO_ANALYSIS_SECONDS = 5.0
+#: Video mode: how much longer than the face video the audio may be (the last frame is held).
+_AUDIO_OVERRUN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,8 @@ def generate(
     speech = _speech(audio, script, language, voice, rate)
     out_fps = info_fps if mode == "video" else fps
     n = audio_api.frame_count(speech.audio16.duration, out_fps)
+    if mode == "video":
+        _check_audio_fits(face_p, speech.audio16.duration)
     visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
     energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
     timings["audio_s"] = time.perf_counter() - t
@@ -352,7 +357,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
         dubber = VideoRenderer(reference, ref_landmarks)
         missing = 0
         with FaceMesh(video=True) as mesh:
-            for i, frame in enumerate(_looped_frames(face, (w, h), n)):
+            for i, frame in enumerate(_video_frames(face, (w, h), n)):
                 lm = mesh.detect(frame)
                 if lm is None:
                     missing += 1
@@ -379,15 +384,29 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
     return references
 
 
-def _looped_frames(face: Path, size: tuple[int, int], n: int) -> Iterator[np.ndarray]:
-    """The video's frames, from the start again when the audio is longer than the video."""
+def _check_audio_fits(face: Path, audio_seconds: float) -> None:
+    """Dubbing re-renders the mouth of existing footage: the audio must not outlast the
+    video (beyond :data:`_AUDIO_OVERRUN_S`, covered by holding the last frame)."""
+    video_seconds = probe(face).duration
+    if audio_seconds > video_seconds + _AUDIO_OVERRUN_S:
+        raise AudioInputError(
+            f"the audio is {audio_seconds:.1f} s long but the face video {face.name} only "
+            f"{video_seconds:.1f} s: in video mode the audio must fit the video (trim the "
+            "audio, or use a longer video or a photo)")
+
+
+def _video_frames(face: Path, size: tuple[int, int], n: int) -> Iterator[np.ndarray]:
+    """The video's first ``n`` frames; the last one is held if the video ends sooner (by
+    at most :data:`_AUDIO_OVERRUN_S`, which :func:`_check_audio_fits` ensured)."""
     produced = 0
-    while produced < n:
-        before = produced
-        for frame in iter_frames(face, size=size):
-            yield frame
-            produced += 1
-            if produced >= n:
-                return
-        if produced == before:
-            raise FaceTrackingError(f"{face.name} has no decodable frames")
+    last: np.ndarray | None = None
+    for frame in iter_frames(face, size=size):
+        yield frame
+        last = frame
+        produced += 1
+        if produced >= n:
+            return
+    if last is None:
+        raise FaceTrackingError(f"{face.name} has no decodable frames")
+    for _ in range(n - produced):
+        yield last
