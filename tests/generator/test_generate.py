@@ -143,6 +143,10 @@ def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
     with pytest.raises((FaceTrackingError, ConsentIdentityError), match="face"):
         generate(face=blank, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    tiny = tmp_path / "tiny.png"  # the whole portrait at 64 px: a face about 22 px tall
+    Image.open(sample_portrait_path()).resize((64, 64)).save(tiny)
+    with pytest.raises(FaceTrackingError, match=r"too small: \d+ px tall .* at least 32 px"):
+        generate(face=tiny, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
     with pytest.raises(InputError, match="exactly one of audio or script"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                  home=studio.home)

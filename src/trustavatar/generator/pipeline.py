@@ -7,7 +7,7 @@ no ledger row) when any step fails.
 
 from __future__ import annotations
 
-__all__ = ["GenerationResult", "QAPolicy", "generate"]
+__all__ = ["MIN_FACE_PX", "GenerationResult", "QAPolicy", "generate"]
 
 import contextlib
 import datetime as dt
@@ -62,6 +62,9 @@ _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                    ".wmv", ".flv", ".3gp"}
 _VIDEO_ANALYSIS_SECONDS = 5.0
+#: Smallest face (forehead to chin, pixels at the working size) the renderer animates: below
+#: it the mouth is a few pixels wide and lip motion cannot be drawn.
+MIN_FACE_PX = 32
 #: Video mode: how much longer than the face video the audio may be (the last frame is held).
 _AUDIO_OVERRUN_S = 0.5
 
@@ -300,6 +303,17 @@ def _embed_one(image: np.ndarray) -> FaceEmbedding:
         raise ConsentIdentityError(f"cannot bind the consent to this face: {e.message}") from e
 
 
+def _big_enough(landmarks: np.ndarray, face: Path, size: tuple[int, int]) -> np.ndarray:
+    """``landmarks``, unless the face is too small to animate at the working size."""
+    height = face_height(landmarks)
+    if height < MIN_FACE_PX:
+        raise FaceTrackingError(
+            f"the face in {face.name} is too small: {height:.0f} px tall at the working size "
+            f"{size[0]}x{size[1]}, at least {MIN_FACE_PX} px are needed (use a larger or "
+            "closer-cropped picture, or a larger --size)")
+    return landmarks
+
+
 def _reference(face: Path, mode: str, size: int | None
                ) -> tuple[np.ndarray, np.ndarray, float]:
     """The image the consent gate checks and the renderer starts from, its landmarks, fps."""
@@ -309,10 +323,14 @@ def _reference(face: Path, mode: str, size: int | None
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         with FaceMesh(video=False, max_faces=2) as mesh:
             faces = mesh.detect_all(img)
-        if len(faces) != 1:
+        if not faces:
+            raise FaceTrackingError(
+                f"no face found in {face.name}: the photo must show one face, frontal, "
+                "unobstructed and filling a good part of the picture (crop it closer)")
+        if len(faces) > 1:
             raise FaceTrackingError(f"the face photo must show exactly one face; found "
                                     f"{len(faces)}")
-        return img, faces[0], 25.0
+        return img, _big_enough(faces[0], face, (w, h)), 25.0
     info = probe(face)
     w, h = _fit(info.width, info.height, size)
     with FaceMesh(video=False, max_faces=2) as mesh:
@@ -321,7 +339,7 @@ def _reference(face: Path, mode: str, size: int | None
                 break
             faces = mesh.detect_all(frame)
             if len(faces) == 1:
-                return frame, faces[0], info.fps
+                return frame, _big_enough(faces[0], face, (w, h)), info.fps
             if len(faces) > 1:
                 raise FaceTrackingError(f"the face video shows {len(faces)} faces at frame {i};"
                                         " dubbing needs exactly one")
