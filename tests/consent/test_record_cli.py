@@ -47,6 +47,13 @@ def test_challenge_prints_the_sentence_to_read(h: list[str], capsys, known_nonce
     assert r.code == 2 and r.json()["error"]["message"] == "the display name must not be empty"
 
 
+def test_challenge_needs_a_signing_identity(tmp_path: Path, capsys) -> None:
+    home = tmp_path / "empty-home"
+    r = invoke(capsys, "--home", str(home), "consent", "challenge", "--subject", "Eileen")
+    assert r.code == 1 and "no signing identity" in r.err and "keys init" in r.err
+    assert not (home / "registry.sqlite3").exists()
+
+
 def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_nonce: bytes,
                                   consent_clip: Callable[[str], Path],
                                   faces: dict[str, Path]) -> None:

@@ -319,6 +319,7 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
                operator: str | None, expires_min: int) -> int:
     """Make a one-time code for recording consent on a clip; print the sentence to read."""
     st = state()
+    Keystore.open(st.home)  # no signing identity: say so now, not after the clip is recorded
     draft = ConsentDraft(
         display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
         languages=languages or ("*",), channels=channels or ("*",), valid_days=valid_days,
