@@ -82,6 +82,16 @@ def test_missing_keystore(home: Home) -> None:
         Keystore.open(home)
 
 
+def test_organisation_names_within_the_x509_limits(tmp_path) -> None:
+    longest = "O" * 64  # its certificates' common names ("... trustavatar signer") are cut
+    ks = Keystore.create(Home.resolve(tmp_path / "a"), organisation=longest)
+    assert ks.identity.organisation == longest
+    with pytest.raises(InputError, match="at most 64 characters"):
+        Keystore.create(Home.resolve(tmp_path / "b"), organisation="O" * 65)
+    with pytest.raises(InputError, match="must not be empty"):
+        Keystore.create(Home.resolve(tmp_path / "c"), organisation="  ")
+
+
 def test_import_a_ca_issued_identity(tmp_path, keystore: Keystore) -> None:
     ca = keystore  # plays the role of an external CA
     key_pem = (ca.home.keys_dir / "signing-key.pem").read_bytes()

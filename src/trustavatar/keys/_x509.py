@@ -21,11 +21,16 @@ EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
 SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING)
 
 
+#: Longest organisation or common name X.509 allows (RFC 5280 upper bounds).
+MAX_NAME_CHARS = 64
+
+
 def _name(organisation: str, common_name: str) -> x509.Name:
+    """Subject name; the common name (organisation plus a role) is cut to the X.509 limit."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:MAX_NAME_CHARS]),
         ]
     )
 

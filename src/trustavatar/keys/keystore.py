@@ -235,6 +235,9 @@ class Keystore:
         organisation = organisation.strip()
         if not organisation:
             raise InputError("the organisation name must not be empty")
+        if len(organisation) > _x509.MAX_NAME_CHARS:
+            raise InputError(f"the organisation name is at most {_x509.MAX_NAME_CHARS} characters "
+                             f"(an X.509 limit); this one has {len(organisation)}")
         if leaf_days < 1 or root_days < leaf_days:
             raise InputError(
                 "validity must be at least one day, and the root's at least the leaf's")
