@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tests.clitools import invoke
 from tests.detector.test_scan import _watermarked
@@ -60,13 +61,22 @@ def test_a_batch_goes_on_past_bad_files(capsys, tmp_path, clips, home_args):
     assert "not a video" in errors["broken.mp4"]["message"]
 
 
-def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path, home_args):
+def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path, clips,
+                                                               home_args):
     bad = tmp_path / "bad.mp4"
     bad.write_text("nope")
     r = invoke(capsys, *home_args, "scan", bad)
     assert r.code == 2 and "not a video" in r.err
     r = invoke(capsys, *home_args, "scan", "--analyzer", "nope", bad)
     assert r.code == 2 and "unknown analyzer 'nope'" in r.err
+    # outputs that cannot be written, and a GPU that is not there, fail before any scanning
+    for extra, message in ((["--json", tmp_path / "missing" / "r.json"], "does not exist"),
+                           (["--report", tmp_path / "missing" / "r.html"], "does not exist")):
+        r = invoke(capsys, *home_args, "scan", clips["portrait_mute"], *extra)
+        assert r.code == 2 and message in r.err and "portrait_mute" not in r.out, r.err
+    if not torch.cuda.is_available():
+        r = invoke(capsys, *home_args, "scan", clips["portrait_mute"], "--device", "cuda")
+        assert r.code == 2 and "no CUDA device" in r.err and not r.out
     r = invoke(capsys, *home_args, "scan", "--help")
     assert r.code == 0
     for line in ("0  every video was scanned", "10  at least one video", "11  some inputs",

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from trustavatar._atomic import atomic_write_bytes, check_writable
 from trustavatar._cli._common import refuse_overwrite, state
 from trustavatar.errors import ExitCode
 
@@ -125,12 +126,24 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         except DetectionError as e:
             raise click.BadParameter(e.message, param_hint="--analyzer") from e
     fusion = FusionModel.load(fusion_path) if fusion_path else None
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("torch sees no CUDA device on this machine; use --device "
+                                     "cpu", param_hint="--device")
     files, problems = expand(inputs, recursive)
+    # outputs that cannot be written fail now, not after the whole batch has been scanned
+    if json_out is not None and not to_stdout:
+        check_writable(json_out)
     if report is not None and report.lower().endswith((".html", ".htm")):
         if len(files) + len(problems) != 1:
             raise click.BadParameter(f"{report}: a single .html report takes one video; "
                                      "name a folder for several", param_hint="--report")
         refuse_overwrite(report, force)
+        check_writable(report)
+    elif report is not None:
+        check_writable(Path(report) / "index.html" if Path(report).is_dir() else report)
     errors: list[dict[str, Any]] = [
         {"path": path, "error": {"type": "VideoInputError", "message": msg,
                                  "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
@@ -182,7 +195,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             click.echo(text)
         else:
             try:
-                Path(json_out).write_text(text + "\n", encoding="utf-8")
+                atomic_write_bytes(json_out, (text + "\n").encode("utf-8"))
             except OSError as e:
                 from trustavatar.errors import InputError
 
