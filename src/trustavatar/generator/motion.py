@@ -103,11 +103,17 @@ def _blinks(n: int, fps: float, rate: float, rng: np.random.Generator) -> np.nda
 
 
 def _smooth_noise(n: int, fps: float, rng: np.random.Generator, seconds: float) -> np.ndarray:
-    """Band-limited noise with unit standard deviation (correlation time ~ ``seconds``)."""
+    """Band-limited noise with unit standard deviation (correlation time ~ ``seconds``).
+
+    The noise is made and normalised over at least 20 correlation times, then cut to ``n``:
+    normalising a clip shorter than the correlation time by its own (tiny) spread blew a
+    1 s clip's head roll up to tens of degrees."""
     if n == 0:
         return np.zeros(0, np.float32)
-    x = gaussian_filter1d(rng.standard_normal(n + 200), seconds * fps / 2, mode="wrap")[100:-100]
-    return (x / (x.std() + 1e-9)).astype(np.float32)
+    length = max(n, int(20 * seconds * fps))
+    x = gaussian_filter1d(rng.standard_normal(length + 200), seconds * fps / 2,
+                          mode="wrap")[100:-100]
+    return (x / (x.std() + 1e-9))[:n].astype(np.float32)
 
 
 def plan_motion(
