@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,11 @@ def test_gate_refuses_out_of_scope_and_expired(studio, tmp_path):
 
 def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    source = Path(photo_video.output).read_bytes()
+    with pytest.raises(InputError, match="is an input of this generation"):
+        generate(face=photo_video.output, consent=studio.consent, out=photo_video.output,
+                 script="Hi.", home=studio.home)
+    assert Path(photo_video.output).read_bytes() == source
     with pytest.raises(AudioInputError, match="in video mode the audio must fit the video"):
         generate(face=photo_video.output, consent=studio.consent, out=out,
                  script=" ".join([SCRIPT] * 3), home=studio.home)
@@ -169,6 +175,15 @@ def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
     assert r.code == 0, r.err
     d = r.json()
     assert d["ok"] and d["manifest_label"].startswith("urn:c2pa:") and out.is_file()
+    first = out.read_bytes()
+    again = [*h, "generate", "--face", sample_portrait_path(), "--consent", studio.consent,
+             "--script", "Another line.", "--size", "128", "--out", out]
+    r = invoke(capsys, *again)
+    assert r.code == 2 and "exists already (use --force" in r.err
+    assert out.read_bytes() == first
+    r = invoke(capsys, *again, "--force")
+    assert r.code == 0, r.err
+    assert out.read_bytes() != first
     assert d["qa"]["identity_median"] is None and d["qa"]["sync_correlation"] is None
     assert "identity and sync not measured" in d["qa"]["notes"][0]
     other = write_second_person(tmp_path)

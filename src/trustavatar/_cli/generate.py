@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from trustavatar._cli._common import emit, json_option, passphrase_option, state
+from trustavatar._cli._common import emit, json_option, passphrase_option, refuse_overwrite, state
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError
 
@@ -48,18 +48,20 @@ def _script(value: str | None) -> str | None:
 @click.option("--qa", type=click.Choice(["fail", "report"]), default="fail", show_default=True,
               help="fail: a failed quality check writes nothing; report: keep the output.")
 @click.option("--operator", default=None, help="Who runs this (recorded in the ledger).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @passphrase_option
 @json_option
 def command(face: str, consent_path: str, audio: str | None, script: str | None,
             language: str | None, voice: str | None, rate: int | None, out: str,
             size: int | None, fps: float, seed: int, qa: str, operator: str | None,
-            passphrase: bytes | None) -> int:
+            force: bool, passphrase: bytes | None) -> int:
     """Animate FACE to AUDIO or SCRIPT, only under a valid consent; sign and ledger it."""
     from trustavatar.generator import generate
 
     st = state()
     if (audio is None) == (script is None):
         raise click.UsageError("give exactly one of --audio or --script")
+    refuse_overwrite(out, force)
     with Progress(TextColumn("{task.description:<10}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
                   console=st.err, disable=st.json, transient=True) as bar:

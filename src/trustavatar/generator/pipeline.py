@@ -176,6 +176,10 @@ def generate(
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
     if not face_p.is_file():
         raise InputError(f"face {face_p} does not exist or is not a file")
+    for source in (face_p, Path(audio) if audio is not None else None):
+        if source is not None and out_p.exists() and out_p.resolve() == source.resolve():
+            raise InputError(f"the output {out_p.name} is an input of this generation; "
+                             "write it somewhere else")
     suffix = face_p.suffix.lower()
     mode: Literal["photo", "video"]
     if suffix in _PHOTO_SUFFIXES:
