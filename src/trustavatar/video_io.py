@@ -1,9 +1,14 @@
-"""Reading video frames with PyAV, one at a time (memory flat in video length)."""
+"""Reading video frames with PyAV, one at a time (memory flat in video length).
+
+Frames come out as displayed: a display-matrix rotation (a phone's "rotate" flag) is
+applied, and :func:`probe` reports the displayed width and height.
+"""
 
 from __future__ import annotations
 
-__all__ = ["VideoInfo", "iter_frames", "probe"]
+__all__ = ["VideoInfo", "clockwise_turn", "iter_frames", "probe", "upright"]
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +42,28 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
         raise InputError(f"{p} is not a readable video: {e}") from e
 
 
+def clockwise_turn(rotation: float) -> int:
+    """FFmpeg's display-matrix angle (``frame.rotation``, counter-clockwise degrees) → the
+    clockwise turn (0, 90, 180 or 270) that shows the picture upright."""
+    if not math.isfinite(rotation):
+        return 0
+    return round(-rotation / 90.0) % 4 * 90
+
+
+def upright(image: np.ndarray, turn: int) -> np.ndarray:
+    """``image`` turned clockwise by ``turn`` degrees (a multiple of 90)."""
+    return np.ascontiguousarray(np.rot90(image, k=-turn // 90)) if turn else image
+
+
+def _first_turn(c: av.container.InputContainer) -> int:
+    try:
+        for frame in c.decode(c.streams.video[0]):
+            return clockwise_turn(frame.rotation)
+    except (av.FFmpegError, OSError):
+        pass
+    return 0
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     with _open(path) as c:
         if not c.streams.video:
@@ -46,8 +73,11 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
             c.duration / 1e6 if c.duration else 0.0)
         frames = v.frames or round(duration * fps)
-        return VideoInfo(str(path), v.codec_context.width, v.codec_context.height, fps,
-                         duration, frames, bool(c.streams.audio))
+        width, height = v.codec_context.width, v.codec_context.height
+        if _first_turn(c) in (90, 270):
+            width, height = height, width
+        return VideoInfo(str(path), width, height, fps, duration, frames,
+                         bool(c.streams.audio))
 
 
 def iter_frames(
@@ -64,7 +94,7 @@ def iter_frames(
         stream.thread_type = "AUTO"
         try:
             for frame in c.decode(stream):
-                img = frame.to_ndarray(format="rgb24")
+                img = upright(frame.to_ndarray(format="rgb24"), clockwise_turn(frame.rotation))
                 if size is not None and (img.shape[1], img.shape[0]) != size:
                     img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
                 yield img

@@ -9,6 +9,7 @@ import pytest
 from fixtures.synthetic_media import make_image, make_wav
 
 from tests.detector.conftest import portrait, set_display_rotation, write_clip
+from trustavatar import video_io
 from trustavatar.detector import (
     FaceTracker,
     FrameReader,
@@ -58,6 +59,12 @@ def test_rotation_metadata_is_applied(tmp_path):
     assert frames[0].image.shape == (320, 256, 3)
     with FaceTracker() as tracker:
         assert tracker.observe(frames[0]).landmarks is not None  # upright again
+    # the reader the generator (face videos) and consent recording (phone clips) use
+    plain = video_io.probe(path)
+    assert (plain.width, plain.height) == (256, 320)
+    first = next(video_io.iter_frames(path))
+    assert first.shape == (320, 256, 3)
+    assert np.abs(first.astype(int) - face.astype(int)).mean() < 8  # upright, not sideways
 
 
 def test_variable_frame_rate_uses_timestamps(tmp_path):

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import VideoInputError
+from trustavatar.video_io import clockwise_turn, upright
 
 #: Container formats FFmpeg uses for single images: not videos.
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
@@ -103,13 +104,6 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def _clockwise(rotation: float) -> int:
-    """FFmpeg's display-matrix angle (counter-clockwise) → clockwise turn to apply."""
-    if not math.isfinite(rotation):
-        return 0
-    return round(-rotation / 90.0) % 4 * 90
-
-
 def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
     """Read a video's container facts. Raises :class:`VideoInputError` for anything that
     is not a readable video with a video stream."""
@@ -126,7 +120,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
         # the first frame carries the display matrix (PyAV reads it per frame)
         try:
             for frame in c.decode(v):
-                rotation = _clockwise(frame.rotation)
+                rotation = clockwise_turn(frame.rotation)
                 break
         except (av.error.FFmpegError, OSError):
             pass
@@ -221,7 +215,4 @@ class FrameReader:
             scale = tw / w
         else:
             image = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
-        turn = _clockwise(frame.rotation)
-        if turn:
-            image = np.ascontiguousarray(np.rot90(image, k=-turn // 90))
-        return image, scale
+        return upright(image, clockwise_turn(frame.rotation)), scale
