@@ -32,7 +32,8 @@ class MeshWarp:
         h, w = self.size
         tri_dst = dst[self.triangles]  # (M, 3, 2)
         tri_src = src[self.triangles]
-        ids = np.full((h, w), -1, np.int32)
+        n = len(tri_dst)
+        ids = np.full((h, w), n, np.int32)  # n: outside every triangle
         pts = np.round(tri_dst * 16).astype(np.int32)
         e1, e2 = tri_dst[:, 1] - tri_dst[:, 0], tri_dst[:, 2] - tri_dst[:, 0]
         area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
@@ -41,22 +42,28 @@ class MeshWarp:
         for m in np.flatnonzero(area >= 0.75):
             cv2.fillConvexPoly(ids, pts[m], int(m), lineType=cv2.LINE_8, shift=4)
         # affine dst → src per triangle: [sx sy] = [dx dy 1] @ A, A: (3, 2)
-        d = np.concatenate([tri_dst, np.ones((len(pts), 3, 1), np.float32)], axis=2)
+        d = np.concatenate([tri_dst, np.ones((n, 3, 1), np.float32)], axis=2)
         det = np.linalg.det(d)
         ok = np.abs(det) > 1e-6
-        a = np.zeros((len(pts), 3, 2), np.float32)
-        a[ok] = np.linalg.solve(d[ok], tri_src[ok])
+        a = np.zeros((n + 1, 3, 2), np.float32)
+        a[:n][ok] = np.linalg.solve(d[ok], tri_src[ok])
         # a collapsed triangle maps to its source centroid
-        a[~ok, 2] = tri_src[~ok].mean(axis=1)
-        inside = ids >= 0
-        idx = np.where(inside, ids, 0)
-        ax = a[:, :, 0][idx]
-        ay = a[:, :, 1][idx]
-        map_x = self._xs * ax[..., 0] + self._ys * ax[..., 1] + ax[..., 2]
-        map_y = self._xs * ay[..., 0] + self._ys * ay[..., 1] + ay[..., 2]
-        map_x = np.where(inside, map_x, self._xs)
-        map_y = np.where(inside, map_y, self._ys)
-        return map_x.astype(np.float32), map_y.astype(np.float32)
+        a[:n][~ok, 2] = tri_src[~ok].mean(axis=1)
+        a[n] = [[1, 0], [0, 1], [0, 0]]  # outside every triangle: the pixel stays put
+        # per pixel, its triangle's coefficients (one lookup each), combined in place
+        map_x = np.take(a[:, 0, 0], ids)
+        map_x *= self._xs
+        tmp = np.take(a[:, 1, 0], ids)
+        tmp *= self._ys
+        map_x += tmp
+        map_x += np.take(a[:, 2, 0], ids)
+        map_y = np.take(a[:, 0, 1], ids)
+        map_y *= self._xs
+        np.take(a[:, 1, 1], ids, out=tmp)
+        tmp *= self._ys
+        map_y += tmp
+        map_y += np.take(a[:, 2, 1], ids)
+        return map_x, map_y
 
     def apply(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         mx, my = self.maps(src, dst)
