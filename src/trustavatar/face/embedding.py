@@ -129,18 +129,21 @@ class QuantisedEmbedding:
         )
 
 
-def embed_face(image: ImageSource) -> FaceEmbedding:
+def embed_face(image: ImageSource, *, upsample: bool | None = None) -> FaceEmbedding:
     """Embed the one face in ``image``.
 
-    ``image``: a path, encoded bytes, or ``(H, W, 3) uint8 RGB``. Raises
+    ``image``: a path, encoded bytes, or ``(H, W, 3) uint8 RGB``. ``upsample``: run the
+    face detector on the image doubled in size (finds faces down to ~40 px, costs ~1.6x);
+    None: when the image's longer side is at most :data:`UPSAMPLE_BELOW_SIDE`. Raises
     :class:`~trustavatar.errors.FaceError` if the image cannot be read, or if it shows no
     face or more than one (the message says how many were found).
     """
     rgb = _detection_size(load_image(image))
     models = face_models()
-    upsample = 1 if max(rgb.shape[:2]) <= UPSAMPLE_BELOW_SIDE else 0
+    if upsample is None:
+        upsample = max(rgb.shape[:2]) <= UPSAMPLE_BELOW_SIDE
     try:
-        found = list(models.detector(rgb, upsample))
+        found = list(models.detector(rgb, int(upsample)))
         if not found:
             raise FaceError("no face found in the image")
         if len(found) > 1:

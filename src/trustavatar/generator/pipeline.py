@@ -370,10 +370,14 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
     with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16) as writer:
         if mode == "photo":
             renderer = PhotoRenderer(reference, ref_landmarks)
+            # the QA compares outputs embedded as check_output embeds them; the gate's
+            # embedding of the reference may have used the detector's upsampling
+            qa_reference = (identity_embedding(reference, face_height(ref_landmarks))
+                            if wanted else ref_embedding)
             for i in range(n):
                 writer.write(mark.apply(renderer.render(_pose(track, i))))
                 if i in wanted:
-                    references[i] = ref_embedding
+                    references[i] = qa_reference
                 report("rendering", i + 1, n)
             return references
         dubber = VideoRenderer(reference, ref_landmarks)
@@ -388,7 +392,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
                     out = dubber.render(frame, lm, _pose(track, i))
                 if i in wanted and lm is not None:
                     try:
-                        src = identity_embedding(frame)
+                        src = identity_embedding(frame, face_height(lm))
                     except FaceError:
                         src = None  # mediapipe sees a face dlib cannot embed: not checked
                     if src is not None:
