@@ -9,7 +9,11 @@ Cases (each run in a fresh Python process, as a CLI call would be):
 2. video mode: a 1280x720 face video is first made in photo mode (the sample portrait padded
    to 16:9, ``size=1280``), then dubbed with another ~10 s script;
 3. memory: peak RSS of each process, and the RSS at the start and end of rendering, so that
-   10 s and 60 s outputs can be compared (memory must not grow with length).
+   10 s and 60 s outputs can be compared (memory must not grow with length);
+4. each stage's share of the run (consent gate, audio, render, watermark, encode, QA, C2PA
+   signing, ledger; ``result.timings``), and the floor: the time FFmpeg's libx264 alone
+   needs to encode the same frames with the same settings (the output decoded again and
+   re-encoded, only the encoder calls timed).
 
 Usage (from the repository root)::
 
@@ -133,7 +137,27 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "rss_render_mid_mb": round(marks.get("render_mid", float("nan")), 1),
         "rss_render_end_mb": round(marks.get("render_end", float("nan")), 1),
         "qa_passed": r.qa.passed, "qa_failures": list(r.qa.failures),
+        "encode_floor_s": round(encode_floor(Path(r.output), r.width, r.height, r.fps), 3),
     }
+
+
+def encode_floor(path: Path, width: int, height: int, fps: float) -> float:
+    """Seconds libx264 (through PyAV, the generator's encoder settings) spends encoding the
+    frames of ``path``: decoding is not counted, only the encoder's calls and its flush."""
+    from trustavatar.generator.encode import VideoWriter
+    from trustavatar.video_io import iter_frames
+
+    spent = 0.0
+    with tempfile.TemporaryDirectory(prefix="trustavatar-floor-") as td:
+        with VideoWriter(Path(td) / "floor.mp4", width=width, height=height, fps=fps,
+                         audio=None) as writer:
+            for frame in iter_frames(path):
+                t = time.perf_counter()
+                writer.write(frame)
+                spent += time.perf_counter() - t
+            t = time.perf_counter()
+        spent += time.perf_counter() - t  # the flush on closing
+    return spent
 
 
 def child(case_json: str) -> int:
@@ -220,6 +244,34 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("\nr+e: rendering + watermarking + encoding (result.timings['render_encode_s']); "
           "RTF = wall / duration;\npeakMB: the process's peak RSS (ru_maxrss); rss0/½/1: RSS "
           "at the first, middle and last rendered frame (MB).")
+    print_stages(rows)
+
+
+STAGES = (("gate", "consent_gate_s"), ("audio", "audio_s"), ("render", "render_s"),
+          ("wmark", "watermark_s"), ("encode", "encode_s"), ("QA", "qa_s"),
+          ("sign", "sign_s"), ("ledger", "ledger_s"))
+
+
+def print_stages(rows: list[dict[str, Any]]) -> None:
+    """Each stage's share of the generation (% of ``total_s``) and the encoder floor."""
+    hdr = (f"{'case':24s} " + " ".join(f"{name:>6s}" for name, _ in STAGES)
+           + f" {'other':>6s} {'encode':>7s} {'floor':>7s} {'floor':>9s}")
+    print("\nshare of the run, % of result.timings['total_s'];  encode vs floor, seconds "
+          "(floor: libx264 alone on the same frames)")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if "error" in r:
+            continue
+        tm = r["timings"]
+        total = tm.get("total_s") or float("nan")
+        shares = [100 * tm.get(key, 0.0) / total for _, key in STAGES]
+        other = 100 - sum(shares)
+        floor = r.get("encode_floor_s")
+        print(f"{r['name']:24s} " + " ".join(fmt(v, "{:.0f}", 6) for v in shares)
+              + f" {fmt(other, '{:.0f}', 6)} {fmt(tm.get('encode_s'), '{:.2f}')} "
+              f"{fmt(floor, '{:.2f}')} {fmt(r['frames'] / floor if floor else None, '{:.0f}', 5)}"
+              " fps")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,11 @@ def test_photo_mode_output_is_signed_bound_watermarked_and_ledgered(studio, phot
     assert rows[0].entry.output_sha256 == r.output_sha256
     assert r.qa.identity_median is not None and r.qa.identity_median <= 0.25
     assert r.qa.sync_offset_frames is not None and abs(r.qa.sync_offset_frames) <= 1
+    # each stage's time, the frame loop's stages within its total
+    t = r.timings
+    assert {"consent_gate_s", "audio_s", "render_s", "watermark_s", "encode_s", "qa_s",
+            "sign_s", "ledger_s", "total_s"} <= t.keys()
+    assert 0 < t["render_s"] + t["watermark_s"] + t["encode_s"] <= t["render_encode_s"] + 1e-3
 
 
 def test_video_mode_dubs_and_declares_a_composite(studio, photo_video):

@@ -233,10 +233,12 @@ def generate(
         raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
         try:
             t = time.perf_counter()
+            stages = _Stages()
             references = _render(mode, face_p, reference, ref_landmarks, track, mark,
                                  speech.audio16, raw, check_at, ref_embedding, subject,
-                                 size, report)
+                                 size, report, stages)
             timings["render_encode_s"] = time.perf_counter() - t
+            timings |= stages.seconds
             t = time.perf_counter()
             qa_report = check_output(_counted(iter_frames(raw), n, "checking", report),
                                      planned_gap=track.gap, fps=out_fps,
@@ -267,6 +269,7 @@ def generate(
                 raw.unlink()
         from trustavatar.registry import LedgerEntry, append_generation
 
+        t = time.perf_counter()
         with Registry.for_home(home) as registry:
             row = append_generation(registry, LedgerEntry(
                 operator=operator or os.environ.get("USER") or "unknown",
@@ -281,6 +284,7 @@ def generate(
                 qa=qa_report.figures() | {"generation_id": generation_id,
                                              "language": lang_for_scope},
             ))
+    timings["ledger_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t_all
     h, w = reference.shape[:2]
     return GenerationResult(
@@ -358,10 +362,25 @@ def _pose(track: MotionTrack, i: int) -> MouthPose:
                      roll=roll, dx=dx, dy=dy, scale=sc)
 
 
+class _Stages:
+    """Seconds per stage of the frame loop, summed over frames: ``render_s`` (video mode:
+    decoding, tracking and dubbing), ``watermark_s``, ``encode_s`` (with the final flush)."""
+
+    def __init__(self) -> None:
+        self.seconds = {"render_s": 0.0, "watermark_s": 0.0, "encode_s": 0.0}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to ``stage``."""
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._t
+        self._t = now
+
+
 def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
             track: MotionTrack, mark: Watermark, audio16: audio_api.Audio, raw: Path,
             check_at: list[int], ref_embedding: FaceEmbedding, subject: FaceEmbedding,
-            size: int | None, report: Progress) -> dict[int, FaceEmbedding]:
+            size: int | None, report: Progress, stages: _Stages) -> dict[int, FaceEmbedding]:
     """Render every frame into ``raw``; return the identity reference of each checked frame."""
     h, w = reference.shape[:2]
     n = len(track)
@@ -374,39 +393,51 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
             # embedding of the reference may have used the detector's upsampling
             qa_reference = (identity_embedding(reference, face_height(ref_landmarks))
                             if wanted else ref_embedding)
+            stages.lap("render_s")
             for i in range(n):
-                writer.write(mark.apply(renderer.render(_pose(track, i))))
+                frame = renderer.render(_pose(track, i))
+                stages.lap("render_s")
+                frame = mark.apply(frame)
+                stages.lap("watermark_s")
+                writer.write(frame)
+                stages.lap("encode_s")
                 if i in wanted:
                     references[i] = qa_reference
                 report("rendering", i + 1, n)
-            return references
-        dubber = VideoRenderer(reference, ref_landmarks)
-        missing = 0
-        with FaceMesh(video=True) as mesh:
-            for i, frame in enumerate(_video_frames(face, (w, h), n)):
-                lm = mesh.detect(frame)
-                if lm is None:
-                    missing += 1
-                    out = frame
-                else:
-                    out = dubber.render(frame, lm, _pose(track, i))
-                if i in wanted and lm is not None:
-                    try:
-                        src = identity_embedding(frame, face_height(lm))
-                    except FaceError:
-                        src = None  # mediapipe sees a face dlib cannot embed: not checked
-                    if src is not None:
-                        if src.distance(subject) > MATCH_THRESHOLD:
-                            raise ConsentIdentityError(
-                                f"frame {i} of {face.name} shows someone other than the "
-                                f"consenting subject (face distance "
-                                f"{src.distance(subject):.3f})")
-                        references[i] = src
-                writer.write(mark.apply(out))
-                report("rendering", i + 1, n)
-        if missing > n / 2:
-            raise FaceTrackingError(f"the face was lost in {missing} of {n} frames of "
-                                    f"{face.name}")
+        else:
+            dubber = VideoRenderer(reference, ref_landmarks)
+            missing = 0
+            with FaceMesh(video=True) as mesh:
+                for i, frame in enumerate(_video_frames(face, (w, h), n)):
+                    lm = mesh.detect(frame)
+                    if lm is None:
+                        missing += 1
+                        out = frame
+                    else:
+                        out = dubber.render(frame, lm, _pose(track, i))
+                    if i in wanted and lm is not None:
+                        try:
+                            src = identity_embedding(frame, face_height(lm))
+                        except FaceError:
+                            src = None  # mediapipe sees a face dlib cannot embed: not checked
+                        if src is not None:
+                            if src.distance(subject) > MATCH_THRESHOLD:
+                                raise ConsentIdentityError(
+                                    f"frame {i} of {face.name} shows someone other than the "
+                                    f"consenting subject (face distance "
+                                    f"{src.distance(subject):.3f})")
+                            references[i] = src
+                    stages.lap("render_s")
+                    out = mark.apply(out)
+                    stages.lap("watermark_s")
+                    writer.write(out)
+                    stages.lap("encode_s")
+                    report("rendering", i + 1, n)
+                stages.lap("render_s")
+            if missing > n / 2:
+                raise FaceTrackingError(f"the face was lost in {missing} of {n} frames of "
+                                        f"{face.name}")
+    stages.lap("encode_s")  # the encoder's flush and the audio track
     return references
 
 
