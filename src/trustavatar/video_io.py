@@ -6,7 +6,7 @@ applied, and :func:`probe` reports the displayed width and height.
 
 from __future__ import annotations
 
-__all__ = ["VideoInfo", "clockwise_turn", "iter_frames", "probe", "upright"]
+__all__ = ["VideoInfo", "clockwise_turn", "first_frame_turn", "iter_frames", "probe", "upright"]
 
 import math
 import os
@@ -55,7 +55,9 @@ def upright(image: np.ndarray, turn: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-turn // 90)) if turn else image
 
 
-def _first_turn(c: av.container.InputContainer) -> int:
+def first_frame_turn(c: av.container.InputContainer) -> int:
+    """The clockwise turn of ``c``'s first video frame (PyAV reads the display matrix per
+    frame; 0 when no frame decodes)."""
     try:
         for frame in c.decode(c.streams.video[0]):
             return clockwise_turn(frame.rotation)
@@ -74,7 +76,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             c.duration / 1e6 if c.duration else 0.0)
         frames = v.frames or round(duration * fps)
         width, height = v.codec_context.width, v.codec_context.height
-        if _first_turn(c) in (90, 270):
+        if first_frame_turn(c) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
                          bool(c.streams.audio))

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import VideoInputError
-from trustavatar.video_io import clockwise_turn, upright
+from trustavatar.video_io import clockwise_turn, first_frame_turn, upright
 
 #: Container formats FFmpeg uses for single images: not videos.
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
@@ -116,14 +116,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
         else:
             duration = c.duration / 1e6 if c.duration else 0.0
         width, height = v.codec_context.width, v.codec_context.height
-        rotation = 0
-        # the first frame carries the display matrix (PyAV reads it per frame)
-        try:
-            for frame in c.decode(v):
-                rotation = clockwise_turn(frame.rotation)
-                break
-        except (av.error.FFmpegError, OSError):
-            pass
+        rotation = first_frame_turn(c)
         if rotation in (90, 270):
             width, height = height, width
         v_start = (float(v.start_time * v.time_base)

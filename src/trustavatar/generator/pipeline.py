@@ -51,7 +51,7 @@ from trustavatar.generator.render import PhotoRenderer, VideoRenderer
 from trustavatar.home import Home
 from trustavatar.keys import Keystore
 from trustavatar.registry import Registry
-from trustavatar.video_io import iter_frames, probe
+from trustavatar.video_io import VideoInfo, iter_frames, probe
 from trustavatar.watermark import Watermark
 
 #: the purpose a consent must grant for generation
@@ -197,7 +197,7 @@ def generate(
     keystore = Keystore.open(home)
     key = keystore.signing_key(passphrase)
     trust = keystore.trust_store()
-    reference, ref_landmarks, info_fps = _reference(face_p, mode, size)
+    reference, ref_landmarks, video = _reference(face_p, mode, size)
     ref_embedding = _embed_one(reference)
     lang_for_scope = language if (script is not None or language) else None
     artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
@@ -211,10 +211,10 @@ def generate(
     # 2. Audio: speech, phonemes, per-frame features.
     t = time.perf_counter()
     speech = _speech(audio, script, language, voice, rate)
-    out_fps = info_fps if mode == "video" else fps
+    out_fps = video.fps if video is not None else fps
     n = audio_api.frame_count(speech.audio16.duration, out_fps)
-    if mode == "video":
-        _check_audio_fits(face_p, speech.audio16.duration)
+    if video is not None:
+        _check_audio_fits(face_p, video.duration, speech.audio16.duration)
     visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
     energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
     timings["audio_s"] = time.perf_counter() - t
@@ -323,8 +323,9 @@ def _big_enough(landmarks: np.ndarray, face: Path, size: tuple[int, int]) -> np.
 
 
 def _reference(face: Path, mode: str, size: int | None
-               ) -> tuple[np.ndarray, np.ndarray, float]:
-    """The image the consent gate checks and the renderer starts from, its landmarks, fps."""
+               ) -> tuple[np.ndarray, np.ndarray, VideoInfo | None]:
+    """The image the consent gate checks and the renderer starts from, its landmarks, and
+    the face video's facts (None for a photo)."""
     if mode == "photo":
         img = load_image(face)
         w, h = _fit(img.shape[1], img.shape[0], size or min(512, max(img.shape[:2])))
@@ -338,7 +339,7 @@ def _reference(face: Path, mode: str, size: int | None
         if len(faces) > 1:
             raise FaceTrackingError(f"the face photo must show exactly one face; found "
                                     f"{len(faces)}")
-        return img, _big_enough(faces[0], face, (w, h)), 25.0
+        return img, _big_enough(faces[0], face, (w, h)), None
     info = probe(face)
     w, h = _fit(info.width, info.height, size)
     with FaceMesh(video=False, max_faces=2) as mesh:
@@ -347,7 +348,7 @@ def _reference(face: Path, mode: str, size: int | None
                 break
             faces = mesh.detect_all(frame)
             if len(faces) == 1:
-                return frame, _big_enough(faces[0], face, (w, h)), info.fps
+                return frame, _big_enough(faces[0], face, (w, h)), info
             if len(faces) > 1:
                 raise FaceTrackingError(f"the face video shows {len(faces)} faces at frame {i};"
                                         " dubbing needs exactly one")
@@ -441,10 +442,9 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
     return references
 
 
-def _check_audio_fits(face: Path, audio_seconds: float) -> None:
+def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) -> None:
     """Dubbing re-renders the mouth of existing footage: the audio must not outlast the
     video (beyond :data:`_AUDIO_OVERRUN_S`, covered by holding the last frame)."""
-    video_seconds = probe(face).duration
     if audio_seconds > video_seconds + _AUDIO_OVERRUN_S:
         raise AudioInputError(
             f"the audio is {audio_seconds:.1f} s long but the face video {face.name} only "
