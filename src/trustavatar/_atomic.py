@@ -43,8 +43,8 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Itera
     The caller writes the complete output to the yielded path. If the ``with`` body
     raises, the temporary file is deleted and the exception propagates.
     """
-    tmp = _temporary_beside(Path(target))
     target = Path(target)
+    tmp = _temporary_beside(target)
     try:
         yield tmp
         tmp.chmod(mode)

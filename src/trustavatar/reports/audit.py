@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -44,7 +43,8 @@ from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._atomic import atomic_write_bytes
-from trustavatar._files import sha256_file
+from trustavatar._files import sha256_bytes, sha256_file
+from trustavatar.consent._time import format_time
 from trustavatar.errors import (
     AuditSignatureError,
     Error,
@@ -63,10 +63,6 @@ _MAX_SIGNATURE_BYTES: Final = 64 * 1024
 PURPOSE: Final = "avatar-generation"
 
 Progress = Callable[[int, int], None]
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -111,10 +107,10 @@ def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str
     return {
         "found": True, "consent_id": record.consent_id, "subject": record.subject_name,
         "issuer": record.issuer_organisation, "evidence_method": record.evidence_method,
-        "not_after": _iso(record.not_after), "purposes": list(record.purposes),
+        "not_after": format_time(record.not_after), "purposes": list(record.purposes),
         "languages": list(record.languages), "status_now": status_now,
         "status_at_generation": status_then,
-        "revoked_at": _iso(record.revocation.revoked_at) if record.revocation else None,
+        "revoked_at": format_time(record.revocation.revoked_at) if record.revocation else None,
         "scope": {"purpose": in_scope_purpose, "language": in_scope_language,
                   "language_generated": language},
     }
@@ -280,7 +276,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
                 if row.seq in bad_rows:
                     why.insert(0, "this ledger row is part of a broken chain")
                 videos.append({
-                    "seq": row.seq, "created_at": _iso(row.created_at),
+                    "seq": row.seq, "created_at": format_time(row.created_at),
                     "operator": row.entry.operator, "mode": row.entry.mode,
                     "output_path": row.entry.output_path,
                     "output_sha256": row.entry.output_sha256,
@@ -304,8 +300,8 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
         status_counts[s] = status_counts.get(s, 0) + 1
     data = {
         "format": AUDIT_FORMAT,
-        "generated_at": _iso(now),
-        "since": _iso(since) if since else None,
+        "generated_at": format_time(now),
+        "since": format_time(since) if since else None,
         "home": str(home.root),
         "ledger": {"ok": ledger.ok, "rows": ledger.head_seq, "head_hash": ledger.head_hash
                    if isinstance(ledger.head_hash, str) else None,
@@ -370,7 +366,7 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     json_path = html_path.with_suffix(".json")
     sig_path = json_path.with_name(json_path.name + ".sig")
     body = report.to_json_bytes()
-    digest = hashlib.sha256(body).hexdigest()
+    digest = sha256_bytes(body)
     organisation = _envelope.signer_organisation(key.certificate)
     payload = {"type": AUDIT_SIGNATURE_TYPE, "version": 1,
                "issuer": {"organisation": organisation},
@@ -422,8 +418,8 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
         raise AuditSignatureError(f"the audit is not signed by a trusted key: {e.message}") from e
     except _envelope.EnvelopeIssuerError as e:
         raise AuditSignatureError(f"the signature {e}") from e
-    actual = hashlib.sha256(body).hexdigest()
+    actual = sha256_bytes(body)
     if actual != expected:
         raise AuditSignatureError(f"{jp.name} was changed after signing (SHA-256 {actual[:16]}… "
                                   f"≠ signed {expected[:16]}…)")
-    return AuditSignature(actual, organisation, _iso(signed_at), anchor.fingerprint)
+    return AuditSignature(actual, organisation, format_time(signed_at), anchor.fingerprint)
