@@ -48,6 +48,11 @@ C2PA_WORDS = {
 }
 
 
+def _stamp(generated_at: dt.datetime | None) -> str:
+    """When a page was made, as shown on it (now when not given)."""
+    return (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _as_dict(result: Any) -> dict[str, Any]:
     data = result.to_dict() if hasattr(result, "to_dict") else result
     if not isinstance(data, Mapping) or any(k not in data for k in _REQUIRED):
@@ -239,7 +244,7 @@ def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None) 
         "frequency": _frequency_panel(data), "sync": _sync_panel(data),
         "provenance": _provenance_panel(data), "methods": _methods(data),
         "json": embedded, "num": _num,
-        "generated_at": (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": _stamp(generated_at),
         "report_version": DETECTOR_VERSION,
     }
     return environment().get_template("scan.html.j2").render(**ctx)
@@ -272,7 +277,7 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     return environment().get_template("index.html.j2").render(
         rows=rows, counts=counts, words=VERDICT_WORDS, esc=html.escape,
-        generated_at=(generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"))
+        generated_at=_stamp(generated_at))
 
 
 def write_scan_index(entries: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:
