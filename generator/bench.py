@@ -8,12 +8,14 @@ Cases (each run in a fresh Python process, as a CLI call would be):
    real-time factor;
 2. video mode: a 1280x720 face video is first made in photo mode (the sample portrait padded
    to 16:9, ``size=1280``), then dubbed with another ~10 s script;
-3. memory: peak RSS of each process, and the RSS at the start and end of rendering, so that
-   10 s and 60 s outputs can be compared (memory must not grow with length);
+3. memory: peak RSS of each process (and of the QA process beside it), and the RSS at the
+   start and end of rendering, so that 10 s and 60 s outputs can be compared (memory must
+   not grow with length);
 4. each stage's share of the run (consent gate, audio, render, watermark, encode, QA, C2PA
-   signing, ledger; ``result.timings``), and the floor: the time FFmpeg's libx264 alone
-   needs to encode the same frames with the same settings (the output decoded again and
-   re-encoded, only the encoder calls timed).
+   signing, ledger; ``result.timings``) in wall time and, since rendering, encoding (a
+   thread) and QA (a second process) overlap, in CPU time too; and the floor: the time
+   FFmpeg's libx264 alone needs to encode the same frames with the same settings (the
+   output decoded again and re-encoded, only the encoder calls timed).
 
 Usage (from the repository root)::
 
@@ -114,6 +116,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
             marks["render_end"] = _rss_mb()
 
     t = time.perf_counter()
+    cpu0 = os.times()
     kwargs: dict[str, Any] = dict(face=case["face"], consent=case["consent"], out=case["out"],
                                   script=case["script"], language="en", qa="report",
                                   home=Home.resolve(case["home"]), progress=progress)
@@ -121,7 +124,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         kwargs["size"] = case["size"]
     r = generate(**kwargs)
     wall = time.perf_counter() - t
+    cpu1 = os.times()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # the QA process (see qa_process.measured_in_parallel); 0 when none ran
+    qa_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     tm = r.timings
     return {
         "name": case["name"], "mode": r.mode, "width": r.width, "height": r.height,
@@ -132,7 +138,9 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         "rtf": round(wall / r.duration, 3) if r.duration else None,
         "rtf_render_encode": round(tm["render_encode_s"] / r.duration, 3) if r.duration
         else None,
-        "peak_rss_mb": round(peak, 1), "rss_after_imports_mb": round(rss_imports, 1),
+        "peak_rss_mb": round(peak, 1), "qa_process_peak_rss_mb": round(qa_peak, 1),
+        "cpu_s": round(sum(cpu1[:4]) - sum(cpu0[:4]), 2),
+        "rss_after_imports_mb": round(rss_imports, 1),
         "rss_render_start_mb": round(marks.get("render_start", float("nan")), 1),
         "rss_render_mid_mb": round(marks.get("render_mid", float("nan")), 1),
         "rss_render_end_mb": round(marks.get("render_end", float("nan")), 1),
@@ -225,7 +233,7 @@ def fmt(v: Any, spec: str = "{:.1f}", width: int = 7) -> str:
 def print_table(rows: list[dict[str, Any]]) -> None:
     hdr = (f"{'case':24s} {'mode':5s} {'size':>9s} {'dur s':>6s} {'frames':>6s} "
            f"{'wall s':>7s} {'r+e s':>7s} {'r+e fps':>7s} {'QA s':>6s} {'RTF':>6s} "
-           f"{'peakMB':>7s} {'rss0':>6s} {'rss½':>6s} {'rss1':>6s} {'QA':>4s}")
+           f"{'peakMB':>7s} {'+QAp':>5s} {'rss0':>6s} {'rss½':>6s} {'rss1':>6s} {'QA':>4s}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -237,27 +245,37 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{fmt(r['duration_s'], width=6)} {r['frames']:6d} {fmt(r['wall_s'])} "
               f"{fmt(tm.get('render_encode_s'))} {fmt(r['render_fps'])} "
               f"{fmt(tm.get('qa_s'), width=6)} {fmt(r['rtf'], '{:.2f}', 6)} "
-              f"{fmt(r['peak_rss_mb'], '{:.0f}')} {fmt(r['rss_render_start_mb'], '{:.0f}', 6)} "
+              f"{fmt(r['peak_rss_mb'], '{:.0f}')} "
+              f"{fmt(r.get('qa_process_peak_rss_mb'), '{:.0f}', 5)} "
+              f"{fmt(r['rss_render_start_mb'], '{:.0f}', 6)} "
               f"{fmt(r['rss_render_mid_mb'], '{:.0f}', 6)} "
               f"{fmt(r['rss_render_end_mb'], '{:.0f}', 6)} "
               f"{'ok' if r['qa_passed'] else 'fail':>4s}")
-    print("\nr+e: rendering + watermarking + encoding (result.timings['render_encode_s']); "
-          "RTF = wall / duration;\npeakMB: the process's peak RSS (ru_maxrss); rss0/½/1: RSS "
-          "at the first, middle and last rendered frame (MB).")
+    print("\nr+e: the frame loop: rendering, watermarking, encoding and, for short outputs, "
+          "the QA (result.timings['render_encode_s']); QA s: after the loop; "
+          "RTF = wall / duration;\npeakMB: the process's peak RSS (ru_maxrss); +QAp: the "
+          "peak RSS of the QA process running beside it (MB, 0: measured in-process);\n"
+          "rss0/½/1: RSS at the first, middle and last rendered frame (MB).")
     print_stages(rows)
 
 
-STAGES = (("gate", "consent_gate_s"), ("audio", "audio_s"), ("render", "render_s"),
-          ("wmark", "watermark_s"), ("encode", "encode_s"), ("QA", "qa_s"),
-          ("sign", "sign_s"), ("ledger", "ledger_s"))
+STEPS = (("gate", "consent_gate_s"), ("audio", "audio_s"), ("frames", "render_encode_s"),
+         ("QA end", "qa_s"), ("sign", "sign_s"), ("ledger", "ledger_s"))
+CPU_STAGES = (("render", "cpu_render_s"), ("wmark", "cpu_watermark_s"),
+              ("encode", "cpu_encode_s"), ("QA", "cpu_qa_s"))
 
 
 def print_stages(rows: list[dict[str, Any]]) -> None:
-    """Each stage's share of the generation (% of ``total_s``) and the encoder floor."""
-    hdr = (f"{'case':24s} " + " ".join(f"{name:>6s}" for name, _ in STAGES)
-           + f" {'other':>6s} {'encode':>7s} {'floor':>7s} {'floor':>9s}")
-    print("\nshare of the run, % of result.timings['total_s'];  encode vs floor, seconds "
-          "(floor: libx264 alone on the same frames)")
+    """Each step's share of the wall time, each stage's share of the CPU time, and the
+    encoder floor. Rendering (one thread), watermarking and encoding (a second thread)
+    and the QA (a second process, or the second thread for short outputs) overlap in the
+    frame loop: their shares are of the CPU time."""
+    hdr = (f"{'case':24s} " + " ".join(f"{name:>6s}" for name, _ in STEPS)
+           + f" {'other':>6s} {'floor':>7s} {'floor':>9s}")
+    print("\nshare of the wall time, % of result.timings['total_s']: the steps one after "
+          "another (frames: the frame loop, where render, watermark, encode and QA overlap;"
+          "\nQA end: waiting for the QA's last frames, and the verdict); floor: seconds "
+          "libx264 alone needs for the same frames")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -265,13 +283,30 @@ def print_stages(rows: list[dict[str, Any]]) -> None:
             continue
         tm = r["timings"]
         total = tm.get("total_s") or float("nan")
-        shares = [100 * tm.get(key, 0.0) / total for _, key in STAGES]
+        shares = [100 * tm.get(key, 0.0) / total for _, key in STEPS]
         other = 100 - sum(shares)
         floor = r.get("encode_floor_s")
         print(f"{r['name']:24s} " + " ".join(fmt(v, "{:.0f}", 6) for v in shares)
-              + f" {fmt(other, '{:.0f}', 6)} {fmt(tm.get('encode_s'), '{:.2f}')} "
+              + f" {fmt(other, '{:.0f}', 6)} "
               f"{fmt(floor, '{:.2f}')} {fmt(r['frames'] / floor if floor else None, '{:.0f}', 5)}"
               " fps")
+    hdr = (f"{'case':24s} {'CPU s':>6s} {'cores':>6s} "
+           + " ".join(f"{name:>6s}" for name, _ in CPU_STAGES) + f" {'other':>6s}")
+    print("\nshare of the CPU time, % of all CPU seconds of the generation (its process and "
+          "the QA process); cores: CPU s / wall s;\nencode: libx264 and muxing, the feed to "
+          "the QA process, reading the file back; QA: decoding the packets again and "
+          "measuring them; other: gate, audio, signing, ledger")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if "error" in r or not r.get("cpu_s"):
+            continue
+        tm = r["timings"]
+        cpu = r["cpu_s"]
+        shares = [100 * tm.get(key, 0.0) / cpu for _, key in CPU_STAGES]
+        print(f"{r['name']:24s} {fmt(cpu, width=6)} {fmt(cpu / r['wall_s'], '{:.2f}', 6)} "
+              + " ".join(fmt(v, "{:.0f}", 6) for v in shares)
+              + f" {fmt(100 - sum(shares), '{:.0f}', 6)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,12 @@ __all__ = [
     "FaceEmbedding",
     "QuantisedEmbedding",
     "embed_face",
+    "embed_face_at",
 ]
 
 import math
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -149,6 +150,29 @@ def embed_face(image: ImageSource, *, upsample: bool | None = None) -> FaceEmbed
         if len(found) > 1:
             raise FaceError(f"found {len(found)} faces in the image; exactly one is required")
         rect = found[0]
+    except RuntimeError as e:  # dlib reports its failures as RuntimeError
+        raise FaceError(f"face analysis failed: {e}") from e
+    return _embed_in(rgb, rect)
+
+
+def embed_face_at(image: NDArray[np.uint8], box: FaceBox) -> FaceEmbedding:
+    """Embed the face inside ``box`` of ``image`` (``(H, W, 3) uint8`` RGB) without
+    running the detector: for a face whose place is already known (tracked by the face
+    mesh, see :class:`trustavatar.generator.qa.BoxFromMesh`). ``box`` should frame the
+    face as dlib's detector would: the landmark model starts from it. Raises
+    :class:`~trustavatar.errors.FaceError` if dlib fails."""
+    import dlib  # loaded already by face_models()
+
+    face_models()
+    rgb = np.ascontiguousarray(image)
+    return _embed_in(rgb, dlib.rectangle(int(box.left), int(box.top), int(box.right),
+                                         int(box.bottom)))
+
+
+def _embed_in(rgb: NDArray[np.uint8], rect: Any) -> FaceEmbedding:
+    """The embedding of the face in ``rect`` (a ``dlib.rectangle``) of ``rgb``."""
+    models = face_models()
+    try:
         shape = models.landmarks(rgb, rect)
         descriptor = models.encoder.compute_face_descriptor(rgb, shape)
     except RuntimeError as e:  # dlib reports its failures as RuntimeError

@@ -3,23 +3,27 @@ interleaved with the video, so memory stays flat in the length of the video."""
 
 from __future__ import annotations
 
-__all__ = ["VideoWriter"]
+__all__ = ["VideoWriter", "check_written"]
 
 import os
 from fractions import Fraction
-from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 
 from trustavatar.errors import GenerationError, InputError
+from trustavatar.generator._closing import CloseOrAbort
 from trustavatar.generator.audio import Audio
 
 _AAC_FRAME = 1024
 
 
-class VideoWriter:
-    """Write ``(H, W, 3) uint8`` RGB frames at ``fps`` with ``audio`` muxed alongside."""
+class VideoWriter(CloseOrAbort):
+    """Write ``(H, W, 3) uint8`` RGB frames at ``fps`` with ``audio`` muxed alongside.
+
+    ``threads``: libx264's threads (None: its own choice, about 1.5 per core); 1 where the
+    caller keeps the other cores busy (it saves libx264's threading overhead)."""
 
     def __init__(
         self,
@@ -31,6 +35,7 @@ class VideoWriter:
         audio: Audio | None,
         crf: int = 18,
         preset: str = "veryfast",
+        threads: int | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise InputError(f"frame size must be even for H.264, got {width}x{height}")
@@ -45,6 +50,9 @@ class VideoWriter:
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
         self._video.options = {"crf": str(crf), "preset": preset}
+        if threads is not None:
+            self._video.options["threads"] = str(threads)
+        self._closed = False
         self._audio = audio
         self._astream = None
         self._apos = 0
@@ -52,14 +60,32 @@ class VideoWriter:
             self._astream = self._out.add_stream("aac", rate=audio.sample_rate)
             self._astream.layout = "mono"
 
-    def write(self, frame: np.ndarray) -> None:
+    @property
+    def extradata(self) -> bytes:
+        """The H.264 decoder configuration (SPS/PPS, the MP4's ``avcC``): the packets
+        :meth:`write` returns need it to be decoded. Empty before the first frame."""
+        return bytes(self._video.codec_context.extradata or b"")
+
+    def write(self, frame: np.ndarray) -> list[bytes]:
+        """Encode ``frame``; return the video packets this produced (often none yet, the
+        encoder looks ahead), in decoding order, as written to the file."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise InputError(f"frame must be ({self.height}, {self.width}, 3) uint8, "
                              f"got {frame.shape} {frame.dtype}")
-        vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-        self._out.mux(self._video.encode(vf))
+        # RGB -> YUV 4:2:0 (BT.601, limited range, as swscale does by default) with
+        # OpenCV: 0.06 ms a 512x512 frame instead of swscale's 1.1 ms; luma within one
+        # level of swscale's, chroma averaged over 2x2 pixels
+        yuv: np.ndarray = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), np.uint8)
+        vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        packets = self._mux_video(self._video.encode(vf))
         self.frames += 1
         self._push_audio(self.frames / self.fps)
+        return packets
+
+    def _mux_video(self, packets: list[av.Packet]) -> list[bytes]:
+        data = [bytes(p) for p in packets]  # muxing empties the packets
+        self._out.mux(packets)
+        return data
 
     def _push_audio(self, until_s: float | None) -> None:
         if self._audio is None or self._astream is None:
@@ -75,24 +101,64 @@ class VideoWriter:
             self._out.mux(self._astream.encode(af))
             self._apos += len(chunk)
 
-    def close(self) -> None:
+    def finish(self) -> list[bytes]:
+        """Flush the encoders and close the file; return the last video packets."""
+        if self._closed:
+            return []
         try:
-            self._out.mux(self._video.encode())
+            packets = self._mux_video(self._video.encode())
             if self._astream is not None:
                 self._push_audio(None)
                 self._out.mux(self._astream.encode())
         finally:
+            self._closed = True
             self._out.close()
+        return packets
+
+    def close(self) -> None:
+        self.finish()
 
     def abort(self) -> None:
-        self._out.close()
+        """Close the file as it is (after an error: the caller discards it)."""
+        if not self._closed:
+            self._closed = True
+            self._out.close()
 
-    def __enter__(self) -> VideoWriter:
-        return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if et is None:
-            self.close()
-        else:
-            self.abort()
+
+def check_written(path: str | os.PathLike[str], *, frames: int, first: np.ndarray,
+                  min_psnr: float = 30.0) -> float:
+    """Read a written video back, cheaply: it opens, its video stream holds ``frames``
+    frames, and its first frame decodes to ``first`` (the frame that was encoded) within
+    ``min_psnr`` dB. The QA measures the frames on their way into the encoder; this ties
+    them to the file. Returns the first frame's PSNR; raises
+    :class:`~trustavatar.errors.GenerationError`."""
+    decoded: np.ndarray | None = None
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                count += 1
+                if decoded is None:
+                    for frame in packet.decode():
+                        decoded = frame.to_ndarray(format="rgb24")
+                        break
+            if decoded is None:
+                for frame in stream.codec_context.decode(None):
+                    decoded = frame.to_ndarray(format="rgb24")
+                    break
+    except (av.FFmpegError, OSError, IndexError) as e:
+        raise GenerationError(f"the encoded video {path} cannot be read back: {e}") from e
+    if count != frames:
+        raise GenerationError(f"the encoded video holds {count} frames, {frames} were written")
+    if decoded is None or decoded.shape != first.shape:
+        raise GenerationError("the encoded video's first frame cannot be decoded")
+    mse = float(np.mean((decoded.astype(np.float32) - first.astype(np.float32)) ** 2))
+    psnr = 99.0 if mse == 0 else 10 * float(np.log10(255.0 ** 2 / mse))
+    if psnr < min_psnr:
+        raise GenerationError(f"the encoded video's first frame differs from the frame "
+                              f"encoded (PSNR {psnr:.1f} dB < {min_psnr} dB)")
+    return psnr

@@ -31,6 +31,7 @@ from trustavatar.errors import (
     ConsentIdentityError,
     FaceError,
     FaceTrackingError,
+    GenerationError,
     InputError,
     QualityCheckError,
 )
@@ -38,15 +39,18 @@ from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, load_image
 from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator import audio as audio_api
 from trustavatar.generator.deform import MouthPose
-from trustavatar.generator.encode import VideoWriter
+from trustavatar.generator.encode import VideoWriter, check_written
+from trustavatar.generator.finishing import FrameFinisher
 from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,
     QAReport,
-    check_output,
+    assess,
     frames_to_check,
     identity_embedding,
+    reference_for_qa,
 )
+from trustavatar.generator.qa_process import Meter, open_meter
 from trustavatar.generator.render import PhotoRenderer, VideoRenderer
 from trustavatar.home import Home
 from trustavatar.keys import Keystore
@@ -234,17 +238,30 @@ def generate(
         try:
             t = time.perf_counter()
             stages = _Stages()
-            references = _render(mode, face_p, reference, ref_landmarks, track, mark,
-                                 speech.audio16, raw, check_at, ref_embedding, subject,
-                                 size, report, stages)
-            timings["render_encode_s"] = time.perf_counter() - t
-            timings |= stages.seconds
-            t = time.perf_counter()
-            qa_report = check_output(_counted(iter_frames(raw), n, "checking", report),
-                                     planned_gap=track.gap, fps=out_fps,
-                                     references=references,
-                                     face_height_px=face_height(ref_landmarks))
+            face_px = face_height(ref_landmarks)
+            wanted = check_at if face_px >= IDENTITY_MIN_FACE_PX else []
+            # the QA compares outputs embedded as the meter embeds them; the gate's
+            # embedding of the reference may have used the detector's upsampling
+            qa_reference, boxes = (reference_for_qa(reference, ref_landmarks) if wanted
+                                   else (ref_embedding, None))
+            h, w = reference.shape[:2]
+            with open_meter(n, wanted, face_px, boxes, width=w, height=h) as meter:
+                references, finisher = _render(
+                    mode, face_p, reference, ref_landmarks, track, speech.audio16, raw,
+                    wanted, qa_reference, subject, report, stages,
+                    lambda writer: FrameFinisher(mark, writer, meter))
+                timings["render_encode_s"] = time.perf_counter() - t
+                t = time.perf_counter()
+                report("checking", 0, 1)
+                measured = meter.result()
+            if finisher.first is None:
+                raise GenerationError("no frame was rendered")
+            check_written(raw, frames=n, first=finisher.first)
+            qa_report = assess(measured, planned_gap=track.gap, fps=out_fps,
+                               references=references, face_height_px=face_px)
+            report("checking", 1, 1)
             timings["qa_s"] = time.perf_counter() - t
+            timings |= stages.timings(finisher, meter)
             if not qa_report.passed and qa == "fail":
                 raise QualityCheckError("quality checks failed: " +
                                         "; ".join(qa_report.failures))
@@ -295,13 +312,6 @@ def generate(
         else 0, qa=qa_report, ledger_seq=row.seq,
         timings={k: round(v, 3) for k, v in timings.items()},
     )
-
-
-def _counted(frames: Iterator[np.ndarray], total: int, stage: str,
-             report: Progress) -> Iterator[np.ndarray]:
-    for i, f in enumerate(frames):
-        report(stage, i + 1, total)
-        yield f
 
 
 def _embed_one(image: np.ndarray) -> FaceEmbedding:
@@ -364,47 +374,68 @@ def _pose(track: MotionTrack, i: int) -> MouthPose:
 
 
 class _Stages:
-    """Seconds per stage of the frame loop, summed over frames: ``render_s`` (video mode:
-    decoding, tracking and dubbing), ``watermark_s``, ``encode_s`` (with the final flush)."""
+    """Where the frame loop's time goes: the rendering thread's wall and CPU seconds
+    (``render_s``: in video mode decoding, tracking and dubbing too; ``wait_s``: waiting
+    for the finishing thread), and the finishing thread's per stage (watermark, encode,
+    QA feed). The two threads overlap, so the stages' wall seconds add up to more than
+    the loop; their CPU seconds (:meth:`timings`) add up to the process's."""
 
     def __init__(self) -> None:
-        self.seconds = {"render_s": 0.0, "watermark_s": 0.0, "encode_s": 0.0}
+        self._wall = {"render_s": 0.0, "wait_s": 0.0}
+        self._cpu = dict.fromkeys(self._wall, 0.0)
         self._t = time.perf_counter()
+        self._c = time.thread_time()
+        self._process0 = time.process_time()
 
     def lap(self, stage: str) -> None:
-        """Charge the time since the previous lap to ``stage``."""
-        now = time.perf_counter()
-        self.seconds[stage] += now - self._t
-        self._t = now
+        """Charge the rendering thread's time since the previous lap to ``stage``."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        self._wall[stage] += now - self._t
+        self._cpu[stage] += cpu - self._c
+        self._t, self._c = now, cpu
+
+    def timings(self, finisher: FrameFinisher, meter: Meter) -> dict[str, float]:
+        """``render_s``, ``watermark_s``, ``encode_s`` (wall, each on its thread) and CPU
+        seconds per stage: ``cpu_qa_s`` as the meter reports it (decoding and measuring,
+        in this process or the QA process), ``cpu_encode_s`` the rest of this process
+        (libx264 and muxing, the QA process's feed, reading the file back)."""
+        process = time.process_time() - self._process0
+        fin = finisher.cpu
+        known = sum(self._cpu.values()) + fin["watermark_s"] + meter.local_cpu_s
+        return {"render_s": self._wall["render_s"],
+                "watermark_s": finisher.seconds["watermark_s"],
+                "encode_s": finisher.seconds["encode_s"],
+                "cpu_render_s": self._cpu["render_s"] + self._cpu["wait_s"],
+                "cpu_watermark_s": fin["watermark_s"],
+                "cpu_encode_s": max(0.0, process - known), "cpu_qa_s": meter.cpu_s}
 
 
 def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
-            track: MotionTrack, mark: Watermark, audio16: audio_api.Audio, raw: Path,
-            check_at: list[int], ref_embedding: FaceEmbedding, subject: FaceEmbedding,
-            size: int | None, report: Progress, stages: _Stages) -> dict[int, FaceEmbedding]:
-    """Render every frame into ``raw``; return the identity reference of each checked frame."""
+            track: MotionTrack, audio16: audio_api.Audio, raw: Path, check_at: list[int],
+            qa_reference: FaceEmbedding, subject: FaceEmbedding, report: Progress,
+            stages: _Stages, finish: Callable[[VideoWriter], FrameFinisher]
+            ) -> tuple[dict[int, FaceEmbedding], FrameFinisher]:
+    """Render every frame and hand it to the finisher ``finish`` makes for the writer of
+    ``raw`` (watermark, encode, QA meter); return the identity reference of each frame in
+    ``check_at``, and the closed finisher."""
     h, w = reference.shape[:2]
     n = len(track)
     references: dict[int, FaceEmbedding] = {}
-    wanted = set(check_at) if face_height(ref_landmarks) >= IDENTITY_MIN_FACE_PX else set()
-    with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16) as writer:
+    wanted = set(check_at)
+    with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16,
+                     threads=1) as writer, finish(writer) as finisher:
+
+        def emit(i: int, frame: np.ndarray) -> None:
+            stages.lap("render_s")
+            finisher.put(frame)
+            stages.lap("wait_s")
+            report("rendering", i + 1, n)
+
         if mode == "photo":
             renderer = PhotoRenderer(reference, ref_landmarks)
-            # the QA compares outputs embedded as check_output embeds them; the gate's
-            # embedding of the reference may have used the detector's upsampling
-            qa_reference = (identity_embedding(reference, face_height(ref_landmarks))
-                            if wanted else ref_embedding)
-            stages.lap("render_s")
+            references = {i: qa_reference for i in wanted}
             for i in range(n):
-                frame = renderer.render(_pose(track, i))
-                stages.lap("render_s")
-                frame = mark.apply(frame)
-                stages.lap("watermark_s")
-                writer.write(frame)
-                stages.lap("encode_s")
-                if i in wanted:
-                    references[i] = qa_reference
-                report("rendering", i + 1, n)
+                emit(i, renderer.render(_pose(track, i)))
         else:
             dubber = VideoRenderer(reference, ref_landmarks)
             missing = 0
@@ -428,18 +459,12 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
                                     f"consenting subject (face distance "
                                     f"{src.distance(subject):.3f})")
                             references[i] = src
-                    stages.lap("render_s")
-                    out = mark.apply(out)
-                    stages.lap("watermark_s")
-                    writer.write(out)
-                    stages.lap("encode_s")
-                    report("rendering", i + 1, n)
-                stages.lap("render_s")
+                    emit(i, out)
             if missing > n / 2:
                 raise FaceTrackingError(f"the face was lost in {missing} of {n} frames of "
                                         f"{face.name}")
-    stages.lap("encode_s")  # the encoder's flush and the audio track
-    return references
+    stages.lap("wait_s")  # the last frames, the encoder's flush and the audio track
+    return references, finisher
 
 
 def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) -> None:

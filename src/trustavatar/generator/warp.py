@@ -27,8 +27,9 @@ class MeshWarp:
         h, w = size
         self._ys, self._xs = np.mgrid[0:h, 0:w].astype(np.float32)
 
-    def maps(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(map_x, map_y) for ``cv2.remap``: where each output pixel samples the source."""
+    def maps(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """``(H, W, 2) float32`` map for ``cv2.remap``: the source (x, y) each output pixel
+        samples."""
         h, w = self.size
         tri_dst = dst[self.triangles]  # (M, 3, 2)
         tri_src = src[self.triangles]
@@ -36,35 +37,43 @@ class MeshWarp:
         ids = np.full((h, w), n, np.int32)  # n: outside every triangle
         pts = np.round(tri_dst * 16).astype(np.int32)
         e1, e2 = tri_dst[:, 1] - tri_dst[:, 0], tri_dst[:, 2] - tri_dst[:, 0]
-        area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+        cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        fill = cv2.fillConvexPoly
         # Collapsed triangles (lips pressed together) are skipped: their neighbours cover
         # the seam, instead of a line of pixels sampled from the squashed interior.
-        for m in np.flatnonzero(area >= 0.75):
-            cv2.fillConvexPoly(ids, pts[m], int(m), lineType=cv2.LINE_8, shift=4)
-        # affine dst → src per triangle: [sx sy] = [dx dy 1] @ A, A: (3, 2)
-        d = np.concatenate([tri_dst, np.ones((n, 3, 1), np.float32)], axis=2)
-        det = np.linalg.det(d)
-        ok = np.abs(det) > 1e-6
+        for m in np.flatnonzero(np.abs(cross) >= 1.5).tolist():
+            fill(ids, pts[m], m, cv2.LINE_8, 4)
+        # affine dst -> src per triangle, solved in closed form (Cramer's rule):
+        # [sx sy] = [dx dy 1] @ A, A: (3, 2)
+        ok = np.abs(cross) > 1e-6
+        inv = np.zeros(n, np.float32)
+        inv[ok] = 1.0 / cross[ok]
+        s0 = tri_src[:, 0]
+        f1, f2 = tri_src[:, 1] - s0, tri_src[:, 2] - s0  # (n, 2)
+        # d(src)/d(dx) and d(src)/d(dy)
+        ax = (f1 * e2[:, 1:2] - f2 * e1[:, 1:2]) * inv[:, None]
+        ay = (f2 * e1[:, 0:1] - f1 * e2[:, 0:1]) * inv[:, None]
         a = np.zeros((n + 1, 3, 2), np.float32)
-        a[:n][ok] = np.linalg.solve(d[ok], tri_src[ok])
+        a[:n, 0] = ax
+        a[:n, 1] = ay
+        a[:n, 2] = s0 - ax * tri_dst[:, 0, 0:1] - ay * tri_dst[:, 0, 1:2]
         # a collapsed triangle maps to its source centroid
+        a[:n][~ok] = 0
         a[:n][~ok, 2] = tri_src[~ok].mean(axis=1)
         a[n] = [[1, 0], [0, 1], [0, 0]]  # outside every triangle: the pixel stays put
-        # per pixel, its triangle's coefficients (one lookup each), combined in place
-        map_x = np.take(a[:, 0, 0], ids)
-        map_x *= self._xs
-        tmp = np.take(a[:, 1, 0], ids)
+        # per pixel, its triangle's coefficients (one lookup each), combined in place; x
+        # and y travel together as the real and imaginary parts of one complex number
+        # (products with the real pixel coordinates stay exact), which is also the
+        # interleaved (x, y) layout of a two-channel map for cv2.remap
+        coef = (a[:, :, 0] + 1j * a[:, :, 1]).astype(np.complex64)  # (n + 1, 3)
+        out = np.take(coef[:, 0], ids)
+        out *= self._xs
+        tmp = np.take(coef[:, 1], ids)
         tmp *= self._ys
-        map_x += tmp
-        map_x += np.take(a[:, 2, 0], ids)
-        map_y = np.take(a[:, 0, 1], ids)
-        map_y *= self._xs
-        np.take(a[:, 1, 1], ids, out=tmp)
-        tmp *= self._ys
-        map_y += tmp
-        map_y += np.take(a[:, 2, 1], ids)
-        return map_x, map_y
+        out += tmp
+        out += np.take(coef[:, 2], ids)
+        return out.view(np.float32).reshape(h, w, 2)
 
     def apply(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        mx, my = self.maps(src, dst)
-        return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(image, self.maps(src, dst), None, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
