@@ -51,7 +51,7 @@ PUBLIC = {
         "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReading",
         "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ],
-    "trustavatar.face.mesh": ["FaceMesh", "Region", "face_height", "mouth_opening"],
+    "trustavatar.face.mesh": ["FaceMesh", "Region", "face_height", "mouth_opening", "preload"],
     "trustavatar.detector": [
         "DETECTOR_VERSION", "AlignedCrop", "Analyzer", "AnalyzerResult", "AnalyzerSpec",
         "AnalyzerStatus", "BatchItem", "DecodedFrame", "EyeLandmarks", "FaceObservation",

@@ -62,11 +62,13 @@ def test_the_qa_process_measures_what_the_in_process_meter_measures(tmp_path, cl
     assert any(not b for b in batches[:-1])  # the encoder holds frames back: packets lag
     wanted = [3, 15, 27]
     face_px = float(np.linalg.norm(lm[10] - lm[152]))
-    with InProcessMeter(len(frames), wanted, face_px, boxes) as here:
+    with InProcessMeter() as here:
+        here.begin(len(frames), wanted, face_px, boxes)
         for b in batches:
             here.add_packets(b, extradata)
         a = here.result()
-    with QAProcess(len(frames), wanted, face_px, boxes) as there:
+    with QAProcess() as there:
+        there.begin(len(frames), wanted, face_px, boxes)
         for b in batches:
             there.add_packets(b, extradata)
         b_ = there.result()
@@ -97,14 +99,16 @@ def test_the_qa_process_measures_what_the_in_process_meter_measures(tmp_path, cl
 def test_a_qa_process_that_dies_is_a_clear_error(tmp_path, clip) -> None:
     frames, _, _ = clip
     batches, extradata = _encoded(frames, tmp_path / "d.mp4")
-    with QAProcess(len(frames), [], None) as meter:
+    with QAProcess() as meter:
+        meter.begin(len(frames), [], None)
         meter._proc.kill()  # the child dies mid-way (as if killed by the OOM killer)
         for b in batches:
             meter.add_packets(b, extradata)
         with pytest.raises(GenerationError, match="QA process"):
             meter.result()
     # garbage instead of H.264: the child fails, and says so
-    with QAProcess(len(frames), [], None) as meter:
+    with QAProcess() as meter:
+        meter.begin(len(frames), [], None)
         meter.add_packets([b"\x00\x00\x00\x05hello"] * 3, b"\x01not-an-avcC")
         with pytest.raises(GenerationError, match="QA process failed"):
             meter.result()
@@ -159,7 +163,8 @@ def test_the_finishing_thread_watermarks_encodes_measures_and_reports_failures(
     mark = Watermark(bytes(8))
     out = tmp_path / "f.mp4"
     with VideoWriter(out, width=SIZE, height=SIZE, fps=25, audio=None) as w, \
-            InProcessMeter(len(frames), [], None) as meter:
+            InProcessMeter() as meter:
+        meter.begin(len(frames), [], None)
         with FrameFinisher(mark, w, meter) as fin:
             for f in frames:
                 fin.put(f)
@@ -170,9 +175,21 @@ def test_the_finishing_thread_watermarks_encodes_measures_and_reports_failures(
     assert check_written(out, frames=len(frames), first=fin.first) > 35
     # a failure on the thread (here: a frame the encoder refuses) reaches the caller
     with VideoWriter(tmp_path / "g.mp4", width=SIZE, height=SIZE, fps=25, audio=None) as w, \
-            InProcessMeter(4, [], None) as meter, \
-            pytest.raises(InputError, match="frame must be"), FrameFinisher(mark, w, meter) as fin:
-        fin.put(frames[0])
-        fin.put(np.zeros((SIZE, SIZE + 2, 3), np.uint8))
-        for f in frames[:4]:
-            fin.put(f)
+            InProcessMeter() as meter:
+        meter.begin(4, [], None)
+        with pytest.raises(InputError, match="frame must be"), \
+                FrameFinisher(mark, w, meter) as fin:
+            fin.put(frames[0])
+            fin.put(np.zeros((SIZE, SIZE + 2, 3), np.uint8))
+            for f in frames[:4]:
+                fin.put(f)
+
+
+def test_a_qa_process_not_needed_after_all_goes_quietly() -> None:
+    """The QA process starts before the consent gate; when the gate refuses, it is
+    stopped before it was told what to measure."""
+    with QAProcess() as meter:
+        pass
+    assert meter._proc.poll() is not None
+    with InProcessMeter() as early, pytest.raises(GenerationError, match="before begin"):
+        early.add_packets([b"x"], b"")

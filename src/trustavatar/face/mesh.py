@@ -6,7 +6,7 @@ Landmarks come as ``(478, 2) float32`` pixel coordinates (x, y). Named index gro
 
 from __future__ import annotations
 
-__all__ = ["FaceMesh", "Region", "face_height", "mouth_opening"]
+__all__ = ["FaceMesh", "Region", "face_height", "mouth_opening", "preload"]
 
 import contextlib
 import io
@@ -33,6 +33,11 @@ def _mediapipe_face_mesh():  # type: ignore[no-untyped-def]
         import mediapipe as mp
 
     return mp.solutions.face_mesh
+
+
+def preload() -> None:
+    """Import mediapipe now (about 0.7 s), e.g. while waiting for work."""
+    _mediapipe_face_mesh()
 
 
 @contextlib.contextmanager

@@ -71,6 +71,8 @@ _VIDEO_ANALYSIS_SECONDS = 5.0
 MIN_FACE_PX = 32
 #: Video mode: how much longer than the face video the audio may be (the last frame is held).
 _AUDIO_OVERRUN_S = 0.5
+#: a photo is animated at this size (longer side) unless ``size`` says otherwise
+_DEFAULT_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -196,56 +198,63 @@ def generate(
     if qa not in ("fail", "report"):
         raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
 
-    # 1. The consent gate, before anything is rendered.
-    t = time.perf_counter()
-    keystore = Keystore.open(home)
-    key = keystore.signing_key(passphrase)
-    trust = keystore.trust_store()
-    reference, ref_landmarks, video = _reference(face_p, mode, size)
-    ref_embedding = _embed_one(reference)
-    lang_for_scope = language if (script is not None or language) else None
-    artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
-    with Registry.for_home(home) as registry:
-        grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
-                                    language=lang_for_scope, trust=trust, registry=registry,
-                                    at=at, home=home)
-    subject = artifact.subject.face_embedding.dequantise()
-    timings["consent_gate_s"] = time.perf_counter() - t
-
-    # 2. Audio: speech, phonemes, per-frame features.
+    # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
+    #    whether the output is long enough to be measured by a QA process beside the
+    #    renderer; that process then loads mediapipe and dlib while the gate runs.
     t = time.perf_counter()
     speech = _speech(audio, script, language, voice, rate)
-    out_fps = video.fps if video is not None else fps
-    n = audio_api.frame_count(speech.audio16.duration, out_fps)
-    if video is not None:
-        _check_audio_fits(face_p, video.duration, speech.audio16.duration)
-    visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
-    energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
     timings["audio_s"] = time.perf_counter() - t
+    side = min(size or _DEFAULT_SIDE, _DEFAULT_SIDE)
+    with open_meter(round(speech.audio16.duration * (fps if mode == "photo" else 25.0)),
+                    width=side, height=side) as meter:
+        # 1. The consent gate, before anything is rendered.
+        t = time.perf_counter()
+        keystore = Keystore.open(home)
+        key = keystore.signing_key(passphrase)
+        trust = keystore.trust_store()
+        reference, ref_landmarks, video = _reference(face_p, mode, size)
+        ref_embedding = _embed_one(reference)
+        lang_for_scope = language if (script is not None or language) else None
+        artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
+        with Registry.for_home(home) as registry:
+            grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
+                                        language=lang_for_scope, trust=trust, registry=registry,
+                                        at=at, home=home)
+        subject = artifact.subject.face_embedding.dequantise()
+        timings["consent_gate_s"] = time.perf_counter() - t
 
-    # 3. Motion.
-    track = plan_motion(visemes, energy, fps=out_fps, seed=seed, config=motion,
-                        head=mode == "photo")
-    check_at = frames_to_check(track.gap, out_fps)
-    generation_id = f"gen-{secrets.token_hex(8)}"
-    payload = secrets.token_bytes(8)
-    mark = Watermark(payload)
+        # 2. Audio: phonemes, per-frame features.
+        t = time.perf_counter()
+        out_fps = video.fps if video is not None else fps
+        n = audio_api.frame_count(speech.audio16.duration, out_fps)
+        if video is not None:
+            _check_audio_fits(face_p, video.duration, speech.audio16.duration)
+        visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
+        energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
+        timings["audio_s"] += time.perf_counter() - t
 
-    # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
-    inputs = {"face": sha256_file(face_p), **speech.inputs}
-    with atomic_output(out_p) as final_tmp:
-        raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
-        try:
-            t = time.perf_counter()
-            stages = _Stages()
-            face_px = face_height(ref_landmarks)
-            wanted = check_at if face_px >= IDENTITY_MIN_FACE_PX else []
-            # the QA compares outputs embedded as the meter embeds them; the gate's
-            # embedding of the reference may have used the detector's upsampling
-            qa_reference, boxes = (reference_for_qa(reference, ref_landmarks) if wanted
-                                   else (ref_embedding, None))
-            h, w = reference.shape[:2]
-            with open_meter(n, wanted, face_px, boxes, width=w, height=h) as meter:
+        # 3. Motion.
+        track = plan_motion(visemes, energy, fps=out_fps, seed=seed, config=motion,
+                            head=mode == "photo")
+        check_at = frames_to_check(track.gap, out_fps)
+        generation_id = f"gen-{secrets.token_hex(8)}"
+        payload = secrets.token_bytes(8)
+        mark = Watermark(payload)
+
+        # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
+        inputs = {"face": sha256_file(face_p), **speech.inputs}
+        with atomic_output(out_p) as final_tmp:
+            raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
+            try:
+                t = time.perf_counter()
+                stages = _Stages()
+                face_px = face_height(ref_landmarks)
+                wanted = check_at if face_px >= IDENTITY_MIN_FACE_PX else []
+                # the QA compares outputs embedded as the meter embeds them; the gate's
+                # embedding of the reference may have used the detector's upsampling
+                qa_reference, boxes = (reference_for_qa(reference, ref_landmarks) if wanted
+                                       else (ref_embedding, None))
+                meter.begin(n, wanted, face_px, boxes)
                 references, finisher = _render(
                     mode, face_p, reference, ref_landmarks, track, speech.audio16, raw,
                     wanted, qa_reference, subject, report, stages,
@@ -254,64 +263,64 @@ def generate(
                 t = time.perf_counter()
                 report("checking", 0, 1)
                 measured = meter.result()
-            if finisher.first is None:
-                raise GenerationError("no frame was rendered")
-            check_written(raw, frames=n, first=finisher.first)
-            qa_report = assess(measured, planned_gap=track.gap, fps=out_fps,
-                               references=references, face_height_px=face_px)
-            report("checking", 1, 1)
-            timings["qa_s"] = time.perf_counter() - t
-            timings |= stages.timings(finisher, meter)
-            if not qa_report.passed and qa == "fail":
-                raise QualityCheckError("quality checks failed: " +
-                                        "; ".join(qa_report.failures))
-            t = time.perf_counter()
-            source_type = (provenance.SourceType.TRAINED_ALGORITHMIC_MEDIA if mode == "photo"
-                           else provenance.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
-            ingredients = [provenance.Ingredient.from_file(
-                face_p, title=face_p.name,
-                relationship="parentOf" if mode == "video" else "inputTo")]
-            if speech.ingredient is not None:
-                ingredients.append(speech.ingredient)
-            signed = provenance.sign(
-                raw, final_tmp, key=key, trust=trust, source_type=source_type,
-                consent=provenance.ConsentBinding(grant.consent_id, grant.artifact_sha256),
-                generation=provenance.GenerationBinding(generation_id, payload.hex()),
-                ingredients=ingredients, title=out_p.name,
-                tsa_url=home.load_config().tsa_url,
-            )
-            timings["sign_s"] = time.perf_counter() - t
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                raw.unlink()
-        from trustavatar.registry import LedgerEntry, append_generation
+                if finisher.first is None:
+                    raise GenerationError("no frame was rendered")
+                check_written(raw, frames=n, first=finisher.first)
+                qa_report = assess(measured, planned_gap=track.gap, fps=out_fps,
+                                   references=references, face_height_px=face_px)
+                report("checking", 1, 1)
+                timings["qa_s"] = time.perf_counter() - t
+                timings |= stages.timings(finisher, meter)
+                if not qa_report.passed and qa == "fail":
+                    raise QualityCheckError("quality checks failed: " +
+                                            "; ".join(qa_report.failures))
+                t = time.perf_counter()
+                source_type = (provenance.SourceType.TRAINED_ALGORITHMIC_MEDIA if mode == "photo"
+                               else provenance.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA)
+                ingredients = [provenance.Ingredient.from_file(
+                    face_p, title=face_p.name,
+                    relationship="parentOf" if mode == "video" else "inputTo")]
+                if speech.ingredient is not None:
+                    ingredients.append(speech.ingredient)
+                signed = provenance.sign(
+                    raw, final_tmp, key=key, trust=trust, source_type=source_type,
+                    consent=provenance.ConsentBinding(grant.consent_id, grant.artifact_sha256),
+                    generation=provenance.GenerationBinding(generation_id, payload.hex()),
+                    ingredients=ingredients, title=out_p.name,
+                    tsa_url=home.load_config().tsa_url,
+                )
+                timings["sign_s"] = time.perf_counter() - t
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    raw.unlink()
+            from trustavatar.registry import LedgerEntry, append_generation
 
-        t = time.perf_counter()
-        with Registry.for_home(home) as registry:
-            row = append_generation(registry, LedgerEntry(
-                operator=operator or os.environ.get("USER") or "unknown",
-                consent_id=grant.consent_id,
-                consent_artifact_sha256=grant.artifact_sha256,
-                mode=mode,
-                inputs=inputs,
-                output_path=str(out_p.absolute()),
-                output_sha256=signed.sha256,
-                manifest_label=signed.manifest_label,
-                watermark_payload=payload.hex(),
-                qa=qa_report.figures() | {"generation_id": generation_id,
-                                             "language": lang_for_scope},
-            ))
-    timings["ledger_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t_all
-    h, w = reference.shape[:2]
-    return GenerationResult(
-        output=str(out_p), mode=mode, consent_id=grant.consent_id,
-        generation_id=generation_id, manifest_label=signed.manifest_label,
-        output_sha256=signed.sha256, watermark=payload.hex(), frames=n, fps=out_fps,
-        width=w, height=h, duration=n / out_fps, blinks=track.blink_count if mode == "photo"
-        else 0, qa=qa_report, ledger_seq=row.seq,
-        timings={k: round(v, 3) for k, v in timings.items()},
-    )
+            t = time.perf_counter()
+            with Registry.for_home(home) as registry:
+                row = append_generation(registry, LedgerEntry(
+                    operator=operator or os.environ.get("USER") or "unknown",
+                    consent_id=grant.consent_id,
+                    consent_artifact_sha256=grant.artifact_sha256,
+                    mode=mode,
+                    inputs=inputs,
+                    output_path=str(out_p.absolute()),
+                    output_sha256=signed.sha256,
+                    manifest_label=signed.manifest_label,
+                    watermark_payload=payload.hex(),
+                    qa=qa_report.figures() | {"generation_id": generation_id,
+                                                 "language": lang_for_scope},
+                ))
+        timings["ledger_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t_all
+        h, w = reference.shape[:2]
+        return GenerationResult(
+            output=str(out_p), mode=mode, consent_id=grant.consent_id,
+            generation_id=generation_id, manifest_label=signed.manifest_label,
+            output_sha256=signed.sha256, watermark=payload.hex(), frames=n, fps=out_fps,
+            width=w, height=h, duration=n / out_fps, blinks=track.blink_count if mode == "photo"
+            else 0, qa=qa_report, ledger_seq=row.seq,
+            timings={k: round(v, 3) for k, v in timings.items()},
+        )
 
 
 def _embed_one(image: np.ndarray) -> FaceEmbedding:
@@ -338,7 +347,8 @@ def _reference(face: Path, mode: str, size: int | None
     the face video's facts (None for a photo)."""
     if mode == "photo":
         img = load_image(face)
-        w, h = _fit(img.shape[1], img.shape[0], size or min(512, max(img.shape[:2])))
+        w, h = _fit(img.shape[1], img.shape[0],
+                    size or min(_DEFAULT_SIDE, max(img.shape[:2])))
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         with FaceMesh(video=False, max_faces=2) as mesh:
             faces = mesh.detect_all(img)

@@ -13,8 +13,8 @@ as the encoder makes them:
   second Python with mediapipe and dlib (~1.5 s of CPU) costs more than it saves
   (:func:`measured_in_parallel`).
 
-Both: ``add_packets(packets, extradata)`` in the encoder's order, then ``result()``; both
-are context managers that clean up on error.
+Both: ``begin(...)`` (what to measure), ``add_packets(packets, extradata)`` in the
+encoder's order, then ``result()``; both are context managers that clean up on error.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ import numpy as np
 from av.video.codeccontext import VideoCodecContext
 
 from trustavatar.errors import GenerationError
+from trustavatar.face.embedding import face_models
+from trustavatar.face.mesh import preload as preload_mesh
 from trustavatar.generator.qa import BoxFromMesh, FrameMeter, Measurements
 
 #: An output is measured in a second process when its frames times its pixels (counted up
@@ -98,6 +100,8 @@ class Meter(Protocol):
     def local_cpu_s(self) -> float:
         """The part of :attr:`cpu_s` spent in this process."""
 
+    def begin(self, n_frames: int, identity_frames: Collection[int],
+              face_height_px: float | None, boxes: BoxFromMesh | None = None) -> None: ...
     def add_packets(self, packets: Iterable[bytes], extradata: bytes) -> None: ...
     def result(self) -> Measurements: ...
     def __enter__(self) -> Meter: ...
@@ -106,19 +110,31 @@ class Meter(Protocol):
 
 
 class InProcessMeter:
-    """Decode and measure in this process (on the caller's thread)."""
+    """Decode and measure in this process (on the caller's thread). :meth:`begin` first."""
 
-    def __init__(self, n_frames: int, identity_frames: Collection[int],
-                 face_height_px: float | None, boxes: BoxFromMesh | None = None) -> None:
-        self._meter = FrameMeter(n_frames, identity_frames, face_height_px, boxes)
+    def __init__(self) -> None:
+        self._meter: FrameMeter | None = None
         self._decoder = PacketDecoder()
         self.cpu_s = 0.0
 
+    def begin(self, n_frames: int, identity_frames: Collection[int],
+              face_height_px: float | None, boxes: BoxFromMesh | None = None) -> None:
+        """What to measure: ``n_frames`` frames, dlib on ``identity_frames`` (see
+        :class:`~trustavatar.generator.qa.FrameMeter`)."""
+        self._meter = FrameMeter(n_frames, identity_frames, face_height_px, boxes)
+
+    @property
+    def _started(self) -> FrameMeter:
+        if self._meter is None:
+            raise GenerationError("the QA meter was used before begin()")
+        return self._meter
+
     def add_packets(self, packets: Iterable[bytes], extradata: bytes) -> None:
         t = time.thread_time()
+        meter = self._started
         for packet in packets:
             for frame in self._decoder.decode(packet, extradata):
-                self._meter.add(frame)
+                meter.add(frame)
         self.cpu_s += time.thread_time() - t
 
     @property
@@ -127,27 +143,29 @@ class InProcessMeter:
 
     def result(self) -> Measurements:
         t = time.thread_time()
+        meter = self._started
         for frame in self._decoder.flush():
-            self._meter.add(frame)
+            meter.add(frame)
         self.cpu_s += time.thread_time() - t
-        return self._meter.result()
+        return meter.result()
 
     def __enter__(self) -> InProcessMeter:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._meter.close()
+        if self._meter is not None:
+            self._meter.close()
 
 
 class QAProcess:
     """Decode and measure in a child process, fed the packets through a pipe.
 
-    ``n_frames``: how many frames the packets hold (the child measures up to that many).
+    The child starts at once and loads mediapipe and dlib (~1.5 s) while the caller gets
+    on; :meth:`begin` then says what to measure.
     """
 
-    def __init__(self, n_frames: int, identity_frames: Collection[int],
-                 face_height_px: float | None, boxes: BoxFromMesh | None = None) -> None:
+    def __init__(self) -> None:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
         env = dict(os.environ)
         env.setdefault("GLOG_minloglevel", "2")
@@ -161,13 +179,19 @@ class QAProcess:
         except OSError as e:
             self._stderr.close()
             raise GenerationError(f"cannot start the QA process: {e}") from e
-        header = {"frames": n_frames, "identity_frames": sorted(int(i) for i in identity_frames),
-                  "face_height_px": face_height_px,
-                  "boxes": None if boxes is None else asdict(boxes)}
         self._error: str | None = None
         self._extradata: bytes | None = None
         self.cpu_s = 0.0
         self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_PACKETS)
+        self._pump: threading.Thread | None = None
+
+    def begin(self, n_frames: int, identity_frames: Collection[int],
+              face_height_px: float | None, boxes: BoxFromMesh | None = None) -> None:
+        """What to measure: ``n_frames`` frames, dlib on ``identity_frames`` (see
+        :class:`~trustavatar.generator.qa.FrameMeter`)."""
+        header = {"frames": n_frames, "identity_frames": sorted(int(i) for i in identity_frames),
+                  "face_height_px": face_height_px,
+                  "boxes": None if boxes is None else asdict(boxes)}
         self._write(json.dumps(header).encode() + b"\n")
         self._pump = threading.Thread(target=self._send, name="qa-feed", daemon=True)
         self._pump.start()
@@ -185,6 +209,8 @@ class QAProcess:
                 self._write(_LENGTH.pack(len(message)) + message)
 
     def add_packets(self, packets: Iterable[bytes], extradata: bytes) -> None:
+        if self._pump is None:
+            raise GenerationError("the QA meter was used before begin()")
         for packet in packets:
             if self._extradata is None:  # the decoder's configuration goes first
                 self._extradata = extradata
@@ -197,6 +223,8 @@ class QAProcess:
 
     def result(self) -> Measurements:
         """Wait for the child to measure every packet sent; its measurements."""
+        if self._pump is None:
+            raise GenerationError("the QA meter was used before begin()")
         self._queue.put(None)
         self._pump.join()
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -228,8 +256,9 @@ class QAProcess:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._queue.put(None)  # the feeder drains (its writes now fail) and ends
-        self._pump.join()
+        if self._pump is not None:
+            self._queue.put(None)  # the feeder drains (its writes now fail) and ends
+            self._pump.join()
         for pipe in (self._proc.stdin, self._proc.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
@@ -243,13 +272,13 @@ def measured_in_parallel(n_frames: int, width: int, height: int) -> bool:
     return n_frames * min(width * height, _PIXELS_COUNTED) >= PARALLEL_MIN_WORK
 
 
-def open_meter(n_frames: int, identity_frames: Collection[int], face_height_px: float | None,
-               boxes: BoxFromMesh | None = None, *, width: int, height: int) -> Meter:
-    """The meter for an output of ``n_frames``: :class:`QAProcess` where
-    :func:`measured_in_parallel`, :class:`InProcessMeter` otherwise."""
+def open_meter(n_frames: int, *, width: int, height: int) -> Meter:
+    """A meter for an output of about ``n_frames`` of ``width`` x ``height``:
+    :class:`QAProcess` (started now) where :func:`measured_in_parallel`,
+    :class:`InProcessMeter` otherwise. Call ``begin`` before the first packet."""
     if measured_in_parallel(n_frames, width, height):
-        return QAProcess(n_frames, identity_frames, face_height_px, boxes)
-    return InProcessMeter(n_frames, identity_frames, face_height_px, boxes)
+        return QAProcess()
+    return InProcessMeter()
 
 
 def _messages(stream: IO[bytes]) -> Iterable[bytes]:
@@ -271,7 +300,12 @@ def main() -> int:
     result_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     stdin = sys.stdin.buffer
-    header = json.loads(stdin.readline())
+    face_models()  # load the models while the parent runs its consent gate
+    preload_mesh()
+    line = stdin.readline()
+    if not line:
+        return 0  # the parent stopped before saying what to measure
+    header = json.loads(line)
     boxes = header["boxes"]
     decoder = PacketDecoder()
     extradata: bytes | None = None
