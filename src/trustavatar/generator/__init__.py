@@ -8,7 +8,9 @@
 Modules, one per step: :mod:`.audio` (decoding, TTS, log-mel, phonemes, visemes),
 :mod:`.motion` (mouth, blinks, head), :mod:`.deform` (landmarks), :mod:`.warp`
 (piecewise-affine remap), :mod:`.mouth_interior`, :mod:`.eyelids`, :mod:`.render`, :mod:`.encode`
-(PyAV), :mod:`.qa` (identity and sync), :mod:`.pipeline` (the order and the gate).
+(PyAV), :mod:`.finishing` (watermark and encode on a second thread), :mod:`.qa` (identity and
+sync), :mod:`.qa_process` (measuring the encoded output beside the renderer),
+:mod:`.pipeline` (the order and the gate).
 """
 
 from __future__ import annotations
