@@ -86,6 +86,38 @@ def script_of(seconds: float, sentences: list[str]) -> tuple[str, float]:
     return text, synthesize(text, language="en").audio.duration
 
 
+class _ChildPeak:
+    """The largest peak RSS (``VmHWM``, since its ``exec``) of this process's child
+    processes (the QA process), sampled twice a second while it runs. ``ru_maxrss`` of
+    ``RUSAGE_CHILDREN`` cannot tell: it keeps the size a child had between ``fork`` and
+    ``exec``, i.e. a copy of this process's RSS at that moment."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(0.5):
+            for task in Path(f"/proc/{me}/task").glob("*/children"):
+                for pid in task.read_text().split():
+                    try:
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                            if line.startswith("VmHWM:"):
+                                self.mb = max(self.mb, int(line.split()[1]) / 1024)
+                    except OSError:
+                        pass  # the child ended meanwhile
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.mb
+
+
 def _rss_mb() -> float:
     with Path("/proc/self/status").open() as f:
         for line in f:
@@ -116,6 +148,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         if stage == "rendering" and done == total:
             marks["render_end"] = _rss_mb()
 
+    child_peak = _ChildPeak()
     t = time.perf_counter()
     cpu0 = os.times()
     kwargs: dict[str, Any] = dict(face=case["face"], consent=case["consent"], out=case["out"],
@@ -128,7 +161,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     cpu1 = os.times()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     # the QA process (see qa_process.measured_in_parallel); 0 when none ran
-    qa_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    qa_peak = child_peak.stop()
     tm = r.timings
     return {
         "name": case["name"], "mode": r.mode, "width": r.width, "height": r.height,
