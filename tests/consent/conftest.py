@@ -17,7 +17,7 @@ from cryptography import x509
 from fixtures.faces import write_no_face, write_second_person, write_two_faces
 
 from trustavatar import consent
-from trustavatar.consent._time import utc_now
+from trustavatar._time import utc_now
 from trustavatar.face import sample_portrait_path
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, SigningKey, TrustStore

@@ -18,6 +18,7 @@ from trustavatar._cli._common import (
     refuse_overwrite,
     state,
 )
+from trustavatar._time import format_time, utc_now
 from trustavatar.consent import (
     CHALLENGE_TTL,
     DEFAULT_PURPOSE,
@@ -38,7 +39,6 @@ from trustavatar.consent import (
     revoke,
     verify,
 )
-from trustavatar.consent._time import format_time, utc_now
 from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
 from trustavatar.face import MATCH_THRESHOLD
 from trustavatar.keys import Keystore, TrustStore

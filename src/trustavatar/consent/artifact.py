@@ -38,7 +38,7 @@ from cryptography import x509
 
 from trustavatar import _envelope
 from trustavatar._files import sha256_bytes, sha256_file
-from trustavatar.consent._time import format_time, parse_time
+from trustavatar._time import format_time, parse_time
 from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
 from trustavatar.errors import ConsentMalformedError, FaceError, InputError
 from trustavatar.face import QuantisedEmbedding

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
-from trustavatar.consent._time import format_time, parse_time, to_second, utc_now
+from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.issue import (
     _LANGUAGE,
     _TOKEN,

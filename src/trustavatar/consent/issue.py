@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._files import read_input, sha256_bytes
-from trustavatar.consent._time import format_time, to_second, utc_now
+from trustavatar._time import format_time, to_second, utc_now
 from trustavatar.consent.artifact import (
     ARTIFACT_TYPE,
     SCHEMA_VERSION,

@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 from trustavatar import provenance
 from trustavatar._files import sha256_file
-from trustavatar.consent._time import to_second, utc_now
+from trustavatar._time import to_second, utc_now
 from trustavatar.consent.artifact import ClipEvidence, ConsentArtifact, Evidence, EvidenceDocument
 from trustavatar.consent.challenge import (
     MAX_ATTEMPTS,

@@ -32,7 +32,7 @@ from typing import Final, TypeAlias
 from trustavatar import _envelope
 from trustavatar._envelope import signer_organisation
 from trustavatar._files import read_input
-from trustavatar.consent._time import format_time, parse_time, to_second, utc_now
+from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.schema import REVOCATION_LIST_SCHEMA, schema_problem
 from trustavatar.consent.store import list_revocations
 from trustavatar.errors import ConsentRevocationListError, UntrustedChainError

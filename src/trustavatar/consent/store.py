@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from trustavatar.consent._time import format_time, parse_time, to_second, utc_now
+from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.artifact import ConsentArtifact
 from trustavatar.errors import ConsentNotFoundError, InputError, RegistryError
 from trustavatar.registry import Registry

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustavatar import _envelope
-from trustavatar.consent._time import format_time, require_aware, utc_now
+from trustavatar._time import format_time, require_aware, utc_now
 from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_artifact
 from trustavatar.consent.revocation import RevocationListSource, load_revocation_list
 from trustavatar.consent.store import find_revocation

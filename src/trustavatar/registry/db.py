@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = ["Registry"]
 
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from trustavatar._time import format_time, utc_now
 from trustavatar.errors import RegistryError
 from trustavatar.home import Home
 from trustavatar.registry.migrations import MIGRATIONS, Migration
@@ -104,7 +104,7 @@ class Registry:
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.number, migration.name,
-                     dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+                     format_time(utc_now())),
                 )
 
     # Use ----------------------------------------------------------------------------

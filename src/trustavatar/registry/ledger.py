@@ -83,6 +83,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import InputError, RegistryError, UntrustedChainError
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry.db import Registry
@@ -99,7 +100,6 @@ LedgerProblemKind: TypeAlias = Literal["edited", "deleted", "reordered", "insert
 _MODES: Final = ("photo", "video")
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _HEX: Final = re.compile(r"(?:[0-9a-f]{2})+")
-_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _MAX_QA_BYTES: Final = 64 << 10
 _MAX_CHECKPOINT_BYTES: Final = 64 << 10
 #: Every column, in table order; all but the last are hashed.
@@ -115,25 +115,9 @@ _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM generation_ledger"  # noqa:
 # --- time -----------------------------------------------------------------------------
 
 
-def _to_second(value: dt.datetime, name: str) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        raise InputError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InputError(f"{name} must be timezone-aware (e.g. datetime.now(UTC)), got {value}")
-    return value.astimezone(dt.UTC).replace(microsecond=0)
-
-
 def _now_or(at: dt.datetime | None, name: str = "at") -> dt.datetime:
     """``at`` truncated to the second; the wall clock only as the default for ``None``."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0) if at is None else _to_second(at, name)
-
-
-def _format_time(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime(_TIME_FORMAT)
-
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+    return utc_now() if at is None else to_second(at, name)
 
 
 # --- validation -----------------------------------------------------------------------
@@ -260,7 +244,7 @@ class LedgerRow:
         e = self.entry
         return {
             "seq": self.seq,
-            "created_at": _format_time(self.created_at),
+            "created_at": format_time(self.created_at),
             "operator": e.operator,
             "consent_id": e.consent_id,
             "consent_artifact_sha256": e.consent_artifact_sha256,
@@ -317,7 +301,7 @@ def _row(r: sqlite3.Row) -> LedgerRow:
             watermark_payload=r["watermark_payload"],
             qa=json.loads(r["qa"]),
         )
-        return LedgerRow(r["seq"], _parse_time(r["created_at"]), entry, r["prev_hash"],
+        return LedgerRow(r["seq"], parse_time(r["created_at"]), entry, r["prev_hash"],
                          r["row_hash"])
     except (InputError, ValueError, TypeError) as e:
         raise RegistryError(
@@ -339,7 +323,7 @@ def append_generation(
     """
     if not isinstance(entry, LedgerEntry):
         raise InputError(f"expected a LedgerEntry, got {type(entry).__name__}")
-    created_at = _format_time(_now_or(at))
+    created_at = format_time(_now_or(at))
     with registry.transaction() as conn:
         head = conn.execute(
             "SELECT seq, row_hash FROM generation_ledger ORDER BY seq DESC LIMIT 1"
@@ -352,7 +336,7 @@ def append_generation(
             f" VALUES ({', '.join('?' * len(_COLUMNS))})",
             (*columns.values(), row_hash),
         )
-    return LedgerRow(seq, _parse_time(created_at), entry, prev_hash, row_hash)
+    return LedgerRow(seq, parse_time(created_at), entry, prev_hash, row_hash)
 
 
 def list_generations(registry: Registry, *, since: dt.datetime | None = None,
@@ -366,7 +350,7 @@ def list_generations(registry: Registry, *, since: dt.datetime | None = None,
     if since is None:
         rows = registry.query(_SELECT + " ORDER BY seq")
     else:
-        when = _format_time(_to_second(since, "since"))
+        when = format_time(to_second(since, "since"))
         rows = registry.query(_SELECT + " WHERE created_at >= ? ORDER BY seq", (when,))
     if not skip_damaged:
         return [_row(r) for r in rows]
@@ -426,7 +410,7 @@ class LedgerCheckpoint(_envelope.SignedDocument):
         return {
             "seq": self.seq,
             "head_hash": self.head_hash,
-            "signed_at": _format_time(self.signed_at),
+            "signed_at": format_time(self.signed_at),
             "issuer_organisation": self.issuer_organisation,
             "signer_sha256": self.envelope.signer_sha256,
             "anchor_sha256": self.anchor_sha256,
@@ -453,7 +437,7 @@ def export_head(registry: Registry, key: SigningKey, *, at: dt.datetime | None =
         "type": LEDGER_CHECKPOINT_TYPE,
         "version": 1,
         "issuer": {"organisation": _envelope.signer_organisation(key.certificate)},
-        "signed_at": _format_time(signed_at),
+        "signed_at": format_time(signed_at),
         "seq": report.head_seq,
         "head_hash": report.head_hash,
     }
@@ -502,7 +486,7 @@ def _parse_checkpoint(data: bytes) -> LedgerCheckpoint:
         raise malformed("'issuer' must be an object with exactly 'organisation'")
     try:
         organisation = _text(issuer["organisation"], "issuer organisation", max_len=200)
-        signed_at = _parse_time(p["signed_at"])
+        signed_at = parse_time(p["signed_at"])
         head_hash = _sha256(p["head_hash"], "head_hash")
     except (InputError, ValueError, TypeError) as e:
         raise malformed(str(e)) from e
@@ -754,7 +738,7 @@ def verify_ledger(
             "removed from the end, or the ledger was rewritten"))
     if verified is not None and verified.seq > 0:
         at = next((s for s in seen if s.seq == verified.seq), None)
-        when = _format_time(verified.signed_at)
+        when = format_time(verified.signed_at)
         if at is None:
             problems.append(LedgerProblem(
                 verified.seq, "truncated",

@@ -44,7 +44,7 @@ from typing import Any, Final
 from trustavatar import _envelope
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar._files import sha256_bytes, sha256_file
-from trustavatar.consent._time import format_time
+from trustavatar._time import format_time, to_second, utc_now
 from trustavatar.errors import (
     AuditSignatureError,
     Error,
@@ -251,7 +251,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
     from trustavatar.registry import Registry, list_generations, verify_ledger
 
     home = home or Home.resolve()
-    now = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    now = utc_now() if at is None else to_second(at, "at")
     if trust is None:
         trust = TrustStore.from_home(home)
     if not home.registry_path.exists():

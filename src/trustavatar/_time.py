@@ -1,4 +1,5 @@
-"""Times in consent documents: RFC 3339 UTC to the second, ``YYYY-MM-DDTHH:MM:SSZ``."""
+"""Times in signed documents (consent artifacts, revocation lists, ledger rows and
+checkpoints): RFC 3339 UTC to the second, ``YYYY-MM-DDTHH:MM:SSZ``."""
 
 from __future__ import annotations
 
