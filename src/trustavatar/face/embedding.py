@@ -161,9 +161,8 @@ def embed_face_at(image: NDArray[np.uint8], box: FaceBox) -> FaceEmbedding:
     mesh, see :class:`trustavatar.generator.qa.BoxFromMesh`). ``box`` should frame the
     face as dlib's detector would: the landmark model starts from it. Raises
     :class:`~trustavatar.errors.FaceError` if dlib fails."""
-    import dlib  # loaded already by face_models()
+    import dlib
 
-    face_models()
     rgb = np.ascontiguousarray(image)
     return _embed_in(rgb, dlib.rectangle(int(box.left), int(box.top), int(box.right),
                                          int(box.bottom)))

@@ -257,8 +257,7 @@ def generate(
                 meter.begin(n, wanted, face_px, boxes)
                 references, finisher = _render(
                     mode, face_p, reference, ref_landmarks, track, speech.audio16, raw,
-                    wanted, qa_reference, subject, report, stages,
-                    lambda writer: FrameFinisher(mark, writer, meter))
+                    wanted, qa_reference, subject, report, stages, mark, meter)
                 timings["render_encode_s"] = time.perf_counter() - t
                 t = time.perf_counter()
                 report("checking", 0, 1)
@@ -423,17 +422,17 @@ class _Stages:
 def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
             track: MotionTrack, audio16: audio_api.Audio, raw: Path, check_at: list[int],
             qa_reference: FaceEmbedding, subject: FaceEmbedding, report: Progress,
-            stages: _Stages, finish: Callable[[VideoWriter], FrameFinisher]
+            stages: _Stages, mark: Watermark, meter: Meter
             ) -> tuple[dict[int, FaceEmbedding], FrameFinisher]:
-    """Render every frame and hand it to the finisher ``finish`` makes for the writer of
-    ``raw`` (watermark, encode, QA meter); return the identity reference of each frame in
-    ``check_at``, and the closed finisher."""
+    """Render every frame and hand it to a :class:`FrameFinisher` (``mark``, the writer of
+    ``raw``, ``meter``); return the identity reference of each frame in ``check_at``, and
+    the closed finisher."""
     h, w = reference.shape[:2]
     n = len(track)
     references: dict[int, FaceEmbedding] = {}
     wanted = set(check_at)
     with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16,
-                     threads=1) as writer, finish(writer) as finisher:
+                     threads=1) as writer, FrameFinisher(mark, writer, meter) as finisher:
 
         def emit(i: int, frame: np.ndarray) -> None:
             stages.lap("render_s")

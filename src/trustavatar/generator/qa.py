@@ -17,10 +17,10 @@ correlation), 0.003 and 0.002 at 256 px; no checked frame by more than 0.02.
 from __future__ import annotations
 
 __all__ = ["IDENTITY_FRAME_MAX", "IDENTITY_MEDIAN_MAX", "BoxFromMesh", "FrameMeter",
-           "Measurements", "QAReport", "assess", "check_output", "frames_to_check",
+           "Measurements", "QAReport", "assess", "frames_to_check",
            "identity_embedding", "reference_for_qa"]
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -289,28 +289,6 @@ class FrameMeter:
         self.close()
 
 
-def check_output(
-    frames: Iterable[np.ndarray],
-    *,
-    planned_gap: np.ndarray,
-    fps: float,
-    references: Mapping[int, FaceEmbedding],
-    face_height_px: float | None = None,
-    boxes: BoxFromMesh | None = None,
-) -> QAReport:
-    """Measure ``frames`` (the output, in order) and assess them: :class:`FrameMeter`,
-    then :func:`assess`.
-
-    references: for each frame index to check (see :func:`frames_to_check`), the embedding
-    of the image it was made from.
-    """
-    with FrameMeter(len(planned_gap), references, face_height_px, boxes) as meter:
-        for frame in frames:
-            meter.add(frame)
-    return assess(meter.result(), planned_gap=planned_gap, fps=fps, references=references,
-                  face_height_px=face_height_px)
-
-
 def assess(
     measured: Measurements,
     *,
@@ -321,18 +299,17 @@ def assess(
 ) -> QAReport:
     """Apply the thresholds to what :class:`FrameMeter` measured."""
     notes: list[str] = []
+    n = int(np.count_nonzero(~np.isnan(measured.openings)))
     if face_height_px is not None and face_height_px < IDENTITY_MIN_FACE_PX:
         notes.append(f"identity and sync not measured: the face is {face_height_px:.0f} px "
                      f"tall (< {IDENTITY_MIN_FACE_PX} px); use a larger --size")
         return QAReport(identity_frames=(), identity_distances=(), identity_median=None,
                         identity_max=None, sync_offset_frames=None, sync_correlation=None,
-                        frames_checked=int(np.count_nonzero(~np.isnan(measured.openings))),
-                        faces_missing=measured.missing, notes=tuple(notes))
+                        frames_checked=n, faces_missing=measured.missing, notes=tuple(notes))
     checked = sorted(i for i in measured.embeddings if i in references)
     distances = [references[i].distance(FaceEmbedding(measured.embeddings[i]))
                  for i in checked]
     unfound = sorted(i for i in measured.unfound if i in references)
-    n = int(np.count_nonzero(~np.isnan(measured.openings)))
     failures: list[str] = []
     med = float(np.median(distances)) if distances else None
     mx = float(np.max(distances)) if distances else None

@@ -200,7 +200,7 @@ class QAProcess:
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(data)
-        except (BrokenPipeError, OSError) as e:
+        except OSError as e:  # BrokenPipeError among them
             self._error = self._error or f"the QA process stopped reading ({e})"
 
     def _send(self) -> None:
