@@ -71,15 +71,15 @@ class Eyelids:
             x1, y1 = np.minimum(np.ceil(poly.max(axis=0) + pad), [w, h]).astype(int)
             if x1 <= x0 or y1 <= y0:
                 continue
+            shift = round(_SKIN_SHIFT * eh)
+            if y1 - shift <= 0:  # no skin above the eye in the frame
+                continue
             off = np.array([x0, y0], np.float32)
             mask = np.zeros((y1 - y0, x1 - x0), np.float32)
             cv2.fillPoly(mask, [np.round(poly - off).astype(np.int32)], 1.0)
             k = max(3, int(eh * 0.5) | 1)
             mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)), (k, k), 0) * a
             roi = out[y0:y1, x0:x1].astype(np.float32)
-            shift = round(_SKIN_SHIFT * eh)
-            if y1 - shift <= 0:  # no skin above the eye in the frame
-                continue
             lid = out[max(y0 - shift, 0):y1 - shift, x0:x1].astype(np.float32)
             if lid.shape[0] < roi.shape[0]:  # near the top of the frame: repeat the top row
                 lid = np.concatenate([np.repeat(lid[:1], roi.shape[0] - lid.shape[0], axis=0),
