@@ -162,6 +162,7 @@ def test_spoken_code_scores() -> None:
     assert good.code == "471093" and good.readings == ("471093",)
     assert good.margin >= good.min_margin
     assert good.warp in VTLN_WARPS and good.figures()["vtln_warp"] == good.warp
+    assert good.adapted and good.figures()["speaker_adapted"] is True
     wrong = score_spoken_code(_say(t.spoken("471098")), "471093")
     assert wrong.code == "471098" and wrong.margin < 0
     assert wrong.failure.startswith("heard code 471098, expected 471093 (margin -")
