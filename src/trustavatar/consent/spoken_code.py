@@ -348,8 +348,9 @@ def score_spoken_code(
                                               Path(tmp))
         # 2. The model adapted to the speaker from that pass's best path; pass 1 again.
         mllr = None
-        for k in range(ADAPTATION_ROUNDS if first is not None else 0):
-            assert first is not None
+        for k in range(ADAPTATION_ROUNDS):
+            if first is None:  # no warp found the sentence: nothing to adapt to
+                break
             transform = _speaker_transform(first, pcm, Path(tmp) / f"round-{k}")
             if transform is None:
                 break
