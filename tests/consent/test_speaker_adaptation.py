@@ -30,6 +30,7 @@ def test_model_files_parse(model: sa.AcousticModel) -> None:
     books, streams, _, dims = model.means.shape
     assert (streams, dims) == (3, 13) and books == len(model.codebook) == 42
     assert model.variances.shape == model.means.shape and model.variances.min() > 0
+    assert model.log_norms.shape == model.means.shape[:3]
     assert model.codebook["SIL"] == 32 and model.codebook["AY"] == 7
     # Mixture weights are probabilities (quantised: the smallest are floored away).
     totals = np.exp(model.log_weights).sum(axis=1)
@@ -87,7 +88,7 @@ def _loglik(model: sa.AcousticModel, frames: list[np.ndarray], senones: np.ndarr
     for s, (o, (a, b)) in enumerate(zip(frames, transform, strict=True)):
         mu = model.means[books, s] @ a.T + b
         var = model.variances[books, s]
-        ll = (model.log_weights[s][:, senones].T - 0.5 * np.log(2 * np.pi * var).sum(-1)
+        ll = (model.log_weights[s][:, senones].T + model.log_norms[books, s]
               - 0.5 * (((o[:, None] - mu) ** 2) / var).sum(-1))
         top = ll.max(axis=1)
         total += float((top + np.log(np.exp(ll - top[:, None]).sum(axis=1))).sum())

@@ -26,8 +26,8 @@ wheel.
 
 from __future__ import annotations
 
-__all__ = ["MIN_FRAMES", "AcousticModel", "estimate", "model_features", "read_cepstra",
-           "state_labels", "write_transform"]
+__all__ = ["MIN_FRAMES", "NATS_PER_UNIT", "AcousticModel", "estimate", "model_features",
+           "read_cepstra", "state_labels", "write_transform"]
 
 import functools
 import math
@@ -42,8 +42,11 @@ from numpy.typing import NDArray
 
 #: Fewer aligned frames than this (0.5 s of speech) and no transform is estimated.
 MIN_FRAMES: Final = 50
-#: Path scores and mixture weights are in units of 2**10 logmath steps of base 1.0001.
-_NATS_PER_UNIT: Final = 1024 * math.log(1.0001)
+#: PocketSphinx's path scores and mixture weights are in units of 2**10 logmath steps
+#: (``SENSCR_SHIFT``) of base 1.0001; one unit is this many nats. (Checked: an arc of
+#: probability 1/2 at language weight 6.5 lowers a path score by 44 units, 6.5 ln 2 = 4.5
+#: nats.)
+NATS_PER_UNIT: Final = 1024 * math.log(1.0001)
 #: The front end the estimate reproduces (``feat.params`` of the model); anything else is
 #: refused rather than adapted wrongly.
 _FEATURES: Final = {"-feat": "1s_c_d_dd", "-cmn": "batch", "-svspec": "0-12/13-25/26-38",
@@ -67,12 +70,15 @@ class _Phone(Protocol):
 class AcousticModel:
     """The parts of a PocketSphinx PTM model the estimate needs.
 
-    ``means``/``variances``: (codebooks, streams, densities, 13); ``log_weights``:
-    (streams, densities, senones) in nats; ``codebook``: CI phone name → codebook index.
+    ``means``/``variances``: (codebooks, streams, densities, 13); ``log_norms``: each
+    Gaussian's log normaliser ``-1/2 sum log(2 pi var)`` (codebooks, streams, densities);
+    ``log_weights``: (streams, densities, senones) in nats; ``codebook``: CI phone name →
+    codebook index.
     """
 
     means: NDArray[np.float64]
     variances: NDArray[np.float64]
+    log_norms: NDArray[np.float64]
     log_weights: NDArray[np.float64]
     codebook: dict[str, int]
 
@@ -94,7 +100,8 @@ class AcousticModel:
                 and weights.shape[:2] == means.shape[1:3]):
             raise ValueError(f"model files disagree: means {means.shape}, mixture weights "
                              f"{weights.shape}, {len(phones)} phones")
-        return cls(means, variances, -weights.astype(np.float64) * _NATS_PER_UNIT,
+        return cls(means, variances, -0.5 * np.log(2 * np.pi * variances).sum(-1),
+                   -weights.astype(np.float64) * NATS_PER_UNIT,
                    {p: i for i, p in enumerate(phones)})
 
 
@@ -220,8 +227,7 @@ def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray
     """:func:`estimate` for one stream."""
     mu = model.means[codebooks, stream]  # (frames, densities, 13)
     var = model.variances[codebooks, stream]
-    loglik = (model.log_weights[stream][:, senones].T
-              - 0.5 * np.log(2 * np.pi * var).sum(-1)
+    loglik = (model.log_weights[stream][:, senones].T + model.log_norms[codebooks, stream]
               - 0.5 * (((o[:, None, :] - mu) ** 2) / var).sum(-1))
     post = np.exp(loglik - loglik.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)

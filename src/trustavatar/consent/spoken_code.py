@@ -68,6 +68,7 @@ import pocketsphinx
 from numpy.typing import NDArray
 
 from trustavatar.consent.speaker_adaptation import (
+    NATS_PER_UNIT,
     AcousticModel,
     estimate,
     model_features,
@@ -114,10 +115,6 @@ MARGIN_CAP: Final = round(-math.log(_BEAM), 1)
 _FRAME_RATE: Final = 100
 #: Audio kept before the code sentence for the utterance-verification pass (samples).
 _LEAD_SAMPLES: Final = DEFAULT_SAMPLE_RATE * 3 // 10
-#: Path scores are in units of 2**10 logmath steps (PocketSphinx's ``SENSCR_SHIFT``) of base
-#: 1.0001; one unit is this many nats. (Checked: an arc of probability 1/2 at language
-#: weight 6.5 lowers a path score by 44 units, 6.5 ln 2 = 4.5 nats.)
-_NATS_PER_UNIT: Final = 1024 * math.log(1.0001)
 #: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
 #: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
 _DITHER_DB: Final = -40.0
@@ -382,7 +379,7 @@ def score_spoken_code(
         if exp_score is None or other_score is None:  # one side pruned away entirely
             margin = -MARGIN_CAP if exp_score is None else MARGIN_CAP
         else:
-            margin = (exp_score - other_score) * _NATS_PER_UNIT
+            margin = (exp_score - other_score) * NATS_PER_UNIT
         if margin >= 0:
             code, transcript = expected, _read(exp_words, template)[1]
         else:
