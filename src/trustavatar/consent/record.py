@@ -38,10 +38,10 @@ __all__ = [
     "record_clip",
 ]
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -65,12 +65,12 @@ from trustavatar.consent.challenge import (
 )
 from trustavatar.consent.issue import issue
 from trustavatar.consent.liveness import LivenessResult, analyse_liveness
+from trustavatar.consent.speech_process import SpeechProcess
 from trustavatar.consent.spoken_code import (
     ASR_ENGINE,
     ENGLISH_TEMPLATE,
     ConsentTemplate,
     SpokenCodeResult,
-    score_spoken_code,
 )
 from trustavatar.consent.store import record_consent
 from trustavatar.errors import (
@@ -266,13 +266,12 @@ def check_clip(
     if info.duration > MAX_CLIP_SECONDS + 1:
         raise InputError(f"clip {path.name} is {info.duration:.1f} s long; at most "
                          f"{MAX_CLIP_SECONDS:g} s is accepted")
-    reference = portrait if isinstance(portrait, FaceEmbedding) else _embed_portrait(portrait)
-    digest = sha256_file(path)
-    # 3. Speech, decoded on a second thread while 4-5 read the frames.
-    scoring: Future[SpokenCodeResult] | None = None
+    # 3. Speech, decoded in a second process while the rest is checked here (PocketSphinx
+    #    holds the GIL: on a thread the two would only take turns).
     speech_problem: str | None = None
     level: NDArray[np.float32] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="trustavatar-speech") as pool:
+    with contextlib.ExitStack() as stack:
+        scoring: SpeechProcess | None = None
         if not info.has_audio:
             speech_problem = f"the clip has no audio track (expected speech with code {code})"
         else:
@@ -281,17 +280,20 @@ def check_clip(
             except AudioInputError as e:
                 speech_problem = f"the clip's audio cannot be used: {e.message}"
             else:
-                scoring = pool.submit(score_spoken_code, audio, code, template=template)
+                scoring = stack.enter_context(SpeechProcess(audio, code, template=template))
                 level = frame_energy(audio, info.fps)
-        # 4-5. Liveness and identity, from one pass over the frames.
+        reference = (portrait if isinstance(portrait, FaceEmbedding)
+                     else _embed_portrait(portrait))
+        digest = sha256_file(path)
+        # 4-6. Liveness, identity and provenance (one pass over the frames), while the
+        #      speech is still being scored.
         frames = _read_frames(path, info.fps, info.frames)
+        if not frames.landmarks:
+            raise InputError(f"clip {path.name} has no decodable video frames")
+        liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level)
+        identity = _identity(frames, reference)
+        screen = _screen(path, trust) if screen_provenance else None
         speech = scoring.result() if scoring is not None else None
-    if not frames.landmarks:
-        raise InputError(f"clip {path.name} has no decodable video frames")
-    liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level)
-    identity = _identity(frames, reference)
-    # 6. Provenance.
-    screen = _screen(path, trust) if screen_provenance else None
     return ClipReport(
         clip=str(path), clip_sha256=digest, duration=len(frames.landmarks) / info.fps,
         fps=info.fps, width=info.width, height=info.height, code=code,
@@ -334,7 +336,7 @@ def _read_frames(path: Path, fps: float, estimate: int) -> _Frames:
             if i in wanted:
                 pending.append(i)
             if pending and lm is not None:
-                out.crops[pending.pop(0)] = _face_crop(frame, lm / scale)
+                out.crops[pending.pop(0)] = _face_crop(frame, (lm / scale).astype(np.float32))
     return out
 
 
@@ -351,7 +353,7 @@ def _analysis_size(frame: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
         return frame, 1.0
     scale = ANALYSIS_MAX_SIDE / side
     small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return small, scale
+    return np.asarray(small, np.uint8), scale
 
 
 def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDArray[np.uint8]:
@@ -365,7 +367,8 @@ def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDAr
     side = min(crop.shape[:2])
     if 0 < side < _EMBED_MIN_SIDE:
         f = _EMBED_MIN_SIDE / side
-        crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+        crop = np.asarray(cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC),
+                          np.uint8)
     return crop
 
 

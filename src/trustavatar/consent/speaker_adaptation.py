@@ -232,7 +232,10 @@ def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray
     post = np.exp(loglik - loglik.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
     occupancy = onehot.T @ post  # (codebooks, densities)
-    firsts = np.einsum("tc,tm,ti->cmi", onehot, post, o)
+    firsts = np.zeros((onehot.shape[1], post.shape[1], _CEPLEN))  # (codebooks, densities, 13)
+    for book in np.unique(codebooks):
+        frames = codebooks == book
+        firsts[book] = post[frames].T @ o[frames]
     used = occupancy > 1e-8
     gamma, first = occupancy[used], firsts[used]
     means, variances = model.means[:, stream][used], model.variances[:, stream][used]

@@ -167,9 +167,8 @@ class ConsentTemplate:
 
     def check_words(self) -> None:
         """Raise :class:`InputError` unless every word is in the pronunciation dictionary."""
-        words = self.words_before + self.words_after + tuple(
-            w for ws in self.digits.values() for w in ws)
-        missing = sorted({w for w in words if w not in _cmudict()})
+        words = _template_words(self)
+        missing = sorted(words - _pronunciations(words).keys())
         if missing:
             raise InputError(f"template words not in the pronunciation dictionary: {missing}")
 
@@ -450,15 +449,23 @@ def _model_dir() -> Path:
 
 
 @functools.cache
-def _cmudict() -> dict[str, tuple[str, ...]]:
-    """Word → pronunciations from the CMU dictionary shipped with pocketsphinx."""
+def _pronunciations(words: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Pronunciations of ``words`` in the CMU dictionary shipped with pocketsphinx (a word
+    that is not there is left out). Only these words are kept: building the whole
+    dictionary (135,000 words) costs more than the file scan."""
     table: dict[str, list[str]] = {}
     with (_model_dir() / "cmudict-en-us.dict").open(encoding="utf-8") as f:
         for line in f:
-            word, _, phones = line.strip().partition(" ")
-            if phones:
-                table.setdefault(word.split("(", 1)[0], []).append(phones.strip())
+            head, _, phones = line.partition(" ")
+            word = head.split("(", 1)[0]
+            if word in words and phones.strip():
+                table.setdefault(word, []).append(phones.strip())
     return {w: tuple(p) for w, p in table.items()}
+
+
+def _template_words(template: ConsentTemplate) -> frozenset[str]:
+    return frozenset(template.words_before + template.words_after
+                     + tuple(w for ws in template.digits.values() for w in ws))
 
 
 def _digit_token(digit: str, word: str) -> str:
@@ -467,7 +474,7 @@ def _digit_token(digit: str, word: str) -> str:
 
 
 def _dictionary_lines(template: ConsentTemplate) -> list[str]:
-    cmu = _cmudict()
+    cmu = _pronunciations(_template_words(template))
     words = dict.fromkeys(template.words_before + template.words_after)
     lines = []
     for word in words:

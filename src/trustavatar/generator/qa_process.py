@@ -24,7 +24,6 @@ __all__ = ["PARALLEL_MIN_WORK", "InProcessMeter", "Meter", "PacketDecoder", "QAP
 
 import contextlib
 import json
-import os
 import queue
 import struct
 import subprocess
@@ -34,7 +33,6 @@ import threading
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import asdict
-from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol, cast
 
@@ -43,6 +41,7 @@ import cv2
 import numpy as np
 from av.video.codeccontext import VideoCodecContext
 
+from trustavatar._child_process import child_command, child_environment, result_channel
 from trustavatar.errors import GenerationError
 from trustavatar.face.embedding import face_models
 from trustavatar.face.mesh import preload as preload_mesh
@@ -57,17 +56,6 @@ _PIXELS_COUNTED = 512 * 512
 #: packets waiting for the QA process, at most (the QA's dlib frames come in bursts)
 _QUEUE_PACKETS = 256
 _LENGTH = struct.Struct("<I")
-
-#: The child's program: the package's folder goes first on its path unless it is there
-#: already (an installed package: putting site-packages first would shadow the stdlib).
-_CHILD = """\
-import os, sys
-root = sys.argv.pop(1)
-if root not in {os.path.realpath(p) for p in sys.path if p}:
-    sys.path.insert(0, root)
-from trustavatar.generator.qa_process import main
-sys.exit(main())
-"""
 
 
 class PacketDecoder:
@@ -167,15 +155,10 @@ class QAProcess:
 
     def __init__(self) -> None:
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
-        env = dict(os.environ)
-        env.setdefault("GLOG_minloglevel", "2")
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        # the child imports this very package, wherever it was imported from here
-        root = str(Path(__file__).resolve().parents[2])
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, root],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+                child_command(__name__), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self._stderr, env=child_environment())
         except OSError as e:
             self._stderr.close()
             raise GenerationError(f"cannot start the QA process: {e}") from e
@@ -296,9 +279,7 @@ def _messages(stream: IO[bytes]) -> Iterable[bytes]:
 def main() -> int:
     """The child: a JSON header line, then length-prefixed messages on stdin (the
     decoder's configuration, then the packets); the measurements as JSON on stdout."""
-    # whatever native code prints goes to stderr, the result alone to stdout
-    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    result_out = result_channel()
     stdin = sys.stdin.buffer
     face_models()  # load the models while the parent runs its consent gate
     preload_mesh()
@@ -319,7 +300,7 @@ def main() -> int:
                 meter.add(frame)
         for frame in decoder.flush():
             meter.add(frame)
-    json.dump({"measurements": meter.result().to_json(), "cpu_s": time.process_time()},
-              result_out)
+    reply = {"measurements": meter.result().to_json(), "cpu_s": time.process_time()}
+    result_out.write(json.dumps(reply).encode())
     result_out.close()
     return 0

@@ -29,7 +29,6 @@ import av
 import av.error
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.signal import resample_poly
 
 from trustavatar._atomic import atomic_output
 from trustavatar.errors import AudioInputError
@@ -142,6 +141,8 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
         raise AudioInputError(f"sample rate must be positive, got {sample_rate}")
     if sample_rate == audio.sample_rate or not audio.num_samples:
         return Audio(audio.samples, sample_rate)
+    from scipy.signal import resample_poly  # slow to import (~0.5 s): only when resampling
+
     ratio = Fraction(sample_rate, audio.sample_rate)
     out = resample_poly(audio.samples, ratio.numerator, ratio.denominator)
     return Audio.from_array(out, sample_rate)

@@ -39,7 +39,6 @@ from typing import Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import butter, sosfilt
 
 from trustavatar.errors import GenerationError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
@@ -134,6 +133,8 @@ def frame_energy(audio: Audio, fps: float = 25.0) -> NDArray[np.float32]:
     high = min(high, 0.45 * sr)
     if high <= low:
         raise GenerationError(f"sample rate {sr} Hz is too low for the speech band")
+    from scipy.signal import butter, sosfilt  # slow to import (~0.5 s): only when used
+
     sos = butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
     state = np.zeros((sos.shape[0], 2))
     # Frame t covers samples [bounds[t], bounds[t + 1]); power is summed piece by piece.
