@@ -61,7 +61,11 @@ class Config:
         web = ("http://", "https://")
         if key == "tsa_url" and value is not None and not value.startswith(web):
             raise InputError(f"tsa_url must be an http(s) URL, got {value!r}")
-        return replace(self, **{key: value})
+        if key == "tsa_url":
+            return replace(self, tsa_url=value)
+        if key == "organisation":
+            return replace(self, organisation=value)
+        raise AssertionError(f"config key {key!r} is in KEYS but has no setter")  # a bug
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -58,7 +58,7 @@ def command(out_dir: str) -> int:
         home, organisation="trustavatar demo studio")
     key = ks.signing_key()
     step("signing identity", organisation=ks.identity.organisation,
-         certificate=ks.identity.to_dict()["certificate_sha256"][:16])
+         certificate=cast(str, ks.identity.to_dict()["certificate_sha256"])[:16])
     # 2. operator-attested consent for the sample face
     portrait = sample_portrait_path()
     release = folder / "release.txt"

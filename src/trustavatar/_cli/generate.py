@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -9,6 +11,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from trustavatar._cli._common import emit, json_option, passphrase_option, refuse_overwrite, state
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError
+
+if TYPE_CHECKING:
+    from trustavatar.generator import QAPolicy
 
 _MAX_SCRIPT = 100_000
 
@@ -53,7 +58,7 @@ def _script(value: str | None) -> str | None:
 @json_option
 def command(face: str, consent_path: str, audio: str | None, script: str | None,
             language: str | None, voice: str | None, rate: int | None, out: str,
-            size: int | None, fps: float, seed: int, qa: str, operator: str | None,
+            size: int | None, fps: float, seed: int, qa: QAPolicy, operator: str | None,
             force: bool, passphrase: bytes | None) -> int:
     """Animate FACE to AUDIO or SCRIPT, only under a valid consent; sign and ledger it."""
     from trustavatar.generator import generate
@@ -76,7 +81,7 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
             face=face, consent=consent_path, out=out, audio=audio, script=_script(script),
             language=language, voice=voice, rate=rate, size=size, fps=fps, seed=seed,
             qa=qa, home=st.home, passphrase=passphrase, operator=operator,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
 
     def human(con: Console) -> None:

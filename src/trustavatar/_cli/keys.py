@@ -68,9 +68,12 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
         key_pem=read_input(key_path, max_bytes=_MAX_PEM, what="key file"),
         key_passphrase=key_pass, passphrase=passphrase, organisation=organisation, force=force,
     )
-    emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()},
-         lambda con: (_show(ks, con, "imported signing identity"),
-                      con.print("  (trust its root with 'trustavatar keys trust add ROOT.pem')")))
+
+    def human(con: Console) -> None:
+        _show(ks, con, "imported signing identity")
+        con.print("  (trust its root with 'trustavatar keys trust add ROOT.pem')")
+
+    emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()}, human)
     return ExitCode.OK
 
 
@@ -81,10 +84,13 @@ def show() -> int:
     st = state()
     ks = Keystore.open(st.home)
     anchors = TrustStore.from_home(st.home).anchors
+
+    def human(con: Console) -> None:
+        _show(ks, con, "signing identity")
+        con.print(f"  trust anchors: {len(anchors)}")
+
     emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict(),
-          "trust_anchors": [a.to_dict() for a in anchors]},
-         lambda con: (_show(ks, con, "signing identity"),
-                      con.print(f"  trust anchors: {len(anchors)}")))
+          "trust_anchors": [a.to_dict() for a in anchors]}, human)
     return ExitCode.OK
 
 

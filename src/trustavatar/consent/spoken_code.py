@@ -546,7 +546,7 @@ def _all_digit_tokens(template: ConsentTemplate) -> list[str]:
 
 
 def _said_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
-              length: int):  # -> FsgModel
+              length: int) -> pocketsphinx.FsgModel:
     """Statement, then the code sentence with no code or a code of ``length`` digits; the
     code sentence, or everything, may be repeated. (A free number of digits lets slow
     speech split one digit into two: a fixed length turns such errors into substitutions,
@@ -578,7 +578,8 @@ def _prefix_start(template: ConsentTemplate) -> int | None:
 
 
 def _code_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
-              before: Sequence[str], digits: list[str], *, other: bool):  # -> FsgModel
+              before: Sequence[str], digits: list[str], *, other: bool,
+              ) -> pocketsphinx.FsgModel:
     """``before``, then exactly the expected code, or (``other``) any code of the same
     length that differs from it in at least one digit, then the template's closing words.
     Every arc has probability 1: the path score is acoustic only."""

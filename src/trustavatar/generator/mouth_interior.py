@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from trustavatar.face.mesh import Region, face_height
 
@@ -61,10 +62,11 @@ class MouthInterior:
         x0, y0 = np.floor(line.min(0) - fh * 0.05).astype(int).clip(0)
         x1, y1 = np.ceil(line.max(0) + fh * 0.05).astype(int)
         x1, y1 = min(x1, frame.shape[1]), min(y1, frame.shape[0])
-        band = np.zeros(frame.shape[:2], np.float32)
+        band: NDArray[np.float32] = np.zeros(frame.shape[:2], np.float32)
         cv2.polylines(band, [np.round(line * 16).astype(np.int32)], False, 1.0,
                       max(2, round(fh / 45)), cv2.LINE_AA, shift=4)
-        band = cv2.GaussianBlur(band, (0, 0), max(1.0, fh / 120))[y0:y1, x0:x1]
+        band = np.asarray(cv2.GaussianBlur(band, (0, 0), max(1.0, fh / 120)),
+                          np.float32)[y0:y1, x0:x1]
         band = np.clip(band * 2.5, 0, 1) * min(1.0, strength * 2.5)
         roi = frame[y0:y1, x0:x1].astype(np.float32)
         soft = cv2.GaussianBlur(roi, (0, 0), max(0.8, fh / 160))

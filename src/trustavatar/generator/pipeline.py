@@ -348,7 +348,7 @@ def _reference(face: Path, mode: str, size: int | None
         img = load_image(face)
         w, h = _fit(img.shape[1], img.shape[0],
                     size or min(_DEFAULT_SIDE, max(img.shape[:2])))
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        img = np.asarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
         with FaceMesh(video=False, max_faces=2) as mesh:
             faces = mesh.detect_all(img)
         if not faces:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import asdict
 from types import TracebackType
-from typing import IO, Protocol, cast
+from typing import IO, Protocol
 
 import av
 import cv2
@@ -67,7 +67,7 @@ class PacketDecoder:
 
     def decode(self, packet: bytes, extradata: bytes) -> list[np.ndarray]:
         if self._ctx is None:
-            self._ctx = cast(VideoCodecContext, av.CodecContext.create("h264", "r"))
+            self._ctx = av.CodecContext.create("h264", "r")
             self._ctx.extradata = extradata
         return [self._rgb(f) for f in self._ctx.decode(av.Packet(packet))]
 

@@ -72,7 +72,8 @@ def _describe(value: object) -> str:
 
 def _upsample(cells: NDArray[np.float32], width: int, height: int) -> NDArray[np.float32]:
     """Cell grid → frame size, bilinear (each cell value peaks at the cell's centre)."""
-    return cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(cv2.resize(cells, (width, height), interpolation=cv2.INTER_LINEAR),
+                      np.float32)
 
 
 class _SizeModel:
@@ -193,4 +194,5 @@ class Watermark:
         if mse > _MAX_MSE:
             field *= math.sqrt(_MAX_MSE / mse)
         step = np.rint(field)  # one integer change per pixel, the same for R, G and B
-        return cv2.add(frame, cv2.merge([step, step, step]), dtype=cv2.CV_8U)
+        return np.asarray(cv2.add(frame, cv2.merge([step, step, step]), dtype=cv2.CV_8U),
+                          np.uint8)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, cast
 
 import cv2
 import numpy as np
@@ -92,7 +92,9 @@ def layout_for(key: bytes) -> Layout:
 
 def cell_means(luma: NDArray[np.float32]) -> NDArray[np.float32]:
     """(H, W) float32 luma → (GRID, GRID) means over the cells of the canonical grid."""
-    return cv2.resize(luma, (GRID, GRID), interpolation=cv2.INTER_AREA)
+    # cv2.resize keeps the input's dtype (cast: never convert a caller's float64 luma)
+    return cast("NDArray[np.float32]",
+                cv2.resize(luma, (GRID, GRID), interpolation=cv2.INTER_AREA))
 
 
 def whiten(cells: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -35,13 +35,16 @@ __all__ = [
 
 import functools
 import math
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import GenerationError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
+
+if TYPE_CHECKING:
+    from transformers import WhisperFeatureExtractor
 
 #: Whisper's STFT: 400-sample (25 ms) window, 160-sample (10 ms) hop, at 16 kHz.
 N_FFT: Final = 400
@@ -165,10 +168,14 @@ def voice_activity(audio: Audio, fps: float = 25.0, *,
     level = frame_energy(audio, fps)
     if not level.size:
         return np.zeros(0, bool)
+    threshold: float | np.floating[Any]  # a float32 scalar when adapted to the audio
     if threshold_db is None:
         loud, quiet = np.percentile(level, 99), np.percentile(level, 5)
-        threshold_db = max(loud - 35.0, min(quiet + 6.0, loud - 6.0), -60.0)
-    return level > threshold_db
+        threshold = cast("float | np.floating[Any]",
+                         max(loud - 35.0, min(quiet + 6.0, loud - 6.0), -60.0))
+    else:
+        threshold = threshold_db
+    return level > threshold
 
 
 class AudioEncoder(Protocol):
@@ -228,7 +235,7 @@ def encoder_frames(audio: Audio, encoder: AudioEncoder, *, fps: float = 25.0,
 
 
 @functools.lru_cache(maxsize=4)
-def _extractor(n_mels: int):  # -> WhisperFeatureExtractor
+def _extractor(n_mels: int) -> WhisperFeatureExtractor:
     from transformers import WhisperFeatureExtractor
 
     # Built from its parameters: no weights, no hub access.

@@ -33,7 +33,7 @@ import ctypes
 import threading
 import xml.parsers.expat
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,9 @@ from numpy.typing import NDArray
 from trustavatar.errors import ScriptInputError, SpeechSynthesisError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
 from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent
+
+if TYPE_CHECKING:
+    from _ctypes import CFuncPtr
 
 #: Longest text accepted, in characters (about ten minutes of speech).
 MAX_TEXT_CHARS: Final = 20_000
@@ -271,7 +274,8 @@ class _State:
     def __init__(self) -> None:
         self.lib: ctypes.CDLL | None = None
         self.sample_rate = 0
-        self.callback = None  # keeps the C callback alive as long as the library
+        # keeps the C callback alive as long as the library
+        self.callback: CFuncPtr | None = None
         self.collector: _Collector | None = None
 
 
@@ -279,7 +283,7 @@ _LOCK = threading.Lock()
 _STATE = _State()
 
 
-def _on_synth(wav, numsamples: int, events) -> int:
+def _on_synth(wav: Any, numsamples: int, events: Any) -> int:
     collector = _STATE.collector
     if collector is None:
         return 1  # not ours: abort
@@ -348,7 +352,7 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-def _list(lib: ctypes.CDLL, spec) -> list[VoiceInfo]:
+def _list(lib: ctypes.CDLL, spec: Any) -> list[VoiceInfo]:
     array = lib.espeak_ListVoices(spec)
     voices: list[VoiceInfo] = []
     i = 0
