@@ -190,7 +190,13 @@ def _rate(scores: Iterable[dict[str, Any]], threshold: float) -> tuple[int, int]
 
 
 def _pct(k: int, n: int) -> str:
-    return f"{100 * k / n:.1f} % ({k}/{n})" if n else "n/a"
+    """``k`` of ``n`` as a percentage, with its 95 % Wilson score interval."""
+    if not n:
+        return "n/a"
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return f"{100 * k / n:.1f} % ({k}/{n}; {100 * ci.low:.1f}–{100 * ci.high:.1f})"
 
 
 def summarise(trials: list[dict[str, Any]]) -> str:
@@ -213,6 +219,9 @@ def summarise(trials: list[dict[str, Any]]) -> str:
                 f"| {key} | {_pct(*_rate((t['correct'] for t in ts), MIN_MARGIN))} "
                 f"| {_pct(*_rate((t['wrong_one_digit'] for t in ts), MIN_MARGIN))} "
                 f"| {_pct(*_rate((t['wrong_random'] for t in ts), MIN_MARGIN))} |")
+        wrong = [t[k] for t in synthetic for k in ("wrong_one_digit", "wrong_random")]
+        lines.append(f"\nAll wrong codes together: false accept "
+                     f"{_pct(*_rate(wrong, MIN_MARGIN))}. (Ranges: 95 % Wilson intervals.)")
         lines.append("")
         lines.append("| margin threshold (nats) | accept | false accept (one digit) |")
         lines.append("|---|---|---|")

@@ -53,7 +53,7 @@ class Config:
         for key, value in known.items():
             if not isinstance(value, str):
                 raise Error(f"config file {source}: {key} must be a string")
-        return cls(**known, extra=data)  # type: ignore[arg-type]
+        return cls(**known, extra=data)
 
     def with_value(self, key: str, value: str | None) -> Config:
         if key not in self.KEYS:

@@ -16,6 +16,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ N_LANDMARKS = 478
 _IMPORT_LOCK = threading.Lock()
 
 
-def _mediapipe_face_mesh():  # type: ignore[no-untyped-def]
+def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (untyped)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
