@@ -215,14 +215,12 @@ def estimate(features: Sequence[NDArray[np.float64]], senones: NDArray[np.intp],
     if n < MIN_FRAMES:
         return None
     senones, codebooks = senones[:n], codebooks[:n]
-    onehot = np.zeros((n, model.means.shape[0]))
-    onehot[np.arange(n), codebooks] = 1.0
-    return [_solve(obs[:n], senones, codebooks, onehot, model, stream)
+    return [_solve(obs[:n], senones, codebooks, model, stream)
             for stream, obs in enumerate(features)]
 
 
 def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray[np.intp],
-           onehot: NDArray[np.float64], model: AcousticModel, stream: int,
+           model: AcousticModel, stream: int,
            ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """:func:`estimate` for one stream."""
     mu = model.means[codebooks, stream]  # (frames, densities, 13)
@@ -231,10 +229,12 @@ def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray
               - 0.5 * (((o[:, None, :] - mu) ** 2) / var).sum(-1))
     post = np.exp(loglik - loglik.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
-    occupancy = onehot.T @ post  # (codebooks, densities)
-    firsts = np.zeros((onehot.shape[1], post.shape[1], _CEPLEN))  # (codebooks, densities, 13)
+    # per codebook and Gaussian: occupancy and first-order statistics
+    occupancy = np.zeros((model.means.shape[0], post.shape[1]))  # (codebooks, densities)
+    firsts = np.zeros((*occupancy.shape, _CEPLEN))  # (codebooks, densities, 13)
     for book in np.unique(codebooks):
         frames = codebooks == book
+        occupancy[book] = post[frames].sum(axis=0)
         firsts[book] = post[frames].T @ o[frames]
     used = occupancy > 1e-8
     gamma, first = occupancy[used], firsts[used]

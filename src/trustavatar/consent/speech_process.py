@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +47,6 @@ class SpeechProcess:
         audio = resample(audio, DEFAULT_SAMPLE_RATE)
         self._audio, self._code, self._template = audio, code, template
         self._folder = tempfile.TemporaryDirectory(prefix="trustavatar-speech-")
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self._proc: subprocess.Popen[bytes] | None = None
         job = Path(self._folder.name) / "job.pickle"
         try:
@@ -57,7 +56,7 @@ class SpeechProcess:
                              "template": template}, f)
             self._proc = subprocess.Popen(
                 child_command(__name__, str(job)), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=self._stderr, env=child_environment())
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_environment())
         except OSError:  # no child here (a full disk, a locked-down host): score in result()
             self._proc = None
 
@@ -95,7 +94,6 @@ class SpeechProcess:
         if self._proc is not None and self._proc.stdout is not None:
             with contextlib.suppress(OSError):
                 self._proc.stdout.close()
-        self._stderr.close()
         self._folder.cleanup()
 
     def __enter__(self) -> SpeechProcess:

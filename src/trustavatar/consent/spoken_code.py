@@ -342,20 +342,18 @@ def score_spoken_code(
         #    best-scoring warp is kept.
         warp, said, start, first = _best_warp(dictionary, template, len(digits), pcm, prefix,
                                               Path(tmp))
-        # 2. The model adapted to the speaker from that pass's best path; pass 1 again.
+        # 2. The model adapted to the speaker from that pass's best path; pass 1 again. (The
+        #    transform moves the model's means only: the features stay those of pass 1.)
         mllr = None
+        features = None if first is None else _logged_features(first)
         for k in range(ADAPTATION_ROUNDS):
-            if first is None:  # no warp found the sentence: nothing to adapt to
+            if first is None or features is None:  # nothing to adapt to
                 break
-            transform = _speaker_transform(first, pcm, Path(tmp) / f"round-{k}")
+            transform = _speaker_transform(first, pcm, features, Path(tmp) / f"round-{k}")
             if transform is None:
                 break
-            cepstra = Path(tmp) / f"round-{k}" / "cepstra"
-            cepstra.mkdir()
-            first = _decoder(dictionary, exact=False, warp=warp, mllr=transform,
-                             cepstra=cepstra)
-            first.add_fsg("said", _said_fsg(first, template, len(digits)))
-            words, found, _ = _decode_said(first, pcm, prefix)
+            first, words, found, _ = _structure_pass(dictionary, template, len(digits), pcm,
+                                                     prefix, warp=warp, mllr=transform)
             if found is None:  # the adapted model lost the sentence: keep the last result
                 break
             mllr, said, start = transform, words, found
@@ -405,23 +403,41 @@ def _best_warp(dictionary: Path, template: ConsentTemplate, length: int,
     for k, warp in enumerate(VTLN_WARPS):
         cepstra = folder / f"cepstra-{k}"
         cepstra.mkdir()
-        decoder = _decoder(dictionary, exact=False, warp=warp, cepstra=cepstra)
-        decoder.add_fsg("said", _said_fsg(decoder, template, length))
-        said, start, score = _decode_said(decoder, pcm, prefix)
+        decoder, said, start, score = _structure_pass(dictionary, template, length, pcm,
+                                                      prefix, warp=warp, cepstra=cepstra)
         if score is not None and (best is None or score > best[0]):
             best = (score, warp, said, start, decoder)
     return (1.0, [], None, None) if best is None else best[1:]
 
 
+def _structure_pass(dictionary: Path, template: ConsentTemplate, length: int,
+                    pcm: NDArray[np.int16], prefix: tuple[str, ...], *, warp: float,
+                    mllr: Path | None = None, cepstra: Path | None = None,
+                    ) -> tuple[pocketsphinx.Decoder, list[str], int | None, int | None]:
+    """Pass 1 at ``warp`` (with the speaker transform ``mllr``, logging cepstra to
+    ``cepstra``): the decoder, and its words, code-sentence start and path score
+    (:func:`_decode_said`)."""
+    decoder = _decoder(dictionary, exact=False, warp=warp, mllr=mllr, cepstra=cepstra)
+    decoder.add_fsg("said", _said_fsg(decoder, template, length))
+    return (decoder, *_decode_said(decoder, pcm, prefix))
+
+
+def _logged_features(decoder: pocketsphinx.Decoder) -> list[NDArray[np.float64]] | None:
+    """The model's features of the cepstra ``decoder`` logged (``-mfclogdir``), or None when
+    it logged none."""
+    files = sorted(Path(decoder.get_config()["mfclogdir"]).glob("*.mfc"))
+    return model_features(read_cepstra(files[0])) if files else None
+
+
 def _speaker_transform(decoder: pocketsphinx.Decoder, pcm: NDArray[np.int16],
-                       folder: Path) -> Path | None:
+                       features: list[NDArray[np.float64]], folder: Path) -> Path | None:
     """An MLLR transform (file under ``folder``) fitted to the best path of ``decoder``'s
-    last decode, or None when that path cannot be aligned or is too short."""
+    last decode over ``features`` (:func:`_logged_features`), or None when that path
+    cannot be aligned or is too short."""
     try:
         model = AcousticModel.load(_model_dir() / "en-us")
     except (OSError, ValueError) as e:  # a broken or different pocketsphinx install
         raise RuntimeError(f"cannot read the PocketSphinx model for adaptation: {e}") from e
-    logged = decoder.get_config()["mfclogdir"]
     try:
         decoder.set_alignment()
         decoder.start_utt()
@@ -430,11 +446,10 @@ def _speaker_transform(decoder: pocketsphinx.Decoder, pcm: NDArray[np.int16],
         alignment = decoder.get_alignment()
     except RuntimeError:  # PocketSphinx could not force the path through the audio
         return None
-    files = sorted(Path(logged).glob("*.mfc"))
-    if alignment is None or not files:
+    if alignment is None:
         return None
     senones, codebooks = state_labels(alignment, model)
-    transforms = estimate(model_features(read_cepstra(files[0])), senones, codebooks, model)
+    transforms = estimate(features, senones, codebooks, model)
     folder.mkdir(exist_ok=True)
     return None if transforms is None else write_transform(transforms, folder / "speaker.mllr")
 
