@@ -18,6 +18,8 @@ from trustavatar.errors import InputError
 def _temporary_beside(target: Path) -> Path:
     """An empty temporary file in ``target``'s directory (InputError when there is none or
     it cannot be written)."""
+    if not target.name or target.name in (".", "..") or target.is_dir():
+        raise InputError(f"the output {str(target)!r} is a directory, not a file name")
     directory = target.parent if str(target.parent) else Path()
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist")

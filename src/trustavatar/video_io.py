@@ -66,8 +66,22 @@ def first_frame_turn(c: av.container.InputContainer) -> int:
     return 0
 
 
+#: FFmpeg demuxers of still images: a JPEG opens as a one-frame "video".
+IMAGE_FORMATS = frozenset(("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe",
+                           "tiff_pipe", "gif", "gif_pipe", "svg_pipe", "pam_pipe", "ppm_pipe",
+                           "pgm_pipe"))
+
+
+def is_still_image(c: av.container.InputContainer) -> bool:
+    """Whether FFmpeg opened ``c`` as a still image rather than a video."""
+    return not IMAGE_FORMATS.isdisjoint(c.format.name.split(","))
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Container facts of a video; :class:`InputError` for a still image or no video stream."""
     with _open(path) as c:
+        if is_still_image(c):
+            raise InputError(f"{path} is a still image, not a video")
         if not c.streams.video:
             raise InputError(f"{path} has no video stream")
         v = c.streams.video[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from tests.clitools import invoke
@@ -174,3 +175,61 @@ def test_list_and_export_on_an_empty_home(tmp_path, capsys) -> None:
     r = invoke(capsys, *h, "consent", "revocations", "export", "--out", tmp_path / "rl.json")
     assert r.code == 1 and "no signing identity" in _one_error_line(r.err)
     assert not (tmp_path / "rl.json").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("issue", "--not-before", "9999-12-31T00:00:00Z"),
+    ("issue", "--not-before", "0001-01-01T00:00:00+01:00"),
+    ("issue", "--not-after", "9999-12-31T23:59:59-05:00"),
+    ("issue", "--not-before", "0500-01-01T00:00:00Z", "--not-after", "0600-01-01T00:00:00Z"),
+    ("issue", "--not-before", "8990-01-01T00:00:00Z", "--valid-days", "36500"),
+    ("issue", "--not-after", "2020-01-01T00:00:00Z"),  # expired before it is issued
+    ("challenge", "--not-after", "9999-12-31T23:59:59-05:00"),
+])
+def test_times_out_of_range_are_bad_input(h, capsys, faces, release, tmp_path, args) -> None:
+    out = tmp_path / "x.consent.json"
+    cmd, *rest = args
+    common = (["--face", faces["portrait"], "--name", "A", "--release", release, "--out", out]
+              if cmd == "issue" else ["--subject", "A"])
+    r = invoke(capsys, *h, "consent", cmd, *common, *rest, "--json")
+    assert r.code == 2, r.err
+    _one_error_line(r.err)
+    assert not out.exists()
+    assert invoke(capsys, *h, "consent", "list", "--json").json()["consents"] == []
+
+
+def test_verify_at_a_time_out_of_range(h, issued, capsys) -> None:
+    out, _ = issued
+    for at in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00Z"):
+        r = invoke(capsys, *h, "consent", "verify", out, "--at", at)
+        assert r.code == 2 and "outside the supported years" in _one_error_line(r.err)
+
+
+def test_outputs_never_replace_inputs_or_half_issue(h, capsys, faces, release, tmp_path,
+                                                    monkeypatch) -> None:
+    base = ["consent", "issue", "--face", faces["portrait"], "--name", "A", "--release",
+            release]
+    monkeypatch.chdir(tmp_path)
+    for out, words in (("", "the output path is empty"),
+                       (".", "is a directory"),  # Click's own check
+                       (faces["portrait"], "is also the input --face"),
+                       (release, "is also the input --release")):
+        before = Path(out).read_bytes() if Path(out).is_file() else None
+        r = invoke(capsys, *h, *base, "--out", out, "--force")
+        assert r.code == 2 and words in r.err, (out, r.err)
+        if before is not None:
+            assert Path(out).read_bytes() == before
+    # nothing was recorded for an artifact that was never written
+    assert invoke(capsys, *h, "consent", "list", "--json").json()["consents"] == []
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "A",
+               "--release", empty, "--out", tmp_path / "a.json")
+    assert r.code == 2 and "is empty" in _one_error_line(r.err)
+
+
+def test_revoke_in_a_home_without_registry_creates_nothing(capsys, tmp_path) -> None:
+    home = tmp_path / "typo-home"
+    r = invoke(capsys, "--home", home, "consent", "revoke", "abc", "--reason", "x")
+    assert r.code == 2 and "no registry" in _one_error_line(r.err)
+    assert not home.exists()

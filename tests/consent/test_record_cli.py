@@ -124,3 +124,26 @@ def test_bad_input_exits_2(h: list[str], capsys, tmp_path: Path, known_nonce: by
                consent_clip("good"), "--portrait", faces["no_face"], "--out",
                tmp_path / "x.json")
     assert r.code == 2 and "no face found" in r.err
+    # a still image is not a clip: bad input, not a rejected attempt
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip",
+               faces["portrait"], "--portrait", faces["portrait"], "--out",
+               tmp_path / "x.json", "--json")
+    assert r.code == 2 and "is a still image, not a video" in r.json()["error"]["message"]
+    # the output may never replace the evidence, --force or not
+    clip = consent_clip("good")
+    before = clip.read_bytes()
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip", clip,
+               "--portrait", faces["portrait"], "--out", clip, "--force")
+    assert r.code == 2 and "is also the input --clip" in r.err
+    assert clip.read_bytes() == before
+    # none of these used an attempt: the challenge still takes the good clip
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip", clip,
+               "--portrait", faces["portrait"], "--out", tmp_path / "x.json", "--json")
+    assert r.code == 0, r.err
+
+
+def test_challenge_whose_consent_would_have_ended_is_refused(h: list[str], capsys) -> None:
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen Collins",
+               "--not-after", "2020-01-01T00:00:00Z", "--json")
+    assert r.code == 2
+    assert "must be later than the challenge's expiry" in r.json()["error"]["message"]

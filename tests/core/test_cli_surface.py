@@ -40,6 +40,28 @@ def test_usage_errors_exit_2(capsys) -> None:
     assert r.code == 2 and "Missing argument" in r.err
 
 
+def test_usage_errors_are_json_under_json(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    home = ["--home", str(tmp_path / "home")]
+    for args in (["keys", "show", "--bogus", "--json"],
+                 ["consent", "verify", "--json"],  # missing argument
+                 ["consent", "issue", "--valid-days", "0", "--json"],
+                 ["scan", "--json", "-", "--workers", "0", str(tmp_path)],
+                 # a passphrase variable is read before the command runs
+                 ["keys", "init", "--passphrase-env", "NOT_SET_ANYWHERE", "--json"]):
+        r = invoke(capsys, *home, *args)
+        assert r.code == 2, (args, r.err)
+        error = r.json()["error"]
+        assert error["exit_code"] == 2 and error["message"], args
+    r = invoke(capsys, *home, "keys", "show", "--bogus")
+    assert r.code == 2 and r.out == ""
+    # 'scan --json OUT' names a file: a usage error then prints no JSON on stdout
+    r = invoke(capsys, *home, "scan", "--json", str(tmp_path / "o.json"), "--workers", "0", "x")
+    assert r.code == 2 and r.out == ""
+    r = invoke(capsys, "--home", "", "keys", "show")
+    assert r.code == 2 and "--home" in r.err and "must not be empty" in r.err
+
+
 def test_module_entry_point() -> None:
     import subprocess
     import sys

@@ -90,6 +90,11 @@ def test_organisation_names_within_the_x509_limits(tmp_path) -> None:
         Keystore.create(Home.resolve(tmp_path / "b"), organisation="O" * 65)
     with pytest.raises(InputError, match="must not be empty"):
         Keystore.create(Home.resolve(tmp_path / "c"), organisation="  ")
+    # a line break would end up in every consent artifact, which must not carry one
+    for name in ("line1\nline2", "tab\there", "del\x7f"):
+        with pytest.raises(InputError, match="control characters"):
+            Keystore.create(Home.resolve(tmp_path / "d"), organisation=name)
+    assert not (tmp_path / "d" / "keys").exists()
 
 
 def test_import_a_ca_issued_identity(tmp_path, keystore: Keystore) -> None:
@@ -124,6 +129,19 @@ def test_import_rejects_a_certificate_c2pa_cannot_use(tmp_path, keystore: Keysto
             Home.resolve(tmp_path / "x"),
             chain_pem=chain_to_pem(keystore.identity.chain[1:]), key_pem=root_key,
         )
+
+
+def test_import_names_its_own_options(tmp_path, keystore: Keystore) -> None:
+    encrypted = Keystore.create(Home.resolve(tmp_path / "e"), organisation="E", passphrase=b"pw")
+    key_pem = (encrypted.home.keys_dir / "signing-key.pem").read_bytes()
+    with pytest.raises(KeystoreLockedError, match=r"\(--key-passphrase-env VAR\)"):
+        Keystore.import_identity(Home.resolve(tmp_path / "x"),
+                                 chain_pem=chain_to_pem(encrypted.identity.chain),
+                                 key_pem=key_pem)
+    with pytest.raises(InputError, match=r"^the signing key in the key file is not a readable"):
+        Keystore.import_identity(Home.resolve(tmp_path / "x"),
+                                 chain_pem=chain_to_pem(keystore.identity.chain),
+                                 key_pem=b"-----BEGIN PRIVATE KEY-----\njunk\n")
 
 
 def test_import_rejects_garbage(tmp_path) -> None:

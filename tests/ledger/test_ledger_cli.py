@@ -79,6 +79,10 @@ def test_list_and_show(h, capsys) -> None:
     r = invoke(capsys, *h, "ledger", "list")
     assert r.code == 0 and len(r.out.splitlines()) == 3 and "/srv/out/clip-2.mp4" in r.out
     assert invoke(capsys, *h, "ledger", "list", "--since", "2025-03-03T00:00").code == 2
+    r = invoke(capsys, *h, "ledger", "list", "--since", "20250303", "--json")  # ISO basic date
+    assert [row["seq"] for row in r.json()["rows"]] == [2, 3]
+    r = invoke(capsys, *h, "ledger", "list", "--since", "9999-12-31T23:59:59-05:00")
+    assert r.code == 2 and "outside the supported years" in r.err
 
     r = invoke(capsys, *h, "ledger", "show", "2", "--json")
     assert r.code == 0 and r.json()["row"]["seq"] == 2
@@ -134,3 +138,31 @@ def test_checkpoint_signed_elsewhere_is_refused(h, tmp_path, capsys) -> None:
                             "trusted key")
     r = invoke(capsys, *h, "ledger", "verify", "--checkpoint", Path(tmp_path / "none.json"))
     assert r.code == 2 and "cannot read checkpoint" in r.err
+
+
+def test_checkpoint_never_replaces_the_registry(h, tmp_path, capsys) -> None:
+    registry = tmp_path / "home" / "registry.sqlite3"
+    before = registry.read_bytes()
+    r = invoke(capsys, *h, "ledger", "checkpoint", "--out", registry, "--force")
+    assert r.code == 2 and "is also the input the registry" in r.err
+    assert registry.read_bytes() == before
+    assert invoke(capsys, *h, "ledger", "verify").code == 0
+
+
+def test_reading_commands_work_on_a_registry_they_cannot_write(h, tmp_path, capsys,
+                                                               monkeypatch) -> None:
+    import trustavatar.registry.db as db
+
+    # What a read-only folder looks like to a non-root user (root may write anywhere).
+    monkeypatch.setattr(db.os, "access", lambda path, mode: mode != db.os.W_OK)
+    registry = tmp_path / "home" / "registry.sqlite3"
+    Path(f"{registry}-wal").unlink(missing_ok=True)  # checkpointed when the writer closed
+    r = invoke(capsys, *h, "ledger", "verify", "--json")
+    assert r.code == 0 and r.json()["rows"] == 3
+    r = invoke(capsys, *h, "ledger", "list", "--json")
+    assert [row["seq"] for row in r.json()["rows"]] == [1, 2, 3]
+    assert invoke(capsys, *h, "consent", "list", "--json").code == 0
+    # rows still in the write-ahead log cannot be read that way: said, not silently missed
+    Path(f"{registry}-wal").write_bytes(b"\0" * 32)
+    r = invoke(capsys, *h, "ledger", "verify")
+    assert r.code == 1 and "-wal" in r.err and "copy the folder somewhere writable" in r.err

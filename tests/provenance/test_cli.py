@@ -139,3 +139,37 @@ def test_unreachable_tsa_fails_signing_cleanly(tmp_path, capsys, media, h) -> No
     r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out)
     assert r.code == 1 and "C2PA signing" in r.err
     assert not out.exists()
+
+
+def test_damaged_unsigned_file_is_bad_input_not_tampering(tmp_path, capsys, media, h) -> None:
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(media["jpeg"].read_bytes()[:600])
+    r = invoke(capsys, *h, "provenance", "verify", truncated, "--json")
+    assert r.code == 2 and "truncated or damaged JPEG" in r.json()["error"]["message"]
+    # a signed file cut short is tampering: its manifest is still there
+    signed = tmp_path / "signed.jpg"
+    assert invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", signed).code == 0
+    data = signed.read_bytes()
+    signed.write_bytes(data[:-200])
+    r = invoke(capsys, *h, "provenance", "verify", signed)
+    assert r.code == 3 and "INVALID" in r.out
+
+
+def test_sign_refuses_to_replace_another_file(tmp_path, capsys, media, h) -> None:
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    keep = tmp_path / "keep.wav"
+    keep.write_bytes(b"precious")
+    r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep)
+    assert r.code == 2 and "exists already (use --force" in r.err
+    assert keep.read_bytes() == b"precious"
+    r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep, "--ingredient",
+               keep, "--force")
+    assert r.code == 2 and "is also the input --ingredient" in r.err
+    assert invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep,
+                  "--force").code == 0
+    # signing in place needs no --force
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(media["jpeg"].read_bytes())
+    assert invoke(capsys, *h, "provenance", "sign", copy, "--out", copy).code == 0
+    assert invoke(capsys, *h, "provenance", "verify", copy).code == 0

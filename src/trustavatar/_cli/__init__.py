@@ -30,6 +30,8 @@ from trustavatar.home import ENV_VAR, Home
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """Trustworthy AI avatars: consent, provenance, generation and detection."""
+    if home is not None and not home.strip():
+        raise click.BadParameter("must not be empty", param_hint="--home")
     ctx.obj = CliState(home=Home.resolve(home), debug=debug)
 
 
@@ -62,16 +64,32 @@ def _fail(st: CliState | None, code: int, kind: str, message: str) -> int:
     return int(code)
 
 
+def _json_requested(args: list[str]) -> bool:
+    """Whether the command line asks for JSON on stdout: for errors Click finds before any
+    command runs (a bad option, a missing argument), when no state says so yet."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg == "--json=-":
+            return True
+        if arg == "--json":
+            if "scan" in args[:i]:  # 'scan --json OUT' writes a file; '--json -' is stdout
+                return args[i + 1:i + 2] == ["-"]
+            return True
+    return False
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by :func:`main` and tests)."""
     ctxs: list[click.Context] = []
+    args = list(sys.argv[1:] if argv is None else argv)
 
     def current_state() -> CliState | None:
         obj = ctxs[0].obj if ctxs else None
         return obj if isinstance(obj, CliState) else None
 
     try:
-        with cli.make_context("trustavatar", list(sys.argv[1:] if argv is None else argv)) as ctx:
+        with cli.make_context("trustavatar", list(args)) as ctx:
             ctxs.append(ctx)
             result = cli.invoke(ctx)
         return int(result) if isinstance(result, int) else 0
@@ -81,6 +99,11 @@ def run(argv: list[str] | None = None) -> int:
         click.echo("trustavatar: aborted", err=True)
         return int(ExitCode.FAILURE)
     except click.ClickException as e:
+        st = current_state()
+        if (st is not None and st.json) or _json_requested(args):
+            click.echo(json.dumps({"ok": False, "error": {
+                "type": "UsageError", "message": e.format_message(),
+                "exit_code": int(ExitCode.USAGE)}}, indent=2))
         e.show()
         return int(ExitCode.USAGE)
     except Error as e:

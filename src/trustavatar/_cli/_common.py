@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from trustavatar._time import in_range
 from trustavatar.errors import InputError
 from trustavatar.home import Home
 
@@ -60,27 +62,63 @@ def passphrase_option(f: F) -> F:
     )
     @functools.wraps(f)
     def wrapper(*args: Any, passphrase_env: str | None, **kwargs: Any) -> Any:
+        if click.get_current_context().params.get("as_json"):
+            state().json = True  # so that an error reading the passphrase is JSON too
         return f(*args, passphrase=read_passphrase(passphrase_env), **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
 
-def read_passphrase(var: str | None) -> bytes | None:
+def read_passphrase(var: str | None, option: str = "--passphrase-env") -> bytes | None:
     if var is None:
         value = os.environ.get(PASSPHRASE_ENV_DEFAULT)
         return value.encode() if value else None
     value = os.environ.get(var)
     if value is None:
-        raise InputError(f"environment variable {var} (--passphrase-env) is not set")
+        raise InputError(f"environment variable {var} ({option}) is not set")
     if not value:
-        raise InputError(f"environment variable {var} (--passphrase-env) is empty")
+        raise InputError(f"environment variable {var} ({option}) is empty")
     return value.encode()
 
 
-def refuse_overwrite(out: str, force: bool) -> None:
-    """Outputs that would replace a file need ``--force``."""
-    if Path(out).exists() and not force:
-        raise InputError(f"{out} exists already (use --force to replace it)")
+def time_option(value: str | None, option: str, *, date_ok: bool = False) -> dt.datetime | None:
+    """An ISO 8601 time given on the command line (with a time zone), or with ``date_ok`` a
+    bare date (its start, UTC); :class:`InputError` for anything else or a year out of range."""
+    if value is None:
+        return None
+    if date_ok:
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return in_range(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC), option)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as e:
+        what = "date or time" if date_ok else "time"
+        raise InputError(f"{option}: {value!r} is not an ISO 8601 {what}") from e
+    if parsed.tzinfo is None:
+        raise InputError(f"{option}: {value!r} has no time zone (e.g. 2025-01-31T12:00:00Z)")
+    return in_range(parsed, option)
+
+
+def refuse_overwrite(out: str, force: bool,
+                     inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
+    """Outputs that would replace a file need ``--force``; an output is never one of the
+    command's ``inputs`` (``(option, path)`` pairs), ``--force`` or not."""
+    if not str(out).strip():
+        raise InputError("the output path is empty")
+    target = Path(out)
+    if target.is_dir():
+        raise InputError(f"the output {out} is a directory, not a file name")
+    if target.exists():
+        for option, path in inputs:
+            if path is not None and Path(path).exists() and target.samefile(path):
+                raise InputError(f"the output {out} is also the input {option}: "
+                                 "write the output elsewhere")
+        if not force:
+            raise InputError(f"{out} exists already (use --force to replace it)")
 
 
 def emit(result: dict[str, Any], human: Callable[[Console], None]) -> None:

@@ -17,8 +17,9 @@ from trustavatar._cli._common import (
     passphrase_option,
     refuse_overwrite,
     state,
+    time_option,
 )
-from trustavatar._time import format_time, utc_now
+from trustavatar._time import format_time, later, utc_now
 from trustavatar.consent import (
     CHALLENGE_TTL,
     DEFAULT_PURPOSE,
@@ -54,18 +55,6 @@ def command() -> None:
     """Issue, verify, revoke and list signed consent artifacts; record consent on a clip."""
 
 
-def _time_option(value: str | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"{option}: {value!r} is not an ISO 8601 time") from e
-    if parsed.tzinfo is None:
-        raise InputError(f"{option}: {value!r} has no time zone (e.g. 2025-01-31T12:00:00Z)")
-    return parsed
-
-
 @command.command("issue")
 @click.option("--face", "face", required=True, type=click.Path(dir_okay=False),
               help="Reference portrait of the subject (exactly one face).")
@@ -96,17 +85,23 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     st = state()
     if valid_days is not None and not_after is not None:
         raise InputError("give --valid-days or --not-after, not both")
-    refuse_overwrite(out, force)
+    refuse_overwrite(out, force, [("--face", face), ("--release", release),
+                                  ("the registry", st.home.registry_path)])
+    valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
+    now = utc_now()
+    start = time_option(not_before, "--not-before") or now
+    end = time_option(not_after, "--not-after")
+    if (end or later(start, valid_for, "--not-after")) <= now:
+        raise InputError("the consent would have ended before it is issued (check "
+                         "--not-before, --valid-days and --not-after)")
     key = Keystore.open(st.home).signing_key(passphrase)
     evidence = Evidence.operator_attestation(release)
-    valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
     with Registry.for_home(st.home) as registry, atomic_output(out, mode=_ARTIFACT_MODE) as tmp:
         artifact = issue(
             key, portrait=face, display_name=display_name, evidence=evidence,
             purposes=purposes or (DEFAULT_PURPOSE,), languages=languages or ("*",),
-            channels=channels or ("*",), not_before=_time_option(not_before, "--not-before"),
-            not_after=_time_option(not_after, "--not-after"), valid_for=valid_for,
-            operator=operator,
+            channels=channels or ("*",), not_before=start, not_after=end, valid_for=valid_for,
+            operator=operator, at=now,
         )
         tmp.write_bytes(artifact.raw)
         record = record_consent(registry, artifact)  # last: a failure leaves no file
@@ -143,7 +138,7 @@ def verify_(artifact: str, face: str | None, purpose: str | None, language: str 
             channel: str | None, revocation_files: tuple[str, ...], at: str | None) -> int:
     """Verify a consent artifact: exit 0 if valid, 3 if rejected, 2 for bad input."""
     st = state()
-    when = _time_option(at, "--at")
+    when = time_option(at, "--at")
     grant = verify(artifact, face=face, purpose=purpose, language=language, channel=channel,
                    trust=TrustStore.from_home(st.home), revocation_lists=revocation_files,
                    at=when, home=st.home)
@@ -225,6 +220,9 @@ def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language:
 def revoke_(consent_id: str, reason: str) -> int:
     """Revoke a consent recorded in this home's registry."""
     st = state()
+    if not st.home.registry_path.exists():  # do not create a home for a mistyped --home
+        raise InputError(f"no registry at {st.home.registry_path} (no consent was issued in "
+                         "this home; wrong --home?)")
     with Registry.for_home(st.home) as registry:
         before = get_consent(registry, consent_id)
         revocation = revoke(registry, consent_id, reason=reason)
@@ -247,8 +245,8 @@ def list_() -> int:
     """List the consents in this home's registry with their status now."""
     st = state()
     now = utc_now()
-    if st.home.registry_path.is_file():
-        with Registry.open(st.home.registry_path) as registry:
+    if st.home.registry_path.exists():
+        with Registry.open(st.home.registry_path, read_only=True) as registry:
             records = list_consents(registry)
     else:
         records = []
@@ -280,7 +278,7 @@ def revocations() -> None:
 def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign every revocation in the registry into a list third parties can check."""
     st = state()
-    refuse_overwrite(out, force)
+    refuse_overwrite(out, force, [("the registry", st.home.registry_path)])
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         rl = export_revocations(registry, key)
@@ -323,7 +321,7 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
     draft = ConsentDraft(
         display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
         languages=languages or ("*",), channels=channels or ("*",), valid_days=valid_days,
-        not_after=_time_option(not_after, "--not-after"), operator=operator,
+        not_after=time_option(not_after, "--not-after"), operator=operator,
     )
     now = utc_now()
     with Registry.for_home(st.home) as registry:
@@ -375,7 +373,8 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
     """Check a consent clip (spoken code, liveness, face) and issue the consent: exit 0 if
     recorded, 3 if rejected, 2 for bad input."""
     st = state()
-    refuse_overwrite(out, force)
+    refuse_overwrite(out, force, [("--clip", clip), ("--portrait", portrait),
+                                  ("the registry", st.home.registry_path)])
     check_writable(out)  # before the challenge is used up
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:

@@ -62,7 +62,8 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
             organisation: str | None, force: bool, passphrase: bytes | None) -> int:
     """Use a CA-issued signing certificate and key (stored encrypted with --passphrase-env)."""
     st = state()
-    key_pass = read_passphrase(key_passphrase_env) if key_passphrase_env else None
+    key_pass = (read_passphrase(key_passphrase_env, "--key-passphrase-env")
+                if key_passphrase_env else None)
     ks = Keystore.import_identity(
         st.home, chain_pem=read_input(chain_path, max_bytes=_MAX_PEM, what="chain file"),
         key_pem=read_input(key_path, max_bytes=_MAX_PEM, what="key file"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import click
@@ -16,6 +15,7 @@ from trustavatar._cli._common import (
     passphrase_option,
     refuse_overwrite,
     state,
+    time_option,
 )
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError
@@ -44,21 +44,7 @@ def _existing_registry(st: CliState) -> Registry:
     path = st.home.registry_path
     if not path.is_file():
         raise InputError(f"no registry at {path} (nothing generated in this home; wrong --home?)")
-    return Registry.open(path)
-
-
-def _since(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"--since: {value!r} is not an ISO 8601 date or time") from e
-    if len(value) == 10:  # a bare date: from its start, UTC
-        return parsed.replace(tzinfo=dt.UTC)
-    if parsed.tzinfo is None:
-        raise InputError(f"--since: {value!r} has no time zone (e.g. 2025-01-31T12:00:00Z)")
-    return parsed
+    return Registry.open(path, read_only=True)
 
 
 def _short(row: LedgerRow) -> str:
@@ -116,9 +102,9 @@ def _show_report(con: Console, report: LedgerReport) -> None:
 def list_(since: str | None) -> int:
     """List the ledger's rows, oldest first."""
     st = state()
-    when = _since(since)
-    if st.home.registry_path.is_file():
-        with Registry.open(st.home.registry_path) as registry:
+    when = time_option(since, "--since", date_ok=True)
+    if st.home.registry_path.exists():
+        with Registry.open(st.home.registry_path, read_only=True) as registry:
             rows = list_generations(registry, since=when)
     else:
         rows = []
@@ -169,7 +155,7 @@ def show(seq: int) -> int:
 def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign the ledger's head (row count and last hash) for later 'ledger verify --checkpoint'."""
     st = state()
-    refuse_overwrite(out, force)
+    refuse_overwrite(out, force, [("the registry", st.home.registry_path)])
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         data = export_head(registry, key)

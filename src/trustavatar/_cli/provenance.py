@@ -8,7 +8,13 @@ import click
 from rich.console import Console
 
 from trustavatar import provenance as pv
-from trustavatar._cli._common import emit, json_option, passphrase_option, state
+from trustavatar._cli._common import (
+    emit,
+    json_option,
+    passphrase_option,
+    refuse_overwrite,
+    state,
+)
 from trustavatar.errors import ExitCode
 from trustavatar.keys import Keystore, TrustStore
 
@@ -54,13 +60,20 @@ def consent_binding(artifact: str) -> pv.ConsentBinding:
 @click.option("--ingredient", "ingredient_paths", multiple=True, type=click.Path(dir_okay=False),
               help="An input file, recorded by SHA-256 only. Repeatable.")
 @click.option("--title", default=None, help="Manifest title (default: the output file name).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (not needed when --out "
+              "is SRC itself).")
 @passphrase_option
 @json_option
 def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
-             ingredient_paths: tuple[str, ...], title: str | None,
+             ingredient_paths: tuple[str, ...], title: str | None, force: bool,
              passphrase: bytes | None) -> int:
     """Embed a signed manifest declaring SRC AI-generated (MP4, JPEG, PNG, WAV)."""
     st = state()
+    in_place = Path(dst).exists() and Path(src).exists() and Path(src).samefile(dst)
+    if not in_place:
+        refuse_overwrite(dst, force, [("--consent", consent_path), ("the registry",
+                                      st.home.registry_path)]
+                         + [("--ingredient", p) for p in ingredient_paths])
     keystore = Keystore.open(st.home)
     key = keystore.signing_key(passphrase)
     pv.detect_format(src)

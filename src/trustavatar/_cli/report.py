@@ -18,8 +18,8 @@ from trustavatar._cli._common import (
     passphrase_option,
     refuse_overwrite,
     state,
+    time_option,
 )
-from trustavatar._cli.ledger import _since
 from trustavatar.errors import ExitCode, InputError, ReportError
 
 _MAX_RESULT_BYTES = 256 << 20
@@ -165,8 +165,8 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
     for p in (Path(out), Path(out).with_suffix(".json"),
               Path(out).with_suffix(".json").with_name(Path(out).stem + ".json.sig")):
         refuse_overwrite(str(p), force)
-    when = _since(since)
-    if not st.home.registry_path.is_file():
+    when = time_option(since, "--since", date_ok=True)
+    if not st.home.registry_path.exists():
         raise InputError(f"no registry at {st.home.registry_path} (nothing generated in this "
                          "home; wrong --home?)")
     key = Keystore.open(st.home).signing_key(passphrase)  # unlock before the long part

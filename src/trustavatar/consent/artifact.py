@@ -234,10 +234,15 @@ class Evidence:
 
 
 def _digest(source: str | os.PathLike[str] | bytes) -> str:
+    """SHA-256 of an evidence document; an empty one is refused (nothing to attest)."""
     if isinstance(source, bytes):
+        if not source:
+            raise InputError("the evidence document is empty")
         return sha256_bytes(source)
     if not Path(source).is_file():
         raise InputError(f"evidence file {source} does not exist or is not a file")
+    if Path(source).stat().st_size == 0:
+        raise InputError(f"evidence file {source} is empty")
     return sha256_file(source)
 
 

@@ -240,6 +240,12 @@ def create_challenge(
             MAX_CHALLENGE_TTL:
         raise InputError(f"a challenge lives between 1 s and {MAX_CHALLENGE_TTL}; got {ttl}")
     created = utc_now() if at is None else to_second(at, "at")
+    if draft.not_after is not None and draft.not_after <= created + ttl:
+        raise InputError(
+            f"the consent's not_after {format_time(draft.not_after)} must be later than the "
+            f"challenge's expiry {format_time(created + ttl)}: a clip recorded in time would "
+            "give a consent that has already ended"
+        )
     challenge = Challenge(
         challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(),
         language=template.language, created_at=created, expires_at=created + ttl, attempts=0,

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._files import read_input, sha256_bytes
-from trustavatar._time import format_time, to_second, utc_now
+from trustavatar._time import format_time, later, to_second, utc_now
 from trustavatar.consent.artifact import (
     ARTIFACT_TYPE,
     SCHEMA_VERSION,
@@ -71,7 +71,8 @@ def issue(
     """
     issued_at = utc_now() if at is None else to_second(at, "at")
     start = issued_at if not_before is None else to_second(not_before, "not_before")
-    end = start + valid_for if not_after is None else to_second(not_after, "not_after")
+    end = (later(start, valid_for, "not_after") if not_after is None
+           else to_second(not_after, "not_after"))
     if end <= start:
         raise InputError(
             f"the consent must end after it begins (not_before {format_time(start)}, "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustavatar import _envelope
-from trustavatar._time import format_time, require_aware, utc_now
+from trustavatar._time import format_time, in_range, utc_now
 from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_artifact
 from trustavatar.consent.revocation import RevocationListSource, load_revocation_list
 from trustavatar.consent.store import find_revocation
@@ -139,7 +139,7 @@ def verify(
     ``ConsentRevocationListError`` (5), ``ConsentScopeError`` (6), ``ConsentIdentityError``
     (7). Unreadable files (artifact, face image, list) raise ``InputError``.
     """
-    at = utc_now() if at is None else require_aware(at, "at")
+    at = utc_now() if at is None else in_range(at, "at")
     if not 0 < face_threshold <= MATCH_THRESHOLD:
         raise InputError(
             f"face_threshold must be in (0, {MATCH_THRESHOLD}]: a looser one is unsafe"
@@ -149,8 +149,9 @@ def verify(
             home = home or Home.resolve()
             if trust is None:
                 trust = TrustStore.from_home(home)
-            if registry is None and home.registry_path.is_file():
-                registry = stack.enter_context(Registry.open(home.registry_path))
+            if registry is None and home.registry_path.exists():
+                registry = stack.enter_context(Registry.open(home.registry_path,
+                                                                         read_only=True))
         return _verify(
             artifact, face=face, purpose=purpose, language=language, channel=channel,
             trust=trust, registry=registry, revocation_lists=revocation_lists, at=at,

@@ -27,11 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import VideoInputError
-from trustavatar.video_io import clockwise_turn, first_frame_turn, upright
+from trustavatar.video_io import clockwise_turn, first_frame_turn, is_still_image, upright
 
 #: Container formats FFmpeg uses for single images: not videos.
-_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
-                  "gif", "gif_pipe", "svg_pipe", "pam_pipe", "ppm_pipe", "pgm_pipe")
 #: Consecutive undecodable packets after which a file counts as broken off.
 _MAX_BAD_PACKETS = 32
 
@@ -94,8 +92,7 @@ def _open(path: Path) -> av.container.InputContainer:
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise VideoInputError(f"{path} is not a video FFmpeg can read, or is damaged") from e
     # 3. a video, not a still image
-    if container.format.name in _IMAGE_FORMATS or (
-            container.format.name.split(",")[0] in _IMAGE_FORMATS):
+    if is_still_image(container):
         container.close()
         raise VideoInputError(f"{path} is a still image, not a video")
     if not container.streams.video:

@@ -163,20 +163,21 @@ def _key_pem(key: PrivateKeyTypes, passphrase: bytes | None) -> bytes:
     )
 
 
-def _load_key(data: bytes, passphrase: bytes | None, *, source: str) -> PrivateKeyTypes:
+def _load_key(data: bytes, passphrase: bytes | None, *, source: str,
+              option: str = "--passphrase-env") -> PrivateKeyTypes:
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
     if encrypted and not passphrase:
         raise KeystoreLockedError(
-            f"the signing key {source} is encrypted: give its passphrase (--passphrase-env VAR)"
+            f"the signing key {source} is encrypted: give its passphrase ({option} VAR)"
         )
     try:
         return serialization.load_pem_private_key(data, passphrase if encrypted else None)
     except ValueError as e:
         if encrypted:
             raise PassphraseError(f"wrong passphrase for the signing key {source}") from e
-        raise InputError(f"{source} is not a readable PEM private key") from e
+        raise InputError(f"the signing key {source} is not a readable PEM private key") from e
     except TypeError as e:
-        raise InputError(f"{source} is not a readable PEM private key") from e
+        raise InputError(f"the signing key {source} is not a readable PEM private key") from e
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,8 @@ class Keystore:
         organisation = organisation.strip()
         if not organisation:
             raise InputError("the organisation name must not be empty")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in organisation):
+            raise InputError("the organisation name must not contain control characters")
         if len(organisation) > _x509.MAX_NAME_CHARS:
             raise InputError(f"the organisation name is at most {_x509.MAX_NAME_CHARS} characters "
                              f"(an X.509 limit); this one has {len(organisation)}")
@@ -281,7 +284,8 @@ class Keystore:
         """
         now = now or _utcnow()
         chain = tuple(load_pem_certificates(chain_pem, source="the chain file"))
-        key = _load_key(key_pem, key_passphrase, source="given")
+        key = _load_key(key_pem, key_passphrase, source="in the key file",
+                        option="--key-passphrase-env")
         _algorithm_for(key)
         leaf = chain[0]
         if leaf.public_key().public_bytes(

@@ -10,7 +10,7 @@ from typing import Any
 
 from trustavatar.keys import TrustStore
 from trustavatar.provenance import _c2pa
-from trustavatar.provenance.formats import detect_format
+from trustavatar.provenance.formats import check_structure, detect_format
 from trustavatar.provenance.model import (
     ConsentBinding,
     Failure,
@@ -57,9 +57,13 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     # 1. what kind of file (by content)
     mime = detect_format(p)
     # 2. read the manifest store with our trust anchors
+    #    A file with no manifest label in it that is damaged is bad input (exit 2), not a
+    #    tampered manifest: truncating an unsigned JPEG makes c2pa fail to read one.
     try:
         store = _c2pa.read_store(str(p), mime, _c2pa.context(trust))
     except _c2pa.C2paError as e:
+        if not _has_manifest_label(p):
+            check_structure(p, mime)
         return ProvenanceReport(
             str(p), mime, ValidationState.INVALID,
             failures=(Failure("manifest.unreadable", f"{explain('manifest.unreadable')} ({e})"),),
@@ -77,6 +81,20 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     # 4. what the active manifest declares
     active = store.get("manifests", {}).get(store.get("active_manifest") or "", {})
     return _report(p, mime, state, failures, store.get("active_manifest"), active)
+
+
+def _has_manifest_label(path: Path, chunk: int = 1 << 20) -> bool:
+    """Whether the bytes ``c2pa`` (the label of a JUMBF manifest store) occur in the file."""
+    tail = b""
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            if _MANIFEST_LABEL in tail + block:
+                return True
+            tail = block[-(len(_MANIFEST_LABEL) - 1):]
+    return False
+
+
+_MANIFEST_LABEL = b"c2pa"
 
 
 def _state(store: dict[str, Any]) -> ValidationState:

@@ -36,12 +36,21 @@ class Registry:
     # Construction -------------------------------------------------------------------
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS
+        cls, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS,
+        read_only: bool = False,
     ) -> Registry:
-        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        """Open (creating if needed) the database at ``path`` and apply pending migrations.
+
+        ``read_only``: for commands that only read. When the file or its folder cannot be
+        written (an archived copy, a read-only mount) the database is opened immutable,
+        which WAL mode otherwise forbids; such a copy must already be at the newest schema.
+        """
         path = Path(path)
         if not path.parent.is_dir():
             raise RegistryError(f"registry directory {path.parent} does not exist")
+        if read_only and path.is_file() and not (
+                os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)):
+            return cls._open_immutable(path, migrations)
         try:
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -56,6 +65,32 @@ class Registry:
         except BaseException:
             conn.close()
             raise
+        return registry
+
+    @classmethod
+    def _open_immutable(cls, path: Path, migrations: Sequence[Migration]) -> Registry:
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:  # immutable readers ignore the WAL
+            raise RegistryError(
+                f"the registry {path} has changes in {wal.name} that only a process allowed to "
+                "write its folder can read: copy the folder somewhere writable")
+        try:
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True,
+                                   isolation_level=None)
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot open the registry {path}: {e}") from e
+        conn.row_factory = sqlite3.Row
+        registry = cls(conn, path)
+        try:
+            version = registry.schema_version()
+        except RegistryError as e:
+            conn.close()
+            raise RegistryError(f"{path} is not a usable SQLite database: {e}") from e
+        if version != len(migrations):
+            conn.close()
+            raise RegistryError(
+                f"the read-only registry {path} has schema version {version}, this trustavatar "
+                f"reads version {len(migrations)}: open it once where it can be written")
         return registry
 
     @classmethod
