@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import cv2
 import numpy as np
 import pytest
+from fixtures.mp4_boxes import find_box
 
 from tests.detector.conftest import portrait, write_clip
 from trustavatar import provenance as pv
@@ -90,6 +92,31 @@ def test_scan_options_limit_and_report_progress(clips, no_trust):
         scan(clips["portrait_mute"], trust=no_trust, device="tpu")
     with pytest.raises(VideoInputError, match="no such file"):
         scan(clips["portrait"].with_name("missing.mp4"), trust=no_trust)
+
+
+def test_a_video_whose_frames_do_not_decode_is_an_error_not_a_hang(clips, no_trust, tmp_path):
+    # The container is intact, the coded frames are zeros: nothing decodes. The watermark
+    # reader then fails on the end of the stream itself; its thread once waited for a
+    # second end marker forever (so did a whole batch).
+    data = bytearray(clips["portrait_mute"].read_bytes())
+    off, size = find_box(bytes(data), "mdat")
+    data[off + 8:off + size] = bytes(size - 8)
+    broken = tmp_path / "zeros.mp4"
+    broken.write_bytes(bytes(data))
+    done: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            scan(broken, trust=no_trust)
+        except BaseException as e:
+            done.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "scan hangs on a video with no decodable frame"
+    assert done and isinstance(done[0], VideoInputError), done
+    assert "no decodable video frames" in str(done[0])
 
 
 def _watermarked(path, seconds: float = 2.0):

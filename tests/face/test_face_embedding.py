@@ -59,6 +59,22 @@ def test_same_person_rescaled_and_recompressed_matches(faces, portrait_embedding
     assert distance < MATCH_THRESHOLD / 2
 
 
+def test_the_box_is_in_the_given_images_pixels_when_detection_scales_it_down(
+        faces, portrait_embedding) -> None:
+    # Faces are detected on a copy at most DETECTION_MAX_SIDE px; the box must come back in
+    # the pixels of the image given (the generator QA cuts faces at --size 2048 with it).
+    big = np.asarray(Image.open(faces["portrait"]).convert("RGB").resize(
+        (2048, 2048), Image.Resampling.BICUBIC))
+    e = embed_face(big)
+    assert e.box is not None and portrait_embedding.box is not None
+    sx = sy = 2048 / 256
+    small = portrait_embedding.box
+    assert e.box.left == pytest.approx(small.left * sx, abs=0.06 * 2048)
+    assert e.box.right == pytest.approx(small.right * sx, abs=0.06 * 2048)
+    assert e.box.top == pytest.approx(small.top * sy, abs=0.06 * 2048)
+    assert e.box.bottom == pytest.approx(small.bottom * sy, abs=0.06 * 2048)
+
+
 def test_exif_orientation_is_applied(faces, tmp_path) -> None:
     with Image.open(faces["portrait"]) as im:
         upright = im.convert("RGB").crop((0, 0, 256, 200))  # landscape, 256 wide

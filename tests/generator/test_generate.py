@@ -197,6 +197,21 @@ def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     text.write_text("not a face")
     with pytest.raises(InputError, match="face must be a photo"):
         generate(face=text, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    # the consent artifact is an input too (so is the registry); numbers must be numbers
+    consent_copy = tmp_path / "consent.mp4"
+    consent_copy.write_bytes(Path(studio.consent).read_bytes())
+    with pytest.raises(InputError, match="is an input of this generation"):
+        generate(face=sample_portrait_path(), consent=consent_copy, out=consent_copy,
+                 script=SCRIPT, home=studio.home)
+    assert consent_copy.read_bytes() == Path(studio.consent).read_bytes()
+    for fps in (float("nan"), float("inf"), 0, 240):
+        with pytest.raises(InputError, match=r"fps must be a number in 5\.\.60"):
+            generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                     script=SCRIPT, home=studio.home, fps=fps)
+    for seed in (-1, 2**64, 1.5):
+        with pytest.raises(InputError, match="seed must be a whole number"):
+            generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                     script=SCRIPT, home=studio.home, seed=seed)
     _nothing_written(studio, out, before)
 
 
@@ -210,6 +225,15 @@ def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
     d = r.json()
     assert d["ok"] and d["manifest_label"].startswith("urn:c2pa:") and out.is_file()
     first = out.read_bytes()
+    script_file = tmp_path / "script.mp4"
+    script_file.write_text("A line from a file.")
+    r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
+               studio.consent, "--script", f"@{script_file}", "--out", script_file, "--force")
+    assert r.code == 2 and "is also the input --script" in r.err
+    assert script_file.read_text() == "A line from a file."
+    r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
+               studio.consent, "--script", "Hi.", "--seed", "-1", "--out", tmp_path / "s.mp4")
+    assert r.code == 2 and "--seed" in r.err
     again = [*h, "generate", "--face", sample_portrait_path(), "--consent", studio.consent,
              "--script", "Another line.", "--size", "128", "--out", out]
     r = invoke(capsys, *again)

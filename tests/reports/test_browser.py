@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trustavatar.reports import build_audit, write_audit, write_scan_report
+from trustavatar.reports import build_audit, render_scan_index, write_audit, write_scan_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or \
     shutil.which("google-chrome")
@@ -136,3 +136,26 @@ def test_audit_report_in_chromium(studio: Any, tmp_path: Path) -> None:
     _visible(r, "#actions tr", at_least=2)
     _visible(r, "#checklist tr", at_least=7)
     _visible(r, "#videos tr", at_least=3)
+
+
+def _csp_blocks(page: Path, tmp: Path) -> list[str]:
+    """Chromium's console messages about scripts the page's policy blocked."""
+    run = _chromium("--enable-logging=stderr", "--v=0", "--dump-dom",
+                    "--virtual-time-budget=2000", page.as_uri(),
+                    profile=tmp / f"profile-csp-{page.stem}")
+    return [line for line in run.stderr.splitlines()
+            if "violates the following Content Security Policy" in line]
+
+
+def test_index_sort_script_is_the_only_script_its_policy_runs(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text(render_scan_index([
+        {"path": "/a/ok.mp4", "report": "ok.html", "verdict": "likely-authentic",
+         "probability": 0.01},
+        {"path": "/a/bad.mp4", "report": "bad.html", "verdict": "likely-manipulated",
+         "probability": 0.99}]))
+    assert _csp_blocks(page, tmp_path) == []
+    # the control: any other inline script (here the same one, one space longer) is blocked
+    altered = tmp_path / "altered.html"
+    altered.write_text(page.read_text().replace("<script>", "<script> ", 1))
+    assert len(_csp_blocks(altered, tmp_path)) == 1

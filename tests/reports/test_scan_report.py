@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,47 @@ def test_index_sorts_most_suspicious_first() -> None:
     assert "not a video" in raw
 
 
+def test_index_policy_allows_exactly_its_own_script() -> None:
+    raw = render_scan_index([{"path": "/a/ok.mp4", "report": "ok.html",
+                              "verdict": "likely-authentic", "probability": 0.01}])
+    policy = re.search(r'Content-Security-Policy" content="([^"]*)"', raw)
+    assert policy is not None
+    allowed = re.search(r"script-src '(sha256-[A-Za-z0-9+/=]+)'(;|$)", policy.group(1))
+    scripts = re.findall(r"<script>(.*?)</script>", raw, flags=re.S)
+    assert allowed is not None and len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert allowed.group(1) == f"sha256-{digest}"
+    assert "th[data-key]" in scripts[0]
+
+
+@pytest.mark.parametrize("doc", [{"verdict": "x"}, {"results": [1]},
+                                 {"results": [], "errors": [1]},
+                                 {"results": [{"path": "a.mp4"}]}])
+def test_cli_report_wrong_shapes_are_bad_input_and_write_nothing(
+        doc: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "odd.json"
+    saved.write_text(json.dumps(doc))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out", "--json")
+    assert r.code == 2, r.err
+    assert r.json()["error"]["type"] == "InputError"
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_report_is_all_or_nothing(studio: Any, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    good = studio.scan.to_dict()
+    broken = {**good, "path": "/x/broken.mp4", "analyzers": {"blink": {"figures": 3}}}
+    saved = tmp_path / "scan.json"
+    saved.write_text(json.dumps({"results": [good, broken], "errors": []}))
+    out = tmp_path / "out"
+    r = invoke(capsys, "report", saved, "--out", out)
+    assert r.code == 2 and "malformed scan result for /x/broken.mp4" in r.err
+    assert not out.exists()  # not the good page alone, not a folder without an index
+    out.mkdir()
+    assert invoke(capsys, "report", saved, "--out", out).code == 2
+    assert list(out.iterdir()) == []
+
+
 def test_cli_report_from_saved_json_and_bad_input(studio: Any, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "scan.json"
@@ -156,6 +200,13 @@ def test_cli_scan_writes_reports_for_a_batch(studio: Any, tmp_path: Path,
     assert "junk.mp4" in (out / "index.html").read_text()
     one = invoke(capsys, "scan", studio.videos[1], junk, "--report", tmp_path / "one.html")
     assert one.code == 2 and "one video" in one.err
+    # a page that exists is refused before anything is scanned, not after
+    (out / "index.html").unlink()
+    saved = tmp_path / "scan.json"
+    r = invoke(capsys, "--home", studio.home.root, "scan", studio.videos[1], "--analyzer",
+               "provenance", "--report", out, "--json", saved)
+    assert r.code == 2 and "avatar1.html exists already" in r.err and r.out == ""
+    assert not saved.exists() and sorted(p.name for p in out.iterdir()) == ["avatar1.html"]
 
 
 def test_cli_scan_one_video_to_one_page(studio: Any, tmp_path: Path,

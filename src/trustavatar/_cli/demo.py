@@ -14,7 +14,7 @@ from rich.console import Console
 from trustavatar import consent, provenance
 from trustavatar._atomic import atomic_output
 from trustavatar._cli._common import emit, json_option, state
-from trustavatar.errors import ExitCode
+from trustavatar.errors import ExitCode, InputError
 from trustavatar.face import sample_portrait_path
 from trustavatar.home import Home
 from trustavatar.keys import Keystore
@@ -43,7 +43,10 @@ def command(out_dir: str) -> int:
     st = state()
     t0 = time.perf_counter()
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the demo folder {folder}: {e.strerror or e}") from e
     home = Home.resolve(folder / "home")
     steps: list[dict[str, Any]] = []
 

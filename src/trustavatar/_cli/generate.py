@@ -48,7 +48,7 @@ def _script(value: str | None) -> str | None:
               help="Longer side of the output in pixels (photo default: min(512, photo)).")
 @click.option("--fps", type=click.FloatRange(5, 60), default=25.0, show_default=True,
               help="Frame rate (photo mode; video mode keeps the video's rate).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="Seed for blinks and head motion (same inputs + seed → same motion).")
 @click.option("--qa", type=click.Choice(["fail", "report"]), default="fail", show_default=True,
               help="fail: a failed quality check writes nothing; report: keep the output.")
@@ -66,7 +66,9 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
     st = state()
     if (audio is None) == (script is None):
         raise click.UsageError("give exactly one of --audio or --script")
-    refuse_overwrite(out, force)
+    script_file = script[1:] if script is not None and script.startswith("@") else None
+    refuse_overwrite(out, force, [("--face", face), ("--consent", consent_path),
+                                  ("--audio", audio), ("--script", script_file)])
     with Progress(TextColumn("{task.description:<10}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
                   console=st.err, disable=st.json, transient=True) as bar:

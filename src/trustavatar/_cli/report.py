@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from trustavatar._atomic import atomic_output, atomic_write_bytes
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -29,46 +31,98 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
 
 
-def write_reports(results: Sequence[dict[str, Any]], errors: Sequence[dict[str, Any]],
-                  out: str, *, force: bool) -> dict[str, Any]:
-    """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
-    one page per result plus ``index.html`` (failed files listed with their error)."""
-    from trustavatar.reports import write_scan_index, write_scan_report
-
-    target = Path(out)
-    if target.suffix.lower() in (".html", ".htm"):
-        if len(results) != 1 or errors:
-            raise InputError(f"--report {out}: a single .html file takes exactly one scanned "
-                             f"video; give a folder for {len(results) + len(errors)} inputs")
-        refuse_overwrite(out, force)
-        write_scan_report(results[0], target)
-        return {"reports": [str(target)], "index": None}
-    if target.exists() and not target.is_dir():
-        raise InputError(f"--report {out}: not a folder (name a folder, or an .html file)")
-    target.mkdir(parents=True, exist_ok=True)
+def page_names(paths: Sequence[str]) -> list[str]:
+    """The report page name of each scanned path, in order (``clip.html``, ``clip-2.html``
+    for a second ``clip`` from another folder)."""
     used: set[str] = set()
-    entries: list[dict[str, Any]] = []
-    written = []
-    for r in results:
-        base = _slug(Path(str(r["path"])).stem)
+    names = []
+    for path in paths:
+        base = _slug(Path(path).stem)
         name, k = f"{base}.html", 2
         while name in used:
             name, k = f"{base}-{k}.html", k + 1
         used.add(name)
-        page = target / name
-        refuse_overwrite(str(page), force)
-        write_scan_report(r, page)
-        written.append(str(page))
-        entries.append({"path": r["path"], "report": name, "verdict": r["verdict"],
-                        "probability": r.get("probability")})
+        names.append(name)
+    return names
+
+
+def _checked(results: Sequence[Any], errors: Sequence[Any]
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or not isinstance(r.get("path"), str) or "verdict" not in r:
+            raise InputError(f"result {i + 1} is not a scan result (an object with 'path' "
+                             "and 'verdict')")
+    for i, e in enumerate(errors):
+        if not isinstance(e, dict):
+            raise InputError(f"error entry {i + 1} is not an object")
+    return list(results), list(errors)
+
+
+def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, force: bool,
+                  option: str = "--report") -> dict[str, Any]:
+    """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
+    one page per result plus ``index.html`` (failed files listed with their error).
+
+    All or nothing: every entry is checked and every page rendered to a temporary file
+    before any page replaces a file; on failure nothing is left (not even a new folder)."""
+    from trustavatar.reports import render_scan_index
+
+    results, errors = _checked(results, errors)
+    target = Path(out)
+    if target.suffix.lower() in (".html", ".htm"):
+        if len(results) != 1 or errors:
+            raise InputError(f"{option} {out}: a single .html file takes exactly one scanned "
+                             f"video; give a folder for {len(results) + len(errors)} inputs")
+        refuse_overwrite(out, force)
+        atomic_write_bytes(target, _render(results[0]).encode("utf-8"))
+        return {"reports": [str(target)], "index": None}
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{option} {out}: not a folder (name a folder, or an .html file)")
+    names = page_names([r["path"] for r in results])
+    for name in (*names, "index.html"):
+        refuse_overwrite(str(target / name), force)
+    entries: list[dict[str, Any]] = [
+        {"path": r["path"], "report": name, "verdict": r["verdict"],
+         "probability": r.get("probability")} for r, name in zip(results, names, strict=True)]
     for e in errors:
         err = e.get("error")
         msg = err.get("message") if isinstance(err, dict) else str(err)
         entries.append({"path": e.get("path"), "error": msg})
-    index = target / "index.html"
-    refuse_overwrite(str(index), force)
-    write_scan_index(entries, index)
-    return {"reports": written, "index": str(index)}
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for r, name in zip(results, names, strict=True):
+            staged.append((_stage(target / name, _render(r)), target / name))
+        index = target / "index.html"
+        staged.append((_stage(index, render_scan_index(entries)), index))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+    for tmp, final in staged:
+        tmp.replace(final)
+    return {"reports": [str(page) for _, page in staged[:-1]], "index": str(index)}
+
+
+def _render(result: dict[str, Any]) -> str:
+    from trustavatar.reports import render_scan_report
+
+    try:
+        return render_scan_report(result)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a hand-edited result
+        raise ReportError(f"malformed scan result for {result['path']}: "
+                          f"{type(e).__name__}: {e}") from e
+
+
+def _stage(final: Path, text: str) -> Path:
+    """``text`` written to a temporary file beside ``final`` (renamed by the caller)."""
+    with atomic_output(final.with_name(f".{final.name}.staged")) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return final.with_name(f".{final.name}.staged")
 
 
 # --- trustavatar report --------------------------------------------------------------
@@ -105,7 +159,7 @@ def report_command(result_json: str, out: str, force: bool) -> int:
         raise InputError(f"{result_json} is not a trustavatar scan result (no 'results' "
                          "list and no 'verdict')")
     try:
-        done = write_reports(results, errors, out, force=force)
+        done = write_reports(results, errors, out, force=force, option="--out")
     except ReportError as e:
         raise InputError(f"{result_json}: {e.message}") from e
 

@@ -125,7 +125,10 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             analyzer_spec(name)
         except DetectionError as e:
             raise click.BadParameter(e.message, param_hint="--analyzer") from e
-    fusion = FusionModel.load(fusion_path) if fusion_path else None
+    try:
+        fusion = FusionModel.load(fusion_path) if fusion_path else None
+    except DetectionError as e:  # the user's file: bad usage (2), not a failed operation
+        raise click.BadParameter(e.message, param_hint="--fusion") from e
     if device == "cuda":
         import torch
 
@@ -143,7 +146,11 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         refuse_overwrite(report, force)
         check_writable(report)
     elif report is not None:
+        from trustavatar._cli.report import page_names
+
         check_writable(Path(report) / "index.html" if Path(report).is_dir() else report)
+        for name in (*page_names([str(f) for f in files]), "index.html"):
+            refuse_overwrite(str(Path(report) / name), force)
     errors: list[dict[str, Any]] = [
         {"path": path, "error": {"type": "VideoInputError", "message": msg,
                                  "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
@@ -169,16 +176,10 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                         print_result(d, st.console)
                 else:
                     errors.append(item.to_dict())
-                    click.echo(f"trustavatar: error: {item.path}: {item.error}", err=True)
+                    where = "" if str(item.path) in str(item.error) else f"{item.path}: "
+                    click.echo(f"trustavatar: error: {where}{item.error}", err=True)
     results.sort(key=lambda d: order.get(d["path"], 0))
     code = exit_code(results, errors)
-    single_page = report is not None and report.lower().endswith((".html", ".htm"))
-    if report is not None and (results if single_page else (results or errors)):
-        from trustavatar._cli.report import write_reports
-
-        done = write_reports(results, errors, report, force=force)
-        if not to_stdout:
-            click.echo(f"report: {done['index'] or done['reports'][0]}", err=True)
     if json_out is not None:
         from trustavatar.detector import DETECTOR_VERSION
 
@@ -200,6 +201,20 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                 from trustavatar.errors import InputError
 
                 raise InputError(f"cannot write {json_out}: {e.strerror or e}") from e
+    # the report last: a page that cannot be written must not cost the scan's JSON
+    single_page = report is not None and report.lower().endswith((".html", ".htm"))
+    if report is not None and (results if single_page else (results or errors)):
+        from trustavatar._cli.report import write_reports
+        from trustavatar.errors import Error
+
+        try:
+            done = write_reports(results, errors, report, force=force)
+        except Error as e:
+            click.echo(f"trustavatar: error: report not written: {e.message}", err=True)
+            code = code if code == ExitCode.MANIPULATED else int(e.exit_code)
+        else:
+            if not to_stdout:
+                click.echo(f"report: {done['index'] or done['reports'][0]}", err=True)
     if not results and not errors:
         click.echo("trustavatar: error: nothing to scan", err=True)
     sys.stderr.flush()

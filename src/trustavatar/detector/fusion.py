@@ -287,8 +287,11 @@ class FusionModel:
             else:
                 text = Path(path).read_text(encoding="utf-8")
             data = json.loads(text)
-        except (OSError, ValueError) as e:
-            raise DetectionError(f"cannot read fusion file {path or _DEFAULT_FILE}: {e}") from e
+        except OSError as e:
+            raise DetectionError(f"cannot read fusion file {path or _DEFAULT_FILE}: "
+                                 f"{e.strerror or e}") from e
+        except ValueError as e:
+            raise DetectionError(f"fusion file {path or _DEFAULT_FILE} is not JSON: {e}") from e
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["BatchItem", "Progress", "scan", "scan_many"]
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import time
@@ -138,9 +139,13 @@ def scan(
                                             None, {"error": failed[n]},
                                             (f"failed: {failed[n]}",))
                 warnings.append(f"analyzer {n} failed: {failed[n]}")
-    finally:
-        for a in active.values():
-            a.close()
+    except BaseException:
+        for a in active.values():  # a failing close() must not hide why the scan ended
+            with contextlib.suppress(Exception):
+                a.close()
+        raise
+    for a in active.values():
+        a.close()
     if progress is not None:
         progress(1.0)
     # 6. fusion → verdict

@@ -169,7 +169,7 @@ class FrameReader:
                         self.bad_packets += 1
                         bad += 1
                         if bad > _MAX_BAD_PACKETS:
-                            return
+                            break  # broken off: the check for no frame at all still runs
                         continue
                     bad = 0
                     for frame in decoded:

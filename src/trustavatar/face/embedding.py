@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -53,7 +53,7 @@ UPSAMPLE_BELOW_SIDE: Final = 800
 
 
 class FaceBox(NamedTuple):
-    """Where the face was found, in pixels of the analysed image (right/bottom exclusive)."""
+    """Where the face was found, in pixels of the image given (right/bottom exclusive)."""
 
     left: int
     top: int
@@ -139,7 +139,8 @@ def embed_face(image: ImageSource, *, upsample: bool | None = None) -> FaceEmbed
     :class:`~trustavatar.errors.FaceError` if the image cannot be read, or if it shows no
     face or more than one (the message says how many were found).
     """
-    rgb = _detection_size(load_image(image))
+    original = load_image(image)
+    rgb = _detection_size(original)
     models = face_models()
     if upsample is None:
         upsample = max(rgb.shape[:2]) <= UPSAMPLE_BELOW_SIDE
@@ -152,7 +153,14 @@ def embed_face(image: ImageSource, *, upsample: bool | None = None) -> FaceEmbed
         rect = found[0]
     except RuntimeError as e:  # dlib reports its failures as RuntimeError
         raise FaceError(f"face analysis failed: {e}") from e
-    return _embed_in(rgb, rect)
+    embedding = _embed_in(rgb, rect)
+    if rgb is original or embedding.box is None:
+        return embedding
+    # The box in the given image's pixels, not in those of the scaled-down copy.
+    fy, fx = original.shape[0] / rgb.shape[0], original.shape[1] / rgb.shape[1]
+    b = embedding.box
+    return replace(embedding, box=FaceBox(round(b.left * fx), round(b.top * fy),
+                                      round(b.right * fx), round(b.bottom * fy)))
 
 
 def embed_face_at(image: NDArray[np.uint8], box: FaceBox) -> FaceEmbedding:

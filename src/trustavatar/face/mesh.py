@@ -27,6 +27,14 @@ N_LANDMARKS = 478
 _IMPORT_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _quiet_protobuf() -> Iterator[None]:
+    """Hide protobuf 4's deprecation warning raised from inside mediapipe 0.10.14."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
+        yield
+
+
 def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (untyped)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -134,15 +142,14 @@ class FaceMesh:
                 min_tracking_confidence=0.5,
             )
             # the graph's first run logs too: do it on a blank frame while muted
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+            with _quiet_protobuf():
+                self._mesh.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
         """Landmarks of every face found: a list of ``(478, 2) float32`` (x, y) pixels."""
         _check_frame(frame)
         h, w = frame.shape[:2]
-        with warnings.catch_warnings():
-            # protobuf 4 deprecation noise from inside mediapipe 0.10.14
-            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
+        with _quiet_protobuf():
             result = self._mesh.process(np.ascontiguousarray(frame))
         faces = []
         for face in result.multi_face_landmarks or []:

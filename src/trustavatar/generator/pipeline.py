@@ -11,6 +11,7 @@ __all__ = ["MIN_FACE_PX", "GenerationResult", "QAPolicy", "generate"]
 
 import contextlib
 import datetime as dt
+import math
 import os
 import secrets
 import time
@@ -182,10 +183,16 @@ def generate(
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
     if not face_p.is_file():
         raise InputError(f"face {face_p} does not exist or is not a file")
-    for source in (face_p, Path(audio) if audio is not None else None):
-        if source is not None and out_p.exists() and out_p.resolve() == source.resolve():
+    sources = [face_p, home.registry_path]
+    sources += [Path(p) for p in (audio, consent) if isinstance(p, (str, os.PathLike))]
+    for source in sources:
+        if out_p.exists() and source.exists() and out_p.samefile(source):
             raise InputError(f"the output {out_p.name} is an input of this generation; "
                              "write it somewhere else")
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 5 <= fps <= 60):
+        raise InputError(f"fps must be a number in 5..60, got {fps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"seed must be a whole number in 0..2**63-1, got {seed!r}")
     suffix = face_p.suffix.lower()
     mode: Literal["photo", "video"]
     if suffix in _PHOTO_SUFFIXES:

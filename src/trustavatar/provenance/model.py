@@ -221,9 +221,17 @@ class ProvenanceReport:
 
     @property
     def signer_name(self) -> str:
+        """The signer's name quoted for a line of text (``(unknown)`` when unsigned)."""
         if self.signer is None:
             return "(unknown)"
-        return repr(self.signer.common_name or self.signer.issuer or "(unnamed)")
+        return repr(self.signer_label)
+
+    @property
+    def signer_label(self) -> str:
+        """The signer's name as it is (common name, else issuer), unquoted."""
+        if self.signer is None:
+            return "(unknown)"
+        return self.signer.common_name or self.signer.issuer or "(unnamed)"
 
     @property
     def timestamp_note(self) -> str | None:

@@ -4,8 +4,10 @@ newer figures); the tests check that every panel shows its content."""
 
 from __future__ import annotations
 
-__all__ = ["environment", "script_json"]
+__all__ = ["environment", "script_json", "static_script"]
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from functools import lru_cache
@@ -37,3 +39,13 @@ def script_json(data: Mapping[str, Any]) -> str:
     Raises ValueError for NaN or infinity (not JSON)."""
     text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=str)
     return text.replace("<", "\\u003c")
+
+
+@lru_cache(maxsize=4)
+def static_script(name: str) -> tuple[str, str]:
+    """A packaged script (``templates/NAME``) and its CSP source ``'sha256-…'``, so a page's
+    policy allows exactly that script and no other inline one."""
+    text = (resources.files("trustavatar.reports") / "templates" / name).read_text(
+        encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"sha256-{digest}"

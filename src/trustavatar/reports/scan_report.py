@@ -25,7 +25,7 @@ from typing import Any
 
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar.errors import ReportError
-from trustavatar.reports._templates import environment, script_json
+from trustavatar.reports._templates import environment, script_json, static_script
 from trustavatar.reports.svg import Series, bar_chart, heatmap, line_chart
 
 _REQUIRED = ("verdict", "analyzers", "path")
@@ -275,9 +275,10 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    sort_script, sort_hash = static_script("index_sort.js")
     return environment().get_template("index.html.j2").render(
         rows=rows, counts=counts, words=VERDICT_WORDS, esc=html.escape,
-        generated_at=_stamp(generated_at))
+        generated_at=_stamp(generated_at), sort_script=sort_script, sort_script_hash=sort_hash)
 
 
 def write_scan_index(entries: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:

@@ -45,6 +45,7 @@ class _WatermarkThread:
 
     def __init__(self) -> None:
         self._q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self._ended = False  # the reader has taken the end marker
         self.reading: Any = None
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="watermark", daemon=True)
@@ -54,6 +55,7 @@ class _WatermarkThread:
         while True:
             item = self._q.get()
             if item is _END:
+                self._ended = True
                 return
             yield item
 
@@ -64,8 +66,11 @@ class _WatermarkThread:
             self.reading = read_watermark(self._frames())
         except BaseException as e:  # reported in finish(); the scan goes on
             self.error = e
-            while self._q.get() is not _END:  # drain so the producer never blocks
+            # Drain so the producer never blocks, unless the reader failed on the end marker
+            # itself (no frames at all): then nothing more is coming.
+            while not self._ended and self._q.get() is not _END:
                 pass
+            self._ended = True
 
     def push(self, frame: NDArray[np.uint8]) -> None:
         if self._thread.is_alive():
@@ -82,6 +87,7 @@ class ProvenanceAnalyzer(Analyzer):
 
     name = "provenance"
     version = "1"
+    _wm: _WatermarkThread | None = None  # until begin() starts one (close() may come first)
 
     def __init__(self, *, watermark: bool = True, max_watermark_frames: int | None = None
                  ) -> None:
@@ -97,7 +103,7 @@ class ProvenanceAnalyzer(Analyzer):
         self._reasons: list[str] = []
         self._decisive = False
         self._manifest(ctx)
-        self._wm: _WatermarkThread | None = None
+        self._wm = None
         small = min(ctx.video.width, ctx.video.height) < _WATERMARK_MIN_SIDE
         if self.watermark and not small:
             self._wm = _WatermarkThread()
@@ -125,7 +131,7 @@ class ProvenanceAnalyzer(Analyzer):
         if state is pv.ValidationState.ABSENT:
             return
         fig.update(
-            ai_generated=report.ai_generated, signer=report.signer_name,
+            ai_generated=report.ai_generated, signer=report.signer_label,
             claim_generator=report.claim_generator,
             digital_source_types=[t.rsplit("/", 1)[-1] for t in report.digital_source_types],
             generation_id=report.generation.generation_id if report.generation else None,
@@ -135,15 +141,15 @@ class ProvenanceAnalyzer(Analyzer):
         types = ", ".join(fig["digital_source_types"]) or "no source type"
         if state is pv.ValidationState.TRUSTED and report.ai_generated:
             self._decisive = True
-            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_name}' "
+            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_label}' "
                                  f"declares the video AI-generated ({types})")
         elif report.ai_generated:
             self._reasons.append(
-                f"a C2PA manifest that is {state.value} (signer '{report.signer_name}') "
+                f"a C2PA manifest that is {state.value} (signer '{report.signer_label}') "
                 f"declares the video AI-generated ({types}); not decisive, as its signer is "
                 "not trusted")
         elif state is pv.ValidationState.TRUSTED:
-            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_name}' "
+            self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_label}' "
                                  "declares no AI generation")
         else:
             self._reasons.append(f"the C2PA manifest is {state.value}")
