@@ -1,4 +1,5 @@
-"""A studio: a keystore and a consent for the built-in sample face, made once per module."""
+"""A studio: a keystore and a consent for the built-in sample face, made once per module;
+and what a landmarker reads of rendered mouths."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trustavatar import consent
@@ -15,6 +17,23 @@ from trustavatar.keys import Keystore
 from trustavatar.registry import Registry
 
 SCRIPT = "Hello. I am a trustworthy avatar, and my video says so."
+
+
+def rendered_openings(image: np.ndarray, landmarks: np.ndarray, gaps: tuple[float, ...]
+                      ) -> list[float]:
+    """The mouth opening mediapipe reads on the photo renderer's frame for each gap."""
+    from trustavatar.face.mesh import FaceMesh, mouth_opening
+    from trustavatar.generator.deform import MouthPose
+    from trustavatar.generator.render import PhotoRenderer
+
+    renderer = PhotoRenderer(image, landmarks)
+    seen = []
+    with FaceMesh(video=False) as mesh:
+        for gap in gaps:
+            got = mesh.detect(renderer.render(MouthPose(gap=gap)))
+            assert got is not None
+            seen.append(mouth_opening(got))
+    return seen
 
 
 @dataclass

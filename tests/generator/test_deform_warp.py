@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.generator.conftest import rendered_openings
 
 from trustavatar.face import load_image, sample_portrait_path
-from trustavatar.face.mesh import FaceMesh, Region, mouth_opening
+from trustavatar.face.mesh import FaceMesh, Region
 from trustavatar.generator.deform import FaceFrame, MouthPose, current_gap, deform
 from trustavatar.generator.render import PhotoRenderer
 from trustavatar.generator.warp import MeshWarp
@@ -74,13 +75,6 @@ def test_identity_warp_keeps_the_image(portrait) -> None:
 
 
 def test_rendered_mouth_opening_is_what_was_asked(portrait) -> None:
-    img, lm = portrait
-    r = PhotoRenderer(img, lm)
-    with FaceMesh(video=False) as mesh:
-        measured = []
-        for gap in (0.0, 0.04, 0.09):
-            got = mesh.detect(r.render(MouthPose(gap=gap)))
-            assert got is not None
-            measured.append(mouth_opening(got))
+    measured = rendered_openings(*portrait, (0.0, 0.04, 0.09))
     assert measured[0] < measured[1] < measured[2]
     assert measured[2] - measured[0] > 0.05

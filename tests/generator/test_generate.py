@@ -94,11 +94,13 @@ def test_video_mode_dubs_and_declares_a_composite(studio, photo_video):
     r = generate(face=photo_video.output, consent=studio.consent, out=out,
                  script="Guten Tag. Das ist eine Synchronisation.", language="de",
                  home=studio.home, qa="report")
-    # A 3 s dub of a 256 px face: the sync correlation varies by about +-0.1 between runs
-    # of the same inputs (the random watermark payload moves the landmarks), around the
-    # QA's 0.5; the test checks the figures with a margin instead of the pass/fail flag.
+    # A 3 s dub of a 256 px face: the figures vary between runs of the same inputs (the
+    # random watermark payload moves the landmarks); the test checks them with a margin
+    # inside the QA's own bands instead of the pass/fail flag. Identity: 0.21-0.25 over
+    # ten runs since closed lips really close over the smiling portrait's teeth (the
+    # warp used to leave fragments of them along the seam; 0.21-0.24 then); QA band 0.30.
     assert r.mode == "video" and r.qa.identity_median is not None
-    assert r.qa.identity_median <= 0.25 and r.qa.sync_offset_frames is not None
+    assert r.qa.identity_median <= 0.28 and r.qa.sync_offset_frames is not None
     assert abs(r.qa.sync_offset_frames) <= 1 and r.qa.sync_correlation > 0.3, r.qa
     assert r.fps == pytest.approx(25.0)
     report = provenance.verify(out, trust=studio.keystore.trust_store())

@@ -7,7 +7,7 @@ at the mouth centre), so it behaves the same for any head roll or image scale.
 
 from __future__ import annotations
 
-__all__ = ["FaceFrame", "MouthPose", "deform"]
+__all__ = ["FaceFrame", "MouthPose", "deform", "lip_surfaces"]
 
 from dataclasses import dataclass
 
@@ -16,8 +16,9 @@ import numpy as np
 from trustavatar.face.mesh import Region, face_height
 
 N_MESH = 468  #: landmarks used for warping (the iris points are left out)
+#: How much of the jaw's move the mouth corners follow (a wide-open jaw pulls them down).
+_CORNER_FOLLOW = 0.25
 
-_UPPER_LIP = np.unique(np.concatenate([Region.INNER_UPPER[1:-1], Region.OUTER_UPPER[1:-1]]))
 _LIPS = np.unique(np.concatenate([Region.LIPS_OUTER, Region.LIPS_INNER]))
 
 
@@ -71,11 +72,14 @@ def current_gap(lm: np.ndarray) -> float:
                                 lm[Region.LOWER_LIP_INNER_MID]) / max(h, 1e-6))
 
 
-def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None) -> np.ndarray:
+def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None,
+           lips: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Return moved copies of ``lm`` (478, 2) for ``pose``.
 
     The jaw and lower lip move so that the inner-lip gap becomes ``pose.gap``, whatever
     the gap of ``lm`` (a reference with an open mouth is closed, a closed one opened).
+    ``frame`` and ``lips`` (:func:`lip_surfaces` of ``lm``) may be given when ``lm`` is
+    deformed again and again.
     """
     f = frame or FaceFrame.of(lm)
     local = f.to_local(lm.astype(np.float32))
@@ -83,17 +87,24 @@ def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None) -
     x, y = local[:, 0], local[:, 1]
     h, hw, fw = f.height, f.mouth_half_width, f.face_half_width
     # 1. jaw: the chin follows the gap change, fading towards the jaw angles and above
-    #    the mouth line; the upper lip lifts a little.
+    #    the mouth line; the upper lip lifts a little. Closing a wide-open mouth moves the
+    #    jaw further than the ramp above it is tall, which folded the cheeks over into a
+    #    crease at lip level: the ramp grows with the move.
     ref_gap = current_gap(lm)
     delta = (pose.gap - ref_gap) * h
+    ramp = max(0.08 * h, 1.3 * 0.92 * -delta)
     lateral_jaw = np.clip(1 - (np.abs(x) / (0.95 * fw)) ** 2, 0, 1)
-    below = np.clip((y + 0.02 * h) / (0.08 * h), 0, 1)
+    below = np.clip((y + _CORNER_FOLLOW * ramp) / ramp, 0, 1)  # the corners' line: 1/4
     w = 0.92 * lateral_jaw * below
     lateral_lip = np.clip(1 - (np.abs(x) / (1.05 * hw)) ** 2, 0, 1)
-    w[_UPPER_LIP] = -0.08 * lateral_lip[_UPPER_LIP]
+    upper_lip, lower_lip = lips if lips is not None else lip_surfaces(lm)
+    # the upper lip lifts a little at its middle and follows the corners at its ends
+    w[upper_lip] = (-0.08 * lateral_lip[upper_lip] +
+                    w[upper_lip] * (1 - lateral_lip[upper_lip]))
     out[:, 1] += w * delta
     # 1b. the inner lips: every gap along the mouth scales together, so the lips close
-    #     (or open) along their whole length; the outer lower lip keeps its thickness.
+    #     (or open) along their whole length; the whole lower lip (inner, middle and
+    #     outer contours) moves with its inner edge, so it keeps its thickness.
     low = Region.INNER_LOWER[1:-1]
 
     def upper_at(pts: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -107,9 +118,30 @@ def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None) -
     else:
         new_gap = local_gap + pose.gap * h * lateral_lip[low]
     shift = upper_at(out, local[low, 0]) + new_gap - local[low, 1]
-    out[low, 1] = local[low, 1] + shift
-    outer_low = Region.OUTER_LOWER[1:-1]
-    out[outer_low, 1] = local[outer_low, 1] + shift
+    corners = Region.INNER_UPPER[[0, -1]]
+    xs = np.concatenate([local[low, 0], local[corners, 0]])
+    ys = np.concatenate([shift, out[corners, 1] - local[corners, 1]])
+    order = np.argsort(xs)
+    xs, ys = xs[order], ys[order]
+    out[lower_lip, 1] = local[lower_lip, 1] + np.interp(local[lower_lip, 0], xs, ys)
+    # 1c. the skin under the lower lip is pushed by it, never overtaken: where the lip
+    #     moves less than the jaw (towards the corners, whose gap is smaller), the jaw
+    #     would slide the skin over the lip. Full effect under the lip, none beyond
+    #     a third of a mouth width past the corners.
+    skin = np.ones(len(local), bool)
+    skin[upper_lip] = skin[lower_lip] = False
+    skin[_LIPS] = False
+    rim = Region.OUTER_LOWER
+    rim_order = np.argsort(local[rim, 0])
+    depth = y - np.interp(x, local[rim, 0][rim_order], local[rim, 1][rim_order])
+    under = skin & (depth > 0)
+    if under.any():
+        lip_move = np.interp(x[under], xs, ys)
+        jaw_move = out[under, 1] - local[under, 1]
+        near = np.clip((1.3 * hw - np.abs(x[under])) / (0.4 * hw), 0, 1) * \
+            np.clip(1 - depth[under] / (0.1 * h), 0, 1)
+        push = np.maximum(jaw_move, lip_move)
+        out[under, 1] = local[under, 1] + near * push + (1 - near) * jaw_move
     # 2. lip width and rounding: the corners move sideways, the centre stays
     along = np.clip(x / hw, -1.3, 1.3)
     lip_w = np.zeros_like(x)
@@ -126,6 +158,45 @@ def deform(lm: np.ndarray, pose: MouthPose, *, frame: FaceFrame | None = None) -
     if pose.roll or pose.dx or pose.dy or pose.scale:
         out = _head(out, pose, f)
     return f.to_image(out).astype(np.float32)
+
+
+def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which of ``points`` (N, 2) lie inside ``polygon`` (K, 2) (even-odd rule)."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    a, b = polygon, np.roll(polygon, -1, axis=0)
+    crosses = (a[:, 1] > y) != (b[:, 1] > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = a[:, 0] + (y - a[:, 1]) * (b[:, 0] - a[:, 0]) / (b[:, 1] - a[:, 1])
+    return np.asarray(np.count_nonzero(crosses & (x < at), axis=1) % 2 == 1)
+
+
+def lip_surfaces(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the upper and lower lip's surface points: their contours and the mesh
+    points between them (mediapipe has a middle ring in each lip, which must move with it
+    or the lip folds over itself). The mouth corners belong to neither."""
+    pts = lm[:N_MESH]
+    found = []
+    for outer, inner in ((Region.OUTER_UPPER, Region.INNER_UPPER),
+                         (Region.OUTER_LOWER, Region.INNER_LOWER)):
+        inside = _inside(pts, np.concatenate([lm[outer], lm[inner][::-1]]))
+        inside[outer] = True
+        inside[inner] = True
+        found.append(inside)
+    upper, lower = found
+    upper[Region.INNER_LOWER] = False
+    upper[Region.OUTER_LOWER] = False
+    lower[Region.INNER_UPPER] = False
+    lower[Region.OUTER_UPPER] = False
+    both = np.flatnonzero(upper & lower)  # possible where a closed mouth's lips touch
+    if len(both):
+        seam = lm[Region.INNER_UPPER]
+        order = np.argsort(seam[:, 0])
+        above = pts[both, 1] <= np.interp(pts[both, 0], seam[order, 0], seam[order, 1])
+        lower[both[above]] = False
+        upper[both[~above]] = False
+    for c in (*Region.INNER_UPPER[[0, -1]], *Region.OUTER_UPPER[[0, -1]]):
+        upper[c] = lower[c] = False
+    return np.flatnonzero(upper), np.flatnonzero(lower)
 
 
 def _head(local: np.ndarray, pose: MouthPose, f: FaceFrame) -> np.ndarray:

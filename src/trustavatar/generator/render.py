@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from trustavatar.face.mesh import Region
 from trustavatar.generator.deform import (
     N_MESH,
     FaceFrame,
@@ -21,10 +20,12 @@ from trustavatar.generator.deform import (
     current_gap,
     deform,
     head_ring,
+    lip_surfaces,
 )
 from trustavatar.generator.eyelids import Eyelids
+from trustavatar.generator.lip_closure import LipClosure
 from trustavatar.generator.mouth_interior import MouthInterior, interior_amount
-from trustavatar.generator.warp import MeshWarp
+from trustavatar.generator.warp import MeshWarp, remap
 
 
 def _border(h: int, w: int, n: int = 6) -> np.ndarray:
@@ -39,20 +40,6 @@ def _clip(p: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack([np.clip(p[:, 0], 1, w - 2), np.clip(p[:, 1], 1, h - 2)], 1)
 
 
-def _lip_sampling(lm: np.ndarray, f: FaceFrame, gap: float, reference_gap: float) -> np.ndarray:
-    """Source points for warping: when the mouth closes more than the reference, sample the
-    seam from inside the lips, not from their edge (which bleeds teeth and cavity)."""
-    closing = float(np.clip(1 - gap / max(reference_gap, 1e-6), 0, 1)) if reference_gap > 0.004 \
-        else 0.0
-    if closing == 0.0:
-        return lm
-    d = f.uy * (0.018 * f.height * closing)
-    out = lm.copy()
-    out[Region.INNER_UPPER[1:-1]] -= d
-    out[Region.INNER_LOWER[1:-1]] += d
-    return out
-
-
 class PhotoRenderer:
     """Animate a single portrait. image: (H, W, 3) uint8 RGB; landmarks: (478, 2)."""
 
@@ -60,9 +47,12 @@ class PhotoRenderer:
         self.image = image
         self.landmarks = landmarks.astype(np.float32)
         self.frame = FaceFrame.of(self.landmarks)
+        self.lips = lip_surfaces(self.landmarks)
         self.reference_gap = current_gap(self.landmarks)
         self.interior = MouthInterior.from_reference(image, self.landmarks)
         self.eyelids = Eyelids(image, self.landmarks)
+        self.closure = LipClosure(image, self.landmarks)
+        self._filled = self.closure.source(image)
         h, w = image.shape[:2]
         self._h, self._w = h, w
         self._border = _border(h, w)
@@ -74,25 +64,28 @@ class PhotoRenderer:
         lm, f, h, w = self.landmarks, self.frame, self._h, self._w
         r1s, r1d = head_ring(lm, pose, f, factor=1.3, follow=0.7)
         r2s, r2d = head_ring(lm, pose, f, factor=1.8, follow=0.2)
-        dst_lm = deform(lm, pose, frame=f)
-        src = np.concatenate([_lip_sampling(lm, f, pose.gap, self.reference_gap)[:N_MESH],
-                              _clip(r1s, h, w), _clip(r2s, h, w), self._border])
+        dst_lm = deform(lm, pose, frame=f, lips=self.lips)
+        src = np.concatenate([lm[:N_MESH], _clip(r1s, h, w), _clip(r2s, h, w), self._border])
         dst = np.concatenate([dst_lm[:N_MESH], _clip(r1d, h, w), _clip(r2d, h, w),
                               self._border])
         return src, dst, dst_lm
 
     def render(self, pose: MouthPose) -> np.ndarray:
         src, dst, dst_lm = self._vertices(pose)
-        out = self.warp.apply(self.image, src, dst)
+        maps = self.warp.maps(src, dst)
+        out = remap(self.image, maps)
+        if pose.gap < self.reference_gap:
+            out = self.closure.composite(out, self._filled, maps, dst_lm)
         if pose.blink > 0:
-            eyes_open = deform(self.landmarks, replace(pose, blink=0.0), frame=self.frame)
+            eyes_open = deform(self.landmarks, replace(pose, blink=0.0), frame=self.frame,
+                               lips=self.lips)
             out = self.eyelids.paint(out, eyes_open, pose.blink)
         return self.interior.paint(out, dst_lm,
                                    amount=interior_amount(pose.gap, self.reference_gap))
 
     def landmarks_for(self, pose: MouthPose) -> np.ndarray:
         """The landmarks of the frame :meth:`render` makes for ``pose``."""
-        return deform(self.landmarks, pose, frame=self.frame)
+        return deform(self.landmarks, pose, frame=self.frame, lips=self.lips)
 
 
 class VideoRenderer:
@@ -120,7 +113,13 @@ class VideoRenderer:
         src = np.concatenate([lm[:N_MESH] - off, _clip(ring - off, rh, rw), border])
         dst = np.concatenate([dst_lm[:N_MESH] - off, _clip(ring - off, rh, rw), border])
         warp = MeshWarp(src, (rh, rw))
+        roi = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        maps = warp.maps(src, dst)
+        dubbed = remap(roi, maps)
+        gap = current_gap(lm)
+        if pose.gap < gap:  # closing a filmed open mouth: no sliver may show its cavity
+            closure = LipClosure(roi, lm - off)
+            dubbed = closure.composite(dubbed, closure.source(roi), maps, dst_lm - off)
         out = frame.copy()
-        out[y0:y1, x0:x1] = warp.apply(np.ascontiguousarray(frame[y0:y1, x0:x1]), src, dst)
-        return self.interior.paint(out, dst_lm,
-                                   amount=interior_amount(pose.gap, current_gap(lm)))
+        out[y0:y1, x0:x1] = dubbed
+        return self.interior.paint(out, dst_lm, amount=interior_amount(pose.gap, gap))

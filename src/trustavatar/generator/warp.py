@@ -7,7 +7,7 @@ points, fixed for a clip; only vertex positions change per frame.
 
 from __future__ import annotations
 
-__all__ = ["MeshWarp"]
+__all__ = ["MeshWarp", "remap"]
 
 import cv2
 import numpy as np
@@ -74,6 +74,25 @@ class MeshWarp:
         out += np.take(coef[:, 2], ids)
         return out.view(np.float32).reshape(h, w, 2)
 
+    def flipped(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Triangles turned over from ``src`` to ``dst`` (a fold in the warp: the image
+        would show a mirrored sliver there). Triangles of less than half a pixel at either
+        end (lips pressed together, the slivers along a closed mouth's seam) do not
+        count."""
+        cs, cd = _cross(src[self.triangles]), _cross(dst[self.triangles])
+        return np.asarray((np.sign(cs) != np.sign(cd)) & (np.abs(cd) >= 1.5) &
+                          (np.abs(cs) >= 1.0))
+
     def apply(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        return cv2.remap(image, self.maps(src, dst), None, cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        return remap(image, self.maps(src, dst))
+
+
+def _cross(tri: np.ndarray) -> np.ndarray:
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    return np.asarray(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+
+
+def remap(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """``image`` sampled at ``maps`` (from :meth:`MeshWarp.maps`, or a window of them)."""
+    return np.asarray(cv2.remap(image, maps, None, cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE), np.uint8)
