@@ -13,6 +13,7 @@ from trustavatar.face import load_image, sample_portrait_path
 from trustavatar.face.mesh import FaceMesh, Region, mouth_opening
 from trustavatar.generator.deform import MouthPose, current_gap, deform, lip_surfaces
 from trustavatar.generator.lip_closure import LipClosure
+from trustavatar.generator.mouth_interior import inner_polygon
 from trustavatar.generator.render import PhotoRenderer, VideoRenderer
 
 #: the inner-lip contour: triangles made of these points only lie inside the opening
@@ -67,9 +68,8 @@ def test_closed_lips_show_nothing_of_the_opening(open_mouth) -> None:
     of it (the squeezed opening used to leave a serrated line of it along the seam: 6
     green pixels in photo mode, 135 in video mode, on this face)."""
     img, lm = open_mouth
-    inner = np.concatenate([Region.INNER_UPPER, Region.INNER_LOWER[::-1][1:-1]])
     marked = img.copy()
-    cv2.fillPoly(marked, [np.round(lm[inner]).astype(np.int32)], (0, 255, 0))
+    cv2.fillPoly(marked, [np.round(inner_polygon(lm)).astype(np.int32)], (0, 255, 0))
 
     def green(frame: np.ndarray) -> int:
         g = frame.astype(int)

@@ -25,10 +25,10 @@ from typing import Final
 import cv2
 import numpy as np
 
-from trustavatar.face.mesh import Region, face_height
+from trustavatar.face.mesh import Region, face_height, mouth_opening
+from trustavatar.generator.mouth_interior import inner_polygon, polygon_mask
 from trustavatar.generator.warp import remap
 
-_INNER: Final = np.concatenate([Region.INNER_UPPER, Region.INNER_LOWER[::-1][1:-1]])
 #: Gap (over face height) below which a source mouth counts as closed: nothing to fill.
 CLOSED_GAP: Final = 0.004
 
@@ -45,13 +45,6 @@ def mouth_box(lm: np.ndarray, shape: tuple[int, ...], pad: float = 0.08
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def _polygon_mask(poly: np.ndarray, off: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    mask = np.zeros(size, np.float32)
-    cv2.fillPoly(mask, [np.round((poly - off) * 16).astype(np.int32)], 1.0, cv2.LINE_AA,
-                 shift=4)
-    return mask
-
-
 class LipClosure:
     """The filled source of one image (``image``: RGB uint8, ``lm``: its landmarks).
 
@@ -61,13 +54,12 @@ class LipClosure:
     def __init__(self, image: np.ndarray, lm: np.ndarray) -> None:
         self.box = mouth_box(lm, image.shape)
         x0, y0, x1, y1 = self.box
-        gap = float(np.linalg.norm(lm[Region.UPPER_LIP_INNER_MID] -
-                                   lm[Region.LOWER_LIP_INNER_MID]))
         self.filled: np.ndarray | None = None
-        if gap < CLOSED_GAP * face_height(lm) or x1 - x0 < 4 or y1 - y0 < 4:
+        if mouth_opening(lm) < CLOSED_GAP or x1 - x0 < 4 or y1 - y0 < 4:
             return
         off = np.array([x0, y0], np.float32)
-        inside = (_polygon_mask(lm[_INNER], off, (y1 - y0, x1 - x0)) > 0.05).astype(np.uint8)
+        inside = (polygon_mask(inner_polygon(lm), off, (y1 - y0, x1 - x0)) > 0.05
+                  ).astype(np.uint8)
         opening = np.asarray(cv2.dilate(inside, np.ones((3, 3), np.uint8)), np.uint8)
         radius = max(2.0, 0.008 * face_height(lm))
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
@@ -103,8 +95,8 @@ class LipClosure:
         # nothing of the inside is kept
         gap_px = float(np.linalg.norm(dst_lm[Region.UPPER_LIP_INNER_MID] -
                                       dst_lm[Region.LOWER_LIP_INNER_MID]))
-        keep = _polygon_mask(dst_lm[_INNER], np.array([x0, y0], np.float32),
-                             (y1 - y0, x1 - x0)) * float(np.clip(gap_px - 1.0, 0.0, 1.0))
+        keep = polygon_mask(inner_polygon(dst_lm), np.array([x0, y0], np.float32),
+                            (y1 - y0, x1 - x0)) * float(np.clip(gap_px - 1.0, 0.0, 1.0))
         roi = warped[y0:y1, x0:x1].astype(np.float32)
         warped[y0:y1, x0:x1] = np.clip(roi * keep[..., None] + lips * (1 - keep[..., None])
                                        + 0.5, 0, 255).astype(np.uint8)

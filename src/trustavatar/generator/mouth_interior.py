@@ -24,8 +24,18 @@ _RIM_ALPHA: Final = 0.6
 _RIM_SHADE: Final = 0.8
 
 
-def _inner_polygon(lm: np.ndarray) -> np.ndarray:
+def inner_polygon(lm: np.ndarray) -> np.ndarray:
+    """The mouth opening of ``lm``: the inner-lip contour as a polygon (float32)."""
     return lm[_INNER].astype(np.float32)
+
+
+def polygon_mask(poly: np.ndarray, off: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An anti-aliased 0..1 float32 mask of ``poly`` in a ``size`` (h, w) window whose
+    top-left corner is ``off`` (x, y)."""
+    mask = np.zeros(size, np.float32)
+    cv2.fillPoly(mask, [np.round((poly - off) * 16).astype(np.int32)], 1.0, cv2.LINE_AA,
+                 shift=4)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class MouthInterior:
         lips = np.zeros((h, w), np.uint8)
         cv2.fillPoly(lips, [np.round(lm[Region.LIPS_OUTER]).astype(np.int32)], 1)
         inner = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(inner, [np.round(_inner_polygon(lm)).astype(np.int32)], 1)
+        cv2.fillPoly(inner, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
         lips &= 1 - inner
         px = image[lips.astype(bool)].astype(np.float32)
         lip = px.mean(0) if len(px) else np.array([170, 90, 90], np.float32)
@@ -93,15 +103,13 @@ class MouthInterior:
     def _rim(self, frame: np.ndarray, lm: np.ndarray, amount: float) -> np.ndarray:
         """The opening of ``lm`` tinted with the lips' inner colour (the inside of
         :meth:`paint`'s rim; the cavity is painted over the middle)."""
-        poly = _inner_polygon(lm)
+        poly = inner_polygon(lm)
         hh, ww = frame.shape[:2]
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 2, 0)
         x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 3, [ww, hh])
         if x1 - x0 < 2 or y1 - y0 < 2:
             return frame
-        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
-        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 1.0,
-                     cv2.LINE_AA, shift=4)
+        mask = polygon_mask(poly, np.array([x0, y0], np.float32), (y1 - y0, x1 - x0))
         mask *= _RIM_ALPHA * float(np.clip(amount, 0, 1))
         out = frame.copy()
         roi = out[y0:y1, x0:x1].astype(np.float32)
@@ -127,7 +135,7 @@ class MouthInterior:
             return frame
         frame = self._rim(frame, lm, amount)
         lm = _inset(lm, RIM * face_height(lm), RIM_SHARE)
-        poly = _inner_polygon(lm)
+        poly = inner_polygon(lm)
         x0, y0 = np.floor(poly.min(0)).astype(int) - 3
         x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
         hh, ww = frame.shape[:2]
