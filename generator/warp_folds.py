@@ -94,6 +94,10 @@ def main() -> int:
     if missing:
         print(f"warp_folds: missing in {args.media}: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.json_out is not None and not args.json_out.resolve().parent.is_dir():
+        print(f"warp_folds: --json: folder {args.json_out.parent} does not exist",
+              file=sys.stderr)
+        return 2
     rows = count_folds(args.media, CLIPS)
     print(f"{'direction':10s} {'cases':>6s} {'with a fold':>12s} {'folds':>6s}")
     for direction in ("close", "open"):
