@@ -46,7 +46,7 @@ DRAFT = consent.ConsentDraft(display_name="Bench Subject")
 def make_clip(path: Path, *, seconds: float, width: int, height: int) -> Path:
     """The portrait on a ``width`` x ``height`` canvas reading the sentence, silence around
     it so the clip lasts ``seconds``."""
-    code = challenge_module.derive_code(DRAFT, NONCE)
+    code = challenge_module.derive_code(DRAFT, NONCE, consent.ENGLISH_TEMPLATE.code_digits)
     speech = consent_clips.speech_for(consent.ENGLISH_TEMPLATE.spoken(code))
     rate = speech.audio.sample_rate
     lead = int(1.5 * rate)
@@ -77,7 +77,7 @@ def run(runs: int, seconds: float, width: int, height: int) -> dict[str, Any]:
         t = time.perf_counter()
         clip = make_clip(d / "clip.mp4", seconds=seconds, width=width, height=height)
         render_s = time.perf_counter() - t
-        code = challenge_module.derive_code(DRAFT, NONCE)
+        code = challenge_module.derive_code(DRAFT, NONCE, consent.ENGLISH_TEMPLATE.code_digits)
         portrait = sample_portrait_path()
 
         def check() -> None:

@@ -5,9 +5,11 @@ Three parts, each scored with :func:`trustavatar.consent.spoken_code.score_spoke
 1. **Synthetic voices.** The English consent sentence with a random six-digit code, spoken
    by espeak-ng voices (accents and variants) at several rates and pitches, clean and
    with noise added: white noise, and babble made of real recorded speech, each at an SNR
-   of 20 dB and 10 dB. Every utterance is scored against the code it says (accept?),
-   against that code with one digit changed (the hardest wrong code) and against a random
-   other code (false accept?).
+   of 20 dB and 10 dB. Codes use the template's alphabet, as issued codes do. Every
+   utterance is scored against the code it says (accept?), against that code with one
+   digit changed (the hardest wrong code) and against a random other code (false
+   accept?). One condition in three also says a *misread* code — one digit replaced by a
+   digit the alphabet leaves out — scored against the code as issued.
 2. **Real speech, spoken digits.** No recording of a real person reading the consent
    sentence exists in the shared media, so the closest honest test: the GRID corpus clips
    in ``../shared/media/real`` (real speakers reading "bin blue at f two now"-style
@@ -106,15 +108,26 @@ def _noise(kind: str, n: int, rng: random.Random, babble: list[Path]) -> np.ndar
 # --- trials ---------------------------------------------------------------------------------
 
 
-def _wrong_one_digit(code: str, rng: random.Random) -> str:
+ALPHABET = ENGLISH_TEMPLATE.code_digits
+#: Every digit's word, for speech that may say any digit (GRID; misread codes).
+DECIMAL_WORDS = {"0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",),
+                 "4": ("four",), "5": ("five",), "6": ("six",), "7": ("seven",),
+                 "8": ("eight",), "9": ("nine",)}
+
+
+def _random_code(rng: random.Random) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def _wrong_one_digit(code: str, rng: random.Random, digits: str = ALPHABET) -> str:
     i = rng.randrange(len(code))
-    d = rng.choice([c for c in "0123456789" if c != code[i]])
+    d = rng.choice([c for c in digits if c != code[i]])
     return code[:i] + d + code[i + 1:]
 
 
 def _random_other(code: str, rng: random.Random) -> str:
     while True:
-        other = "".join(rng.choice("0123456789") for _ in range(len(code)))
+        other = _random_code(rng)
         if other != code:
             return other
 
@@ -129,26 +142,42 @@ def _synthetic_trial(args: tuple[int, tuple[str, str | None], int, int,
                                  tuple[str, float | None], str]) -> dict[str, Any]:
     index, (language, variant), rate, pitch, (noise, snr), media = args
     rng = random.Random(index)  # noqa: S311 - reproducible test data, not secrets
-    code = "".join(rng.choice("0123456789") for _ in range(CODE_LENGTH))
-    speech = synthesize(ENGLISH_TEMPLATE.spoken(code), language=language, voice=variant, rate=rate,
-                        pitch=pitch).audio
-    samples = speech.samples.copy()
-    if noise != "clean":
-        babble = _babble_sources(Path(media))
-        assert snr is not None
-        samples = _mix(samples, _noise(noise, len(samples), rng, babble), snr)
-    audio = Audio.from_array(samples, speech.sample_rate)
+    code = _random_code(rng)
+
+    def speak(said: str) -> Audio:
+        text = ENGLISH_TEMPLATE.spoken(said) if said == code else _spoken_any(said)
+        speech = synthesize(text, language=language, voice=variant, rate=rate,
+                            pitch=pitch).audio
+        samples = speech.samples.copy()
+        if noise != "clean":
+            babble = _babble_sources(Path(media))
+            assert snr is not None
+            samples = _mix(samples, _noise(noise, len(samples), rng, babble), snr)
+        return Audio.from_array(samples, speech.sample_rate)
+
+    audio = speak(code)
     base = {"part": "synthetic", "voice": f"{language}+{variant or 'default'}", "rate": rate,
             "pitch": pitch, "noise": noise, "snr_db": snr, "code": code}
-    return {**base, "correct": _score(audio, code, ENGLISH_TEMPLATE),
-            "wrong_one_digit": _score(audio, _wrong_one_digit(code, rng), ENGLISH_TEMPLATE),
-            "wrong_random": _score(audio, _random_other(code, rng), ENGLISH_TEMPLATE)}
+    out = {**base, "correct": _score(audio, code, ENGLISH_TEMPLATE),
+           "wrong_one_digit": _score(audio, _wrong_one_digit(code, rng), ENGLISH_TEMPLATE),
+           "wrong_random": _score(audio, _random_other(code, rng), ENGLISH_TEMPLATE)}
+    unused = "".join(d for d in DECIMAL_WORDS if d not in ALPHABET)
+    if index % 3 == 0 and unused:
+        misread = _wrong_one_digit(code, rng, unused)
+        out["misread"] = {"said": misread, **_score(speak(misread), code, ENGLISH_TEMPLATE)}
+    return out
+
+
+def _spoken_any(code: str) -> str:
+    """The English sentence with ``code`` in words, whatever its digits."""
+    words = " ".join(DECIMAL_WORDS[d][0] for d in code)
+    return f"{ENGLISH_TEMPLATE.statement} {ENGLISH_TEMPLATE.code_sentence.format(code=words)}"
 
 
 def _grid_template(words: list[str]) -> ConsentTemplate:
     statement = " ".join(words[:4])
     return ConsentTemplate(language="en", asr_model="en-us", statement=statement,
-                           code_sentence="{code} " + words[5], digits=ENGLISH_TEMPLATE.digits)
+                           code_sentence="{code} " + words[5], digits=DECIMAL_WORDS)
 
 
 def _grid_trial(path_str: str) -> dict[str, Any]:
@@ -166,7 +195,7 @@ def _grid_trial(path_str: str) -> dict[str, Any]:
 def _impostor_trial(args: tuple[str, int]) -> dict[str, Any]:
     path_str, seed = args
     rng = random.Random(seed)  # noqa: S311 - reproducible test data
-    code = "".join(rng.choice("0123456789") for _ in range(CODE_LENGTH))
+    code = _random_code(rng)
     try:
         audio = load_audio(path_str, max_seconds=60)
     except AudioInputError as e:
@@ -222,6 +251,11 @@ def summarise(trials: list[dict[str, Any]]) -> str:
         wrong = [t[k] for t in synthetic for k in ("wrong_one_digit", "wrong_random")]
         lines.append(f"\nAll wrong codes together: false accept "
                      f"{_pct(*_rate(wrong, MIN_MARGIN))}. (Ranges: 95 % Wilson intervals.)")
+        misread = [t["misread"] for t in synthetic if "misread" in t]
+        if misread:
+            lines.append(f"Misread codes (one digit replaced by one the alphabet "
+                         f"{ALPHABET} leaves out), accepted as the issued code: "
+                         f"{_pct(*_rate(misread, MIN_MARGIN))}.")
         lines.append("")
         lines.append("| margin threshold (nats) | accept | false accept (one digit) |")
         lines.append("|---|---|---|")

@@ -122,8 +122,9 @@ CLIP_DRAFT: dict[str, Any] = {"display_name": "Eileen Collins", "languages": ("e
 @pytest.fixture(scope="session")
 def clip_code() -> str:
     from trustavatar.consent.challenge import ConsentDraft, derive_code
+    from trustavatar.consent.spoken_code import ENGLISH_TEMPLATE
 
-    return derive_code(ConsentDraft(**CLIP_DRAFT), CLIP_NONCE)
+    return derive_code(ConsentDraft(**CLIP_DRAFT), CLIP_NONCE, ENGLISH_TEMPLATE.code_digits)
 
 
 @pytest.fixture(scope="session")

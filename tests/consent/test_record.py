@@ -3,6 +3,7 @@ mediapipe and dlib on clips rendered by ``fixtures/consent_clips.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -150,6 +151,24 @@ def test_a_corrupted_file_is_bad_input_and_costs_no_attempt(
     assert not isinstance(e.value, ConsentEvidenceError)
     after = consent.get_challenge(registry, challenge.challenge_id)
     assert after is not None and after.attempts == 0
+
+
+def test_a_challenge_made_for_another_alphabet_is_bad_input(
+        org: Org, registry: Registry, known_nonce: bytes, t0: dt.datetime, tmp_path: Path,
+        faces: dict[str, Path]) -> None:
+    # Made with a template whose codes use every digit; checked with the English one, which
+    # cannot hear 0, 5, 6 or 9: refused before the clip is read, no attempt counted.
+    decimal = dataclasses.replace(consent.ENGLISH_TEMPLATE, digits={
+        **{d: w for d, w in consent.ENGLISH_TEMPLATE.digits.items()},
+        "0": ("zero",), "5": ("five",), "6": ("six",), "9": ("nine",)})
+    assert decimal.code_digits == "0123456789"
+    ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0,
+                                  template=decimal)
+    assert ch.code_digits == "0123456789" and ch.code == "890435"
+    with pytest.raises(InputError, match=r"code 890435 has digits 0, 5, 9, .*another template"):
+        _record(org, registry, ch, tmp_path / "never-read.mp4", faces)
+    after = consent.get_challenge(registry, ch.challenge_id)
+    assert after is not None and after.attempts == 0 and after.used_at is None
 
 
 def test_an_expired_challenge_is_refused_before_any_check(

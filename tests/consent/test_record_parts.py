@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -51,24 +53,61 @@ def registry(tmp_path: Path) -> Registry:
 
 def test_code_is_six_digits_bound_to_draft_and_nonce() -> None:
     draft = consent.ConsentDraft(**CLIP_DRAFT)
-    code = derive_code(draft, CLIP_NONCE)
-    assert len(code) == 6 and code.isdigit()
-    assert derive_code(consent.ConsentDraft(**CLIP_DRAFT), CLIP_NONCE) == code
+    alphabet = ENGLISH_TEMPLATE.code_digits
+    code = derive_code(draft, CLIP_NONCE, alphabet)
+    assert len(code) == 6 and set(code) <= set(alphabet)
+    assert derive_code(consent.ConsentDraft(**CLIP_DRAFT), CLIP_NONCE, alphabet) == code
     other_scope = consent.ConsentDraft(**{**CLIP_DRAFT, "purposes": ("training",)})
     other_nonce = bytes(16)
-    codes = {derive_code(other_scope, CLIP_NONCE), derive_code(draft, other_nonce)}
-    assert code not in codes  # (a 1e-6 chance each of a clash for these fixed inputs: none)
+    codes = {derive_code(other_scope, CLIP_NONCE, alphabet),
+             derive_code(draft, other_nonce, alphabet)}
+    assert code not in codes  # (a 2e-5 chance each of a clash for these fixed inputs: none)
     with pytest.raises(InputError, match="16 bytes"):
         derive_code(draft, b"short")
+    for bad in ("12345", "1234577", "8765432", "12345a", ""):
+        with pytest.raises(InputError, match="at least 6 distinct digits in increasing order"):
+            derive_code(draft, CLIP_NONCE, bad)
 
 
-def test_codes_are_spread_over_all_digits() -> None:
+def test_decimal_codes_are_those_made_before_alphabets() -> None:
+    # Challenges stored before templates had an alphabet keep their code: n mod 10**6.
+    draft = consent.ConsentDraft(**CLIP_DRAFT)
+    digest = hmac.new(CLIP_NONCE, b"trustavatar.consent-challenge.v1\x00" + draft.canonical(),
+                      hashlib.sha256).digest()
+    old = str(int.from_bytes(digest[:8], "big") % 10**6).zfill(6)
+    assert derive_code(draft, CLIP_NONCE) == derive_code(draft, CLIP_NONCE, "0123456789") == old
+
+
+@pytest.mark.parametrize("alphabet", ["0123456789", "123478"])
+def test_codes_are_spread_over_the_alphabet(alphabet: str) -> None:
     draft = consent.ConsentDraft(display_name="Someone")
-    codes = [derive_code(draft, i.to_bytes(16, "big")) for i in range(2000)]
-    digits = np.array([[int(c) for c in code] for code in codes])
-    counts = np.bincount(digits.ravel(), minlength=10)
+    codes = [derive_code(draft, i.to_bytes(16, "big"), alphabet) for i in range(2000)]
+    digits = np.array([[alphabet.index(c) for c in code] for code in codes])
+    counts = np.bincount(digits.ravel(), minlength=len(alphabet))
     assert counts.min() > 0.8 * counts.mean()  # roughly uniform
-    assert len(set(codes)) > 1990
+    assert len(set(codes)) > 1900  # 2000 draws from 46,656 codes: ~43 clashes expected
+
+
+def test_a_challenge_from_before_alphabets_reads_back_decimal(tmp_path: Path) -> None:
+    draft = consent.ConsentDraft(**CLIP_DRAFT)
+    path = tmp_path / "old.sqlite3"
+    with Registry.open(path, migrations=MIGRATIONS[:3]) as before, \
+            before.transaction() as conn:  # a registry and row from before migration 4
+        conn.execute(
+            "INSERT INTO consent_challenges (challenge_id, draft, draft_sha256, nonce, language,"
+            " created_at, expires_at) VALUES ('old', ?, ?, ?, 'en', '2026-01-01T00:00:00Z',"
+            " '2026-01-01T00:15:00Z')",
+            (draft.canonical().decode(), hashlib.sha256(draft.canonical()).hexdigest(),
+             CLIP_NONCE.hex()))
+    with Registry.open(path) as registry:
+        old = consent.get_challenge(registry, "old")
+    assert old is not None and old.code_digits == "0123456789"
+    assert old.code == derive_code(draft, CLIP_NONCE)
+    # Its code (890435) has digits the English template's codes leave out: the template
+    # says so rather than mishearing them.
+    assert old.code == "890435"
+    with pytest.raises(InputError, match=r"digits 0, 5, 9, .* another template"):
+        ENGLISH_TEMPLATE.sentence(old.code)
 
 
 def test_draft_is_validated() -> None:
@@ -88,7 +127,7 @@ def test_draft_is_validated() -> None:
 
 def test_challenge_lifecycle_in_the_registry(registry: Registry, known_nonce: bytes,
                                              t0: dt.datetime, clip_code: str) -> None:
-    assert registry.schema_version() == len(MIGRATIONS) == 3
+    assert registry.schema_version() == len(MIGRATIONS) == 4
     ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
     assert ch.code == clip_code and ch.expires_at - ch.created_at == consent.CHALLENGE_TTL
     assert consent.get_challenge(registry, ch.challenge_id) == ch
@@ -129,8 +168,23 @@ def test_a_changed_draft_is_detected(registry: Registry, t0: dt.datetime) -> Non
 def test_the_english_template_matches_the_repository_copy() -> None:
     path = REPO / "consent" / "templates" / "en.json"
     assert load_template(path) == ENGLISH_TEMPLATE
-    assert ENGLISH_TEMPLATE.spoken("047").endswith("my unique code is zero four seven.")
+    assert ENGLISH_TEMPLATE.spoken("147").endswith("my unique code is one four seven.")
+    assert ENGLISH_TEMPLATE.code_digits == "123478"
     ENGLISH_TEMPLATE.check_words()
+
+
+def test_a_template_needs_six_digits_and_refuses_codes_it_cannot_read(tmp_path: Path) -> None:
+    data = json.loads((REPO / "consent" / "templates" / "en.json").read_text())
+    del data["digits"]["8"]
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"at least 6 of the digits 0-9 .* got \['1', '2', "):
+        load_template(tmp_path / "t.json")
+    data["digits"] = {**data["digits"], "8": ["eight"], "x": ["ex"]}
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="at least 6 of the digits 0-9"):
+        load_template(tmp_path / "t.json")
+    with pytest.raises(InputError, match=r"code 471093 has digits 0, 9, which this template"):
+        score_spoken_code(_say("one"), "471093")
 
 
 def test_a_template_with_unknown_words_is_refused(tmp_path: Path) -> None:
@@ -157,22 +211,22 @@ def _say(text: str):
 @pytest.mark.slow
 def test_spoken_code_scores() -> None:
     t = ENGLISH_TEMPLATE
-    good = score_spoken_code(_say(t.spoken("471093")), "471093")
+    good = score_spoken_code(_say(t.spoken("471283")), "471283")
     assert good.failure is None, good.failure
-    assert good.code == "471093" and good.readings == ("471093",)
+    assert good.code == "471283" and good.readings == ("471283",)
     assert good.margin >= good.min_margin
     assert good.warp in VTLN_WARPS and good.figures()["vtln_warp"] == good.warp
     assert good.adapted and good.figures()["speaker_adapted"] is True
-    wrong = score_spoken_code(_say(t.spoken("471098")), "471093")
-    assert wrong.code == "471098" and wrong.margin < 0
-    assert wrong.failure.startswith("heard code 471098, expected 471093 (margin -")
-    other = score_spoken_code(_say("The quick brown fox jumps over the lazy dog."), "471093")
+    wrong = score_spoken_code(_say(t.spoken("471288")), "471283")
+    assert wrong.code == "471288" and wrong.margin < 0
+    assert wrong.failure.startswith("heard code 471288, expected 471283 (margin -")
+    other = score_spoken_code(_say("The quick brown fox jumps over the lazy dog."), "471283")
     assert other.code is None
     assert other.failure.startswith("the consent sentence was not recognised")
     twice = score_spoken_code(
-        _say(f"{t.spoken('471093')} {t.code_sentence.format(code=t.spoken_code('471093'))}"),
-        "471093")
-    assert twice.readings == ("471093", "471093")
+        _say(f"{t.spoken('471283')} {t.code_sentence.format(code=t.spoken_code('471283'))}"),
+        "471283")
+    assert twice.readings == ("471283", "471283")
     assert twice.failure.startswith("the code was read 2 times")
 
 

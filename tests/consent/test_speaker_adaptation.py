@@ -118,7 +118,7 @@ def test_estimate_fits_a_moved_speaker(model: sa.AcousticModel) -> None:
 def test_transform_file_is_what_pocketsphinx_applies(tmp_path: Path) -> None:
     from trustavatar.generator.audio import resample, synthesize
 
-    code = "471093"
+    code = "471283"
     audio = resample(synthesize(ENGLISH_TEMPLATE.spoken(code), language="en-us").audio, 16000)
     pcm = _dithered_pcm16(audio.samples, audio.rms * 0.01)
     dictionary = _write_dictionary(ENGLISH_TEMPLATE, tmp_path)

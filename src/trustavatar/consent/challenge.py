@@ -6,13 +6,19 @@ subject reads the printed sentence, with its code, on a recorded clip; checking 
 
 The code
 --------
-``code = int(HMAC-SHA256(key=nonce, msg=TAG || JCS(draft))[:8]) mod 10**6``, six digits
-with leading zeros, where ``nonce`` is 16 random bytes made for this challenge, ``draft``
-the draft consent as a JSON object, JCS its RFC 8785 bytes and ``TAG`` the bytes
-``b"trustavatar.consent-challenge.v1\\x00"``. The code thus depends on exactly what the
-subject consents to (another draft gives another code) and cannot be guessed without the
-nonce, which stays in the registry. The bias of reducing 64 bits modulo 10**6 is below
-1e-13. The code itself is not stored: it is derived again when a clip is checked.
+``n = int(HMAC-SHA256(key=nonce, msg=TAG || JCS(draft))[:8]) mod k**6``, written as six
+base-``k`` digits (leading zeros kept) over the template's code alphabet of ``k`` digits,
+where ``nonce`` is 16 random bytes made for this challenge, ``draft`` the draft consent as
+a JSON object, JCS its RFC 8785 bytes and ``TAG`` the bytes
+``b"trustavatar.consent-challenge.v1\\x00"``. The English template's alphabet is
+``1234578`` (``k = 7``, 117,649 codes): 0, 6 and 9 are left out because the recogniser
+confuses them most (``four``/``oh``, ``six``/``three``, ``nine``/``one``, ``five``/``nine``;
+``consent/README.md``). With the alphabet ``0123456789`` the formula is the plain
+``mod 10**6`` of challenges made before alphabets existed. The code thus depends on exactly
+what the subject consents to (another draft gives another code) and cannot be guessed
+without the nonce, which stays in the registry. The bias of reducing 64 bits modulo
+``k**6`` is below 1e-13. The code itself is not stored: it is derived again, with the
+alphabet stored beside the challenge, when a clip is checked.
 
 Rules
 -----
@@ -22,7 +28,7 @@ Rules
   later clip, is refused ("already used").
 * Each rejected clip counts as an attempt; after :data:`MAX_ATTEMPTS` the challenge is
   spent, so codes cannot be tried one after another (an attacker has 3 guesses in a
-  million). A clip that cannot be read at all (bad input) does not count.
+  hundred thousand). A clip that cannot be read at all (bad input) does not count.
 * The use is recorded in a transaction that first re-checks that the challenge is still
   open, so two clips checked at the same time cannot both use it.
 """
@@ -63,7 +69,12 @@ from trustavatar.consent.issue import (
     _name,
     _tokens,
 )
-from trustavatar.consent.spoken_code import CODE_LENGTH, ENGLISH_TEMPLATE, ConsentTemplate
+from trustavatar.consent.spoken_code import (
+    CODE_LENGTH,
+    ENGLISH_TEMPLATE,
+    MIN_CODE_DIGITS,
+    ConsentTemplate,
+)
 from trustavatar.errors import ConsentChallengeError, InputError, RegistryError
 from trustavatar.registry import Registry
 
@@ -76,6 +87,9 @@ MAX_ATTEMPTS: Final = 3
 _TAG: Final = b"trustavatar.consent-challenge.v1\x00"
 _CHANNEL: Final = re.compile(r"\*|" + _TOKEN.pattern)
 _NONCE_BYTES: Final = 16
+#: The alphabet of challenges made before templates had one (and of a template that uses
+#: every digit).
+DECIMAL_DIGITS: Final = "0123456789"
 _MAX_VALID_DAYS: Final = 36500
 
 ChallengeStatus: TypeAlias = Literal["open", "expired", "used", "spent"]
@@ -157,12 +171,28 @@ class ConsentDraft:
         return _envelope.canonical_json(self.to_json())
 
 
-def derive_code(draft: ConsentDraft, nonce: bytes) -> str:
-    """The challenge code of ``draft`` with ``nonce`` (see the module documentation)."""
+def derive_code(draft: ConsentDraft, nonce: bytes, code_digits: str = DECIMAL_DIGITS) -> str:
+    """The challenge code of ``draft`` with ``nonce``, over the alphabet ``code_digits``
+    (see the module documentation)."""
     if not isinstance(nonce, bytes) or len(nonce) != _NONCE_BYTES:
         raise InputError(f"a challenge nonce is {_NONCE_BYTES} bytes")
+    _check_alphabet(code_digits)
     digest = hmac.new(nonce, _TAG + draft.canonical(), hashlib.sha256).digest()
-    return str(int.from_bytes(digest[:8], "big") % 10**CODE_LENGTH).zfill(CODE_LENGTH)
+    k = len(code_digits)
+    n = int.from_bytes(digest[:8], "big") % k**CODE_LENGTH
+    out = []
+    for _ in range(CODE_LENGTH):
+        n, d = divmod(n, k)
+        out.append(code_digits[d])
+    return "".join(reversed(out))
+
+
+def _check_alphabet(code_digits: str) -> None:
+    if (not isinstance(code_digits, str) or len(code_digits) < MIN_CODE_DIGITS
+            or any(c not in DECIMAL_DIGITS for c in code_digits)
+            or sorted(set(code_digits)) != list(code_digits)):
+        raise InputError(f"a code alphabet is at least {MIN_CODE_DIGITS} distinct digits in "
+                         f"increasing order, got {code_digits!r}")
 
 
 @dataclass(frozen=True)
@@ -179,10 +209,12 @@ class Challenge:
     attempts: int
     used_at: dt.datetime | None = None
     consent_id: str | None = None
+    #: The digits the code is made of (the template's alphabet when it was made).
+    code_digits: str = DECIMAL_DIGITS
 
     @property
     def code(self) -> str:
-        return derive_code(self.draft, self.nonce)
+        return derive_code(self.draft, self.nonce, self.code_digits)
 
     @property
     def draft_sha256(self) -> str:
@@ -207,6 +239,7 @@ class Challenge:
             "draft": self.draft.to_json(),
             "draft_sha256": self.draft_sha256,
             "language": self.language,
+            "code_digits": self.code_digits,
             "created_at": format_time(self.created_at),
             "expires_at": format_time(self.expires_at),
             "attempts": self.attempts,
@@ -249,14 +282,15 @@ def create_challenge(
     challenge = Challenge(
         challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(),
         language=template.language, created_at=created, expires_at=created + ttl, attempts=0,
+        code_digits=template.code_digits,
     )
     with registry.transaction() as conn:
         conn.execute(
             "INSERT INTO consent_challenges (challenge_id, draft, draft_sha256, nonce, language,"
-            " created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            " code_digits, created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (challenge.challenge_id, draft.canonical().decode("utf-8"), challenge.draft_sha256,
-             challenge.nonce.hex(), challenge.language, format_time(created),
-             format_time(challenge.expires_at)),
+             challenge.nonce.hex(), challenge.language, challenge.code_digits,
+             format_time(created), format_time(challenge.expires_at)),
         )
     return challenge
 
@@ -267,8 +301,8 @@ def _new_nonce() -> bytes:
 
 
 _SELECT: Final = (
-    "SELECT challenge_id, draft, draft_sha256, nonce, language, created_at, expires_at,"
-    " attempts, used_at, consent_id FROM consent_challenges"
+    "SELECT challenge_id, draft, draft_sha256, nonce, language, code_digits, created_at,"
+    " expires_at, attempts, used_at, consent_id FROM consent_challenges"
 )
 
 
@@ -291,8 +325,9 @@ def _challenge(row: sqlite3.Row) -> Challenge:
             language=row["language"], created_at=parse_time(row["created_at"]),
             expires_at=parse_time(row["expires_at"]), attempts=int(row["attempts"]),
             used_at=None if row["used_at"] is None else parse_time(row["used_at"]),
-            consent_id=row["consent_id"],
+            consent_id=row["consent_id"], code_digits=str(row["code_digits"]),
         )
+        _check_alphabet(challenge.code_digits)
     except (ValueError, TypeError, InputError) as e:
         raise RegistryError(f"the registry row of challenge {row['challenge_id']} is damaged: "
                             f"{e}") from e

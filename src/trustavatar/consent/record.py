@@ -457,6 +457,7 @@ def record_clip(
     now = utc_now() if at is None else to_second(at, "at")
     # 1. Freshness.
     challenge = require_open(registry, challenge_id, at=now)
+    template.code_digits_of(challenge.code)  # made with another template: bad input
     # 2-6. The clip.
     report = check_clip(clip, code=challenge.code, portrait=portrait, template=template,
                         trust=trust)

@@ -1,7 +1,7 @@
 """The spoken-code check: did the speaker read the consent sentence with the challenge code?
 
 The subject reads a fixed English sentence that ends in a one-time code, digit by digit
-("For safety purposes, my unique code is four seven one zero nine three"). PocketSphinx
+("For safety purposes, my unique code is four seven one two eight three"). PocketSphinx
 (US-English acoustic model and CMU dictionary from the ``pocketsphinx`` wheel; offline)
 decodes the clip's audio in passes, each constrained by a finite-state grammar built from
 the template (:class:`ConsentTemplate`):
@@ -25,6 +25,9 @@ the template (:class:`ConsentTemplate`):
    Both grammars give every arc probability 1, so the margin is acoustic only (and the
    same word-insertion and silence penalties on both sides). Scored with the adapted model.
 
+Codes use only the digits the template lists (its alphabet; English: 1 2 3 4 7 8, the
+digits the acoustic model confuses least), and only those are in the grammars.
+
 The check passes when the sentence was read once, the code heard in pass 2 is the challenge
 code, pass 3 agrees (the expected code beats every other code) and the margin is at least
 :data:`MIN_MARGIN`. Requiring both passes to agree halves the chance that a misheard wrong
@@ -42,6 +45,7 @@ __all__ = [
     "CODE_LENGTH",
     "ENGLISH_TEMPLATE",
     "MARGIN_CAP",
+    "MIN_CODE_DIGITS",
     "MIN_MARGIN",
     "VTLN_WARPS",
     "ConsentTemplate",
@@ -85,10 +89,13 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLE_RATE: Final = 16000
 #: Digits in a challenge code.
 CODE_LENGTH: Final = 6
+#: Fewest digits a template's code alphabet may have: 6 digits give 6**6 = 46,656 codes,
+#: so three attempts guess a code with a chance below 1 in 15,000.
+MIN_CODE_DIGITS: Final = 6
 #: Smallest accepted margin (nats) of the expected code over the best other code: a floor
 #: against borderline decodes. Measured with ``consent/eval_spoken_code.py`` (table in
 #: ``consent/README.md``): with both passes required to agree, no wrong code was accepted
-#: at any threshold from 0 to 30; 10 costs 2 points of accept over 0 (with adaptation).
+#: at any threshold from 0 to 30; 10 costs 0.7 points of accept over 0 (six-digit codes).
 MIN_MARGIN: Final = 10.0
 #: What decodes the speech (recorded in the artifact's evidence).
 ASR_ENGINE: Final = (
@@ -118,9 +125,9 @@ _LEAD_SAMPLES: Final = DEFAULT_SAMPLE_RATE * 3 // 10
 #: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
 #: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
 _DITHER_DB: Final = -40.0
-#: Probabilities of the "what was said" grammar: a digit word, no code at all, repeating the
-#: code sentence, repeating everything (the expected/other grammars use 1 everywhere).
-_P_DIGIT: Final = 1.0 / 11.0
+#: Probabilities of the "what was said" grammar: no code at all, repeating the code
+#: sentence, repeating everything (each digit word of the code alphabet is equally likely;
+#: the expected/other grammars use 1 everywhere).
 _P_NO_CODE: Final = 0.05
 _P_REPEAT: Final = 0.05
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -134,7 +141,9 @@ _LOCK = threading.Lock()
 class ConsentTemplate:
     """The consent sentence a subject reads: ``statement`` then ``code_sentence``, whose
     ``{code}`` is replaced by the challenge code, read digit by digit with the words in
-    ``digits`` (``"0"``: ``("zero", "oh")``). Every word must be in the CMU dictionary.
+    ``digits``, which also lists the digits codes read with it use (at least
+    :data:`MIN_CODE_DIGITS`; English: ``1 2 3 4 7 8``). Every word must be in the CMU
+    dictionary.
 
     ``language`` is the language of the sentence; ``asr_model`` the acoustic model it is
     decoded with (only ``"en-us"`` ships).
@@ -155,9 +164,14 @@ class ConsentTemplate:
                              f"got {self.asr_model!r}")
         if self.code_sentence.count("{code}") != 1:
             raise InputError("the template's code_sentence must contain {code} exactly once")
-        if sorted(self.digits) != [str(d) for d in range(10)] or not all(self.digits.values()):
-            raise InputError("the template must give words for each digit 0-9")
-        digits = {k: tuple(v) for k, v in self.digits.items()}
+        keys = sorted(self.digits)
+        if (len(keys) < MIN_CODE_DIGITS or any(k not in "0123456789" or len(k) != 1
+                                               for k in keys)
+                or not all(self.digits.values())):
+            raise InputError(
+                f"the template must give words for at least {MIN_CODE_DIGITS} of the digits "
+                f"0-9 (the digits its codes use), got {keys}")
+        digits = {k: tuple(self.digits[k]) for k in keys}
         object.__setattr__(self, "digits", digits)
         before, after = self.code_sentence.split("{code}")
         object.__setattr__(self, "_words",
@@ -187,6 +201,12 @@ class ConsentTemplate:
         return template
 
     @property
+    def code_digits(self) -> str:
+        """The digits a challenge code read with this template may contain (its alphabet),
+        in order: ``"1234578"`` for :data:`ENGLISH_TEMPLATE`."""
+        return "".join(self.digits)
+
+    @property
     def words_before(self) -> tuple[str, ...]:
         """Dictionary words before the code (statement and the start of the code sentence)."""
         return self._words[0]
@@ -195,13 +215,26 @@ class ConsentTemplate:
     def words_after(self) -> tuple[str, ...]:
         return self._words[1]
 
+    def code_digits_of(self, code: str) -> list[str]:
+        """The digits of ``code``; :class:`InputError` unless every one is in
+        :attr:`code_digits` (a code made for another template)."""
+        digits = _digits(code)
+        foreign = sorted({d for d in digits if d not in self.digits})
+        if foreign:
+            raise InputError(
+                f"code {code} has digits {', '.join(foreign)}, which this template's codes "
+                f"do not use (its digits: {self.code_digits}); the challenge was made with "
+                "another template")
+        return digits
+
     def sentence(self, code: str) -> str:
-        """The sentence to read, the code shown as spaced digits ("... is 4 7 1 0 9 3.")."""
-        return f"{self.statement} {self.code_sentence.format(code=' '.join(_digits(code)))}"
+        """The sentence to read, the code shown as spaced digits ("... is 4 7 1 2 5 3.")."""
+        spaced = " ".join(self.code_digits_of(code))
+        return f"{self.statement} {self.code_sentence.format(code=spaced)}"
 
     def spoken_code(self, code: str) -> str:
-        """How to say the code: ``"four seven one zero nine three"``."""
-        return " ".join(self.digits[d][0] for d in _digits(code))
+        """How to say the code: ``"four seven one two five three"``."""
+        return " ".join(self.digits[d][0] for d in self.code_digits_of(code))
 
     def spoken(self, code: str) -> str:
         """The whole sentence with the code in words (what a text-to-speech voice reads)."""
@@ -234,13 +267,15 @@ ENGLISH_TEMPLATE: Final = ConsentTemplate(
     asr_model="en-us",
     statement="I consent to the creation of my avatar.",
     code_sentence="For safety purposes, my unique code is {code}.",
-    digits={"0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",),
-            "4": ("four",), "5": ("five",), "6": ("six",), "7": ("seven",), "8": ("eight",),
-            "9": ("nine",)},
+    # Codes use six digits only: the recogniser confuses 0 ("oh"), 5, 6 and 9 with others
+    # ("four"/"oh", "six"/"three", "nine"/"one", "four"/"five"). Chosen on voices kept out of
+    # the evaluation (consent/README.md): accept 60 % with all ten digits, 97 % with these.
+    digits={"1": ("one",), "2": ("two",), "3": ("three",), "4": ("four",), "7": ("seven",),
+            "8": ("eight",)},
     instructions=(
         "Look into the camera, in good light, with only your face in the picture. Read the "
-        "sentence aloud in English, saying each digit of the code on its own (for 0 say zero "
-        "or oh). Blink and move naturally; keep the clip under a minute."
+        "sentence aloud in English, saying each digit of the code on its own. Blink and move "
+        "naturally; keep the clip under a minute."
     ),
 )
 
@@ -277,11 +312,14 @@ class SpokenCodeResult:
         expected = self.expected
         codes = list(dict.fromkeys(c for c in self.readings if c))
         margin = f"margin {self.margin:.1f} nats for the expected code over the best other"
-        if not self.readings or self.code is None:
-            return (f"the consent sentence was not recognised in the speech (expected it "
-                    f"with code {expected}; it must be read in English)")
-        if not codes:
+        not_recognised = (f"the consent sentence was not recognised in the speech (expected "
+                          f"it with code {expected}; it must be read in English)")
+        if not self.readings:
+            return not_recognised
+        if not codes:  # (then the verification pass, which needs a code, finds no path)
             return f"no code heard in the speech (expected {expected})"
+        if self.code is None:
+            return not_recognised
         if len(codes) > 1:
             return (f"heard {len(codes)} different codes ({', '.join(codes)}); expected "
                     f"{expected} only")
@@ -329,7 +367,7 @@ def score_spoken_code(
     """
     from trustavatar.generator.audio import resample  # scipy.signal: slow to import
 
-    digits = _digits(expected)
+    digits = template.code_digits_of(expected)
     if not audio.num_samples:
         raise InputError("the audio is empty")
     audio = resample(audio, DEFAULT_SAMPLE_RATE)
@@ -567,12 +605,13 @@ def _said_fsg(decoder: pocketsphinx.Decoder, template: ConsentTemplate,
     speech split one digit into two: a fixed length turns such errors into substitutions,
     which the margin catches.)"""
     g = _Fsg()
+    tokens = _all_digit_tokens(template)
     code = g.chain(0, template.words_before)
     digits = code
     for _ in range(length):
         nxt = g.new()
-        for token in _all_digit_tokens(template):
-            g.transitions.append((digits, nxt, _P_DIGIT, token))
+        for token in tokens:
+            g.transitions.append((digits, nxt, 1.0 / len(tokens), token))
         digits = nxt
     g.transitions.append((code, digits, _P_NO_CODE))
     code = digits

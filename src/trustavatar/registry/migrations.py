@@ -9,6 +9,8 @@ or renumber one that has shipped. Parts of trustavatar own their migrations:
    (:mod:`trustavatar.registry.ledger`).
 3. consent challenges: one-time codes a subject reads on a recorded consent clip
    (:mod:`trustavatar.consent.challenge`).
+4. consent challenges: the digits a challenge's code is made of (its template's alphabet;
+   challenges made before used every digit).
 """
 
 from __future__ import annotations
@@ -141,5 +143,14 @@ _CHALLENGES = Migration(
     ),
 )
 
+_CODE_DIGITS = Migration(
+    4,
+    "consent challenge code alphabets",
+    (
+        "ALTER TABLE consent_challenges ADD COLUMN"
+        " code_digits TEXT NOT NULL DEFAULT '0123456789'",
+    ),
+)
+
 #: All migrations, in order. Later parts append theirs.
-MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER, _CHALLENGES)
+MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER, _CHALLENGES, _CODE_DIGITS)
