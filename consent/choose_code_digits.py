@@ -11,7 +11,8 @@ confusions of the structure pass (true digit → heard digit), which say what to
     python consent/choose_code_digits.py --digits 123478       # the shipped alphabet
 
 Session 9 (``consent/README.md``): 0123456789 → 60 % accepted (87 of 144), confusions
-dominated by 6→3, 4→0 ("oh"), 9→1, 5→9; 1234578 → 87 %, left 4→5 and 5→1; 123478 → 97 %.
+dominated by 6→3, 4→0 ("oh"), 9→1, 5→9; 1234578 → 87 %, left 4→5 and 5→1; 123478 → 97-98 %
+(140 and 141 of 144 in two runs: espeak-ng output varies slightly between calls).
 """
 
 from __future__ import annotations
