@@ -153,20 +153,25 @@ def test_a_corrupted_file_is_bad_input_and_costs_no_attempt(
     assert after is not None and after.attempts == 0
 
 
-def test_a_challenge_made_for_another_alphabet_is_bad_input(
+def test_a_clip_is_checked_against_the_challenges_own_template(
         org: Org, registry: Registry, known_nonce: bytes, t0: dt.datetime, tmp_path: Path,
         faces: dict[str, Path]) -> None:
-    # Made with a template whose codes use every digit; checked with the English one, which
-    # cannot hear 0, 5, 6 or 9: refused before the clip is read, no attempt counted.
+    # Made with a template whose codes use every digit: checking it against another
+    # template (here the English one, which cannot even hear 0, 5 or 9) is refused before
+    # the clip is read, and costs no attempt.
     decimal = dataclasses.replace(consent.ENGLISH_TEMPLATE, digits={
-        **{d: w for d, w in consent.ENGLISH_TEMPLATE.digits.items()},
+        **consent.ENGLISH_TEMPLATE.digits,
         "0": ("zero",), "5": ("five",), "6": ("six",), "9": ("nine",)})
     assert decimal.code_digits == "0123456789"
     ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0,
                                   template=decimal)
-    assert ch.code_digits == "0123456789" and ch.code == "890435"
-    with pytest.raises(InputError, match=r"code 890435 has digits 0, 5, 9, .*another template"):
-        _record(org, registry, ch, tmp_path / "never-read.mp4", faces)
+    assert ch.code == "890435"
+    with pytest.raises(InputError, match=r"made with another statement template .*"
+                                         r"code is 8 9 0 4 3 5\.'\)"):
+        consent.record_clip(org.key, registry, challenge_id=ch.challenge_id,
+                            clip=tmp_path / "never-read.mp4", portrait=faces["portrait"],
+                            template=consent.ENGLISH_TEMPLATE,
+                            at=t0 + dt.timedelta(minutes=1))
     after = consent.get_challenge(registry, ch.challenge_id)
     assert after is not None and after.attempts == 0 and after.used_at is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,27 @@ def test_challenge_prints_the_sentence_to_read(h: list[str], capsys, known_nonce
 
     r = invoke(capsys, *h, "consent", "challenge", "--subject", " ", "--json")
     assert r.code == 2 and r.json()["error"]["message"] == "the display name must not be empty"
+
+
+def test_challenge_with_a_template_of_ones_own(h: list[str], capsys, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    data = json.loads((repo / "consent" / "templates" / "en.json").read_text())
+    data["statement"] = "I agree that Example Studio may create my avatar."
+    template = tmp_path / "studio.json"
+    template.write_text(json.dumps(data))
+    out = _challenge(h, capsys, "--template", str(template))
+    assert out["sentence"].startswith("I agree that Example Studio may create my avatar. For "
+                                      "safety purposes, my unique code is ")
+    assert out["challenge"]["code_digits"] == "123478"
+    # bad templates are bad input (exit 2), before any challenge is stored
+    data["statement"] = "I agree to the zorblification of my avatar."
+    template.write_text(json.dumps(data))
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen", "--template",
+               str(template), "--json")
+    assert r.code == 2 and "dictionary: ['zorblification']" in r.json()["error"]["message"]
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen", "--template",
+               str(tmp_path / "missing.json"))
+    assert r.code == 2 and "cannot read the consent template" in r.err
 
 
 def test_challenge_needs_a_signing_identity(tmp_path: Path, capsys) -> None:

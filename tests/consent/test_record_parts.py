@@ -15,7 +15,13 @@ import pytest
 from tests.consent.conftest import CLIP_DRAFT, CLIP_NONCE
 
 from trustavatar import consent
-from trustavatar.consent.challenge import claim, derive_code, release, require_open
+from trustavatar.consent.challenge import (
+    LEGACY_TEMPLATE,
+    claim,
+    derive_code,
+    release,
+    require_open,
+)
 from trustavatar.consent.liveness import (
     BLINK_DEPTH,
     HEAD_MOTION_MIN,
@@ -88,7 +94,25 @@ def test_codes_are_spread_over_the_alphabet(alphabet: str) -> None:
     assert len(set(codes)) > 1900  # 2000 draws from 46,656 codes: ~43 clashes expected
 
 
-def test_a_challenge_from_before_alphabets_reads_back_decimal(tmp_path: Path) -> None:
+def test_a_challenge_keeps_its_template(registry: Registry, known_nonce: bytes) -> None:
+    # The template is stored with the challenge: read back, it is the same template, and
+    # the code and sentence follow from it.
+    custom = dataclasses.replace(
+        ENGLISH_TEMPLATE, statement="I agree that Example Studio may create my avatar.",
+        digits={"1": ("one",), "2": ("two",), "3": ("three",), "4": ("four",),
+                "5": ("five",), "7": ("seven",), "8": ("eight",)})
+    made = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT),
+                                    template=custom)
+    back = consent.get_challenge(registry, made.challenge_id)
+    assert back is not None and back.template == custom and back.code_digits == "1234578"
+    assert back.code == made.code == derive_code(back.draft, CLIP_NONCE, "1234578")
+    assert back.sentence() == custom.sentence(back.code)
+    assert back.sentence().startswith("I agree that Example Studio may create my avatar. ")
+    assert back.to_dict()["code_digits"] == "1234578"
+
+
+def test_a_challenge_from_before_templates_reads_back_as_the_ten_digit_english(
+        tmp_path: Path) -> None:
     draft = consent.ConsentDraft(**CLIP_DRAFT)
     path = tmp_path / "old.sqlite3"
     with Registry.open(path, migrations=MIGRATIONS[:3]) as before, \
@@ -101,13 +125,22 @@ def test_a_challenge_from_before_alphabets_reads_back_decimal(tmp_path: Path) ->
              CLIP_NONCE.hex()))
     with Registry.open(path) as registry:
         old = consent.get_challenge(registry, "old")
-    assert old is not None and old.code_digits == "0123456789"
-    assert old.code == derive_code(draft, CLIP_NONCE)
-    # Its code (890435) has digits the English template's codes leave out: the template
-    # says so rather than mishearing them.
-    assert old.code == "890435"
+    assert old is not None and old.template == LEGACY_TEMPLATE
+    assert old.code_digits == "0123456789" and old.code == derive_code(draft, CLIP_NONCE)
+    assert old.code == "890435"  # what it was before; the sentence says it as it was shown
+    assert old.sentence().endswith("my unique code is 8 9 0 4 3 5.")
+    # The English template of today cannot read it (no 0, 5, 6 or 9 in its codes).
     with pytest.raises(InputError, match=r"digits 0, 5, 9, .* another template"):
         ENGLISH_TEMPLATE.sentence(old.code)
+
+
+def test_a_damaged_template_row_is_a_registry_error(registry: Registry,
+                                                    known_nonce: bytes) -> None:
+    ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT))
+    with registry.transaction() as conn:
+        conn.execute("UPDATE consent_challenges SET template = '{\"language\": 1}'")
+    with pytest.raises(RegistryError, match=f"row of challenge {ch.challenge_id} is damaged"):
+        consent.get_challenge(registry, ch.challenge_id)
 
 
 def test_draft_is_validated() -> None:

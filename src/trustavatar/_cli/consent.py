@@ -36,6 +36,7 @@ from trustavatar.consent import (
     issue,
     list_consents,
     load_artifact,
+    load_template,
     record_consent,
     revoke,
     verify,
@@ -311,12 +312,16 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
 @click.option("--expires", "expires_min", default=int(CHALLENGE_TTL.total_seconds() // 60),
               show_default=True, type=click.IntRange(1, 24 * 60),
               help="Minutes the challenge can be used.")
+@click.option("--template", "template_path", default=None, type=click.Path(dir_okay=False),
+              help="Statement template (JSON, like consent/templates/en.json): your own "
+                   "wording. Default: the built-in English one. Stored with the challenge.")
 @json_option
 def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[str, ...],
                channels: tuple[str, ...], valid_days: int | None, not_after: str | None,
-               operator: str | None, expires_min: int) -> int:
+               operator: str | None, expires_min: int, template_path: str | None) -> int:
     """Make a one-time code for recording consent on a clip; print the sentence to read."""
     st = state()
+    template = ENGLISH_TEMPLATE if template_path is None else load_template(template_path)
     Keystore.open(st.home)  # no signing identity: say so now, not after the clip is recorded
     draft = ConsentDraft(
         display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
@@ -325,9 +330,9 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
     )
     now = utc_now()
     with Registry.for_home(st.home) as registry:
-        ch = create_challenge(registry, draft, ttl=dt.timedelta(minutes=expires_min), at=now)
-    template = ENGLISH_TEMPLATE
-    sentence = ch.sentence(template)
+        ch = create_challenge(registry, draft, ttl=dt.timedelta(minutes=expires_min), at=now,
+                              template=template)
+    sentence = ch.sentence()
     spoken = template.spoken_code(ch.code)
     record_cmd = (f"trustavatar consent record --challenge {ch.challenge_id} --clip CLIP.mp4 "
                   "--portrait FACE.jpg --out CONSENT.json")

@@ -17,8 +17,15 @@ confuses them most (``four``/``oh``, ``six``/``three``, ``nine``/``one``, ``five
 ``mod 10**6`` of challenges made before alphabets existed. The code thus depends on exactly
 what the subject consents to (another draft gives another code) and cannot be guessed
 without the nonce, which stays in the registry. The bias of reducing 64 bits modulo
-``k**6`` is below 1e-13. The code itself is not stored: it is derived again, with the
-alphabet stored beside the challenge, when a clip is checked.
+``k**6`` is below 1e-13. The code itself is not stored: it is derived again when a clip is
+checked.
+
+The template
+------------
+The statement template the challenge was made with (sentence, digit words, alphabet) is
+stored with it, and a clip is checked against that template: the subject is held to the
+sentence they were shown. Challenges stored before templates were (registry migration 4)
+were made with the English sentence and ten-digit codes (:data:`LEGACY_TEMPLATE`).
 
 Rules
 -----
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 __all__ = [
     "CHALLENGE_TTL",
+    "LEGACY_TEMPLATE",
     "MAX_ATTEMPTS",
     "MAX_CHALLENGE_TTL",
     "Challenge",
@@ -48,6 +56,7 @@ __all__ = [
     "list_challenges",
 ]
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -56,7 +65,7 @@ import re
 import secrets
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
@@ -87,9 +96,18 @@ MAX_ATTEMPTS: Final = 3
 _TAG: Final = b"trustavatar.consent-challenge.v1\x00"
 _CHANNEL: Final = re.compile(r"\*|" + _TOKEN.pattern)
 _NONCE_BYTES: Final = 16
-#: The alphabet of challenges made before templates had one (and of a template that uses
-#: every digit).
+#: The alphabet of a template that uses every digit.
 DECIMAL_DIGITS: Final = "0123456789"
+#: The template of challenges stored before templates were (registry migration 4): the
+#: English sentence with codes over all ten digits.
+LEGACY_TEMPLATE: Final = dataclasses.replace(
+    ENGLISH_TEMPLATE,
+    digits={"0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",),
+            "4": ("four",), "5": ("five",), "6": ("six",), "7": ("seven",), "8": ("eight",),
+            "9": ("nine",)},
+    instructions=ENGLISH_TEMPLATE.instructions.replace(
+        "on its own.", "on its own (for 0 say zero or oh)."),
+)
 _MAX_VALID_DAYS: Final = 36500
 
 ChallengeStatus: TypeAlias = Literal["open", "expired", "used", "spent"]
@@ -209,8 +227,13 @@ class Challenge:
     attempts: int
     used_at: dt.datetime | None = None
     consent_id: str | None = None
-    #: The digits the code is made of (the template's alphabet when it was made).
-    code_digits: str = DECIMAL_DIGITS
+    #: The statement template it was made with (the sentence to read and the code's digits).
+    template: ConsentTemplate = field(default_factory=lambda: LEGACY_TEMPLATE)
+
+    @property
+    def code_digits(self) -> str:
+        """The digits the code is made of (its template's alphabet)."""
+        return self.template.code_digits
 
     @property
     def code(self) -> str:
@@ -229,9 +252,9 @@ class Challenge:
             return "expired"
         return "open"
 
-    def sentence(self, template: ConsentTemplate = ENGLISH_TEMPLATE) -> str:
+    def sentence(self) -> str:
         """The sentence the subject reads (the code as spaced digits)."""
-        return template.sentence(self.code)
+        return self.template.sentence(self.code)
 
     def to_dict(self, *, at: dt.datetime | None = None, code: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -279,17 +302,21 @@ def create_challenge(
             f"challenge's expiry {format_time(created + ttl)}: a clip recorded in time would "
             "give a consent that has already ended"
         )
+    if not isinstance(template, ConsentTemplate):
+        raise InputError(f"template must be a ConsentTemplate, got {type(template).__name__}")
+    template.check_words()
     challenge = Challenge(
         challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(),
         language=template.language, created_at=created, expires_at=created + ttl, attempts=0,
-        code_digits=template.code_digits,
+        template=template,
     )
     with registry.transaction() as conn:
         conn.execute(
             "INSERT INTO consent_challenges (challenge_id, draft, draft_sha256, nonce, language,"
-            " code_digits, created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            " template, created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (challenge.challenge_id, draft.canonical().decode("utf-8"), challenge.draft_sha256,
-             challenge.nonce.hex(), challenge.language, challenge.code_digits,
+             challenge.nonce.hex(), challenge.language,
+             _envelope.canonical_json(template.to_json()).decode("utf-8"),
              format_time(created), format_time(challenge.expires_at)),
         )
     return challenge
@@ -301,7 +328,7 @@ def _new_nonce() -> bytes:
 
 
 _SELECT: Final = (
-    "SELECT challenge_id, draft, draft_sha256, nonce, language, code_digits, created_at,"
+    "SELECT challenge_id, draft, draft_sha256, nonce, language, template, created_at,"
     " expires_at, attempts, used_at, consent_id FROM consent_challenges"
 )
 
@@ -325,9 +352,10 @@ def _challenge(row: sqlite3.Row) -> Challenge:
             language=row["language"], created_at=parse_time(row["created_at"]),
             expires_at=parse_time(row["expires_at"]), attempts=int(row["attempts"]),
             used_at=None if row["used_at"] is None else parse_time(row["used_at"]),
-            consent_id=row["consent_id"], code_digits=str(row["code_digits"]),
+            consent_id=row["consent_id"],
+            template=(LEGACY_TEMPLATE if row["template"] is None
+                      else ConsentTemplate.from_json(json.loads(row["template"]))),
         )
-        _check_alphabet(challenge.code_digits)
     except (ValueError, TypeError, InputError) as e:
         raise RegistryError(f"the registry row of challenge {row['challenge_id']} is damaged: "
                             f"{e}") from e

@@ -437,7 +437,7 @@ def record_clip(
     challenge_id: str,
     clip: str | os.PathLike[str],
     portrait: str | os.PathLike[str] | bytes,
-    template: ConsentTemplate = ENGLISH_TEMPLATE,
+    template: ConsentTemplate | None = None,
     trust: TrustStore | None = None,
     at: dt.datetime | None = None,
 ) -> RecordedConsent:
@@ -445,19 +445,28 @@ def record_clip(
     success use the challenge up and issue (sign and record) the consent it was drafted
     for, with the clip as ``recorded-clip`` evidence.
 
-    ``at``: the time of the check and of the issue (default: now). ``trust``: anchors for
-    reading a C2PA manifest on the clip (default: none needed; an AI-generation claim is
-    refused whoever signed it).
+    ``template``: the statement template the clip is checked against — by default, and
+    necessarily, the one the challenge was made with (stored with it). ``at``: the time of
+    the check and of the issue (default: now). ``trust``: anchors for reading a C2PA
+    manifest on the clip (default: none needed; an AI-generation claim is refused whoever
+    signed it).
 
     Raises :class:`~trustavatar.errors.ConsentChallengeError` (step 1),
     :class:`~trustavatar.errors.InputError` (step 2: unreadable clip or portrait, no face
-    in the portrait), :class:`~trustavatar.errors.ConsentEvidenceError` (steps 3-6, with
-    the report; counts one attempt).
+    in the portrait, another template than the challenge's),
+    :class:`~trustavatar.errors.ConsentEvidenceError` (steps 3-6, with the report; counts
+    one attempt).
     """
     now = utc_now() if at is None else to_second(at, "at")
     # 1. Freshness.
     challenge = require_open(registry, challenge_id, at=now)
-    template.code_digits_of(challenge.code)  # made with another template: bad input
+    if template is None:
+        template = challenge.template
+    elif template != challenge.template:  # the subject was shown another sentence
+        raise InputError(
+            f"challenge {challenge_id} was made with another statement template than the one "
+            f"given (its sentence: {challenge.template.sentence(challenge.code)!r}); check "
+            "the clip against the challenge's own template (template=None)")
     # 2-6. The clip.
     report = check_clip(clip, code=challenge.code, portrait=portrait, template=template,
                         trust=trust)

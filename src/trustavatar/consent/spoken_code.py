@@ -186,6 +186,13 @@ class ConsentTemplate:
         if missing:
             raise InputError(f"template words not in the pronunciation dictionary: {missing}")
 
+    def to_json(self) -> dict[str, Any]:
+        """The template as :meth:`from_json` reads it (``consent/templates/*.json``)."""
+        return {"language": self.language, "asr_model": self.asr_model,
+                "statement": self.statement, "code_sentence": self.code_sentence,
+                "digits": {d: list(w) for d, w in self.digits.items()},
+                "instructions": self.instructions}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConsentTemplate:
         try:

@@ -9,8 +9,9 @@ or renumber one that has shipped. Parts of trustavatar own their migrations:
    (:mod:`trustavatar.registry.ledger`).
 3. consent challenges: one-time codes a subject reads on a recorded consent clip
    (:mod:`trustavatar.consent.challenge`).
-4. consent challenges: the digits a challenge's code is made of (its template's alphabet;
-   challenges made before used every digit).
+4. consent challenges: the statement template each was made with (sentence, digit words
+   and the digits its code uses); older challenges used the English sentence and all ten
+   digits.
 """
 
 from __future__ import annotations
@@ -143,14 +144,16 @@ _CHALLENGES = Migration(
     ),
 )
 
-_CODE_DIGITS = Migration(
+_CHALLENGE_TEMPLATES = Migration(
     4,
-    "consent challenge code alphabets",
+    "consent challenge templates",
     (
-        "ALTER TABLE consent_challenges ADD COLUMN"
-        " code_digits TEXT NOT NULL DEFAULT '0123456789'",
+        # Canonical JSON of the template (trustavatar.consent.ConsentTemplate.to_json);
+        # NULL: made before this migration, with the English sentence and codes over all
+        # ten digits (trustavatar.consent.challenge.LEGACY_TEMPLATE).
+        "ALTER TABLE consent_challenges ADD COLUMN template TEXT",
     ),
 )
 
 #: All migrations, in order. Later parts append theirs.
-MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER, _CHALLENGES, _CODE_DIGITS)
+MIGRATIONS: tuple[Migration, ...] = (_CONSENT, _LEDGER, _CHALLENGES, _CHALLENGE_TEMPLATES)
