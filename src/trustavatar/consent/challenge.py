@@ -11,12 +11,12 @@ base-``k`` digits (leading zeros kept) over the template's code alphabet of ``k`
 where ``nonce`` is 16 random bytes made for this challenge, ``draft`` the draft consent as
 a JSON object, JCS its RFC 8785 bytes and ``TAG`` the bytes
 ``b"trustavatar.consent-challenge.v1\\x00"``. The English template's alphabet is
-``1234578`` (``k = 7``, 117,649 codes): 0, 6 and 9 are left out because the recogniser
-confuses them most (``four``/``oh``, ``six``/``three``, ``nine``/``one``, ``five``/``nine``;
-``consent/README.md``). With the alphabet ``0123456789`` the formula is the plain
-``mod 10**6`` of challenges made before alphabets existed. The code thus depends on exactly
-what the subject consents to (another draft gives another code) and cannot be guessed
-without the nonce, which stays in the registry. The bias of reducing 64 bits modulo
+``123478`` (``k = 6``, 46,656 codes): 0, 5, 6 and 9 are left out because the recogniser
+confuses them most (``four``/``oh``, ``six``/``three``, ``nine``/``one``, ``five``/``nine``,
+``four``/``five``; ``consent/README.md``). With the alphabet ``0123456789`` the formula is
+the plain ``mod 10**6`` of challenges made before alphabets existed. The code thus depends
+on exactly what the subject consents to (another draft gives another code) and cannot be
+guessed without the nonce, which stays in the registry. The bias of reducing 64 bits modulo
 ``k**6`` is below 1e-13. The code itself is not stored: it is derived again when a clip is
 checked.
 
@@ -34,8 +34,9 @@ Rules
 * The first clip that passes every check uses the challenge up: a replayed clip, or any
   later clip, is refused ("already used").
 * Each rejected clip counts as an attempt; after :data:`MAX_ATTEMPTS` the challenge is
-  spent, so codes cannot be tried one after another (an attacker has 3 guesses in a
-  hundred thousand). A clip that cannot be read at all (bad input) does not count.
+  spent, so codes cannot be tried one after another (an attacker has 3 guesses in
+  46,656 with the English template). A clip that cannot be read at all (bad input) does
+  not count.
 * The use is recorded in a transaction that first re-checks that the challenge is still
   open, so two clips checked at the same time cannot both use it.
 """

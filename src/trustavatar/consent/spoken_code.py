@@ -210,7 +210,7 @@ class ConsentTemplate:
     @property
     def code_digits(self) -> str:
         """The digits a challenge code read with this template may contain (its alphabet),
-        in order: ``"1234578"`` for :data:`ENGLISH_TEMPLATE`."""
+        in order: ``"123478"`` for :data:`ENGLISH_TEMPLATE`."""
         return "".join(self.digits)
 
     @property
