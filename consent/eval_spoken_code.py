@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from trustavatar.consent.challenge import LEGACY_TEMPLATE
 from trustavatar.consent.spoken_code import (
     CODE_LENGTH,
     ENGLISH_TEMPLATE,
@@ -109,10 +110,9 @@ def _noise(kind: str, n: int, rng: random.Random, babble: list[Path]) -> np.ndar
 
 
 ALPHABET = ENGLISH_TEMPLATE.code_digits
-#: Every digit's word, for speech that may say any digit (GRID; misread codes).
-DECIMAL_WORDS = {"0": ("zero", "oh"), "1": ("one",), "2": ("two",), "3": ("three",),
-                 "4": ("four",), "5": ("five",), "6": ("six",), "7": ("seven",),
-                 "8": ("eight",), "9": ("nine",)}
+#: Every digit's word, for speech that may say any digit (GRID; misread codes): the
+#: English sentence's words from before codes had an alphabet.
+DECIMAL_WORDS = LEGACY_TEMPLATE.digits
 
 
 def _random_code(rng: random.Random) -> str:
@@ -145,9 +145,9 @@ def _synthetic_trial(args: tuple[int, tuple[str, str | None], int, int,
     code = _random_code(rng)
 
     def speak(said: str) -> Audio:
-        text = ENGLISH_TEMPLATE.spoken(said) if said == code else _spoken_any(said)
-        speech = synthesize(text, language=language, voice=variant, rate=rate,
-                            pitch=pitch).audio
+        # (the legacy template reads any digit, with the English template's words)
+        speech = synthesize(LEGACY_TEMPLATE.spoken(said), language=language, voice=variant,
+                            rate=rate, pitch=pitch).audio
         samples = speech.samples.copy()
         if noise != "clean":
             babble = _babble_sources(Path(media))
@@ -168,12 +168,6 @@ def _synthetic_trial(args: tuple[int, tuple[str, str | None], int, int,
     return out
 
 
-def _spoken_any(code: str) -> str:
-    """The English sentence with ``code`` in words, whatever its digits."""
-    words = " ".join(DECIMAL_WORDS[d][0] for d in code)
-    return f"{ENGLISH_TEMPLATE.statement} {ENGLISH_TEMPLATE.code_sentence.format(code=words)}"
-
-
 def _grid_template(words: list[str]) -> ConsentTemplate:
     statement = " ".join(words[:4])
     return ConsentTemplate(language="en", asr_model="en-us", statement=statement,
@@ -189,7 +183,7 @@ def _grid_trial(path_str: str) -> dict[str, Any]:
     audio = load_audio(path)
     return {"part": "grid", "clip": path.name, "sentence": " ".join(words),
             "correct": _score(audio, digit, template),
-            "wrong": [_score(audio, d, template) for d in "0123456789" if d != digit]}
+            "wrong": [_score(audio, d, template) for d in DECIMAL_WORDS if d != digit]}
 
 
 def _impostor_trial(args: tuple[str, int]) -> dict[str, Any]:

@@ -81,6 +81,7 @@ from trustavatar.consent.issue import (
 )
 from trustavatar.consent.spoken_code import (
     CODE_LENGTH,
+    DECIMAL_DIGITS,
     ENGLISH_TEMPLATE,
     MIN_CODE_DIGITS,
     ConsentTemplate,
@@ -97,8 +98,6 @@ MAX_ATTEMPTS: Final = 3
 _TAG: Final = b"trustavatar.consent-challenge.v1\x00"
 _CHANNEL: Final = re.compile(r"\*|" + _TOKEN.pattern)
 _NONCE_BYTES: Final = 16
-#: The alphabet of a template that uses every digit.
-DECIMAL_DIGITS: Final = "0123456789"
 #: The template of challenges stored before templates were (registry migration 4): the
 #: English sentence with codes over all ten digits.
 LEGACY_TEMPLATE: Final = dataclasses.replace(

@@ -92,6 +92,8 @@ CODE_LENGTH: Final = 6
 #: Fewest digits a template's code alphabet may have: 6 digits give 6**6 = 46,656 codes,
 #: so three attempts guess a code with a chance below 1 in 15,000.
 MIN_CODE_DIGITS: Final = 6
+#: Every digit, in order: the alphabet of a template whose codes use them all.
+DECIMAL_DIGITS: Final = "0123456789"
 #: Smallest accepted margin (nats) of the expected code over the best other code: a floor
 #: against borderline decodes. Measured with ``consent/eval_spoken_code.py`` (table in
 #: ``consent/README.md``): with both passes required to agree, no wrong code was accepted
@@ -165,7 +167,7 @@ class ConsentTemplate:
         if self.code_sentence.count("{code}") != 1:
             raise InputError("the template's code_sentence must contain {code} exactly once")
         keys = sorted(self.digits)
-        if (len(keys) < MIN_CODE_DIGITS or any(k not in "0123456789" or len(k) != 1
+        if (len(keys) < MIN_CODE_DIGITS or any(k not in DECIMAL_DIGITS or len(k) != 1
                                                for k in keys)
                 or not all(self.digits.values())):
             raise InputError(
