@@ -3,9 +3,9 @@
 For every clip ``eval.py`` evaluates (same candidates, same screening), the real clip's
 mouth opening is measured twice: on the clip itself and on a copy that differs only in
 pixels — 2 % cropped off the top and left, scaled to 90 %, re-encoded with libx264 at
-CRF 28 (PyAV). A generator that reproduced the real mouth exactly would still be measured
-through the landmarker's noise; Pearson r between the two measurements is the ceiling of
-the lip-sync r on that clip.
+CRF 28 (the generator's own ``VideoWriter``). A generator that reproduced the real mouth
+exactly would still be measured through the landmarker's noise; Pearson r between the two
+measurements is the ceiling of the lip-sync r on that clip.
 
     python generator/eval_ceiling.py [--media ../shared/media] [--jobs 2] [--json OUT]
 
@@ -36,28 +36,26 @@ CRF = 28
 
 def perturbed_copy(src: Path, out: Path) -> None:
     """``src`` cropped, scaled and re-encoded into ``out`` (frame for frame)."""
-    import av
+    import itertools
+
     import cv2
 
+    from trustavatar.generator.encode import VideoWriter
     from trustavatar.video_io import iter_frames, probe
 
-    fps = probe(src).fps
-    with av.open(str(out), "w") as container:
-        stream = None
-        for frame in iter_frames(src):
-            h, w = frame.shape[:2]
-            frame = frame[int(h * CROP):, int(w * CROP):]
-            h, w = frame.shape[:2]
-            size = (int(w * SCALE) // 2 * 2, int(h * SCALE) // 2 * 2)
-            frame = np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-            if stream is None:
-                stream = container.add_stream("libx264", rate=round(fps))
-                stream.width, stream.height = size
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(CRF)}
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        if stream is not None:
-            container.mux(stream.encode())
+    def shrink(frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        frame = frame[int(h * CROP):, int(w * CROP):]
+        h, w = frame.shape[:2]
+        size = (int(w * SCALE) // 2 * 2, int(h * SCALE) // 2 * 2)
+        return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+
+    frames = (shrink(f) for f in iter_frames(src))
+    first = next(frames)
+    with VideoWriter(out, width=first.shape[1], height=first.shape[0], fps=probe(src).fps,
+                     audio=None, crf=CRF, preset="medium") as writer:
+        for frame in itertools.chain([first], frames):
+            writer.write(frame)
 
 
 def retest(entry: dict[str, Any], media: str) -> dict[str, Any]:

@@ -83,9 +83,6 @@ class MeshWarp:
         return np.asarray((np.sign(cs) != np.sign(cd)) & (np.abs(cd) >= 1.5) &
                           (np.abs(cs) >= 1.0))
 
-    def apply(self, image: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        return remap(image, self.maps(src, dst))
-
 
 def _cross(tri: np.ndarray) -> np.ndarray:
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
