@@ -143,6 +143,17 @@ def test_a_damaged_template_row_is_a_registry_error(registry: Registry,
         consent.get_challenge(registry, ch.challenge_id)
 
 
+def test_the_language_is_the_templates(registry: Registry, known_nonce: bytes) -> None:
+    ch = consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT))
+    assert ch.language == ch.template.language == "en" and ch.to_dict()["language"] == "en"
+    # The stored language column must agree with the stored template.
+    with registry.transaction() as conn:
+        conn.execute("UPDATE consent_challenges SET language = 'de'")
+    with pytest.raises(RegistryError, match=r"damaged: its language column says 'de', its "
+                                            r"template 'en'"):
+        consent.get_challenge(registry, ch.challenge_id)
+
+
 def test_draft_is_validated() -> None:
     with pytest.raises(InputError, match="display name must not be empty"):
         consent.ConsentDraft(display_name=" ")
@@ -229,6 +240,26 @@ def test_a_template_with_unknown_words_is_refused(tmp_path: Path) -> None:
     data["code_sentence"] = "no code here"
     (tmp_path / "t.json").write_text(json.dumps(data))
     with pytest.raises(InputError, match="exactly once"):
+        load_template(tmp_path / "t.json")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.pop("asr_model"), r"missing 'asr_model' \(a template has language, "
+                                   r"asr_model, statement, code_sentence, digits"),
+    (lambda d: d.update(statment="typo"), r"unknown field\(s\) 'statment'"),
+    (lambda d: d.update(statement=["I", "consent"]), r"'statement' must be a string, got list"),
+    (lambda d: d.update(digits=["one", "two"]), r"'digits' must map each digit to a list"),
+    (lambda d: d["digits"].update({"1": "one"}), r"'digits' must map each digit to a list"),
+])
+def test_a_malformed_template_file_says_what_is_wrong(tmp_path: Path, change,
+                                                     message: str) -> None:
+    data = json.loads((REPO / "consent" / "templates" / "en.json").read_text())
+    change(data)
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match="not a consent statement template: " + message):
+        load_template(tmp_path / "t.json")
+    (tmp_path / "t.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="a JSON object is needed, got list"):
         load_template(tmp_path / "t.json")
 
 

@@ -221,7 +221,6 @@ class Challenge:
     challenge_id: str
     draft: ConsentDraft
     nonce: bytes
-    language: str
     created_at: dt.datetime
     expires_at: dt.datetime
     attempts: int
@@ -229,6 +228,11 @@ class Challenge:
     consent_id: str | None = None
     #: The statement template it was made with (the sentence to read and the code's digits).
     template: ConsentTemplate = field(default_factory=lambda: LEGACY_TEMPLATE)
+
+    @property
+    def language(self) -> str:
+        """The language the sentence is read in (its template's)."""
+        return self.template.language
 
     @property
     def code_digits(self) -> str:
@@ -306,9 +310,8 @@ def create_challenge(
         raise InputError(f"template must be a ConsentTemplate, got {type(template).__name__}")
     template.check_words()
     challenge = Challenge(
-        challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(),
-        language=template.language, created_at=created, expires_at=created + ttl, attempts=0,
-        template=template,
+        challenge_id=str(uuid.uuid4()), draft=draft, nonce=_new_nonce(), created_at=created,
+        expires_at=created + ttl, attempts=0, template=template,
     )
     with registry.transaction() as conn:
         conn.execute(
@@ -349,7 +352,7 @@ def _challenge(row: sqlite3.Row) -> Challenge:
         draft = ConsentDraft.from_json(json.loads(row["draft"]))
         challenge = Challenge(
             challenge_id=row["challenge_id"], draft=draft, nonce=bytes.fromhex(row["nonce"]),
-            language=row["language"], created_at=parse_time(row["created_at"]),
+            created_at=parse_time(row["created_at"]),
             expires_at=parse_time(row["expires_at"]), attempts=int(row["attempts"]),
             used_at=None if row["used_at"] is None else parse_time(row["used_at"]),
             consent_id=row["consent_id"],
@@ -361,6 +364,10 @@ def _challenge(row: sqlite3.Row) -> Challenge:
                             f"{e}") from e
     if challenge.draft_sha256 != row["draft_sha256"]:
         raise RegistryError(f"the draft of challenge {row['challenge_id']} was changed")
+    if row["language"] != challenge.language:
+        raise RegistryError(
+            f"the registry row of challenge {row['challenge_id']} is damaged: its language "
+            f"column says {row['language']!r}, its template {challenge.language!r}")
     return challenge
 
 

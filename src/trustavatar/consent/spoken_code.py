@@ -139,6 +139,10 @@ _LOCK = threading.Lock()
 # --- templates ------------------------------------------------------------------------------
 
 
+#: The fields a template file must have (``instructions`` is optional).
+_TEMPLATE_FIELDS: Final = ("language", "asr_model", "statement", "code_sentence", "digits")
+
+
 @dataclass(frozen=True)
 class ConsentTemplate:
     """The consent sentence a subject reads: ``statement`` then ``code_sentence``, whose
@@ -197,15 +201,35 @@ class ConsentTemplate:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConsentTemplate:
-        try:
-            template = cls(
-                language=str(data["language"]), asr_model=str(data["asr_model"]),
-                statement=str(data["statement"]), code_sentence=str(data["code_sentence"]),
-                digits={str(k): tuple(str(w) for w in v) for k, v in data["digits"].items()},
-                instructions=str(data.get("instructions", "")),
-            )
-        except (KeyError, TypeError, AttributeError) as e:
-            raise InputError(f"not a consent statement template: {e}") from e
+        if not isinstance(data, Mapping):
+            raise InputError(f"not a consent statement template: a JSON object is needed, "
+                             f"got {type(data).__name__}")
+        missing = [k for k in _TEMPLATE_FIELDS if k not in data]
+        if missing:
+            raise InputError(
+                f"not a consent statement template: missing {', '.join(map(repr, missing))} "
+                f"(a template has {', '.join(_TEMPLATE_FIELDS)} and optionally instructions; "
+                "see consent/templates/en.json)")
+        unknown = sorted(set(data) - {*_TEMPLATE_FIELDS, "instructions"})
+        if unknown:
+            raise InputError(f"not a consent statement template: unknown field(s) "
+                             f"{', '.join(map(repr, unknown))}")
+        for key in (*_TEMPLATE_FIELDS[:4], "instructions"):
+            if key in data and not isinstance(data[key], str):
+                raise InputError(f"not a consent statement template: {key!r} must be a "
+                                 f"string, got {type(data[key]).__name__}")
+        digits = data["digits"]
+        if not isinstance(digits, Mapping) or not all(
+                isinstance(v, list) and all(isinstance(w, str) for w in v)
+                for v in digits.values()):
+            raise InputError("not a consent statement template: 'digits' must map each digit "
+                             'to a list of its spoken words, e.g. {"1": ["one"]}')
+        template = cls(
+            language=data["language"], asr_model=data["asr_model"],
+            statement=data["statement"], code_sentence=data["code_sentence"],
+            digits={str(k): tuple(v) for k, v in digits.items()},
+            instructions=data.get("instructions", ""),
+        )
         template.check_words()
         return template
 
