@@ -144,12 +144,49 @@ class Track:
     fps: float
     multi_faces: int  #: frames with more than one face
     embeddings: dict[int, Any]  #: frame index → FaceEmbedding (or None: dlib found none)
+    #: per open-mouth frame (opening ≥ INTERIOR_MIN_OPENING): (median luminance inside the
+    #: inner lips over the cheeks', share of inside pixels brighter than 0.9 of the cheeks)
+    interior: list[tuple[float, float]]
+
+
+#: Frames whose mouth is open at least this much (inner-lip gap / face height) are measured
+#: for the look of the mouth's inside (:func:`interior_look`).
+INTERIOR_MIN_OPENING = 0.04
+
+
+def interior_look(frame: np.ndarray, lm: np.ndarray) -> tuple[float, float] | None:
+    """How the inside of an open mouth looks, relative to the same face's cheeks: median
+    luminance inside the inner-lip contour (eroded by a pixel) over the cheeks' median
+    (mediapipe points 50 and 280, squares of 0.08 face heights), and the share of inside
+    pixels brighter than 0.9 of the cheeks (teeth, or a too-bright painted interior).
+    None when the opening covers fewer than 10 pixels."""
+    import cv2
+
+    from trustavatar.generator.mouth_interior import (
+        cheek_luminance,
+        inner_polygon,
+        luminance,
+    )
+
+    h, w = frame.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    if mask.sum() < 10:
+        return None
+    y = luminance(frame)
+    skin = cheek_luminance(frame, lm)
+    if skin <= 0:
+        return None
+    inside = y[mask.astype(bool)]
+    return float(np.median(inside)) / skin, float(np.mean(inside > 0.9 * skin))
 
 
 def measure_video(path: Path, *, embed_at: set[int] | None = None,
                   max_faces: int = 1) -> Track:
-    """Mouth opening of every frame (mediapipe, tracking mode) and dlib embeddings of the
-    frames in ``embed_at``. Frames are read one at a time (memory flat in length)."""
+    """Mouth opening of every frame (mediapipe, tracking mode), the look of the inside of
+    open mouths (:func:`interior_look`) and dlib embeddings of the frames in ``embed_at``.
+    Frames are read one at a time (memory flat in length)."""
     from trustavatar.errors import FaceError
     from trustavatar.face import embed_face
     from trustavatar.face.mesh import FaceMesh, mouth_opening
@@ -159,17 +196,31 @@ def measure_video(path: Path, *, embed_at: set[int] | None = None,
     opening: list[float] = []
     multi = 0
     emb: dict[int, Any] = {}
+    interior: list[tuple[float, float]] = []
     with FaceMesh(video=True, max_faces=max_faces) as mesh:
         for i, frame in enumerate(iter_frames(path)):
             faces = mesh.detect_all(frame)
             multi += len(faces) > 1
             opening.append(mouth_opening(faces[0]) if faces else math.nan)
+            if faces and opening[-1] >= INTERIOR_MIN_OPENING:
+                look = interior_look(frame, faces[0])
+                if look is not None:
+                    interior.append(look)
             if embed_at is not None and i in embed_at:
                 try:
                     emb[i] = embed_face(frame)
                 except FaceError:
                     emb[i] = None
-    return Track(np.asarray(opening, np.float64), info.fps, multi, emb)
+    return Track(np.asarray(opening, np.float64), info.fps, multi, emb, interior)
+
+
+def interior_summary(track: Track) -> dict[str, Any]:
+    """Per clip: open-mouth frames measured and the medians of :func:`interior_look`."""
+    if not track.interior:
+        return {"frames": 0, "luma_ratio": None, "bright_share": None}
+    a = np.asarray(track.interior)
+    return {"frames": len(a), "luma_ratio": r4(float(np.median(a[:, 0]))),
+            "bright_share": r4(float(np.median(a[:, 1])))}
 
 
 def first_face_frame(path: Path, out_png: Path, max_frames: int = 250) -> int:
@@ -321,7 +372,8 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
                    face_fraction=round(float(np.mean(np.isfinite(real.opening))), 4),
                    multi_face_frames=real.multi_faces,
                    real_opening_p90=r4(float(np.nanpercentile(real.opening, 90))),
-                   real_opening_std=r4(float(np.nanstd(real.opening))))
+                   real_opening_std=r4(float(np.nanstd(real.opening))),
+                   real_interior=interior_summary(real))
         why = screen(entry, real)
         if why:
             res["excluded"] = why
@@ -399,6 +451,7 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
             m["amplitude_ratio"] = r4(float(np.std(gen.opening[ok]) / np.std(real_on_grid[ok]))
                                       if ok.sum() > 1 and np.std(real_on_grid[ok]) > 0 else None)
             m["gen_opening_p90"] = r4(float(np.nanpercentile(gen.opening, 90)))
+            m["interior"] = interior_summary(gen)
             m["real_opening_p90_on_grid"] = r4(float(np.nanpercentile(real_on_grid, 90)))
             planned = plan(g.fps)
             r_pr = lagged(planned, real_on_grid, 0)
@@ -463,6 +516,24 @@ def _stats(x: list[float]) -> dict[str, float | int | None]:
             "max": round(max(x), 4)}
 
 
+def _interior_stats(ok: list[dict[str, Any]], mode: str, min_frames: int = 5
+                    ) -> dict[str, Any]:
+    """The look of open mouths, generated vs real, over clips where both show at least
+    ``min_frames`` open-mouth frames (:func:`interior_look`)."""
+    pairs = [(r["real_interior"], r[mode]["interior"]) for r in ok
+             if r.get("real_interior", {}).get("frames", 0) >= min_frames
+             and r[mode].get("interior", {}).get("frames", 0) >= min_frames]
+    out: dict[str, Any] = {"clips": len(pairs)}
+    for key in ("luma_ratio", "bright_share"):
+        real = [a[key] for a, _ in pairs]
+        gen = [b[key] for _, b in pairs]
+        out[key] = {"real": _stats(real)["mean"], "generated": _stats(gen)["mean"],
+                    "mean_abs_diff": (round(statistics.fmean(
+                        abs(a - b) for a, b in zip(real, gen, strict=True)), 4)
+                        if pairs else None)}
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     kept = [r for r in rows if "excluded" not in r and "error" not in r]
     s: dict[str, Any] = {"clips_evaluated": len(kept),
@@ -515,6 +586,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "qa_identity_median_incl_widest_mouth": _stats(_vals(ok, mode, "qa",
                                                                  "identity_median")),
             "qa_passed": sum(bool(r[mode].get("qa", {}).get("passed")) for r in ok),
+            "interior": _interior_stats(ok, mode),
             "generate_s_total": round(sum(_vals(ok, mode, "generate_s")), 1),
         }
         s[mode]["targets_met"] = {
@@ -622,6 +694,13 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any], out=sys.std
               f"{_f(dg['r_plan_loudness_only_vs_real'], width=0)}, from phonemes only "
               f"{_f(dg['r_plan_phonetic_only_vs_real'], width=0)}; generated/real opening "
               f"std ratio {_f(s['amplitude_ratio']['median'], width=0)} (median)", file=out)
+        it = s["interior"]
+        print(f"  open mouths ({it['clips']} clips with ≥ 5 open frames in both): inside vs "
+              f"cheek luminance real {_f(it['luma_ratio']['real'], width=0)}, generated "
+              f"{_f(it['luma_ratio']['generated'], width=0)} (mean |diff| "
+              f"{_f(it['luma_ratio']['mean_abs_diff'], width=0)}); share brighter than the "
+              f"cheeks real {_f(it['bright_share']['real'], width=0)}, generated "
+              f"{_f(it['bright_share']['generated'], width=0)}", file=out)
     print("\nby source (mean r): " + "; ".join(
         f"{g.split('/')[-1]} n={v['clips']} base {_f(v['baseline_r_lag0'], width=0)} photo "
         f"{_f(v['photo_r'], width=0)} video {_f(v['video_r'], width=0)}"

@@ -1,0 +1,84 @@
+"""The synthesised inside of an open mouth: teeth coloured and lit like the face they are
+painted into, and an opening that reads as a dark mouth with teeth, not a white band. Real
+mediapipe landmarks on the packaged sample portrait, nothing mocked."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from trustavatar.face import load_image, sample_portrait_path
+from trustavatar.face.mesh import FaceMesh
+from trustavatar.generator.deform import MouthPose
+from trustavatar.generator.mouth_interior import (
+    TEETH_SHADE,
+    MouthInterior,
+    cheek_luminance,
+    inner_polygon,
+    luminance,
+)
+from trustavatar.generator.render import PhotoRenderer
+
+
+@pytest.fixture(scope="module")
+def portrait() -> tuple[np.ndarray, np.ndarray]:
+    img = load_image(sample_portrait_path())
+    img = np.asarray(cv2.resize(img, (512, 512), interpolation=cv2.INTER_CUBIC), np.uint8)
+    with FaceMesh(video=False) as mesh:
+        lm = mesh.detect(img)
+    assert lm is not None
+    return img, lm
+
+
+@pytest.fixture(scope="module")
+def closed(portrait: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait with its (smiling, teeth showing) mouth closed: no teeth to copy."""
+    img, lm = portrait
+    shut = PhotoRenderer(img, lm).render(MouthPose(gap=0.0))
+    with FaceMesh(video=False) as mesh:
+        lm2 = mesh.detect(shut)
+    assert lm2 is not None
+    return shut, lm2
+
+
+def _inside(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    mask = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    return np.asarray(luminance(img[mask.astype(bool)].astype(np.float32)))
+
+
+def test_synthetic_teeth_are_warm_ivory_in_the_upper_lips_shade(closed) -> None:
+    img, lm = closed
+    interior = MouthInterior.from_reference(img, lm)
+    cheeks = cheek_luminance(img, lm)
+    assert float(luminance(interior.teeth)) == pytest.approx(TEETH_SHADE * cheeks, rel=0.02)
+    r, g, b = interior.teeth
+    assert r > g > b  # ivory tinted by the lips, never a cold grey or blue-white
+    assert float(luminance(interior.cavity)) < 0.3 * float(luminance(interior.teeth))
+
+
+def test_the_references_own_teeth_are_used_but_not_a_coloured_glare(portrait) -> None:
+    img, lm = portrait  # smiling: its teeth show
+    own = MouthInterior.from_reference(img, lm).teeth
+    assert float(luminance(own)) > cheek_luminance(img, lm)  # its real, bright teeth
+    green = img.copy()
+    cv2.fillPoly(green, [np.round(inner_polygon(lm)).astype(np.int32)], (90, 250, 120))
+    painted = MouthInterior.from_reference(green, lm).teeth
+    assert painted[0] > painted[1] > painted[2]  # not the green: the shaded ivory
+
+
+def test_an_opened_mouth_reads_dark_with_teeth_not_as_a_white_band(closed) -> None:
+    img, lm = closed
+    opened = PhotoRenderer(img, lm).render(MouthPose(gap=0.09))
+    with FaceMesh(video=False) as mesh:
+        lm2 = mesh.detect(opened)
+    assert lm2 is not None
+    inside = _inside(opened, lm2)
+    cheeks = cheek_luminance(opened, lm2)
+    assert inside.size > 200
+    # real open mouths (shared evaluation clips, generator/EVAL.md): the inside's median
+    # is about half the cheeks' luminance, and few of its pixels are as bright as they are
+    assert np.median(inside) < 0.75 * cheeks
+    assert np.mean(inside > 0.9 * cheeks) < 0.25
