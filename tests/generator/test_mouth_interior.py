@@ -59,6 +59,26 @@ def test_synthetic_teeth_are_warm_ivory_in_the_upper_lips_shade(closed) -> None:
     assert float(luminance(interior.cavity)) < 0.3 * float(luminance(interior.teeth))
 
 
+def test_cheeks_off_the_image_fall_back_to_the_image_mean(closed) -> None:
+    img, lm = closed
+    half_off = lm.copy()
+    half_off[50] = (-40.0, -40.0)  # one cheek off the image: the other one counts
+    assert cheek_luminance(img, half_off) == pytest.approx(
+        float(np.median(luminance(_patch(img, lm[280], lm)))), abs=0.5)
+    both_off = half_off.copy()
+    both_off[280] = (img.shape[1] + 40.0, -40.0)
+    assert cheek_luminance(img, both_off) == pytest.approx(
+        float(luminance(img.reshape(-1, 3)).mean()), rel=1e-5)
+
+
+def _patch(img: np.ndarray, point: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    from trustavatar.face.mesh import face_height
+
+    half = max(2, round(0.04 * face_height(lm)))
+    x, y = np.round(point).astype(int)
+    return img[y - half:y + half, x - half:x + half].reshape(-1, 3).astype(np.float32)
+
+
 def test_the_references_own_teeth_are_used_but_not_a_coloured_glare(portrait) -> None:
     img, lm = portrait  # smiling: its teeth show
     own = MouthInterior.from_reference(img, lm).teeth

@@ -258,7 +258,9 @@ def cheek_luminance(image: np.ndarray, lm: np.ndarray) -> float:
     patches = []
     for k in (50, 280):
         x, y = np.round(lm[k]).astype(int)
-        patch = image[max(0, y - half):min(h, y + half), max(0, x - half):min(w, x + half)]
+        y0, y1 = np.clip([y - half, y + half], 0, h)  # a point off the image: empty
+        x0, x1 = np.clip([x - half, x + half], 0, w)
+        patch = image[y0:y1, x0:x1]
         patches.append(patch.reshape(-1, 3))
     px = np.concatenate(patches).astype(np.float32)
     if not len(px):  # both points off the image
