@@ -78,3 +78,24 @@ def test_rendered_mouth_opening_is_what_was_asked(portrait) -> None:
     measured = rendered_openings(*portrait, (0.0, 0.04, 0.09))
     assert measured[0] < measured[1] < measured[2]
     assert measured[2] - measured[0] > 0.05
+
+
+def test_a_hair_thin_triangle_stretched_open_samples_nothing_far_away() -> None:
+    # A closed mouth's middle: three nearly collinear points (mediapipe's 12-13-14) make a
+    # sliver; opening the mouth pulls the third one down. Its affine map is ill-conditioned
+    # and the pixels on its rasterised edge used to sample far above or below (a bright
+    # speck on the upper lip). It is left to its neighbours now: no jump in the map.
+    h = w = 96
+    ring = [(x, y) for x in (0, 47.5, 95) for y in (0, 95)] + [(0, 47.5), (95, 47.5)]
+    mid = [(30.0, 45.0), (70.0, 45.0), (50.0, 30.0), (50.0, 70.0)]
+    sliver = [(50.0, 42.6), (50.0, 45.6), (49.4, 46.6)]
+    src = np.array(ring + mid + sliver, np.float32)
+    dst = src.copy()
+    dst[-1] = (49.2, 55.4)  # the lower lip's middle, moved down
+    dst[-2] = (50.0, 45.0)
+    warp = MeshWarp(src, (h, w))
+    maps = warp.maps(src, dst)
+    jump = max(np.abs(np.diff(maps, axis=0)).max(), np.abs(np.diff(maps, axis=1)).max())
+    assert jump < 4.0
+    # the picture stays put away from the moved points
+    assert np.allclose(maps[5, 5], (5, 5), atol=0.01)

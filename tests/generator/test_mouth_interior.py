@@ -102,3 +102,21 @@ def test_an_opened_mouth_reads_dark_with_teeth_not_as_a_white_band(closed) -> No
     # is about half the cheeks' luminance, and few of its pixels are as bright as they are
     assert np.median(inside) < 0.75 * cheeks
     assert np.mean(inside > 0.9 * cheeks) < 0.25
+
+
+def test_teeth_are_shaded_one_by_one_not_a_flat_band() -> None:
+    from trustavatar.generator.mouth_interior import _TOOTH_WIDTHS, _tooth_shading
+
+    ph, pw, half, cx, top = 20, 121, 50.0, 60.0, 10.0
+    xx = np.tile(np.arange(pw, dtype=np.float32), (ph, 1))
+    upper = np.array([[10.0, 2.0], [60.0, 1.0], [110.0, 2.0]], np.float32)
+    shade = _tooth_shading(xx, cx, half, upper, top)
+    assert shade.shape == (ph, pw) and shade.min() > 0.5 and shade.max() <= 1.0
+    row = shade[6]  # halfway down the teeth
+    edges = cx + np.cumsum(_TOOTH_WIDTHS) * half  # gaps between teeth, right side
+    middles = cx + (np.cumsum(_TOOTH_WIDTHS) - _TOOTH_WIDTHS / 2) * half
+    for gap, middle in zip(edges[:3], middles[:3], strict=True):
+        assert row[round(gap)] < row[round(middle)] - 0.1  # a darker gap, a rounder middle
+    # the central incisors meet at cx: both rounded there, but no dark gap line
+    assert row[round(cx)] > row[round(edges[0])] + 0.1
+    assert shade[19, 60] < shade[6, 60]  # translucent tips, darker than the middle

@@ -28,10 +28,16 @@ from trustavatar.registry import (
     verify_ledger,
 )
 
-NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)  # signing time: within the test keys' validity
 HASHED = ("created_at", "operator", "consent_id", "consent_artifact_sha256", "mode", "inputs",
           "output_path", "output_sha256", "manifest_label", "watermark_payload", "qa",
           "prev_hash")
+
+
+def signing_now() -> dt.datetime:
+    """A signing time inside the validity of the keys a test made: now, to the second. (A
+    time taken once at import, when the tests are collected, came before keys made minutes
+    later on a busy machine, which are not valid yet then.)"""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def kinds(report) -> list[tuple[int | None, str]]:
@@ -290,7 +296,8 @@ def test_insert_a_forged_first_row(registry, fill, attacker) -> None:
 
 def test_delete_the_last_row(registry, fill, attacker, signing_key, trust) -> None:
     rows = fill(3)
-    checkpoint = export_head(registry, signing_key, at=NOW)
+    now = signing_now()
+    checkpoint = export_head(registry, signing_key, at=now)
     attacker.run("DELETE FROM generation_ledger WHERE seq = 3")
     # 1. the chain alone cannot tell a shorter ledger from an older one
     alone = verify_ledger(registry)
@@ -304,7 +311,7 @@ def test_delete_the_last_row(registry, fill, attacker, signing_key, trust) -> No
     assert kinds(report) == [(3, "truncated")]
     assert report.problems[0].detail == (
         "row 3 is missing: the ledger had 3 rows when the checkpoint was signed "
-        f"({NOW:%Y-%m-%dT%H:%M:%SZ}); rows were removed from the end")
+        f"({now:%Y-%m-%dT%H:%M:%SZ}); rows were removed from the end")
     assert report.checkpoint is not None and report.checkpoint.seq == 3
 
 
@@ -312,7 +319,7 @@ def test_a_rewritten_tail_is_seen_only_against_a_kept_head(
     registry, fill, attacker, signing_key, trust
 ) -> None:
     rows = fill(3)
-    checkpoint = export_head(registry, signing_key, at=NOW)
+    checkpoint = export_head(registry, signing_key, at=signing_now())
     # Rewrite row 2 and re-chain row 3: every hash recomputed.
     prev = rows[0].row_hash
     for seq in (2, 3):
@@ -334,11 +341,12 @@ def test_a_rewritten_tail_is_seen_only_against_a_kept_head(
 
 def test_checkpoint_round_trip_and_later_appends(registry, fill, signing_key, trust) -> None:
     rows = fill(2)
-    data = export_head(registry, signing_key, at=NOW)
+    now = signing_now()
+    data = export_head(registry, signing_key, at=now)
     cp = load_checkpoint(data, trust=trust)
     assert (cp.seq, cp.head_hash, cp.issuer_organisation) == (2, rows[-1].row_hash, "Test Org")
-    assert cp.signed_at == NOW and cp.anchor_sha256
-    append_generation(registry, make_entry(3), at=NOW)
+    assert cp.signed_at == now and cp.anchor_sha256
+    append_generation(registry, make_entry(3), at=now)
     report = verify_ledger(registry, checkpoint=data, trust=trust)
     assert report.ok and report.rows == 3 and report.checkpoint == cp
 
@@ -348,7 +356,7 @@ def test_checkpoint_from_an_untrusted_key_is_an_error(registry, fill, trust, tmp
 
     fill(2)
     stranger = Keystore.create(Home.resolve(tmp_path / "stranger"), organisation="Stranger Org")
-    data = export_head(registry, stranger.signing_key(), at=NOW)
+    data = export_head(registry, stranger.signing_key(), at=signing_now())
     with pytest.raises(InputError, match=r"not signed by a trusted key: signer .* does not "
                                          r"chain to a trusted root"):
         verify_ledger(registry, checkpoint=data, trust=trust)
@@ -357,7 +365,7 @@ def test_checkpoint_from_an_untrusted_key_is_an_error(registry, fill, trust, tmp
 
 def test_checkpoint_altered_or_malformed_is_an_error(registry, fill, signing_key, trust) -> None:
     fill(3)
-    data = export_head(registry, signing_key, at=NOW)
+    data = export_head(registry, signing_key, at=signing_now())
     assert b'"seq":3' in data
     with pytest.raises(InputError, match="ledger checkpoint: signature does not verify"):
         verify_ledger(registry, checkpoint=data.replace(b'"seq":3', b'"seq":2'), trust=trust)

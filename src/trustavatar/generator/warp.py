@@ -9,9 +9,15 @@ from __future__ import annotations
 
 __all__ = ["MeshWarp", "remap"]
 
+from typing import Final
+
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
+
+#: Triangles whose destination-to-source map stretches more than this (Frobenius norm of
+#: its Jacobian; the identity's is 1.41) are left to their neighbours (:meth:`MeshWarp.maps`).
+MAX_STRETCH: Final = 6.0
 
 
 class MeshWarp:
@@ -38,11 +44,6 @@ class MeshWarp:
         pts = np.round(tri_dst * 16).astype(np.int32)
         e1, e2 = tri_dst[:, 1] - tri_dst[:, 0], tri_dst[:, 2] - tri_dst[:, 0]
         cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        fill = cv2.fillConvexPoly
-        # Collapsed triangles (lips pressed together) are skipped: their neighbours cover
-        # the seam, instead of a line of pixels sampled from the squashed interior.
-        for m in np.flatnonzero(np.abs(cross) >= 1.5).tolist():
-            fill(ids, pts[m], m, cv2.LINE_8, 4)
         # affine dst -> src per triangle, solved in closed form (Cramer's rule):
         # [sx sy] = [dx dy 1] @ A, A: (3, 2)
         ok = np.abs(cross) > 1e-6
@@ -53,6 +54,16 @@ class MeshWarp:
         # d(src)/d(dx) and d(src)/d(dy)
         ax = (f1 * e2[:, 1:2] - f2 * e1[:, 1:2]) * inv[:, None]
         ay = (f2 * e1[:, 0:1] - f1 * e2[:, 0:1]) * inv[:, None]
+        fill = cv2.fillConvexPoly
+        # Collapsed triangles (lips pressed together) are skipped: their neighbours cover
+        # the seam, instead of a line of pixels sampled from the squashed interior. So are
+        # slivers whose map stretches a hair-thin triangle across the source (a closed
+        # mouth's middle, points 12-13-14, as it opens: Jacobian norm 16-34 where the rest
+        # of a face stays near 1.4): the pixels on their rasterised edge sampled the skin
+        # above the lip, a bright speck at its middle.
+        stretch = np.sqrt((ax ** 2).sum(1) + (ay ** 2).sum(1))
+        for m in np.flatnonzero((np.abs(cross) >= 1.5) & (stretch <= MAX_STRETCH)).tolist():
+            fill(ids, pts[m], m, cv2.LINE_8, 4)
         a = np.zeros((n + 1, 3, 2), np.float32)
         a[:n, 0] = ax
         a[:n, 1] = ay
