@@ -19,6 +19,10 @@ Each output is compared with the real clip:
   the frame each was made from (photo: the first frame; video: the same-index real frame).
 * **sync offset**: the lag in [-5, 5] frames maximising the correlation between generated and
   real mouth opening. Positive = the generated mouth moves *later* than the real one.
+* **open mouths** (``interior_look``): in frames whose mouth is open at least 0.04 of the
+  face height, the median luminance inside the inner lips over the cheeks', and the share
+  of inside pixels brighter than 0.9 of the cheeks; per clip, the medians of the real clip
+  and of each output (how the painted interior compares with real teeth and cavity).
 
 Usage (from the repository root)::
 
