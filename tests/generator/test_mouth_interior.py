@@ -49,7 +49,7 @@ def _inside(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return np.asarray(luminance(img[mask.astype(bool)].astype(np.float32)))
 
 
-def test_synthetic_teeth_are_warm_ivory_in_the_upper_lips_shade(closed) -> None:
+def test_synthetic_teeth_are_ivory_lit_like_the_cheeks(closed) -> None:
     img, lm = closed
     interior = MouthInterior.from_reference(img, lm)
     cheeks = cheek_luminance(img, lm)

@@ -19,10 +19,12 @@ _INNER = np.concatenate([Region.INNER_UPPER, Region.INNER_LOWER[::-1][1:-1]])
 #: much of the face height, and at most this share of the opening.
 RIM: Final = 0.004
 RIM_SHARE: Final = 0.3
-#: Synthetic teeth: luminance relative to the cheeks' (teeth in a talking mouth sit in the
-#: upper lip's shade) and the share of the lips' hue mixed into their ivory.
-TEETH_SHADE: Final = 0.8
-TEETH_LIP_TINT: Final = 0.4
+#: Synthetic teeth: luminance relative to the cheeks' and the share of the lips' hue mixed
+#: into their ivory. In 35 photos that show teeth (``shared/media/faces``) the brightest
+#: fifth of the mouth is 1.19x the cheeks (lit smiles) with a hue this mix matches; a
+#: talking mouth's teeth sit in the upper lip's shade (``generator/EVAL.md``, session 10).
+TEETH_SHADE: Final = 1.0
+TEETH_LIP_TINT: Final = 0.15
 _IVORY: Final = np.array([1.0, 0.95, 0.86], np.float32)
 #: Bright pixels inside the reference's mouth count as its teeth only below this
 #: saturation ((max - min) / max of the mean colour).
@@ -146,8 +148,8 @@ class MouthInterior:
         opened at 200–512 px and read back by mediapipe), mean error in face heights:
         targets 0.015–0.075 +0.006 without the rim, +0.001 with it; 0.09–0.13 −0.008 and
         −0.006. Those were the earlier, brighter teeth. With teeth shaded like the face
-        (:meth:`from_reference`, :func:`_tooth_shading`) the sample reads −0.003 and −0.012,
-        while the bias on 33 real clips stayed near 0.001 (``generator/EVAL.md``, session
+        (:meth:`from_reference`, :func:`_tooth_shading`) the sample reads −0.001 and −0.009,
+        and the bias on 33 real clips stayed near 0.001 (``generator/EVAL.md``, session
         10)."""
         frame = self.seam(frame, lm)
         if amount <= 0.0:
