@@ -178,11 +178,10 @@ def interior_look(frame: np.ndarray, lm: np.ndarray) -> tuple[float, float] | No
     mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
     if mask.sum() < 10:
         return None
-    y = luminance(frame)
     skin = cheek_luminance(frame, lm)
     if skin <= 0:
         return None
-    inside = y[mask.astype(bool)]
+    inside = luminance(frame[mask.astype(bool)])
     return float(np.median(inside)) / skin, float(np.mean(inside > 0.9 * skin))
 
 

@@ -110,7 +110,9 @@ def test_teeth_are_shaded_one_by_one_not_a_flat_band() -> None:
     ph, pw, half, cx, top = 20, 121, 50.0, 60.0, 10.0
     xx = np.tile(np.arange(pw, dtype=np.float32), (ph, 1))
     upper = np.array([[10.0, 2.0], [60.0, 1.0], [110.0, 2.0]], np.float32)
-    shade = _tooth_shading(xx, cx, half, upper, top)
+    lip = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
+    below_lip = np.clip(np.arange(ph, dtype=np.float32)[:, None] - lip, 0, None)
+    shade = _tooth_shading(xx, below_lip, cx, half, top)
     assert shade.shape == (ph, pw) and shade.min() > 0.5 and shade.max() <= 1.0
     row = shade[6]  # halfway down the teeth
     edges = cx + np.cumsum(_TOOTH_WIDTHS) * half  # gaps between teeth, right side

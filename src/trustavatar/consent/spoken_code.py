@@ -141,6 +141,8 @@ _LOCK = threading.Lock()
 
 #: The fields a template file must have (``instructions`` is optional).
 _TEMPLATE_FIELDS: Final = ("language", "asr_model", "statement", "code_sentence", "digits")
+#: The fields whose value is a string (all but ``digits``).
+_TEXT_FIELDS: Final = ("language", "asr_model", "statement", "code_sentence", "instructions")
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class ConsentTemplate:
         if unknown:
             raise InputError(f"not a consent statement template: unknown field(s) "
                              f"{', '.join(map(repr, unknown))}")
-        for key in (*_TEMPLATE_FIELDS[:4], "instructions"):
+        for key in _TEXT_FIELDS:
             if key in data and not isinstance(data[key], str):
                 raise InputError(f"not a consent statement template: {key!r} must be a "
                                  f"string, got {type(data[key]).__name__}")

@@ -186,15 +186,17 @@ class MouthInterior:
                         cv2.LINE_AA, shift=4)
         # upper teeth hang from the upper lip; lower teeth show when wide open
         top = min(0.45 * gap, 0.04 * fh)
+        yy = np.mgrid[0:ph, 0:pw][0].astype(np.float32)
+        lip_line = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
+        below_lip = np.clip(yy - lip_line, 0, None)
         teeth_poly = np.concatenate([upper, (upper + np.array([0, top]))[::-1]])
-        cv2.fillPoly(patch, [np.round(teeth_poly * s).astype(np.int32)], self.teeth.tolist(),
-                     cv2.LINE_AA, shift=4)
-        # the teeth as teeth, not a band: each one rounded (brighter in its middle), the
-        # gaps between them darker, the incisal edge a little translucent
         tmask = np.zeros((ph, pw), np.float32)
         cv2.fillPoly(tmask, [np.round(teeth_poly * s).astype(np.int32)], 1.0, cv2.LINE_AA,
                      shift=4)
-        patch *= (1.0 - tmask * (1.0 - _tooth_shading(xx, cx, half, upper, top)))[..., None]
+        # the teeth as teeth, not a band: each one rounded (brighter in its middle), the
+        # gaps between them darker, the incisal edge a little translucent
+        teeth = self.teeth[None, None, :] * _tooth_shading(xx, below_lip, cx, half, top)[..., None]
+        patch += tmask[..., None] * (teeth - patch)
         if gap > 0.045 * fh:
             low = min(0.18 * gap, 0.02 * fh)
             lower_poly = np.concatenate([lower, (lower - np.array([0, low]))[::-1]])
@@ -202,9 +204,6 @@ class MouthInterior:
                          (self.teeth * 0.7).tolist(), cv2.LINE_AA, shift=4)
         # teeth and tongue fall into shadow towards the corners and under the upper lip
         patch *= (1.0 - 0.25 * np.clip(np.abs(xx - cx) / half, 0, 1) ** 2)[..., None]
-        yy = np.mgrid[0:ph, 0:pw][0].astype(np.float32)
-        lip_line = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
-        below_lip = np.clip(yy - lip_line, 0, None)
         patch *= (1.0 - 0.3 * np.exp(-below_lip / max(0.25 * top, 0.5)))[..., None]
         patch = cv2.GaussianBlur(patch, (0, 0), max(0.6, fh / 260))
         mask = np.zeros((ph, pw), np.float32)
@@ -222,11 +221,11 @@ class MouthInterior:
 _TOOTH_WIDTHS: Final = np.array([0.3, 0.24, 0.22, 0.2, 0.2])
 
 
-def _tooth_shading(xx: np.ndarray, cx: float, half: float, upper: np.ndarray,
+def _tooth_shading(xx: np.ndarray, below_lip: np.ndarray, cx: float, half: float,
                    top: float) -> np.ndarray:
-    """A brightness factor (about 0.7-1) over the patch grid ``xx`` (x of each pixel) for
-    upper teeth below the contour ``upper`` (points sorted by x), ``top`` pixels tall,
-    centred at ``cx`` in an opening ``2 * half`` wide."""
+    """A brightness factor (about 0.7-1) over the patch grid for upper teeth ``top`` pixels
+    tall, centred at ``cx`` in an opening ``2 * half`` wide: ``xx`` the x of each pixel,
+    ``below_lip`` its distance below the upper lip's inner edge (0 above it)."""
     edges = np.concatenate([[0.0], np.cumsum(_TOOTH_WIDTHS)]) * half
     d = np.abs(xx - cx)
     k = np.clip(np.searchsorted(edges, d, side="right") - 1, 0, len(_TOOTH_WIDTHS) - 1)
@@ -236,9 +235,7 @@ def _tooth_shading(xx: np.ndarray, cx: float, half: float, upper: np.ndarray,
     gap_px = max(0.5, 0.04 * half * _TOOTH_WIDTHS[0])
     gaps = 1.0 - 0.22 * np.exp(-(np.minimum(d - lo, lo + w - d) / gap_px) ** 2)
     gaps[d < 0.5 * gap_px] = 1.0  # the two central incisors meet without a seam at cx
-    lip = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
-    yy = np.arange(xx.shape[0], dtype=np.float32)[:, None]
-    depth = np.clip((yy - lip) / max(top, 1.0), 0.0, 1.0)
+    depth = np.clip(below_lip / max(top, 1.0), 0.0, 1.0)
     edge = 1.0 - 0.15 * np.clip((depth - 0.75) / 0.25, 0.0, 1.0)  # translucent tips
     return np.asarray(rounded * gaps * edge, np.float32)
 
