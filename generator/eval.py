@@ -23,6 +23,9 @@ Each output is compared with the real clip:
   face height, the median luminance inside the inner lips over the cheeks', and the share
   of inside pixels brighter than 0.9 of the cheeks; per clip, the medians of the real clip
   and of each output (how the painted interior compares with real teeth and cavity).
+  In frames open at least 0.07 (``corner_look``), the median luminance of the opening's
+  outer corners (beyond 0.7 of its half-width from the middle) over the cheeks': real
+  mouths are dark there, where the teeth turn away.
 
 Usage (from the repository root)::
 
@@ -151,11 +154,48 @@ class Track:
     #: per open-mouth frame (opening ≥ INTERIOR_MIN_OPENING): (median luminance inside the
     #: inner lips over the cheeks', share of inside pixels brighter than 0.9 of the cheeks)
     interior: list[tuple[float, float]]
+    #: per wide-open frame (opening ≥ WIDE_OPENING): the corners' luminance over the cheeks'
+    corners: list[float]
 
 
 #: Frames whose mouth is open at least this much (inner-lip gap / face height) are measured
 #: for the look of the mouth's inside (:func:`interior_look`).
 INTERIOR_MIN_OPENING = 0.04
+#: Frames open at least this much are also measured at the opening's corners
+#: (:func:`corner_look`); beyond this share of the opening's half-width is a corner.
+WIDE_OPENING = 0.07
+CORNER_FROM = 0.7
+
+
+def _opening_mask(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """The inside of the inner lips of ``lm`` (eroded by a pixel), as a bool mask."""
+    import cv2
+
+    from trustavatar.generator.mouth_interior import inner_polygon
+
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
+    return np.asarray(cv2.erode(mask, np.ones((3, 3), np.uint8)), bool)
+
+
+def corner_look(frame: np.ndarray, lm: np.ndarray) -> float | None:
+    """Median luminance of the opening's corners (pixels beyond :data:`CORNER_FROM` of its
+    half-width from its middle) over the cheeks' median; None under 10 such pixels."""
+    from trustavatar.generator.mouth_interior import (
+        cheek_luminance,
+        inner_polygon,
+        luminance,
+    )
+
+    mask = _opening_mask(frame, lm)
+    poly = inner_polygon(lm)
+    cx = (poly[:, 0].min() + poly[:, 0].max()) / 2
+    half = max((poly[:, 0].max() - poly[:, 0].min()) / 2, 1.0)
+    mask &= (np.abs(np.arange(frame.shape[1]) - cx) / half > CORNER_FROM)[None, :]
+    skin = cheek_luminance(frame, lm)
+    if mask.sum() < 10 or skin <= 0:
+        return None
+    return float(np.median(luminance(frame[mask]))) / skin
 
 
 def interior_look(frame: np.ndarray, lm: np.ndarray) -> tuple[float, float] | None:
@@ -164,24 +204,15 @@ def interior_look(frame: np.ndarray, lm: np.ndarray) -> tuple[float, float] | No
     (mediapipe points 50 and 280, squares of 0.08 face heights), and the share of inside
     pixels brighter than 0.9 of the cheeks (teeth, or a too-bright painted interior).
     None when the opening covers fewer than 10 pixels."""
-    import cv2
+    from trustavatar.generator.mouth_interior import cheek_luminance, luminance
 
-    from trustavatar.generator.mouth_interior import (
-        cheek_luminance,
-        inner_polygon,
-        luminance,
-    )
-
-    h, w = frame.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(mask, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
-    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    mask = _opening_mask(frame, lm)
     if mask.sum() < 10:
         return None
     skin = cheek_luminance(frame, lm)
     if skin <= 0:
         return None
-    inside = luminance(frame[mask.astype(bool)])
+    inside = luminance(frame[mask])
     return float(np.median(inside)) / skin, float(np.mean(inside > 0.9 * skin))
 
 
@@ -200,6 +231,7 @@ def measure_video(path: Path, *, embed_at: set[int] | None = None,
     multi = 0
     emb: dict[int, Any] = {}
     interior: list[tuple[float, float]] = []
+    corners: list[float] = []
     with FaceMesh(video=True, max_faces=max_faces) as mesh:
         for i, frame in enumerate(iter_frames(path)):
             faces = mesh.detect_all(frame)
@@ -209,21 +241,28 @@ def measure_video(path: Path, *, embed_at: set[int] | None = None,
                 look = interior_look(frame, faces[0])
                 if look is not None:
                     interior.append(look)
+                corner = corner_look(frame, faces[0]) if opening[-1] >= WIDE_OPENING else None
+                if corner is not None:
+                    corners.append(corner)
             if embed_at is not None and i in embed_at:
                 try:
                     emb[i] = embed_face(frame)
                 except FaceError:
                     emb[i] = None
-    return Track(np.asarray(opening, np.float64), info.fps, multi, emb, interior)
+    return Track(np.asarray(opening, np.float64), info.fps, multi, emb, interior, corners)
 
 
 def interior_summary(track: Track) -> dict[str, Any]:
     """Per clip: open-mouth frames measured and the medians of :func:`interior_look`."""
-    if not track.interior:
-        return {"frames": 0, "luma_ratio": None, "bright_share": None}
-    a = np.asarray(track.interior)
-    return {"frames": len(a), "luma_ratio": r4(float(np.median(a[:, 0]))),
-            "bright_share": r4(float(np.median(a[:, 1])))}
+    out: dict[str, Any] = {"frames": 0, "luma_ratio": None, "bright_share": None,
+                           "wide_frames": len(track.corners),
+                           "corner_ratio": (r4(float(np.median(track.corners)))
+                                            if track.corners else None)}
+    if track.interior:
+        a = np.asarray(track.interior)
+        out.update(frames=len(a), luma_ratio=r4(float(np.median(a[:, 0]))),
+                   bright_share=r4(float(np.median(a[:, 1]))))
+    return out
 
 
 def first_face_frame(path: Path, out_png: Path, max_frames: int = 250) -> int:
@@ -534,6 +573,11 @@ def _interior_stats(ok: list[dict[str, Any]], mode: str, min_frames: int = 5
                     "mean_abs_diff": (round(statistics.fmean(
                         abs(a - b) for a, b in zip(real, gen, strict=True)), 4)
                         if pairs else None)}
+    wide = [(r["real_interior"]["corner_ratio"], r[mode]["interior"]["corner_ratio"])
+            for r in ok if r.get("real_interior", {}).get("wide_frames", 0) >= min_frames
+            and r[mode].get("interior", {}).get("wide_frames", 0) >= min_frames]
+    out["corners"] = {"clips": len(wide), "real": _stats([a for a, _ in wide])["mean"],
+                      "generated": _stats([b for _, b in wide])["mean"]}
     return out
 
 
@@ -704,6 +748,10 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any], out=sys.std
               f"{_f(it['luma_ratio']['mean_abs_diff'], width=0)}); share brighter than the "
               f"cheeks real {_f(it['bright_share']['real'], width=0)}, generated "
               f"{_f(it['bright_share']['generated'], width=0)}", file=out)
+        co = it["corners"]
+        print(f"  wide-open mouths ({co['clips']} clips with ≥ 5 frames open ≥ {WIDE_OPENING} in "
+              f"both): corners vs cheek luminance real {_f(co['real'], width=0)}, generated "
+              f"{_f(co['generated'], width=0)}", file=out)
     print("\nby source (mean r): " + "; ".join(
         f"{g.split('/')[-1]} n={v['clips']} base {_f(v['baseline_r_lag0'], width=0)} photo "
         f"{_f(v['photo_r'], width=0)} video {_f(v['video_r'], width=0)}"

@@ -81,12 +81,15 @@ def _patch(img: np.ndarray, point: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
 def test_the_references_own_teeth_are_used_but_not_a_coloured_glare(portrait) -> None:
     img, lm = portrait  # smiling: its teeth show
-    own = MouthInterior.from_reference(img, lm).teeth
+    interior = MouthInterior.from_reference(img, lm)
+    own = interior.teeth
     assert float(luminance(own)) > cheek_luminance(img, lm)  # its real, bright teeth
+    assert interior.own_teeth  # its smile shows them to the corners: the row is kept
     green = img.copy()
     cv2.fillPoly(green, [np.round(inner_polygon(lm)).astype(np.int32)], (90, 250, 120))
     painted = MouthInterior.from_reference(green, lm).teeth
     assert painted[0] > painted[1] > painted[2]  # not the green: the shaded ivory
+    assert not MouthInterior.from_reference(green, lm).own_teeth
 
 
 def test_an_opened_mouth_reads_dark_with_teeth_not_as_a_white_band(closed) -> None:
@@ -122,3 +125,29 @@ def test_teeth_are_shaded_one_by_one_not_a_flat_band() -> None:
     # the central incisors meet at cx: both rounded there, but no dark gap line
     assert row[round(cx)] > row[round(edges[0])] + 0.1
     assert shade[19, 60] < shade[6, 60]  # translucent tips, darker than the middle
+
+
+def test_teeth_show_at_the_front_and_the_corners_stay_dark(closed) -> None:
+    """Only the front of each row of teeth shows: towards the corners of a wide-open mouth
+    the inside is dark, not a pale ring where the upper and lower rows meet."""
+    img, lm = closed
+    renderer = PhotoRenderer(img, lm)
+    pose = MouthPose(gap=0.11)
+    opened = renderer.render(pose)
+    lm2 = renderer.landmarks_for(pose)
+    poly = inner_polygon(lm2)
+    mask = np.zeros(opened.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    lum = luminance(opened.astype(np.float32))
+    cx = (poly[:, 0].min() + poly[:, 0].max()) / 2
+    half = (poly[:, 0].max() - poly[:, 0].min()) / 2
+    across = np.abs(np.arange(opened.shape[1]) - cx)[None, :] / half
+    across = np.broadcast_to(across, mask.shape)
+    front = lum[mask & (across < 0.4)]
+    corners = lum[mask & (across > 0.7)]
+    assert front.size > 200 and corners.size > 20
+    cheeks = cheek_luminance(opened, lm2)
+    # the front shows bright teeth; the corners are mostly dark cavity
+    assert np.percentile(front, 90) > 0.75 * cheeks
+    assert np.percentile(corners, 75) < 0.45 * cheeks

@@ -16,9 +16,10 @@ from trustavatar.face.mesh import Region, face_height
 
 _INNER = np.concatenate([Region.INNER_UPPER, Region.INNER_LOWER[::-1][1:-1]])
 #: The lips' wet inner surface shown on each lip of an open mouth (:meth:`paint`): this
-#: much of the face height, and at most this share of the opening.
-RIM: Final = 0.004
-RIM_SHARE: Final = 0.3
+#: much of the face height, and at most this share of the opening (0.004 and 0.3 until the
+#: teeth stopped at the corners, whose dark made a landmarker read openings wider).
+RIM: Final = 0.006
+RIM_SHARE: Final = 0.4
 #: Synthetic teeth: luminance relative to the cheeks' and the share of the lips' hue mixed
 #: into their ivory. In 35 photos that show teeth (``shared/media/faces``) the brightest
 #: fifth of the mouth is 1.19x the cheeks (lit smiles) with a hue this mix matches; a
@@ -29,6 +30,12 @@ _IVORY: Final = np.array([1.0, 0.95, 0.86], np.float32)
 #: Bright pixels inside the reference's mouth count as its teeth only below this
 #: saturation ((max - min) / max of the mean colour).
 _TEETH_MAX_SATURATION: Final = 0.3
+#: How far from the middle of the opening the teeth show, in units of half its width:
+#: fully up to the first number, fading into the dark of the cheeks' corridor by the
+#: second. The upper arch shows incisors and canines (to about 0.76, the tooth widths
+#: below) and the premolars in shadow; the lower arch is narrower and sits deeper.
+UPPER_TEETH_SPAN: Final = (0.55, 0.9)
+LOWER_TEETH_SPAN: Final = (0.25, 0.55)
 #: The rim's opacity and brightness relative to the tongue colour.
 _RIM_ALPHA: Final = 0.6
 _RIM_SHADE: Final = 0.8
@@ -55,6 +62,9 @@ class MouthInterior:
     cavity: np.ndarray  #: RGB float32 (3,)
     teeth: np.ndarray
     tongue: np.ndarray
+    #: the teeth are the reference's own (its open mouth shows them): they keep the row
+    #: it shows, to the corners, instead of fading out (:data:`UPPER_TEETH_SPAN`)
+    own_teeth: bool = False
 
     @classmethod
     def from_reference(cls, image: np.ndarray, lm: np.ndarray) -> MouthInterior:
@@ -73,6 +83,7 @@ class MouthInterior:
         lip = px.mean(0) if len(px) else np.array([170, 90, 90], np.float32)
         teeth = _shaded_ivory(cheek_luminance(image, lm), lip)
         inside = image[inner.astype(bool)].astype(np.float32)
+        own = False
         if len(inside) > 20:
             lum = inside.mean(1)
             bright = inside[lum > np.percentile(lum, 80)]
@@ -81,9 +92,11 @@ class MouthInterior:
             if len(bright) and bright.mean() > lip.mean() + 35 and \
                     _saturation(bright.mean(0)) < _TEETH_MAX_SATURATION:
                 teeth = bright.mean(0)
+                own = True
         return cls(cavity=lip * np.array([0.22, 0.13, 0.13], np.float32),
                    teeth=teeth.astype(np.float32),
-                   tongue=(lip * np.array([0.8, 0.5, 0.5])).astype(np.float32))
+                   tongue=(lip * np.array([0.8, 0.5, 0.5])).astype(np.float32),
+                   own_teeth=own)
 
     def seam(self, frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
         """A soft dark line where closed lips meet."""
@@ -150,7 +163,10 @@ class MouthInterior:
         −0.006. Those were the earlier, brighter teeth. With teeth shaded like the face
         (:meth:`from_reference`, :func:`_tooth_shading`) the sample reads −0.001 and −0.009,
         and the bias on 33 real clips stayed near 0.001 (``generator/EVAL.md``, session
-        10)."""
+        10). Since the teeth stop short of the corners (:data:`UPPER_TEETH_SPAN`) the rim
+        is 0.006 and 0.4, set on the sample and four ``faces/`` photos: at 0.004 and 0.3,
+        the dark corners made openings of 0.01–0.075 read 0.0014 wider on average; now
+        0.0018 narrower than before (session 11)."""
         frame = self.seam(frame, lm)
         if amount <= 0.0:
             return frame
@@ -196,12 +212,20 @@ class MouthInterior:
         # the teeth as teeth, not a band: each one rounded (brighter in its middle), the
         # gaps between them darker, the incisal edge a little translucent
         teeth = self.teeth[None, None, :] * _tooth_shading(xx, below_lip, cx, half, top)[..., None]
+        # only the front of each arch shows; towards the corners the teeth turn away into
+        # the dark (without this, the two rows met at the corners as one pale ring)
+        across = np.abs(xx[0] - cx) / half
+        if not self.own_teeth:
+            tmask *= _fade(across, UPPER_TEETH_SPAN)[None, :]
         patch += tmask[..., None] * (teeth - patch)
         if gap > 0.045 * fh:
             low = min(0.18 * gap, 0.02 * fh)
             lower_poly = np.concatenate([lower, (lower - np.array([0, low]))[::-1]])
-            cv2.fillPoly(patch, [np.round(lower_poly * s).astype(np.int32)],
-                         (self.teeth * 0.7).tolist(), cv2.LINE_AA, shift=4)
+            lmask = np.zeros((ph, pw), np.float32)
+            cv2.fillPoly(lmask, [np.round(lower_poly * s).astype(np.int32)], 1.0,
+                         cv2.LINE_AA, shift=4)
+            lmask *= _fade(across, LOWER_TEETH_SPAN)[None, :]
+            patch += lmask[..., None] * (self.teeth * 0.7 - patch)
         # teeth and tongue fall into shadow towards the corners and under the upper lip
         patch *= (1.0 - 0.25 * np.clip(np.abs(xx - cx) / half, 0, 1) ** 2)[..., None]
         patch *= (1.0 - 0.3 * np.exp(-below_lip / max(0.25 * top, 0.5)))[..., None]
@@ -238,6 +262,12 @@ def _tooth_shading(xx: np.ndarray, below_lip: np.ndarray, cx: float, half: float
     depth = np.clip(below_lip / max(top, 1.0), 0.0, 1.0)
     edge = 1.0 - 0.15 * np.clip((depth - 0.75) / 0.25, 0.0, 1.0)  # translucent tips
     return np.asarray(rounded * gaps * edge, np.float32)
+
+
+def _fade(x: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """1 up to ``span[0]``, 0 from ``span[1]``, a smoothstep between (float32)."""
+    t = np.clip((x - span[0]) / (span[1] - span[0]), 0.0, 1.0)
+    return np.asarray(1.0 - t * t * (3.0 - 2.0 * t), np.float32)
 
 
 def _inset(lm: np.ndarray, depth: float, share: float) -> np.ndarray:
