@@ -184,12 +184,15 @@ class MouthInterior:
         pw, ph = x1 - x0, y1 - y0
         gap = float(np.linalg.norm(lm[Region.UPPER_LIP_INNER_MID] -
                                    lm[Region.LOWER_LIP_INNER_MID]))
-        # cavity, darker towards the back (centre)
-        xx = np.mgrid[0:ph, 0:pw][1].astype(np.float32)
+        yy, xx = np.mgrid[0:ph, 0:pw].astype(np.float32)
         cx = (local[:, 0].min() + local[:, 0].max()) / 2
         half = max((local[:, 0].max() - local[:, 0].min()) / 2, 1.0)
-        shade = 0.75 + 0.25 * np.clip(np.abs(xx - cx) / half, 0, 1)
-        patch = (self.cavity[None, None, :] * shade[..., None]).astype(np.float32)
+        # each column's distance from the middle, 0 there .. 1 at the corners
+        across = np.clip(np.abs(xx[0] - cx) / half, 0, 1)
+        # cavity, darker towards the back (centre)
+        shade = 0.75 + 0.25 * across
+        patch: np.ndarray = np.tile(self.cavity[None, None, :] * shade[None, :, None],
+                                    (ph, 1, 1)).astype(np.float32)
         upper = local[: len(Region.INNER_UPPER)]
         upper = upper[np.argsort(upper[:, 0])]
         lower = local[len(Region.INNER_UPPER) - 1:][::-1]
@@ -202,7 +205,6 @@ class MouthInterior:
                         cv2.LINE_AA, shift=4)
         # upper teeth hang from the upper lip; lower teeth show when wide open
         top = min(0.45 * gap, 0.04 * fh)
-        yy = np.mgrid[0:ph, 0:pw][0].astype(np.float32)
         lip_line = np.interp(xx[0], upper[:, 0], upper[:, 1])[None, :]
         below_lip = np.clip(yy - lip_line, 0, None)
         teeth_poly = np.concatenate([upper, (upper + np.array([0, top]))[::-1]])
@@ -214,7 +216,6 @@ class MouthInterior:
         teeth = self.teeth[None, None, :] * _tooth_shading(xx, below_lip, cx, half, top)[..., None]
         # only the front of each arch shows; towards the corners the teeth turn away into
         # the dark (without this, the two rows met at the corners as one pale ring)
-        across = np.abs(xx[0] - cx) / half
         if not self.own_teeth:
             tmask *= _fade(across, UPPER_TEETH_SPAN)[None, :]
         patch += tmask[..., None] * (teeth - patch)
@@ -227,7 +228,7 @@ class MouthInterior:
             lmask *= _fade(across, LOWER_TEETH_SPAN)[None, :]
             patch += lmask[..., None] * (self.teeth * 0.7 - patch)
         # teeth and tongue fall into shadow towards the corners and under the upper lip
-        patch *= (1.0 - 0.25 * np.clip(np.abs(xx - cx) / half, 0, 1) ** 2)[..., None]
+        patch *= (1.0 - 0.25 * across ** 2)[None, :, None]
         patch *= (1.0 - 0.3 * np.exp(-below_lip / max(0.25 * top, 0.5)))[..., None]
         patch = cv2.GaussianBlur(patch, (0, 0), max(0.6, fh / 260))
         mask = np.zeros((ph, pw), np.float32)
