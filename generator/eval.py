@@ -23,9 +23,9 @@ Each output is compared with the real clip:
   face height, the median luminance inside the inner lips over the cheeks', and the share
   of inside pixels brighter than 0.9 of the cheeks; per clip, the medians of the real clip
   and of each output (how the painted interior compares with real teeth and cavity).
-  In frames open at least 0.05 (``corner_look``), the median luminance of the opening's
-  outer corners (beyond 0.7 of its half-width from the middle) over the cheeks': real
-  mouths are dark there, where the teeth turn away.
+  In frames open at least 0.05 (``interior_look(..., corners=True)``), the median
+  luminance of the opening's outer corners (beyond 0.7 of its half-width from the middle)
+  over the cheeks': real mouths are dark there, where the teeth turn away.
 
 Usage (from the repository root)::
 
@@ -162,60 +162,49 @@ class Track:
 #: for the look of the mouth's inside (:func:`interior_look`).
 INTERIOR_MIN_OPENING = 0.04
 #: Frames open at least this much are also measured at the opening's corners
-#: (:func:`corner_look`); beyond this share of the opening's half-width is a corner. (At
-#: 0.07, only 3-6 of the 33 clips had 5 such frames in both real and generated clips;
-#: at 0.05, 19-25.)
+#: (:func:`interior_look` with ``corners``); beyond this share of the opening's
+#: half-width is a corner. (At 0.07, only 3-6 of the 33 clips had 5 such frames in both
+#: real and generated clips; at 0.05, 19-25.)
 WIDE_OPENING = 0.05
 CORNER_FROM = 0.7
 
 
-def _opening_mask(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """The inside of the inner lips of ``lm`` (eroded by a pixel), as a bool mask."""
+def interior_look(frame: np.ndarray, lm: np.ndarray, *, corners: bool = False
+                  ) -> tuple[float, float, float | None] | None:
+    """How the inside of an open mouth looks, relative to the same face's cheeks: median
+    luminance inside the inner-lip contour (eroded by a pixel) over the cheeks' median
+    (mediapipe points 50 and 280, squares of 0.08 face heights), the share of inside
+    pixels brighter than 0.9 of the cheeks (teeth, or a too-bright painted interior), and
+    with ``corners`` the median luminance of its corners (pixels beyond
+    :data:`CORNER_FROM` of its half-width from its middle) over the cheeks' (None without
+    ``corners`` or under 10 such pixels). None when the opening covers fewer than 10
+    pixels."""
     import cv2
 
-    from trustavatar.generator.mouth_interior import inner_polygon
-
-    mask = np.zeros(frame.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(inner_polygon(lm)).astype(np.int32)], 1)
-    return np.asarray(cv2.erode(mask, np.ones((3, 3), np.uint8)), bool)
-
-
-def corner_look(frame: np.ndarray, lm: np.ndarray) -> float | None:
-    """Median luminance of the opening's corners (pixels beyond :data:`CORNER_FROM` of its
-    half-width from its middle) over the cheeks' median; None under 10 such pixels."""
     from trustavatar.generator.mouth_interior import (
         cheek_luminance,
         inner_polygon,
         luminance,
     )
 
-    mask = _opening_mask(frame, lm)
     poly = inner_polygon(lm)
-    cx = (poly[:, 0].min() + poly[:, 0].max()) / 2
-    half = max((poly[:, 0].max() - poly[:, 0].min()) / 2, 1.0)
-    mask &= (np.abs(np.arange(frame.shape[1]) - cx) / half > CORNER_FROM)[None, :]
-    skin = cheek_luminance(frame, lm)
-    if mask.sum() < 10 or skin <= 0:
-        return None
-    return float(np.median(luminance(frame[mask]))) / skin
-
-
-def interior_look(frame: np.ndarray, lm: np.ndarray) -> tuple[float, float] | None:
-    """How the inside of an open mouth looks, relative to the same face's cheeks: median
-    luminance inside the inner-lip contour (eroded by a pixel) over the cheeks' median
-    (mediapipe points 50 and 280, squares of 0.08 face heights), and the share of inside
-    pixels brighter than 0.9 of the cheeks (teeth, or a too-bright painted interior).
-    None when the opening covers fewer than 10 pixels."""
-    from trustavatar.generator.mouth_interior import cheek_luminance, luminance
-
-    mask = _opening_mask(frame, lm)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    mask = np.asarray(cv2.erode(mask, np.ones((3, 3), np.uint8)), bool)
     if mask.sum() < 10:
         return None
     skin = cheek_luminance(frame, lm)
     if skin <= 0:
         return None
     inside = luminance(frame[mask])
-    return float(np.median(inside)) / skin, float(np.mean(inside > 0.9 * skin))
+    corner = None
+    if corners:
+        cx = (poly[:, 0].min() + poly[:, 0].max()) / 2
+        half = max((poly[:, 0].max() - poly[:, 0].min()) / 2, 1.0)
+        outer = np.abs(np.nonzero(mask)[1] - cx) / half > CORNER_FROM  # same order as inside
+        if outer.sum() >= 10:
+            corner = float(np.median(inside[outer])) / skin
+    return float(np.median(inside)) / skin, float(np.mean(inside > 0.9 * skin)), corner
 
 
 def measure_video(path: Path, *, embed_at: set[int] | None = None,
@@ -240,12 +229,11 @@ def measure_video(path: Path, *, embed_at: set[int] | None = None,
             multi += len(faces) > 1
             opening.append(mouth_opening(faces[0]) if faces else math.nan)
             if faces and opening[-1] >= INTERIOR_MIN_OPENING:
-                look = interior_look(frame, faces[0])
+                look = interior_look(frame, faces[0], corners=opening[-1] >= WIDE_OPENING)
                 if look is not None:
-                    interior.append(look)
-                corner = corner_look(frame, faces[0]) if opening[-1] >= WIDE_OPENING else None
-                if corner is not None:
-                    corners.append(corner)
+                    interior.append(look[:2])
+                    if look[2] is not None:
+                        corners.append(look[2])
             if embed_at is not None and i in embed_at:
                 try:
                     emb[i] = embed_face(frame)
