@@ -377,11 +377,12 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
     from trustavatar.face import embed_face
     from trustavatar.generator import generate
     from trustavatar.generator.audio import (
-        decode_phonemes,
+        OpennessTable,
         frame_count,
         frame_energy,
         load_audio,
-        viseme_track,
+        phone_posteriors,
+        posterior_viseme_track,
     )
     from trustavatar.generator.motion import MotionConfig, plan_motion
     from trustavatar.video_io import probe
@@ -420,13 +421,15 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
 
         # diagnostics: the generator's planned mouth (same audio front end and motion
         # planner as generate()), to separate planning (audio → mouth) from rendering
-        phonemes = decode_phonemes(audio)
+        posteriors = phone_posteriors(audio)
 
         def plan(fps: float, **cfg: float) -> np.ndarray:
             n = frame_count(audio.duration, fps)
-            vis = viseme_track(phonemes, fps=fps, n_frames=n)
+            table = OpennessTable.load()
+            vis = posterior_viseme_track(posteriors, fps=fps, n_frames=n, table=table)
+            config = MotionConfig(**({"phonetic_weight": table.phonetic_weight} | cfg))
             return plan_motion(vis, frame_energy(audio, fps)[:n], fps=fps, seed=0,
-                               config=MotionConfig(**cfg) if cfg else None).gap
+                               config=config).gap
 
         # 3. inputs: first face frame (PNG), consent for it, the clip under a video suffix
         png = work / "face.png"

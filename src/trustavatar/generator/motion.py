@@ -2,13 +2,17 @@
 
 All tracks are sampled at the video frame rate and are deterministic for a given seed.
 The mouth is driven by phonetic targets (jaw opening, lip width, rounding, bilabial
-closure per phoneme) blended with speech loudness, gated to rest in silence (no jitter),
-smoothed, and optionally led ahead of the audio (``MotionConfig.lead_frames``).
+closure per frame) blended with speech loudness, gated to rest in silence (no jitter),
+smoothed, and optionally led ahead of the audio (``MotionConfig.lead_frames``). The targets
+come from a TTS script's phoneme events (:func:`~trustavatar.generator.audio.viseme_track`)
+or, for recorded audio, from phone posteriors and the learned openness table
+(:func:`~trustavatar.generator.audio.posterior_viseme_track`), which also says how much
+loudness to blend in.
 """
 
 from __future__ import annotations
 
-__all__ = ["MotionConfig", "MotionTrack", "plan_motion"]
+__all__ = ["SCRIPT_PHONETIC_WEIGHT", "MotionConfig", "MotionTrack", "plan_motion"]
 
 from dataclasses import dataclass
 
@@ -17,13 +21,19 @@ from scipy.ndimage import gaussian_filter1d
 
 from trustavatar.errors import InputError
 
+#: Phonetic weight when :attr:`MotionConfig.phonetic_weight` is None: set by hand for the
+#: hand-made phonetic targets of TTS phoneme events.
+SCRIPT_PHONETIC_WEIGHT = 0.55
+
 
 @dataclass(frozen=True)
 class MotionConfig:
     #: inner-lip gap at full opening, as a fraction of face height (real speech peaks ~0.1)
     max_gap: float = 0.085
-    #: weight of the phonetic jaw target against loudness (0..1)
-    phonetic_weight: float = 0.55
+    #: weight of the phonetic jaw target against loudness (0..1); None: the source's own
+    #: (:data:`SCRIPT_PHONETIC_WEIGHT` for TTS phonemes; for recorded audio the generator
+    #: takes the weight chosen with the openness table, ``OpennessTable.phonetic_weight``)
+    phonetic_weight: float | None = None
     #: temporal smoothing of the mouth (frames, Gaussian sigma): coarticulation
     smooth_frames: float = 1.0
     #: the mouth leads the sound by this many frames (measured against real mouths on
@@ -142,7 +152,10 @@ def plan_motion(
     speech = _speech_activity(energy_db)
     # 1. opening: phonetic jaw target blended with loudness, gated by speech activity
     jaw = np.clip(visemes[:, 0], 0, 1)
-    open_ = cfg.phonetic_weight * jaw * (speech > 0.05) + (1 - cfg.phonetic_weight) * speech
+    pw = SCRIPT_PHONETIC_WEIGHT if cfg.phonetic_weight is None else cfg.phonetic_weight
+    if not 0.0 <= pw <= 1.0:
+        raise InputError(f"phonetic_weight must be within 0..1, got {pw}")
+    open_ = pw * jaw * (speech > 0.05) + (1 - pw) * speech
     open_ = gaussian_filter1d(open_, cfg.smooth_frames) if n else open_
     # 2. bilabial closures (p, b, m) close the lips whatever the loudness
     closed = gaussian_filter1d(np.clip(visemes[:, 3], 0, 1), 0.6) if n else visemes[:, 3]

@@ -16,7 +16,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,10 +119,26 @@ def _fit(width: int, height: int, size: int | None) -> tuple[int, int]:
 @dataclass(frozen=True)
 class _Speech:
     audio16: audio_api.Audio
-    phonemes: tuple[audio_api.PhonemeEvent, ...]
+    #: the script's phoneme events (TTS), or None for recorded audio
+    phonemes: tuple[audio_api.PhonemeEvent, ...] | None
+    #: recorded audio's phone posteriors, or None for a script
+    posteriors: audio_api.PhonePosteriors | None
     inputs: dict[str, str]
     ingredient: provenance.Ingredient | None
     language: str | None
+
+    def plan_inputs(self, fps: float, n: int, motion: MotionConfig | None,
+                    ) -> tuple[np.ndarray, MotionConfig | None]:
+        """Per-frame phonetic targets, and the motion settings to plan them with (recorded
+        audio: the openness table's phonetic weight unless ``motion`` sets one)."""
+        if self.posteriors is None:
+            assert self.phonemes is not None
+            return audio_api.viseme_track(self.phonemes, fps=fps, n_frames=n), motion
+        table = audio_api.OpennessTable.load()
+        if motion is None or motion.phonetic_weight is None:
+            motion = replace(motion or MotionConfig(), phonetic_weight=table.phonetic_weight)
+        return audio_api.posterior_viseme_track(self.posteriors, fps=fps, n_frames=n,
+                                                table=table), motion
 
 
 def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: str | None,
@@ -131,14 +147,14 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
         raise InputError("give exactly one of audio or script")
     if audio is not None:
         a = audio_api.load_audio(audio)
-        return _Speech(a, audio_api.decode_phonemes(a), {"audio": sha256_file(audio)},
+        return _Speech(a, None, audio_api.phone_posteriors(a), {"audio": sha256_file(audio)},
                        provenance.Ingredient.from_file(audio, title=Path(audio).name),
                        language)
     assert script is not None
     lang = language or "en"
     sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate)
     digest = sha256_bytes(script.encode())
-    return _Speech(sp.audio, sp.phonemes, {"script": digest},
+    return _Speech(sp.audio, sp.phonemes, None, {"script": digest},
                    provenance.Ingredient("script.txt", digest, "text/plain"), lang)
 
 
@@ -236,7 +252,7 @@ def generate(
         n = audio_api.frame_count(speech.audio16.duration, out_fps)
         if video is not None:
             _check_audio_fits(face_p, video.duration, speech.audio16.duration)
-        visemes = audio_api.viseme_track(speech.phonemes, fps=out_fps, n_frames=n)
+        visemes, motion = speech.plan_inputs(out_fps, n, motion)
         energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
         timings["audio_s"] += time.perf_counter() - t
 

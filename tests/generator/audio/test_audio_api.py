@@ -9,11 +9,12 @@ import pytest
 PUBLIC = {
     "trustavatar.generator.audio": [
         "COLUMNS", "DEFAULT_SAMPLE_RATE", "MAX_SECONDS", "SILENCE_DBFS", "Audio",
-        "AudioEncoder", "PhonemeAlphabet", "PhonemeClass", "PhonemeEvent", "Speech", "Viseme",
-        "VoiceInfo", "WordEvent", "decode_phonemes", "encoder_frames", "frame_count",
-        "frame_energy", "list_languages", "list_voices", "load_audio", "log_mel_100hz",
-        "log_mel_frames", "phoneme_class", "resample", "synthesize", "viseme_for",
-        "viseme_track", "voice_activity",
+        "AudioEncoder", "OpennessTable", "PhonePosteriors", "PhonemeAlphabet", "PhonemeClass",
+        "PhonemeEvent", "Speech", "Viseme", "VoiceInfo", "WordEvent", "decode_phonemes",
+        "encoder_frames", "frame_count", "frame_energy", "list_languages", "list_voices",
+        "load_audio", "log_mel_100hz", "log_mel_frames", "phone_posteriors", "phoneme_class",
+        "posterior_viseme_track", "resample", "synthesize", "viseme_for", "viseme_track",
+        "voice_activity",
     ],
     "trustavatar.generator.audio.decode": [
         "DEFAULT_SAMPLE_RATE", "MAX_SECONDS", "SILENCE_DBFS", "Audio", "load_audio", "resample",
@@ -29,6 +30,12 @@ PUBLIC = {
     "trustavatar.generator.audio.phonemes": [
         "PHONE_FRAME_RATE", "SILENCE_SYMBOLS", "PhonemeAlphabet", "PhonemeEvent",
         "decode_phonemes",
+    ],
+    "trustavatar.generator.audio.phone_posteriors": [
+        "NON_SPEECH_PHONES", "PhonePosteriors", "phone_posteriors",
+    ],
+    "trustavatar.generator.audio.mouth_openness": [
+        "OPENNESS_FILE", "OpennessTable", "posterior_viseme_track",
     ],
     "trustavatar.generator.audio.visemes": [
         "ARPABET_VISEMES", "ARPABET_VOWELS", "COLUMNS", "ESPEAK_ENGLISH", "ESPEAK_GENERIC",

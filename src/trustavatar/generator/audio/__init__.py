@@ -2,16 +2,20 @@
 
 Audio in any common format, or a text script spoken by espeak-ng, becomes what the motion
 module needs per video frame: Whisper log-mel features, speech-band energy, and a
-phoneme → viseme track (from the TTS events, or decoded from the audio by PocketSphinx).
+phoneme → viseme track: from the TTS events, or, for recorded audio, from the phone
+posteriors of PocketSphinx's acoustic model and a learned per-phone openness table.
 Everything runs offline; no model is downloaded.
 
->>> from trustavatar.generator.audio import load_audio, log_mel_frames, decode_phonemes
+>>> from trustavatar.generator.audio import load_audio, log_mel_frames, phone_posteriors
 >>> audio = load_audio("speech.m4a")  # doctest: +SKIP
 >>> mel = log_mel_frames(audio, fps=25)  # (T, 80) float32  # doctest: +SKIP
->>> track = viseme_track(decode_phonemes(audio), fps=25, n_frames=len(mel))  # doctest: +SKIP
+>>> track = posterior_viseme_track(phone_posteriors(audio), fps=25,
+...                                n_frames=len(mel))  # doctest: +SKIP
 
 Modules: :mod:`.decode` (PyAV decoding), :mod:`.tts` (espeak-ng), :mod:`.features`
-(log-mel, energy), :mod:`.phonemes` (PocketSphinx), :mod:`.visemes` (articulatory targets).
+(log-mel, energy), :mod:`.phonemes` (PocketSphinx phoneme decoding), :mod:`.visemes`
+(articulatory targets), :mod:`.phone_posteriors` (frame-level phone probabilities),
+:mod:`.mouth_openness` (the learned openness table).
 """
 
 from trustavatar.generator.audio.decode import (
@@ -31,6 +35,8 @@ from trustavatar.generator.audio.features import (
     log_mel_frames,
     voice_activity,
 )
+from trustavatar.generator.audio.mouth_openness import OpennessTable, posterior_viseme_track
+from trustavatar.generator.audio.phone_posteriors import PhonePosteriors, phone_posteriors
 from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent, decode_phonemes
 from trustavatar.generator.audio.tts import (
     Speech,
@@ -56,6 +62,8 @@ __all__ = [
     "SILENCE_DBFS",
     "Audio",
     "AudioEncoder",
+    "OpennessTable",
+    "PhonePosteriors",
     "PhonemeAlphabet",
     "PhonemeClass",
     "PhonemeEvent",
@@ -72,7 +80,9 @@ __all__ = [
     "load_audio",
     "log_mel_100hz",
     "log_mel_frames",
+    "phone_posteriors",
     "phoneme_class",
+    "posterior_viseme_track",
     "resample",
     "synthesize",
     "viseme_for",
