@@ -41,11 +41,12 @@ PUBLIC = {
     ],
     "trustavatar.generator.audio": [
         "Audio", "AudioEncoder", "COLUMNS", "DEFAULT_SAMPLE_RATE", "MAX_SECONDS",
-        "PhonemeAlphabet", "PhonemeClass", "PhonemeEvent", "SILENCE_DBFS", "Speech", "Viseme",
-        "VoiceInfo", "WordEvent", "decode_phonemes", "encoder_frames", "frame_count",
-        "frame_energy", "list_languages", "list_voices", "load_audio", "log_mel_100hz",
-        "log_mel_frames", "phoneme_class", "resample", "synthesize", "viseme_for",
-        "viseme_track", "voice_activity",
+        "OpennessTable", "PhonePosteriors", "PhonemeAlphabet", "PhonemeClass", "PhonemeEvent",
+        "SILENCE_DBFS", "Speech", "Viseme", "VoiceInfo", "WordEvent", "decode_phonemes",
+        "encoder_frames", "frame_count", "frame_energy", "list_languages", "list_voices",
+        "load_audio", "log_mel_100hz", "log_mel_frames", "phone_posteriors", "phoneme_class",
+        "posterior_viseme_track", "resample", "synthesize", "viseme_for", "viseme_track",
+        "voice_activity",
     ],
     "trustavatar.watermark": [
         "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReading",
