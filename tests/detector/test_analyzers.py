@@ -23,7 +23,13 @@ from trustavatar.detector.analyzers.blink import (
     poisson_interval,
 )
 from trustavatar.detector.analyzers.frequency import frame_figures, patch_figures
-from trustavatar.detector.analyzers.sync import sync_score, window_offset
+from trustavatar.detector.analyzers.sync import (
+    GRID_FPS,
+    MIN_CONFIDENCE,
+    SyncAnalyzer,
+    sync_score,
+    window_offset,
+)
 from trustavatar.detector.crops import MOUTH_CENTRE, similarity_to_template
 from trustavatar.errors import DetectionError
 from trustavatar.face.mesh import FaceMesh
@@ -74,6 +80,34 @@ def test_sync_offset_is_measured_and_only_ever_accuses():
     assert sync_score({"windows_speech": 6, "sustained_offset": True, "median_offset": 3.0}) == 2.0
     assert sync_score({"windows_speech": 6, "sustained_offset": False, "median_offset": 0.0}) == 0
     assert sync_score({"windows_speech": 0}) is None
+
+
+def test_the_openness_signal_finds_a_late_mouth_in_real_speech_windows():
+    """The default speech signal (the generator's planned opening, from phone posteriors)
+    against a mouth that follows the words as espeak-ng timed them: in sync, and 4 frames
+    late, window by window as the analyzer measures."""
+    from trustavatar.generator.audio import frame_energy, synthesize, viseme_track
+    from trustavatar.generator.motion import plan_motion
+
+    speech = synthesize(
+        "Please call Stella. Ask her to bring these things with her from the store: six "
+        "spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for "
+        "her brother Bob.", language="en-us")
+    level = frame_energy(speech.audio, GRID_FPS).astype(np.float64)
+    n = len(level)
+    signal = SyncAnalyzer._planned_opening(speech.audio, level, n)
+    assert signal.shape == (n,)
+    # a mouth from the TTS's own phoneme timings (hand-set targets): what a talking face does
+    mouth = plan_motion(viseme_track(speech.phonemes, fps=GRID_FPS, n_frames=n),
+                        level.astype(np.float32), fps=GRID_FPS, head=False).gap
+    late = np.concatenate([np.zeros(4), mouth[:-4]])
+    for shifted, truth in ((mouth, 0), (late, 4)):
+        offsets = [w[0] for w0 in range(0, n - 50 + 1, 50)
+                   if (w := window_offset(shifted, signal, w0, 50, 15)) is not None
+                   and w[1] >= MIN_CONFIDENCE]
+        assert len(offsets) >= 3
+        assert float(np.median(offsets)) == truth
+        assert np.mean([abs(o - truth) <= 1 for o in offsets]) >= 0.6
 
 
 def test_high_band_ratio_drops_when_a_patch_is_blurred():

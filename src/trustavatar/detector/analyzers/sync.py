@@ -3,8 +3,12 @@
 Per face frame the mouth opening (inner-lip gap over face height) is kept with its
 timestamp; after the last frame it is resampled by time onto a 25 Hz grid (40 ms frames,
 SyncNet's unit) within each track segment, so variable frame rates are handled. The speech
-side is the soundtrack's speech-band loudness and, with ``signal="both"`` (the default),
-the expected jaw opening of the phonemes PocketSphinx hears (visemes). Each 2 s window
+side, with ``signal="openness"`` (the default), is the mouth opening the generator would
+plan for the soundtrack: phone posteriors from PocketSphinx's acoustic model through the
+learned openness table, blended with loudness (``generator/MOUTH_OPENNESS.md``). It follows
+real mouths at r ≈ 0.42 where loudness alone reaches 0.27. ``"energy"`` uses the
+speech-band loudness alone; ``"viseme"`` the hand-set jaw targets of the single best
+phoneme path; ``"both"`` (the default before version 3) loudness plus those. Each 2 s window
 with speech and a visible mouth is cross-correlated over offsets of ±15 frames:
 ``offset`` (frames; positive = the mouth moves *after* the sound) at the peak, and
 ``confidence`` = peak minus median correlation (like SyncNet's LSE-C).
@@ -17,8 +21,8 @@ Figures: ``windows_speech`` (usable windows), ``windows_confident``, ``median_of
 4 confident speech windows (8 s) with ≥ 60 % agreement — then ``|median offset| - 1``. Never
 negative: generators often sync *better* than real footage, so good sync is no evidence of
 authenticity. Without audio, or without speech, the status is ``not-applicable``.
-Loudness explains mouth opening only weakly (r ≈ 0.26 on real clips), so offsets from
-single windows scatter; only agreement across windows counts.
+Even the planned opening explains real mouths only in part, so offsets from single
+windows scatter; only agreement across windows counts.
 """
 
 from __future__ import annotations
@@ -93,10 +97,11 @@ class SyncAnalyzer(Analyzer):
     """See the module docstring."""
 
     name = "sync"
-    version = "2"
+    version = "3"
 
     def __init__(self, *, max_offset: int = 15,
-                 signal: Literal["energy", "viseme", "both"] = "both") -> None:
+                 signal: Literal["energy", "viseme", "both", "openness"] = "openness",
+                 ) -> None:
         self.max_offset = max_offset
         self.signal = signal
 
@@ -133,7 +138,13 @@ class SyncAnalyzer(Analyzer):
         energy = np.maximum(level, floor)
         used = "energy"
         signal = _z(energy)
-        if self.signal in ("viseme", "both"):
+        if self.signal == "openness":
+            try:
+                signal = _z(self._planned_opening(audio, level, n))
+                used = "openness"
+            except Error:
+                used = "energy (phone scoring failed)"
+        elif self.signal in ("viseme", "both"):
             try:
                 from trustavatar.generator.audio import decode_phonemes, viseme_track
 
@@ -145,6 +156,24 @@ class SyncAnalyzer(Analyzer):
             except Error:
                 used = "energy (phoneme decoding failed)"
         return signal, active, used
+
+    @staticmethod
+    def _planned_opening(audio: Any, level: NDArray[np.float64], n: int,
+                         ) -> NDArray[np.float64]:
+        """The generator's planned mouth opening for ``audio`` on the grid (``(n,)``)."""
+        from trustavatar.generator.audio import (
+            OpennessTable,
+            phone_posteriors,
+            posterior_viseme_track,
+        )
+        from trustavatar.generator.motion import MotionConfig, plan_motion
+
+        table = OpennessTable.load()
+        targets = posterior_viseme_track(phone_posteriors(audio), fps=GRID_FPS, n_frames=n,
+                                         table=table)
+        plan = plan_motion(targets, level.astype(np.float32), fps=GRID_FPS, head=False,
+                           config=MotionConfig(phonetic_weight=table.phonetic_weight))
+        return plan.gap.astype(np.float64)
 
     def finish(self, track: TrackSummary) -> AnalyzerResult:
         t0 = time.perf_counter()
