@@ -119,10 +119,9 @@ def _fit(width: int, height: int, size: int | None) -> tuple[int, int]:
 @dataclass(frozen=True)
 class _Speech:
     audio16: audio_api.Audio
-    #: the script's phoneme events (TTS), or None for recorded audio
+    #: the script's phoneme events (TTS), or None for recorded audio (its phone posteriors
+    #: are computed in :meth:`plan_inputs`, after the consent gate)
     phonemes: tuple[audio_api.PhonemeEvent, ...] | None
-    #: recorded audio's phone posteriors, or None for a script
-    posteriors: audio_api.PhonePosteriors | None
     inputs: dict[str, str]
     ingredient: provenance.Ingredient | None
     language: str | None
@@ -131,13 +130,13 @@ class _Speech:
                     ) -> tuple[np.ndarray, MotionConfig | None]:
         """Per-frame phonetic targets, and the motion settings to plan them with (recorded
         audio: the openness table's phonetic weight unless ``motion`` sets one)."""
-        if self.posteriors is None:
-            assert self.phonemes is not None
+        if self.phonemes is not None:
             return audio_api.viseme_track(self.phonemes, fps=fps, n_frames=n), motion
         table = audio_api.OpennessTable.load()
         if motion is None or motion.phonetic_weight is None:
             motion = replace(motion or MotionConfig(), phonetic_weight=table.phonetic_weight)
-        return audio_api.posterior_viseme_track(self.posteriors, fps=fps, n_frames=n,
+        posteriors = audio_api.phone_posteriors(self.audio16)
+        return audio_api.posterior_viseme_track(posteriors, fps=fps, n_frames=n,
                                                 table=table), motion
 
 
@@ -147,14 +146,14 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
         raise InputError("give exactly one of audio or script")
     if audio is not None:
         a = audio_api.load_audio(audio)
-        return _Speech(a, None, audio_api.phone_posteriors(a), {"audio": sha256_file(audio)},
+        return _Speech(a, None, {"audio": sha256_file(audio)},
                        provenance.Ingredient.from_file(audio, title=Path(audio).name),
                        language)
     assert script is not None
     lang = language or "en"
     sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate)
     digest = sha256_bytes(script.encode())
-    return _Speech(sp.audio, sp.phonemes, None, {"script": digest},
+    return _Speech(sp.audio, sp.phonemes, {"script": digest},
                    provenance.Ingredient("script.txt", digest, "text/plain"), lang)
 
 
@@ -246,7 +245,7 @@ def generate(
         subject = artifact.subject.face_embedding.dequantise()
         timings["consent_gate_s"] = time.perf_counter() - t
 
-        # 2. Audio: phonemes, per-frame features.
+        # 2. Audio: phonetic targets (recorded audio: phone posteriors), per-frame features.
         t = time.perf_counter()
         out_fps = video.fps if video is not None else fps
         n = audio_api.frame_count(speech.audio16.duration, out_fps)
