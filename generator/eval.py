@@ -427,9 +427,8 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
             n = frame_count(audio.duration, fps)
             table = OpennessTable.load()
             vis = posterior_viseme_track(posteriors, fps=fps, n_frames=n, table=table)
-            config = MotionConfig(**({"phonetic_weight": table.phonetic_weight} | cfg))
             return plan_motion(vis, frame_energy(audio, fps)[:n], fps=fps, seed=0,
-                               config=config).gap
+                               config=table.motion_config(MotionConfig(**cfg))).gap
 
         # 3. inputs: first face frame (PNG), consent for it, the clip under a video suffix
         png = work / "face.png"

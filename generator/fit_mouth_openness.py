@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,10 @@ from scipy.ndimage import gaussian_filter1d
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "generator"))
 
-from trustavatar.face.mesh import FaceMesh, mouth_opening  # noqa: E402
+import eval as generator_eval  # noqa: E402  (generator/eval.py: the same mouth measure)
+
 from trustavatar.generator.audio import frame_count, frame_energy, load_audio  # noqa: E402
 from trustavatar.generator.audio.mouth_openness import (  # noqa: E402
     OPENNESS_FILE,
@@ -55,7 +56,6 @@ from trustavatar.generator.audio.phone_posteriors import (  # noqa: E402
     phone_posteriors,
 )
 from trustavatar.generator.motion import MotionConfig, plan_motion  # noqa: E402
-from trustavatar.video_io import iter_frames, probe  # noqa: E402
 
 DEFAULT_MEDIA = ROOT.parent / "shared" / "media"
 DEFAULT_OUT = ROOT / "src" / "trustavatar" / "data" / "generator" / OPENNESS_FILE
@@ -85,18 +85,15 @@ def teachers(media: Path, licences: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def measure(entry: dict[str, Any], media: Path) -> Clip:
+    """The clip's mouth opening per frame, measured as the evaluation measures it
+    (``eval.measure_video``), and its audio's phone posteriors and loudness."""
     path = media / entry["file"]
-    info = probe(path)
-    opening = []
-    with FaceMesh(video=True, max_faces=1) as mesh:
-        for frame in iter_frames(path):
-            faces = mesh.detect_all(frame)
-            opening.append(mouth_opening(faces[0]) if faces else math.nan)
+    track = generator_eval.measure_video(path)
     audio = load_audio(path)
-    n = min(len(opening), frame_count(audio.duration, info.fps))
+    n = min(len(track.opening), frame_count(audio.duration, track.fps))
     return Clip(entry["file"], str(entry.get("source_repo")), str(entry.get("license")),
-                info.fps, np.asarray(opening[:n]), phone_posteriors(audio),
-                frame_energy(audio, info.fps)[:n])
+                track.fps, track.opening[:n], phone_posteriors(audio),
+                frame_energy(audio, track.fps)[:n])
 
 
 def design(clip: Clip, smooth: float) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -134,21 +131,15 @@ def planned(clip: Clip, table: OpennessTable) -> np.ndarray:
     n = len(clip.opening)
     vis = posterior_viseme_track(clip.posteriors, fps=clip.fps, n_frames=n, table=table)
     return plan_motion(vis, clip.energy, fps=clip.fps, seed=0,
-                       config=MotionConfig(phonetic_weight=table.phonetic_weight)).gap
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 10 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-        return 0.0
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+                       config=table.motion_config()).gap
 
 
 def leave_one_repo_out(clips: list[Clip], lam: float, smooth: float, pw: float) -> float:
     rs = []
     for repo in sorted({c.repo for c in clips}):
         table = fit([c for c in clips if c.repo != repo], lam, smooth, pw)
-        rs += [pearson(planned(c, table), c.opening) for c in clips if c.repo == repo]
+        rs += [generator_eval.pearson(planned(c, table), c.opening) or 0.0
+               for c in clips if c.repo == repo]
     return float(np.mean(rs))
 
 

@@ -37,9 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar._sphinx_model import (
-    CEPSTRUM_LENGTH as _CEPLEN,
-)
-from trustavatar._sphinx_model import (
+    CEPSTRUM_LENGTH,
     NATS_PER_UNIT,
     AcousticModel,
     model_features,
@@ -108,7 +106,7 @@ def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray
     post /= post.sum(axis=1, keepdims=True)
     # per codebook and Gaussian: occupancy and first-order statistics
     occupancy = np.zeros((model.means.shape[0], post.shape[1]))  # (codebooks, densities)
-    firsts = np.zeros((*occupancy.shape, _CEPLEN))  # (codebooks, densities, 13)
+    firsts = np.zeros((*occupancy.shape, CEPSTRUM_LENGTH))  # (codebooks, densities, 13)
     for book in np.unique(codebooks):
         frames = codebooks == book
         occupancy[book] = post[frames].sum(axis=0)
@@ -117,14 +115,14 @@ def _solve(o: NDArray[np.float64], senones: NDArray[np.intp], codebooks: NDArray
     gamma, first = occupancy[used], firsts[used]
     means, variances = model.means[:, stream][used], model.variances[:, stream][used]
     xi = np.concatenate([means, np.ones((len(gamma), 1))], axis=1)
-    a = np.zeros((_CEPLEN, _CEPLEN))
-    b = np.zeros(_CEPLEN)
-    for i in range(_CEPLEN):
+    a = np.zeros((CEPSTRUM_LENGTH, CEPSTRUM_LENGTH))
+    b = np.zeros(CEPSTRUM_LENGTH)
+    for i in range(CEPSTRUM_LENGTH):
         w = gamma / variances[:, i]
         g = (xi * w[:, None]).T @ xi
         k = ((first[:, i] / variances[:, i])[:, None] * xi).sum(axis=0)
         row = np.linalg.solve(g, k)
-        a[i], b[i] = row[:_CEPLEN], row[_CEPLEN]
+        a[i], b[i] = row[:CEPSTRUM_LENGTH], row[CEPSTRUM_LENGTH]
     return a, b
 
 

@@ -16,7 +16,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,11 +133,9 @@ class _Speech:
         if self.phonemes is not None:
             return audio_api.viseme_track(self.phonemes, fps=fps, n_frames=n), motion
         table = audio_api.OpennessTable.load()
-        if motion is None or motion.phonetic_weight is None:
-            motion = replace(motion or MotionConfig(), phonetic_weight=table.phonetic_weight)
         posteriors = audio_api.phone_posteriors(self.audio16)
         return audio_api.posterior_viseme_track(posteriors, fps=fps, n_frames=n,
-                                                table=table), motion
+                                                table=table), table.motion_config(motion)
 
 
 def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: str | None,

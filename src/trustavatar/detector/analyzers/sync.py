@@ -166,13 +166,13 @@ class SyncAnalyzer(Analyzer):
             phone_posteriors,
             posterior_viseme_track,
         )
-        from trustavatar.generator.motion import MotionConfig, plan_motion
+        from trustavatar.generator.motion import plan_motion
 
         table = OpennessTable.load()
         targets = posterior_viseme_track(phone_posteriors(audio), fps=GRID_FPS, n_frames=n,
                                          table=table)
         plan = plan_motion(targets, level.astype(np.float32), fps=GRID_FPS, head=False,
-                           config=MotionConfig(phonetic_weight=table.phonetic_weight))
+                           config=table.motion_config())
         return plan.gap.astype(np.float64)
 
     def finish(self, track: TrackSummary) -> AnalyzerResult:

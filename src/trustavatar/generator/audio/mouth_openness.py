@@ -22,7 +22,7 @@ import functools
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from trustavatar.errors import GenerationError
 from trustavatar.generator.audio.phone_posteriors import NON_SPEECH_PHONES, PhonePosteriors
 from trustavatar.generator.audio.visemes import viseme_for
+from trustavatar.generator.motion import MotionConfig
 
 #: The shipped table, inside the package.
 OPENNESS_FILE: Final = "mouth-openness-v1.json"
@@ -92,6 +93,14 @@ class OpennessTable:
         return {"format": _FORMAT, "scores": dict(self.scores), "floor": self.floor,
                 "ceiling": self.ceiling, "phonetic_weight": self.phonetic_weight,
                 "provenance": dict(self.provenance)}
+
+    def motion_config(self, motion: MotionConfig | None = None) -> MotionConfig:
+        """``motion`` (default settings when None) planned with this table's
+        ``phonetic_weight``, unless it sets its own."""
+        motion = motion or MotionConfig()
+        if motion.phonetic_weight is not None:
+            return motion
+        return replace(motion, phonetic_weight=self.phonetic_weight)
 
     def score_vector(self, phones: tuple[str, ...]) -> NDArray[np.float64]:
         """The score of each of ``phones`` (non-speech phones: silence's; a phone the table
