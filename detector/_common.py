@@ -111,7 +111,7 @@ def reencode(src: Path, dst: Path, *, crf: int, start: float = 0.0) -> Path:
             out.mux(vout.encode(nf))
         out.mux(vout.encode())
         if ain is not None and aout is not None:
-            _copy_audio(inp, ain, aout, out, start + (_start(ain) - (t0 or 0.0)))
+            _copy_audio(src, aout, out, start + (_start(ain) - (t0 or 0.0)))
     tmp.replace(dst)
     return dst
 
@@ -120,13 +120,17 @@ def _start(stream: Any) -> float:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
-def _copy_audio(inp: Any, ain: Any, aout: Any, out: Any, skip: float) -> None:
+def _copy_audio(src: Path, aout: Any, out: Any, skip: float) -> None:
+    """``src``'s first audio track, from ``skip`` seconds, encoded to ``aout``. The source
+    is opened again: the video pass has read its container to the end (decoding the audio
+    from that container gave nothing, and the variants had no sound before session 13)."""
     resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000)
     skip_samples = max(0, round(skip * 16000))
     pending = np.zeros(0, np.float32)
     pts = 0
     try:
-        frames = list(inp.decode(ain))
+        with av.open(str(src)) as inp:
+            frames = list(inp.decode(inp.streams.audio[0]))
     except av.error.FFmpegError:
         frames = []
     chunks = []
@@ -195,17 +199,61 @@ def lipsync_model_for(clip: Clip) -> Path | None:
     return root / folds[pick].stem / "lipsync-vit-v1.json"
 
 
+def openness_teachers() -> set[str]:
+    """Source repositories whose fakes taught the packaged mouth-openness table
+    (``generator/MOUTH_OPENNESS.md``), which the sync analyzer's planned opening comes from."""
+    from trustavatar.generator.audio import OpennessTable
+
+    return {str(t["repo"]) for t in OpennessTable.load().provenance.get("teachers", [])}
+
+
+def openness_tables(clips: Sequence[Clip], media: Path, work: Path) -> dict[str, Path]:
+    """{source repository: openness table fitted without it} for the clips' repositories
+    that taught the packaged table (``generator/fit_mouth_openness.py --exclude-repo``, with
+    the packaged table's ridge and blend; made once under ``work/openness``). A clip from
+    such a repository is scanned with its table, so that the sync analyzer's planned
+    opening was never fitted on it."""
+    from trustavatar.generator.audio import OpennessTable
+
+    shipped = OpennessTable.load()
+    out: dict[str, Path] = {}
+    for repo in sorted(openness_teachers() & {c.group for c in clips}):
+        path = work / "openness" / f"without-{repo.replace('/', '__')}.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sys.path.insert(0, str(ROOT / "generator"))
+            import fit_mouth_openness
+
+            code = fit_mouth_openness.main([
+                "--media", str(media), "--exclude-repo", repo, "--out", str(path),
+                "--ridge", str(shipped.provenance["ridge"]),
+                "--phonetic-weight", str(shipped.phonetic_weight)])
+            if code != 0:
+                raise RuntimeError(f"could not fit an openness table without {repo}")
+        out[repo] = path
+    return out
+
+
 def cached_scan(path: Path, work: Path, *, refresh: bool = False,
-                lipsync_model: Path | None = None) -> dict[str, Any]:
+                lipsync_model: Path | None = None,
+                openness_table: Path | None = None) -> dict[str, Any]:
     """The scan result dict of ``path`` (cached under ``work/cache``)."""
     from trustavatar.detector import scan
     from trustavatar.keys import TrustStore
 
-    cache = work / "cache" / f"{_key(path, lipsync_model)}.json"
+    key = _key(path, lipsync_model)
+    if openness_table is not None:
+        digest = hashlib.sha256(openness_table.read_bytes()).hexdigest()
+        key = hashlib.sha256(f"{key}|{digest}".encode()).hexdigest()[:24]
+    cache = work / "cache" / f"{key}.json"
     if cache.exists() and not refresh:
         return json.loads(cache.read_text())
-    options = {"lipsync": {"model": str(lipsync_model)}} if lipsync_model else None
-    result = scan(path, trust=TrustStore.of(), analyzer_options=options).to_dict()
+    options: dict[str, dict[str, Any]] = {}
+    if lipsync_model:
+        options["lipsync"] = {"model": str(lipsync_model)}
+    if openness_table:
+        options["sync"] = {"table": str(openness_table)}
+    result = scan(path, trust=TrustStore.of(), analyzer_options=options or None).to_dict()
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result))
     return result
@@ -215,11 +263,12 @@ def scan_all(clips: Sequence[Clip], variants: Iterable[str], media: Path, work: 
              workers: int = 1) -> dict[tuple[str, str], dict[str, Any]]:
     """{(variant, file): result dict}, scanning what is not cached (``workers`` processes)."""
     jobs = [(v, c) for v in variants for c in clips]
+    tables = openness_tables(clips, media, work)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     t0 = time.time()
     if workers <= 1:
         for i, (v, c) in enumerate(jobs):
-            out[(v, c.file)] = _job(v, c, media, work)
+            out[(v, c.file)] = _job(v, c, media, work, tables.get(c.group))
             _tick(i + 1, len(jobs), t0)
     else:
         import concurrent.futures as cf
@@ -227,7 +276,8 @@ def scan_all(clips: Sequence[Clip], variants: Iterable[str], media: Path, work: 
 
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futs = {pool.submit(_job, v, c, media, work): (v, c.file) for v, c in jobs}
+            futs = {pool.submit(_job, v, c, media, work, tables.get(c.group)): (v, c.file)
+                    for v, c in jobs}
             for i, f in enumerate(cf.as_completed(futs)):
                 out[futs[f]] = f.result()
                 _tick(i + 1, len(jobs), t0)
@@ -235,10 +285,11 @@ def scan_all(clips: Sequence[Clip], variants: Iterable[str], media: Path, work: 
     return out
 
 
-def _job(variant: str, clip: Clip, media: Path, work: Path) -> dict[str, Any]:
+def _job(variant: str, clip: Clip, media: Path, work: Path,
+         openness_table: Path | None = None) -> dict[str, Any]:
     try:
         return cached_scan(variant_path(clip, variant, media, work), work,
-                           lipsync_model=lipsync_model_for(clip))
+                           lipsync_model=lipsync_model_for(clip), openness_table=openness_table)
     except Exception as e:  # keep the evaluation going; the clip is reported as failed
         return {"error": f"{type(e).__name__}: {e}"}
 

@@ -58,9 +58,16 @@ LIPSYNC_NOTE = (f"cross-fitted fold models from {LIPSYNC_CV} (each clip scored b
                 "in-sample for the real clips and optimistic (set TRUSTAVATAR_LIPSYNC_CV for "
                 "cross-fitted ones)")
 
+OPENNESS_NOTE = ("the packaged table for every clip, except the fakes of the repositories "
+                 "it was fitted on, each scanned with a table refitted without its repository "
+                 "(same ridge and blend)")
+
 #: Feature sets compared (leave-one-source-out) in the report.
 FEATURE_SETS = {
     "shipped": list(DEFAULT_FEATURES),
+    "shipped + sync.follow": list(dict.fromkeys([*DEFAULT_FEATURES, "sync.follow"])),
+    "shipped + sync.follow_windows": list(dict.fromkeys([*DEFAULT_FEATURES,
+                                                         "sync.follow_windows"])),
     "mouth vs cheeks (blur + sharp)": ["frequency.mouth_blur", "frequency.mouth_sharp"],
     "all frequency": [f for f in FEATURES if f.startswith("frequency.")],
     "all motion": [f for f in FEATURES if f.startswith("motion.")],
@@ -274,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     gens = np.array([generator_name(c) for c in clips])
     report: dict[str, Any] = {"clips": len(clips), "features": features, "failed": failed,
                               "lipsync_model": LIPSYNC_NOTE,
+                              "openness_table": OPENNESS_NOTE,
                               "variants": {}, "per_generator": {}}
     oof = loso(clips, results, variants, features)
     for v in variants:
@@ -334,7 +342,8 @@ def render(r: dict[str, Any], variants: Sequence[str], limit: int | None) -> str
              f"Clips: {r['clips']}" + (f" (at most {limit} per source and label)" if limit
                                       else " (all real and fake videos of shared/media)"),
              f"Fusion features: {', '.join(r['features'])}",
-             f"Lip-sync ViT: {r.get('lipsync_model', LIPSYNC_NOTE)}", "",
+             f"Lip-sync ViT: {r.get('lipsync_model', LIPSYNC_NOTE)}",
+             f"Sync analyzer's openness table: {r.get('openness_table', OPENNESS_NOTE)}", "",
              "| variant | real | fake | AUC | TPR@1%FPR | TPR@5%FPR | FPR at threshold | "
              "TPR at threshold |", "|---|---|---|---|---|---|---|---|"]
     for v in variants:

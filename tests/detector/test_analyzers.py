@@ -82,6 +82,19 @@ def test_sync_offset_is_measured_and_only_ever_accuses():
     assert sync_score({"windows_speech": 0}) is None
 
 
+def test_follow_is_the_whole_clip_correlation_at_the_best_small_lag():
+    from trustavatar.detector.analyzers.sync import FOLLOW_MIN_FRAMES, _follow
+
+    rng = np.random.default_rng(2)
+    speech = np.convolve(rng.normal(size=300), np.ones(4) / 4, mode="same")
+    late = np.roll(speech, 2)
+    late[:2] = np.nan  # no face in the first frames
+    assert _follow(late, speech) == pytest.approx(1.0, abs=1e-6)
+    assert abs(_follow(rng.normal(size=300), speech)) < 0.25
+    assert _follow(np.roll(speech, 8), speech) < 0.9  # beyond the lags tried
+    assert _follow(speech[:FOLLOW_MIN_FRAMES - 1], speech[:FOLLOW_MIN_FRAMES - 1]) is None
+
+
 def test_the_openness_signal_finds_a_late_mouth_in_real_speech_windows():
     """The default speech signal (the generator's planned opening, from phone posteriors)
     against a mouth that follows the words as espeak-ng timed them: in sync, and 4 frames
@@ -100,7 +113,7 @@ def test_the_openness_signal_finds_a_late_mouth_in_real_speech_windows():
         "Wednesday at the train station.", language="en-us")
     level = frame_energy(speech.audio, GRID_FPS).astype(np.float64)
     n = len(level)
-    signal = SyncAnalyzer._planned_opening(speech.audio, level, n)
+    signal = SyncAnalyzer()._planned_opening(speech.audio, level, n)
     assert signal.shape == (n,)
     # a mouth from the TTS's own phoneme timings (hand-set targets): what a talking face does
     mouth = plan_motion(viseme_track(speech.phonemes, fps=GRID_FPS, n_frames=n),
@@ -113,6 +126,35 @@ def test_the_openness_signal_finds_a_late_mouth_in_real_speech_windows():
         assert len(offsets) >= 3
         assert float(np.median(offsets)) == truth
         assert np.mean([abs(o - truth) <= 1 for o in offsets]) >= 0.6
+
+
+def test_the_sync_analyzer_plans_with_a_given_openness_table(tmp_path):
+    """``table=`` (the detector evaluation's cross-fitting): the packaged table written out
+    plans the same opening; another table another one; a bad file is bad input."""
+    import json
+
+    from trustavatar.errors import InputError
+    from trustavatar.generator.audio import OpennessTable, frame_energy, synthesize
+
+    audio = synthesize("Open wide, then close your mouth.", language="en").audio
+    level = frame_energy(audio, GRID_FPS).astype(np.float64)
+    shipped = OpennessTable.load()
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps(shipped.to_dict()))
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({**shipped.to_dict(),
+                                "scores": {p: 0.0 for p in shipped.scores}}))
+    default = SyncAnalyzer()._planned_opening(audio, level, len(level))
+    assert np.array_equal(SyncAnalyzer(table=same)._planned_opening(audio, level, len(level)),
+                          default)
+    other = SyncAnalyzer(table=flat)._planned_opening(audio, level, len(level))
+    assert not np.allclose(other, default)
+    for bad in (tmp_path / "missing.json", tmp_path):
+        with pytest.raises(InputError, match="cannot read the openness table"):
+            SyncAnalyzer(table=bad)
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(InputError, match="cannot read the openness table"):
+        SyncAnalyzer(table=tmp_path / "junk.json")
 
 
 def test_high_band_ratio_drops_when_a_patch_is_blurred():

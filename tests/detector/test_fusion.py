@@ -43,10 +43,13 @@ def test_features_are_never_negative_and_never_lower_the_probability():
     figures = {"frequency": {"hf_mouth_cheek": None, "hf_mouth_forehead": None, "seam": None,
                              "colour_step": None},
                "motion": {"mouth_jitter": None, "head_speed": None},
-               "sync": {"windows_speech": 4, "sustained_offset": False},
+               "sync": {"windows_speech": 4, "sustained_offset": False, "median_peak": None,
+                        "follow": None},
                "blink": {"face_seconds": 10.0}}
     base = model.probability(feature_vector(figures, model.reference, model.features))
     for _ in range(50):
+        figures["sync"]["median_peak"] = float(rng.uniform(-1, 1))
+        figures["sync"]["follow"] = float(rng.uniform(-1, 1))
         for k in figures["frequency"]:
             figures["frequency"][k] = float(rng.normal(0, 2))
         for k in figures["motion"]:
@@ -55,6 +58,21 @@ def test_features_are_never_negative_and_never_lower_the_probability():
         assert all(v >= 0 for v in feats.values())
         assert model.probability(feature_vector(figures, model.reference, model.features)) \
             >= base - 1e-12
+
+
+def test_sync_follow_counts_a_mouth_that_follows_the_speech_too_closely():
+    reference = {"sync.follow": {"mean": 0.55, "std": 0.1, "n": 30.0},
+                 "sync.median_peak": {"mean": 0.55, "std": 0.1, "n": 30.0}}
+
+    def value(r: float | None, feature: str = "sync.follow") -> float:
+        figure = FEATURES[feature].reference_keys[0].split(".", 1)[1]
+        return feature_vector({"sync": {"windows_speech": 3, figure: r}},
+                              reference, [feature])[feature]
+
+    assert value(0.85) == pytest.approx(3.0)
+    assert value(0.40) == 0.0  # following less closely than real footage is no evidence
+    assert value(None) == 0.0  # not measured (no speech windows): no evidence
+    assert value(0.85, "sync.follow_windows") == pytest.approx(3.0)
 
 
 def _result(name: str, score: float | None, *, decisive: bool = False, reasons=(),

@@ -24,6 +24,7 @@ from trustavatar.errors import (
 )
 from trustavatar.face import sample_portrait_path
 from trustavatar.generator import generate
+from trustavatar.generator.audio import Audio
 from trustavatar.generator.qa_process import measured_in_parallel
 from trustavatar.registry import Registry, list_generations
 from trustavatar.video_io import probe
@@ -214,6 +215,16 @@ def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
         with pytest.raises(InputError, match="seed must be a whole number"):
             generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                      script=SCRIPT, home=studio.home, seed=seed)
+    # speech too short for a talking head (and its sync check): recorded or spoken
+    burst = tmp_path / "burst.wav"
+    noise = np.random.default_rng(0).normal(0, 0.2, 1600).astype(np.float32)  # 0.1 s
+    Audio.from_array(noise, 16000).write_wav(burst)
+    with pytest.raises(AudioInputError, match=r"burst\.wav is 0\.10 s long; .* at least 0\.4 s"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out, audio=burst,
+                 home=studio.home)
+    with pytest.raises(AudioInputError, match=r"the spoken script is 0\.\d+ s long"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out, script="A.",
+                 home=studio.home)
     _nothing_written(studio, out, before)
 
 
@@ -248,7 +259,7 @@ def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
     assert "identity and sync not measured" in d["qa"]["notes"][0]
     other = write_second_person(tmp_path)
     r = invoke(capsys, *h, "generate", "--face", other, "--consent", studio.consent,
-               "--script", "x", "--out", tmp_path / "no.mp4")
+               "--script", "Someone else.", "--out", tmp_path / "no.mp4")
     assert r.code == 3 and "does not match the consenting subject" in r.err
     r = invoke(capsys, *h, "generate", "--face", sample_portrait_path(), "--consent",
                studio.consent, "--out", tmp_path / "no.mp4")

@@ -193,3 +193,23 @@ def test_a_qa_process_not_needed_after_all_goes_quietly() -> None:
     assert meter._proc.poll() is not None
     with InProcessMeter() as early, pytest.raises(GenerationError, match="before begin"):
         early.add_packets([b"x"], b"")
+
+
+def test_a_sync_check_that_cannot_run_says_why() -> None:
+    from trustavatar.generator.qa import SYNC_MIN_FRAMES, Measurements, assess
+
+    moving = 0.05 + 0.04 * np.sin(np.arange(50) / 2.0)
+    few = Measurements(openings=moving[:SYNC_MIN_FRAMES - 1].astype(np.float32),
+                       embeddings={}, unfound=[])
+    report = assess(few, planned_gap=moving, fps=25.0, references={})
+    assert report.sync_correlation is None
+    assert any(n.startswith("sync not checked: the mouth was measured in 9 frame")
+               for n in report.notes)
+    still = Measurements(openings=moving.astype(np.float32), embeddings={}, unfound=[])
+    report = assess(still, planned_gap=np.full(50, 0.02), fps=25.0, references={})
+    assert report.sync_correlation is None
+    assert any("planned mouth barely moves" in n for n in report.notes)
+    report = assess(still, planned_gap=moving, fps=25.0, references={})
+    assert report.sync_correlation is not None and report.sync_correlation > 0.9
+    assert report.sync_offset_frames == 0
+    assert not any(n.startswith("sync not checked") for n in report.notes)

@@ -163,6 +163,12 @@ for _f in (
                lambda f, r: (sync_score(dict(f), r) if "windows_speech" in f
                              else f.get("offset_evidence")),
                "a sustained audio-visual offset", unit="frames beyond 1"),
+    FeatureDef("sync.follow", "sync", _z("sync.follow", +1),
+               "the mouth follows the speech more closely than in real footage (as "
+               "audio-driven generators draw it)", reference_keys=("sync.follow",)),
+    FeatureDef("sync.follow_windows", "sync", _z("sync.median_peak", +1),
+               "the mouth follows the speech, window by window, more closely than in real "
+               "footage", reference_keys=("sync.median_peak",)),
     FeatureDef("blink.abnormal", "blink", lambda f, r: blink_score(dict(f), r),
                "blinking outside human norms", unit="doublings", windowed=False),
 ):

@@ -138,18 +138,31 @@ class _Speech:
                                                 table=table), table.motion_config(motion)
 
 
+#: The shortest speech a talking head is made for (seconds): below it the output is a few
+#: frames, too short for the sync check (:data:`~.qa.SYNC_MIN_FRAMES` at 25 fps).
+MIN_SPEECH_SECONDS = 0.4
+
+
+def _long_enough(duration: float, what: str) -> None:
+    if duration < MIN_SPEECH_SECONDS:
+        raise AudioInputError(f"{what} is {duration:.2f} s long; a talking head needs at least "
+                              f"{MIN_SPEECH_SECONDS:g} s of speech")
+
+
 def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: str | None,
             voice: str | None, rate: int | None) -> _Speech:
     if (audio is None) == (script is None):
         raise InputError("give exactly one of audio or script")
     if audio is not None:
         a = audio_api.load_audio(audio)
+        _long_enough(a.duration, f"audio {Path(audio).name}")
         return _Speech(a, None, {"audio": sha256_file(audio)},
                        provenance.Ingredient.from_file(audio, title=Path(audio).name),
                        language)
     assert script is not None
     lang = language or "en"
     sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate)
+    _long_enough(sp.audio.duration, "the spoken script")
     digest = sha256_bytes(script.encode())
     return _Speech(sp.audio, sp.phonemes, {"script": digest},
                    provenance.Ingredient("script.txt", digest, "text/plain"), lang)

@@ -50,6 +50,8 @@ SYNC_MIN_CORRELATION = 0.5
 _SYNC_SMOOTH_FRAMES = 1.0
 #: a planned mouth track that varies less than this has nothing to check sync against
 _MIN_PLANNED_STD = 0.004
+#: Fewer measured frames than this and the sync is not checked (a note says so).
+SYNC_MIN_FRAMES = 10
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,12 @@ def assess(
         notes.append(f"dlib found no face in checked output frame(s) {unfound}")
     offset: int | None = None
     corr: float | None = None
-    if np.nanstd(planned_gap) >= _MIN_PLANNED_STD and n >= 10:
+    if n < SYNC_MIN_FRAMES:
+        notes.append(f"sync not checked: the mouth was measured in {n} frame(s) "
+                     f"(< {SYNC_MIN_FRAMES})")
+    elif np.nanstd(planned_gap) < _MIN_PLANNED_STD:
+        notes.append("sync not checked: the planned mouth barely moves (no speech to follow)")
+    else:
         gap = np.asarray(planned_gap, np.float64)[:len(measured.openings)]
         offset, corr = _best_lag(_smooth(gap), _smooth(measured.openings[:len(gap)]))
         if corr < SYNC_MIN_CORRELATION:

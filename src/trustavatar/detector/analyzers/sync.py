@@ -15,7 +15,12 @@ with speech and a visible mouth is cross-correlated over offsets of ±15 frames:
 
 Figures: ``windows_speech`` (usable windows), ``windows_confident``, ``median_offset``,
 ``agreement`` (share of confident windows within ±1 frame of the median),
-``mean_confidence``, ``sustained_offset`` (bool).
+``mean_confidence``, ``sustained_offset`` (bool); how closely the mouth follows the speech
+signal: ``follow`` (Pearson r over every frame with a face, best lag within ±3 frames) and
+``median_peak`` (the median over speech windows of each window's peak correlation).
+Audio-driven generators' mouths follow the planned opening more closely than filmed ones;
+the fusion features ``sync.follow`` and ``sync.follow_windows`` compare these with real
+footage (measured in ``detector/README.md``; not in the shipped fusion).
 
 ``score``: 0 unless a *sustained* offset is found — |median offset| ≥ 2 frames on at least
 4 confident speech windows (8 s) with ≥ 60 % agreement — then ``|median offset| - 1``. Never
@@ -31,6 +36,7 @@ __all__ = ["GRID_FPS", "SyncAnalyzer", "sync_score", "window_offset"]
 
 import time
 from array import array
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -39,7 +45,7 @@ from numpy.typing import NDArray
 from trustavatar.detector.analyzers.base import Analyzer, Reference, ScanContext
 from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, WindowScore
 from trustavatar.detector.tracking import FaceObservation, TrackSummary
-from trustavatar.errors import Error
+from trustavatar.errors import Error, InputError
 from trustavatar.face.mesh import mouth_opening
 
 #: Frames per second of the common grid (offsets are in these 40 ms frames).
@@ -84,6 +90,27 @@ def window_offset(mouth: NDArray[np.float64], speech: NDArray[np.float64], start
     return best - max_offset, float(np.nanmax(c) - np.nanmedian(c)), float(np.nanmax(c))
 
 
+#: Whole-clip follow: lags tried (frames either way) and the fewest frames with a face.
+FOLLOW_LAGS: Final = 3
+FOLLOW_MIN_FRAMES: Final = 50
+
+
+def _follow(mouth: NDArray[np.float64], speech: NDArray[np.float64]) -> float | None:
+    """Pearson r of the mouth with the speech signal over every grid frame with a face, at
+    the best lag within ±:data:`FOLLOW_LAGS` frames (None below :data:`FOLLOW_MIN_FRAMES`
+    frames)."""
+    best: float | None = None
+    for lag in range(-FOLLOW_LAGS, FOLLOW_LAGS + 1):
+        m = mouth[max(0, lag):len(mouth) + min(0, lag)]
+        s = speech[max(0, -lag):len(speech) + min(0, -lag)]
+        ok = np.isfinite(m) & np.isfinite(s)
+        if ok.sum() < FOLLOW_MIN_FRAMES or m[ok].std() < 1e-9 or s[ok].std() < 1e-9:
+            continue
+        r = float(np.corrcoef(m[ok], s[ok])[0, 1])
+        best = r if best is None else max(best, r)
+    return best
+
+
 def sync_score(figures: dict[str, Any], reference: Reference | None = None) -> float | None:
     """``|median offset| - 1`` for a sustained offset, else 0; None when not measured."""
     if not figures.get("windows_speech"):
@@ -97,13 +124,24 @@ class SyncAnalyzer(Analyzer):
     """See the module docstring."""
 
     name = "sync"
-    version = "3"
+    version = "4"
 
     def __init__(self, *, max_offset: int = 15,
                  signal: Literal["energy", "viseme", "both", "openness"] = "openness",
-                 ) -> None:
+                 table: str | Path | None = None) -> None:
+        """``table``: an openness table JSON (``generator/fit_mouth_openness.py --out``) for
+        ``signal="openness"``; default the packaged one."""
         self.max_offset = max_offset
         self.signal = signal
+        self._table = None
+        if table is not None:
+            from trustavatar.generator.audio import OpennessTable
+
+            try:
+                self._table = OpennessTable.load(table)
+            except (OSError, Error) as e:
+                raise InputError(f"sync analyzer: cannot read the openness table {table}: "
+                                 f"{e}") from e
 
     def begin(self, ctx: ScanContext) -> None:
         self._ctx = ctx
@@ -157,8 +195,7 @@ class SyncAnalyzer(Analyzer):
                 used = "energy (phoneme decoding failed)"
         return signal, active, used
 
-    @staticmethod
-    def _planned_opening(audio: Any, level: NDArray[np.float64], n: int,
+    def _planned_opening(self, audio: Any, level: NDArray[np.float64], n: int,
                          ) -> NDArray[np.float64]:
         """The generator's planned mouth opening for ``audio`` on the grid (``(n,)``)."""
         from trustavatar.generator.audio import (
@@ -168,7 +205,7 @@ class SyncAnalyzer(Analyzer):
         )
         from trustavatar.generator.motion import plan_motion
 
-        table = OpennessTable.load()
+        table = self._table or OpennessTable.load()
         targets = posterior_viseme_track(phone_posteriors(audio), fps=GRID_FPS, n_frames=n,
                                          table=table)
         plan = plan_motion(targets, level.astype(np.float32), fps=GRID_FPS, head=False,
@@ -196,9 +233,10 @@ class SyncAnalyzer(Analyzer):
             inside = (grid_video_t >= ts[0]) & (grid_video_t <= ts[-1])
             if ts.size >= 2:
                 mouth[inside] = np.interp(grid_video_t[inside], ts, op)
+        follow = _follow(mouth, speech)
         length = round(ctx.window * GRID_FPS)
         windows: list[WindowScore] = []
-        offsets, confs = [], []
+        offsets, confs, peaks = [], [], []
         for w0 in range(0, n - length + 1, length):
             speech_frac = float(active[w0:w0 + length].mean())
             figs: dict[str, Any] = {"speech_fraction": speech_frac}
@@ -209,6 +247,7 @@ class SyncAnalyzer(Analyzer):
             if found is not None:
                 off, conf, peak = found
                 figs.update(offset=off, confidence=conf, peak=peak)
+                peaks.append(peak)
                 confident = conf >= MIN_CONFIDENCE
                 figs["confident"] = confident
                 if confident:
@@ -225,6 +264,8 @@ class SyncAnalyzer(Analyzer):
             "median_offset": float(np.median(offsets)) if offsets else None,
             "agreement": None, "mean_confidence": float(np.mean(confs)) if confs else None,
             "sustained_offset": False,
+            "median_peak": float(np.median(peaks)) if peaks else None,
+            "follow": follow,
             "offsets": offsets[:300],
         }
         if offsets:
