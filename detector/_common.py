@@ -199,29 +199,24 @@ def lipsync_model_for(clip: Clip) -> Path | None:
     return root / folds[pick].stem / "lipsync-vit-v1.json"
 
 
-def openness_teachers() -> set[str]:
-    """Source repositories whose fakes taught the packaged mouth-openness table
-    (``generator/MOUTH_OPENNESS.md``), which the sync analyzer's planned opening comes from."""
-    from trustavatar.generator.audio import OpennessTable
-
-    return {str(t["repo"]) for t in OpennessTable.load().provenance.get("teachers", [])}
-
-
 def openness_tables(clips: Sequence[Clip], media: Path, work: Path) -> dict[str, Path]:
     """{source repository: openness table fitted without it} for the clips' repositories
-    that taught the packaged table (``generator/fit_mouth_openness.py --exclude-repo``, with
-    the packaged table's ridge and blend; made once under ``work/openness``). A clip from
-    such a repository is scanned with its table, so that the sync analyzer's planned
-    opening was never fitted on it."""
+    whose fakes taught the packaged mouth-openness table (its provenance lists them;
+    ``generator/MOUTH_OPENNESS.md``). Each is fitted by ``generator/fit_mouth_openness.py
+    --exclude-repo`` with the packaged table's ridge and blend, once, under
+    ``work/openness``. A clip from such a repository is scanned with its table, so that the
+    sync analyzer's planned opening was never fitted on it."""
     from trustavatar.generator.audio import OpennessTable
 
     shipped = OpennessTable.load()
+    teachers = {str(t["repo"]) for t in shipped.provenance.get("teachers", [])}
     out: dict[str, Path] = {}
-    for repo in sorted(openness_teachers() & {c.group for c in clips}):
+    for repo in sorted(teachers & {c.group for c in clips}):
         path = work / "openness" / f"without-{repo.replace('/', '__')}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            sys.path.insert(0, str(ROOT / "generator"))
+            if str(ROOT / "generator") not in sys.path:
+                sys.path.insert(0, str(ROOT / "generator"))
             import fit_mouth_openness
 
             code = fit_mouth_openness.main([

@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
+from trustavatar._correlation import best_lag_correlation
 from trustavatar.errors import InputError
 from trustavatar.face.mesh import N_LANDMARKS, Region, face_height, mouth_opening
 
@@ -263,15 +264,6 @@ def _mouth_sync(mouth: NDArray[np.float64], level: NDArray[np.float64],
     loud = float(np.percentile(level[:n], 95))
     s = np.clip(level[:n], loud - _SPEECH_RANGE_DB, None)
     m, s = gaussian_filter1d(m, 1.0), gaussian_filter1d(s, 1.0)
-    best: tuple[float | None, int | None] = (None, None)
-    max_lag = max(1, round(SYNC_MAX_LAG_S * fps))
-    for lag in range(-max_lag, max_lag + 1):
-        x = m[max(lag, 0):n + min(lag, 0)]
-        y = s[max(-lag, 0):n + min(-lag, 0)]
-        ok = valid[max(lag, 0):n + min(lag, 0)]
-        if ok.sum() < 10 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-            continue
-        r = float(np.corrcoef(x[ok], y[ok])[0, 1])
-        if best[0] is None or r > best[0]:
-            best = (r, -lag)
-    return best
+    m[~valid] = np.nan  # smoothed over the filled gaps; correlated where a face was seen
+    best = best_lag_correlation(m, s, max(1, round(SYNC_MAX_LAG_S * fps)))
+    return (None, None) if best is None else (best[1], -best[0])

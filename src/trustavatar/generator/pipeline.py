@@ -45,6 +45,7 @@ from trustavatar.generator.finishing import FrameFinisher
 from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,
+    SYNC_MIN_FRAMES,
     QAReport,
     assess,
     frames_to_check,
@@ -138,9 +139,9 @@ class _Speech:
                                                 table=table), table.motion_config(motion)
 
 
-#: The shortest speech a talking head is made for (seconds): below it the output is a few
-#: frames, too short for the sync check (:data:`~.qa.SYNC_MIN_FRAMES` at 25 fps).
-MIN_SPEECH_SECONDS = 0.4
+#: The shortest speech a talking head is made for (seconds, 0.4): below it the output is a
+#: few frames, too short for the sync check (:data:`~.qa.SYNC_MIN_FRAMES` at 25 fps).
+MIN_SPEECH_SECONDS = SYNC_MIN_FRAMES / 25.0
 
 
 def _long_enough(duration: float, what: str) -> None:

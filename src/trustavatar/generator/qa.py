@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from trustavatar._correlation import best_lag_correlation
 from trustavatar.errors import FaceError
 from trustavatar.face import FaceBox, FaceEmbedding, embed_face
 from trustavatar.face.embedding import embed_face_at
@@ -197,17 +198,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
 
 
 def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 4) -> tuple[int, float]:
-    best = (0, -1.0)
-    for lag in range(-max_lag, max_lag + 1):
-        x = a[max(lag, 0):len(a) + min(lag, 0)]
-        y = b[max(-lag, 0):len(b) + min(-lag, 0)]
-        ok = ~(np.isnan(x) | np.isnan(y))
-        if ok.sum() < 10 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-            continue
-        r = float(np.corrcoef(x[ok], y[ok])[0, 1])
-        if r > best[1]:
-            best = (lag, r)
-    return best
+    return best_lag_correlation(a, b, max_lag) or (0, -1.0)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from trustavatar._correlation import best_lag_correlation
 from trustavatar.detector.analyzers.base import Analyzer, Reference, ScanContext
 from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, WindowScore
 from trustavatar.detector.tracking import FaceObservation, TrackSummary
@@ -99,16 +100,9 @@ def _follow(mouth: NDArray[np.float64], speech: NDArray[np.float64]) -> float | 
     """Pearson r of the mouth with the speech signal over every grid frame with a face, at
     the best lag within ±:data:`FOLLOW_LAGS` frames (None below :data:`FOLLOW_MIN_FRAMES`
     frames)."""
-    best: float | None = None
-    for lag in range(-FOLLOW_LAGS, FOLLOW_LAGS + 1):
-        m = mouth[max(0, lag):len(mouth) + min(0, lag)]
-        s = speech[max(0, -lag):len(speech) + min(0, -lag)]
-        ok = np.isfinite(m) & np.isfinite(s)
-        if ok.sum() < FOLLOW_MIN_FRAMES or m[ok].std() < 1e-9 or s[ok].std() < 1e-9:
-            continue
-        r = float(np.corrcoef(m[ok], s[ok])[0, 1])
-        best = r if best is None else max(best, r)
-    return best
+    best = best_lag_correlation(mouth, speech, FOLLOW_LAGS, min_frames=FOLLOW_MIN_FRAMES,
+                                min_std=1e-9)
+    return None if best is None else best[1]
 
 
 def sync_score(figures: dict[str, Any], reference: Reference | None = None) -> float | None:
