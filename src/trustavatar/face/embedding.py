@@ -6,8 +6,9 @@ only with the person's consent, only as long as needed, and protect it like the 
 
 Pipeline: dlib's HOG frontal face detector finds faces; exactly one is required. Five
 landmarks (eyes, nose) align the face to a 150x150 chip; dlib's ResNet model maps the chip
-to a 128-d vector. Two images show the same person when the distance between their
-vectors is at most :data:`MATCH_THRESHOLD`.
+to a 128-d vector (the network is read from dlib's file and run with numpy, 4-6x faster
+than dlib's own build: :mod:`trustavatar.face.resnet`). Two images show the same person
+when the distance between their vectors is at most :data:`MATCH_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from numpy.typing import NDArray
 from trustavatar.errors import FaceError
 from trustavatar.face.image import ImageSource, load_image
 from trustavatar.face.models import EMBEDDING_MODEL, face_models
+from trustavatar.face.resnet import CHIP_PADDING, CHIP_SIZE
 
 #: Length of a dlib face descriptor.
 EMBEDDING_DIMS: Final = 128
@@ -178,13 +180,15 @@ def embed_face_at(image: NDArray[np.uint8], box: FaceBox) -> FaceEmbedding:
 
 def _embed_in(rgb: NDArray[np.uint8], rect: Any) -> FaceEmbedding:
     """The embedding of the face in ``rect`` (a ``dlib.rectangle``) of ``rgb``."""
+    import dlib
+
     models = face_models()
     try:
         shape = models.landmarks(rgb, rect)
-        descriptor = models.encoder.compute_face_descriptor(rgb, shape)
+        chip = dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
     except RuntimeError as e:  # dlib reports its failures as RuntimeError
         raise FaceError(f"face analysis failed: {e}") from e
-    vector = np.asarray(descriptor, dtype=np.float64)
+    vector = models.encoder.descriptor(chip)
     return FaceEmbedding(
         vector, box=FaceBox(int(rect.left()), int(rect.top()), int(rect.right()),
                             int(rect.bottom()))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar.errors import FaceError
+from trustavatar.face.resnet import FaceResNet, load_face_resnet
 
 #: The face detector: dlib's HOG + linear SVM frontal face detector (built into dlib).
 DETECTOR: Final = "dlib_hog_frontal_face_detector"
@@ -49,11 +50,11 @@ def model_path(name: str) -> Path:
 
 @dataclass(frozen=True)
 class FaceModels:
-    """The three loaded dlib objects."""
+    """The loaded models: dlib's detector and landmarks, and its ResNet (run with numpy)."""
 
     detector: Any  #: dlib.fhog_object_detector
     landmarks: Any  #: dlib.shape_predictor
-    encoder: Any  #: dlib.face_recognition_model_v1
+    encoder: FaceResNet  #: dlib's face recognition network (:mod:`trustavatar.face.resnet`)
 
 
 def face_models() -> FaceModels:
@@ -70,7 +71,7 @@ def _load() -> FaceModels:
         return FaceModels(
             detector=dlib.get_frontal_face_detector(),
             landmarks=dlib.shape_predictor(str(model_path(LANDMARK_MODEL))),
-            encoder=dlib.face_recognition_model_v1(str(model_path(EMBEDDING_MODEL))),
+            encoder=load_face_resnet(model_path(EMBEDDING_MODEL)),
         )
     except RuntimeError as e:
         raise FaceError(f"cannot load the dlib face models: {e}") from e
