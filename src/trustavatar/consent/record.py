@@ -82,7 +82,8 @@ from trustavatar.errors import (
     WatermarkError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
-from trustavatar.face.mesh import FaceMesh
+from trustavatar.face.embedding import NO_UPSAMPLE_FACE_PX
+from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
@@ -314,7 +315,13 @@ def _embed_portrait(portrait: str | os.PathLike[str] | bytes) -> FaceEmbedding:
 class _Frames:
     landmarks: list[NDArray[np.float32] | None]
     counts: list[int]  #: faces in each counted frame
-    crops: dict[int, NDArray[np.uint8]]  #: frame index → face crop (full resolution)
+    crops: dict[int, _Crop]  #: frame index → face crop (full resolution)
+
+
+@dataclass(frozen=True)
+class _Crop:
+    image: NDArray[np.uint8]
+    face_px: float  #: the face's height (forehead to chin) in ``image``
 
 
 def _read_frames(path: Path, fps: float, estimate: int) -> _Frames:
@@ -326,7 +333,8 @@ def _read_frames(path: Path, fps: float, estimate: int) -> _Frames:
     wanted = {int((k + 0.5) * n / IDENTITY_FRAMES) for k in range(IDENTITY_FRAMES)}
     out = _Frames([], [], {})
     pending: list[int] = []  # identity frames whose face was not found: take the next one
-    with FaceMesh(video=True) as tracker, FaceMesh(video=False, max_faces=3) as counter:
+    with FaceMesh(video=True) as tracker, \
+            FaceMesh(video=False, max_faces=3, refine=False) as counter:
         for i, frame in enumerate(_limited(iter_frames(path), limit)):
             small, scale = _analysis_size(frame)
             lm = tracker.detect(small)
@@ -356,7 +364,7 @@ def _analysis_size(frame: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
     return np.asarray(small, np.uint8), scale
 
 
-def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDArray[np.uint8]:
+def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> _Crop:
     """The face with a wide margin (dlib's detector needs context), upscaled if small."""
     h, w = frame.shape[:2]
     (x0, y0), (x1, y1) = landmarks.min(axis=0), landmarks.max(axis=0)
@@ -365,11 +373,12 @@ def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> NDAr
     right, bottom = int(min(cx + half, w)), int(min(cy + half, h))
     crop = np.ascontiguousarray(frame[top:bottom, left:right])
     side = min(crop.shape[:2])
+    f = 1.0
     if 0 < side < _EMBED_MIN_SIDE:
         f = _EMBED_MIN_SIDE / side
         crop = np.asarray(cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC),
                           np.uint8)
-    return crop
+    return _Crop(crop, face_height(landmarks) * f)
 
 
 def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
@@ -383,8 +392,10 @@ def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
     checked: list[int] = []
     distances: list[float] = []
     for index, crop in sorted(frames.crops.items()):
+        # a face this tall is found without doubling the crop for the detector
+        upsample = False if crop.face_px >= NO_UPSAMPLE_FACE_PX else None
         try:
-            distances.append(embed_face(crop).distance(reference))
+            distances.append(embed_face(crop.image, upsample=upsample).distance(reference))
         except FaceError:
             distances.append(float("inf"))
         checked.append(index)

@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "EMBEDDING_DIMS",
     "MATCH_THRESHOLD",
+    "NO_UPSAMPLE_FACE_PX",
     "FaceBox",
     "FaceEmbedding",
     "QuantisedEmbedding",
@@ -52,6 +53,10 @@ QUANT_DIVISOR_MAX: Final = 4096
 DETECTION_MAX_SIDE: Final = 1280
 #: Images whose longer side is at most this are upsampled once (finds faces down to ~40 px).
 UPSAMPLE_BELOW_SIDE: Final = 800
+#: Face height (pixels) from which the detector needs no upsampled image (it finds faces of
+#: ~80 px and more at scale 1): callers that know the face's size pass ``upsample=False``
+#: from here on (on 512 px frames: 74 instead of 122 ms, distances within 0.01).
+NO_UPSAMPLE_FACE_PX: Final = 120
 
 
 class FaceBox(NamedTuple):

@@ -129,15 +129,17 @@ def _check_frame(frame: np.ndarray) -> None:
 class FaceMesh:
     """Per-frame face landmarks. ``video=True`` tracks across frames (faster, smoother).
 
-    Use as a context manager, or call :meth:`close`.
+    ``refine``: mediapipe's attention model refines the lips, eyes and irises (478 points;
+    without it 468, and a static-image call on 640x480 takes 7.3 instead of 9.6 ms here:
+    for counting faces). Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, *, video: bool = True, max_faces: int = 1,
-                 min_detection_confidence: float = 0.5) -> None:
+                 min_detection_confidence: float = 0.5, refine: bool = True) -> None:
         fm = _mediapipe_face_mesh()
         with _quiet_native_stderr():
             self._mesh = fm.FaceMesh(
-                static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+                static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=refine,
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=0.5,
             )
@@ -146,7 +148,8 @@ class FaceMesh:
                 self._mesh.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
-        """Landmarks of every face found: a list of ``(478, 2) float32`` (x, y) pixels."""
+        """Landmarks of every face found: a list of ``(478, 2) float32`` (x, y) pixels
+        (``(468, 2)`` without ``refine``)."""
         _check_frame(frame)
         h, w = frame.shape[:2]
         with _quiet_protobuf():
