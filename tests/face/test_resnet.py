@@ -65,3 +65,26 @@ def test_damaged_model_files_are_refused(tmp_path: Path) -> None:
 def test_chip_of_another_size_is_refused() -> None:
     with pytest.raises(FaceError, match="150x150"):
         face_models().encoder.descriptor(np.zeros((100, 100, 3), np.uint8))
+
+
+def test_descriptors_on_several_threads_leave_blas_as_it_was() -> None:
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    network = face_models().encoder
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    chip = np.full((CHIP_SIZE, CHIP_SIZE, 3), 128, np.uint8)
+    expected = network.descriptor(chip)
+    results: list[np.ndarray] = []
+
+    def embed() -> None:
+        results.extend(network.descriptor(chip) for _ in range(5))
+
+    threads = [threading.Thread(target=embed) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20 and all(np.array_equal(r, expected) for r in results)
+    assert [lib["num_threads"] for lib in threadpool_info()] == before

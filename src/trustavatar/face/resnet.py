@@ -29,6 +29,7 @@ from __future__ import annotations
 
 __all__ = ["CHIP_PADDING", "CHIP_SIZE", "FaceResNet", "load_face_resnet"]
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -50,6 +51,9 @@ CHIP_PADDING: Final = 0.25
 #: generator's QA beside the renderer, a consent clip's faces beside its speech check),
 #: where the second thread's spinning slowed the run down.
 _BLAS: Final = ThreadpoolController().select(user_api="blas")
+#: Held while the thread count is lowered: two threads restoring it out of order would
+#: leave the process's BLAS on one thread.
+_BLAS_LOCK: Final = threading.Lock()
 
 _LAYER_NAMES: Final = (b"input_rgb_image_sized", b"con_4", b"affine_", b"relu_",
                        b"max_pool_2", b"avg_pool_2", b"add_prev_", b"fc_2")
@@ -133,7 +137,7 @@ class FaceResNet:
             raise FaceError(f"a face chip must be {CHIP_SIZE}x{CHIP_SIZE} RGB, "
                             f"not {chip.shape}")
         x = ((chip.astype(np.float32) - self._mean) / np.float32(256)).transpose(2, 0, 1)
-        with _BLAS.limit(limits=1):
+        with _BLAS_LOCK, _BLAS.limit(limits=1):
             x = np.maximum(self._stem(np.ascontiguousarray(x)), 0)
             x = _pool(x, self._pool, largest=True)
             for block in self._blocks:
