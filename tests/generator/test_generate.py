@@ -142,6 +142,32 @@ def test_gate_refuses_another_persons_face(studio, tmp_path):
     _nothing_written(studio, out, before)
 
 
+def test_video_whose_face_changes_to_another_person_is_refused(studio, photo_video, tmp_path):
+    """The gate checks the video's first frame; the source frames checked once a second
+    while dubbing must show the subject too (here everything after the first second shows
+    someone else)."""
+    import av
+
+    from trustavatar.video_io import iter_frames
+
+    subject = list(iter_frames(photo_video.output))[:25]
+    with Image.open(write_second_person(tmp_path)) as im:
+        other = np.asarray(im.convert("RGB").resize((256, 256)))
+    face = tmp_path / "switch.mp4"
+    with av.open(str(face), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 256
+        stream.pix_fmt = "yuv420p"
+        for frame in [*subject, *[other] * 75]:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentIdentityError, match=r"frame \d+ of switch.mp4 shows someone other"):
+        generate(face=face, consent=studio.consent, out=out,
+                 script="One, two, three, four, five, six.", home=studio.home)
+    _nothing_written(studio, out, before)
+
+
 def test_gate_refuses_a_revoked_consent(studio, tmp_path):
     path = studio.issue("revoked")
     cid = consent.load_artifact(path).consent_id

@@ -46,6 +46,7 @@ from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,
     SYNC_MIN_FRAMES,
+    BoxFromMesh,
     QAReport,
     assess,
     frames_to_check,
@@ -291,7 +292,7 @@ def generate(
                 meter.begin(n, wanted, face_px, boxes)
                 references, finisher = _render(
                     mode, face_p, reference, ref_landmarks, track, speech.audio16, raw,
-                    wanted, qa_reference, subject, report, stages, mark, meter)
+                    wanted, qa_reference, boxes, subject, report, stages, mark, meter)
                 timings["render_encode_s"] = time.perf_counter() - t
                 t = time.perf_counter()
                 report("checking", 0, 1)
@@ -455,12 +456,14 @@ class _Stages:
 
 def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
             track: MotionTrack, audio16: audio_api.Audio, raw: Path, check_at: list[int],
-            qa_reference: FaceEmbedding, subject: FaceEmbedding, report: Progress,
-            stages: _Stages, mark: Watermark, meter: Meter
+            qa_reference: FaceEmbedding, boxes: BoxFromMesh | None, subject: FaceEmbedding,
+            report: Progress, stages: _Stages, mark: Watermark, meter: Meter
             ) -> tuple[dict[int, FaceEmbedding], FrameFinisher]:
     """Render every frame and hand it to a :class:`FrameFinisher` (``mark``, the writer of
     ``raw``, ``meter``); return the identity reference of each frame in ``check_at``, and
-    the closed finisher."""
+    the closed finisher. ``boxes``: in video mode, the source frames in ``check_at`` are
+    embedded with dlib's box placed from their tracked landmarks, as the QA embeds the
+    output frames (None: the detector finds them)."""
     h, w = reference.shape[:2]
     n = len(track)
     references: dict[int, FaceEmbedding] = {}
@@ -492,7 +495,8 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
                         out = dubber.render(frame, lm, _pose(track, i))
                     if i in wanted and lm is not None:
                         try:
-                            src = identity_embedding(frame, face_height(lm))
+                            src = identity_embedding(frame, face_height(lm), landmarks=lm,
+                                                     boxes=boxes)
                         except FaceError:
                             src = None  # mediapipe sees a face dlib cannot embed: not checked
                         if src is not None:
