@@ -25,14 +25,19 @@ from trustavatar.errors import InputError
 N_LANDMARKS = 478
 
 _IMPORT_LOCK = threading.Lock()
+_FILTERED = False  # _ignore_protobuf_deprecation() has run
 
 
-@contextlib.contextmanager
-def _quiet_protobuf() -> Iterator[None]:
-    """Hide protobuf 4's deprecation warning raised from inside mediapipe 0.10.14."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
-        yield
+def _ignore_protobuf_deprecation() -> None:
+    """Hide protobuf 4's deprecation warning raised from inside mediapipe 0.10.14 (on every
+    call that returns landmarks), for this one message from that one module.
+
+    Installed once, when mediapipe is first imported. A ``warnings.catch_warnings`` block
+    around each call is not thread-safe (it saves and restores the process's filter list),
+    and two threads tracking faces at once (a short dub renders on one while its QA
+    measures on another) let the warning through to the user's terminal."""
+    warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated",
+                            category=UserWarning, module=r"google\.protobuf\.symbol_database")
 
 
 def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (untyped)
@@ -40,6 +45,11 @@ def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (unty
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
         import mediapipe as mp
+
+        global _FILTERED
+        if not _FILTERED:
+            _ignore_protobuf_deprecation()
+            _FILTERED = True
 
     return mp.solutions.face_mesh
 
@@ -144,16 +154,14 @@ class FaceMesh:
                 min_tracking_confidence=0.5,
             )
             # the graph's first run logs too: do it on a blank frame while muted
-            with _quiet_protobuf():
-                self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
 
     def detect_all(self, frame: np.ndarray) -> list[np.ndarray]:
         """Landmarks of every face found: a list of ``(478, 2) float32`` (x, y) pixels
         (``(468, 2)`` without ``refine``)."""
         _check_frame(frame)
         h, w = frame.shape[:2]
-        with _quiet_protobuf():
-            result = self._mesh.process(np.ascontiguousarray(frame))
+        result = self._mesh.process(np.ascontiguousarray(frame))
         faces = []
         for face in result.multi_face_landmarks or []:
             pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
