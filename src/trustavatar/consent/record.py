@@ -82,7 +82,6 @@ from trustavatar.errors import (
     WatermarkError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
-from trustavatar.face.embedding import NO_UPSAMPLE_FACE_PX
 from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
 from trustavatar.keys import SigningKey, TrustStore
@@ -392,10 +391,8 @@ def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
     checked: list[int] = []
     distances: list[float] = []
     for index, crop in sorted(frames.crops.items()):
-        # a face this tall is found without doubling the crop for the detector
-        upsample = False if crop.face_px >= NO_UPSAMPLE_FACE_PX else None
         try:
-            distances.append(embed_face(crop.image, upsample=upsample).distance(reference))
+            distances.append(embed_face(crop.image, face_px=crop.face_px).distance(reference))
         except FaceError:
             distances.append(float("inf"))
         checked.append(index)

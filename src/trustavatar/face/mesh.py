@@ -25,14 +25,13 @@ from trustavatar.errors import InputError
 N_LANDMARKS = 478
 
 _IMPORT_LOCK = threading.Lock()
-_FILTERED = False  # _ignore_protobuf_deprecation() has run
 
 
 def _ignore_protobuf_deprecation() -> None:
     """Hide protobuf 4's deprecation warning raised from inside mediapipe 0.10.14 (on every
     call that returns landmarks), for this one message from that one module.
 
-    Installed once, when mediapipe is first imported. A ``warnings.catch_warnings`` block
+    Installed once, when this module is imported. A ``warnings.catch_warnings`` block
     around each call is not thread-safe (it saves and restores the process's filter list),
     and two threads tracking faces at once (a short dub renders on one while its QA
     measures on another) let the warning through to the user's terminal."""
@@ -40,16 +39,14 @@ def _ignore_protobuf_deprecation() -> None:
                             category=UserWarning, module=r"google\.protobuf\.symbol_database")
 
 
+_ignore_protobuf_deprecation()
+
+
 def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (untyped)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
         import mediapipe as mp
-
-        global _FILTERED
-        if not _FILTERED:
-            _ignore_protobuf_deprecation()
-            _FILTERED = True
 
     return mp.solutions.face_mesh
 

@@ -37,7 +37,6 @@ from typing import Final
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
-from threadpoolctl import ThreadpoolController
 
 from trustavatar.errors import FaceError
 
@@ -46,13 +45,8 @@ from trustavatar.errors import FaceError
 CHIP_SIZE: Final = 150
 CHIP_PADDING: Final = 0.25
 
-#: numpy's BLAS, held to one thread while a descriptor is computed: two threads take 20
-#: instead of 27 ms but 40 ms of CPU, and embeddings are computed beside other work (the
-#: generator's QA beside the renderer, a consent clip's faces beside its speech check),
-#: where the second thread's spinning slowed the run down.
-_BLAS: Final = ThreadpoolController().select(user_api="blas")
-#: Held while the thread count is lowered: two threads restoring it out of order would
-#: leave the process's BLAS on one thread.
+#: Held while numpy's BLAS is lowered to one thread (:meth:`FaceResNet.descriptor`): two
+#: threads restoring it out of order would leave the process's BLAS on one thread.
 _BLAS_LOCK: Final = threading.Lock()
 
 _LAYER_NAMES: Final = (b"input_rgb_image_sized", b"con_4", b"affine_", b"relu_",
@@ -124,6 +118,15 @@ class FaceResNet:
 
     def __init__(self, mean: NDArray[np.float32], stem: _Conv, pool: int,
                  blocks: list[_Block], fc: NDArray[np.float32]) -> None:
+        # numpy's BLAS, held to one thread while a descriptor is computed: two threads
+        # take 20 instead of 27 ms but 40 ms of CPU, and embeddings are computed beside
+        # other work (the generator's QA beside the renderer, a consent clip's faces beside
+        # its speech check), where the second thread's spinning slowed the run down.
+        # (threadpoolctl is imported here, not with the module: 24 ms every command need
+        # not pay.)
+        from threadpoolctl import ThreadpoolController
+
+        self._blas = ThreadpoolController().select(user_api="blas")
         self._mean = mean
         self._stem = stem
         self._pool = pool
@@ -137,7 +140,7 @@ class FaceResNet:
             raise FaceError(f"a face chip must be {CHIP_SIZE}x{CHIP_SIZE} RGB, "
                             f"not {chip.shape}")
         x = ((chip.astype(np.float32) - self._mean) / np.float32(256)).transpose(2, 0, 1)
-        with _BLAS_LOCK, _BLAS.limit(limits=1):
+        with _BLAS_LOCK, self._blas.limit(limits=1):
             x = np.maximum(self._stem(np.ascontiguousarray(x)), 0)
             x = _pool(x, self._pool, largest=True)
             for block in self._blocks:

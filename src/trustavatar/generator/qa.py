@@ -31,7 +31,7 @@ from scipy.ndimage import gaussian_filter1d
 from trustavatar._correlation import best_lag_correlation
 from trustavatar.errors import FaceError
 from trustavatar.face import FaceBox, FaceEmbedding, embed_face
-from trustavatar.face.embedding import NO_UPSAMPLE_FACE_PX, embed_face_at
+from trustavatar.face.embedding import embed_face_at
 from trustavatar.face.mesh import FaceMesh, Region, face_height, mouth_opening
 
 #: Real footage compared with its own first frame already sits at ~0.26 (pose and
@@ -138,8 +138,9 @@ def identity_embedding(frame: np.ndarray, face_px: float | None = None, *,
     """The dlib embedding of the one face in ``frame`` ((H, W, 3) uint8), upscaled if small.
 
     ``face_px``: the face's height in ``frame`` when known; a face that stays at least
-    :data:`NO_UPSAMPLE_FACE_PX` tall is found without doubling the image for the detector
-    (74 instead of 122 ms a frame at 512 px; distances within 0.01). ``landmarks`` (the
+    :data:`~trustavatar.face.embedding.NO_UPSAMPLE_FACE_PX` tall is found without doubling
+    the image for the detector (74 instead of 122 ms a frame at 512 px; distances within
+    0.01). ``landmarks`` (the
     frame's face mesh) and ``boxes``: place the face from the landmarks instead of running
     the detector. The embedding's box is in ``frame``'s pixels."""
     side = min(frame.shape[:2])
@@ -150,8 +151,7 @@ def identity_embedding(frame: np.ndarray, face_px: float | None = None, *,
     if landmarks is not None and boxes is not None:
         found = embed_face_at(frame, boxes.box(landmarks * scale))
     else:
-        big = face_px is not None and face_px * scale >= NO_UPSAMPLE_FACE_PX
-        found = embed_face(frame, upsample=False if big else None)
+        found = embed_face(frame, face_px=None if face_px is None else face_px * scale)
     if scale == 1.0 or found.box is None:
         return found
     b = found.box
