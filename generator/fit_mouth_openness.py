@@ -58,7 +58,7 @@ from trustavatar.generator.audio.mouth_openness import (  # noqa: E402
     OpennessTable,
     posterior_viseme_track,
 )
-from trustavatar.generator.audio.phone_posteriors import (  # noqa: E402
+from trustavatar.generator.audio.posteriors import (  # noqa: E402
     NON_SPEECH_PHONES,
     phone_posteriors,
 )

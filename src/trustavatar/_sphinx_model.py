@@ -1,7 +1,7 @@
 """PocketSphinx's US-English acoustic model, read from the wheel's files, and its front end.
 
 Shared by the consent check's speaker adaptation (:mod:`trustavatar.consent.speaker_adaptation`)
-and the generator's phone posteriors (:mod:`trustavatar.generator.audio.phone_posteriors`):
+and the generator's phone posteriors (:mod:`trustavatar.generator.audio.posteriors`):
 the model's Gaussians and mixture weights (``means``, ``variances``, ``sendump``, ``mdef``),
 the cepstra a decoder logs (``-mfclogdir``) and the features the model scores
 (``1s_c_d_dd`` after batch CMN). Read-only, offline; nothing here decodes.

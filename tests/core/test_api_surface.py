@@ -49,10 +49,12 @@ PUBLIC = {
         "voice_activity",
     ],
     "trustavatar.watermark": [
-        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReading",
-        "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
+        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReader",
+        "WatermarkReading", "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ],
-    "trustavatar.face.mesh": ["FaceMesh", "Region", "face_height", "mouth_opening", "preload"],
+    "trustavatar.face.mesh": [
+        "FaceCounter", "FaceMesh", "Region", "face_height", "mouth_opening", "preload",
+    ],
     "trustavatar.detector": [
         "DETECTOR_VERSION", "AlignedCrop", "Analyzer", "AnalyzerResult", "AnalyzerSpec",
         "AnalyzerStatus", "BatchItem", "DecodedFrame", "EyeLandmarks", "FaceObservation",

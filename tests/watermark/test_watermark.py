@@ -13,6 +13,7 @@ from trustavatar.errors import InputError, ProvenanceInputError, WatermarkError
 from trustavatar.watermark import (
     DEFAULT_KEY,
     Watermark,
+    WatermarkReader,
     WatermarkReading,
     payload_for,
     read_watermark,
@@ -111,6 +112,34 @@ def test_reader_streams_and_stops_at_max_frames(marked) -> None:
     reading = read_watermark(frames(), key=KEY, max_frames=5)
     assert reading.frames_used == 5
     assert len(taken) == 6  # the sixth is pulled to learn that the limit is reached
+
+
+def test_push_reader_reads_what_read_watermark_reads(marked) -> None:
+    reader = WatermarkReader(key=KEY, max_frames=8)
+    assert not reader.full
+    for frame in marked:  # frames after the eighth are ignored
+        reader.add(frame)
+    assert reader.full and reader.frames == 8
+    reading = reader.reading()
+    assert reading == read_watermark(marked, key=KEY, max_frames=8)
+    assert reading.payload == PAYLOAD and reading.frames_used == 8
+
+
+def test_push_reader_refuses_bad_frames_limits_and_no_frames(clip) -> None:
+    reader = WatermarkReader()
+    with pytest.raises(WatermarkError, match="no frames"):
+        reader.reading()
+    with pytest.raises(WatermarkError, match=r"frame 0 is 300x48 pixels; a watermark needs"):
+        reader.add(np.zeros((48, 300, 3), np.uint8))
+    reader.add(clip[0])
+    with pytest.raises(WatermarkError, match=r"frame 1 must be \(H, W, 3\) uint8 RGB"):
+        reader.add(clip[1][..., :2])
+    assert reader.frames == 1 and not reader.reading().present
+    for bad in (0, -3, True, 1.5):
+        with pytest.raises(WatermarkError, match="max_frames must be a positive integer"):
+            WatermarkReader(max_frames=bad)
+    with pytest.raises(WatermarkError, match="non-empty bytes"):
+        WatermarkReader(key=b"")
 
 
 def test_reads_a_4d_array(marked) -> None:
@@ -212,7 +241,8 @@ def test_public_api_surface() -> None:
     import trustavatar.watermark as wm
 
     assert sorted(wm.__all__) == sorted([
-        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReading",
+        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReader",
+        "WatermarkReading",
         "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ])
     for name in wm.__all__:

@@ -17,58 +17,35 @@ spoken code, liveness and identity and issues the artifact (``recorded-clip`` ev
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from trustavatar.consent.artifact import (
-    MAX_ARTIFACT_BYTES,
-    ArtifactSource,
-    ClipEvidence,
-    ConsentArtifact,
-    Evidence,
-    EvidenceDocument,
-    Issuer,
-    Scope,
-    Subject,
-    Validity,
-    load_artifact,
-    parse_artifact,
-)
-from trustavatar.consent.challenge import (
-    CHALLENGE_TTL,
-    MAX_ATTEMPTS,
-    Challenge,
-    ConsentDraft,
-    create_challenge,
-    get_challenge,
-    list_challenges,
-)
-from trustavatar.consent.issue import DEFAULT_PURPOSE, DEFAULT_VALIDITY, issue
-from trustavatar.consent.revocation import (
-    RevocationList,
-    RevocationListSource,
-    export_revocations,
-    load_revocation_list,
-)
-from trustavatar.consent.spoken_code import (
-    ENGLISH_TEMPLATE,
-    ConsentTemplate,
-    SpokenCodeResult,
-    load_template,
-    score_spoken_code,
-)
-from trustavatar.consent.store import (
-    ConsentRecord,
-    ConsentStatus,
-    Revocation,
-    get_consent,
-    list_consents,
-    record_consent,
-    revoke,
-)
-from trustavatar.consent.verify import ConsentGrant, require, verify
+from trustavatar._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from trustavatar.consent.artifact import (
+        MAX_ARTIFACT_BYTES,
+        ArtifactSource,
+        ClipEvidence,
+        ConsentArtifact,
+        Evidence,
+        EvidenceDocument,
+        Issuer,
+        Scope,
+        Subject,
+        Validity,
+        load_artifact,
+        parse_artifact,
+    )
+    from trustavatar.consent.challenge import (
+        CHALLENGE_TTL,
+        MAX_ATTEMPTS,
+        Challenge,
+        ConsentDraft,
+        create_challenge,
+        get_challenge,
+        list_challenges,
+    )
+    from trustavatar.consent.issuance import DEFAULT_PURPOSE, DEFAULT_VALIDITY, issue
     from trustavatar.consent.liveness import LivenessResult, analyse_liveness
     from trustavatar.consent.record import (
         ClipReport,
@@ -78,12 +55,52 @@ if TYPE_CHECKING:
         check_clip,
         record_clip,
     )
+    from trustavatar.consent.revocation import (
+        RevocationList,
+        RevocationListSource,
+        export_revocations,
+        load_revocation_list,
+    )
+    from trustavatar.consent.spoken_code import (
+        ENGLISH_TEMPLATE,
+        ConsentTemplate,
+        SpokenCodeResult,
+        load_template,
+        score_spoken_code,
+    )
+    from trustavatar.consent.store import (
+        ConsentRecord,
+        ConsentStatus,
+        Revocation,
+        get_consent,
+        list_consents,
+        record_consent,
+        revoke,
+    )
+    from trustavatar.consent.verification import ConsentGrant, require, verify
 
-#: Imported on first use: clip checking pulls in video, face-mesh and C2PA libraries.
+#: Every public name, and the module that defines it: imported on first use, so that a
+#: process that needs one module (the spoken-code child) does not load them all.
 _LAZY = {
+    "ArtifactSource": "artifact", "ClipEvidence": "artifact", "ConsentArtifact": "artifact",
+    "Evidence": "artifact", "EvidenceDocument": "artifact", "Issuer": "artifact",
+    "MAX_ARTIFACT_BYTES": "artifact", "Scope": "artifact", "Subject": "artifact",
+    "Validity": "artifact", "load_artifact": "artifact", "parse_artifact": "artifact",
+    "CHALLENGE_TTL": "challenge", "Challenge": "challenge", "ConsentDraft": "challenge",
+    "MAX_ATTEMPTS": "challenge", "create_challenge": "challenge", "get_challenge": "challenge",
+    "list_challenges": "challenge",
+    "DEFAULT_PURPOSE": "issuance", "DEFAULT_VALIDITY": "issuance", "issue": "issuance",
     "LivenessResult": "liveness", "analyse_liveness": "liveness",
     "ClipReport": "record", "IdentityResult": "record", "ProvenanceScreen": "record",
     "RecordedConsent": "record", "check_clip": "record", "record_clip": "record",
+    "RevocationList": "revocation", "RevocationListSource": "revocation",
+    "export_revocations": "revocation", "load_revocation_list": "revocation",
+    "ConsentTemplate": "spoken_code", "ENGLISH_TEMPLATE": "spoken_code",
+    "SpokenCodeResult": "spoken_code", "load_template": "spoken_code",
+    "score_spoken_code": "spoken_code",
+    "ConsentRecord": "store", "ConsentStatus": "store", "Revocation": "store",
+    "get_consent": "store", "list_consents": "store", "record_consent": "store", "revoke": "store",
+    "ConsentGrant": "verification", "require": "verification", "verify": "verification",
 }
 
 __all__ = [
@@ -138,8 +155,4 @@ __all__ = [
     "verify",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -71,7 +71,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar._time import format_time, parse_time, to_second, utc_now
-from trustavatar.consent.issue import (
+from trustavatar.consent.issuance import (
     _LANGUAGE,
     _TOKEN,
     DEFAULT_PURPOSE,

@@ -63,7 +63,7 @@ from trustavatar.consent.challenge import (
     release,
     require_open,
 )
-from trustavatar.consent.issue import issue
+from trustavatar.consent.issuance import issue
 from trustavatar.consent.liveness import LivenessResult, analyse_liveness
 from trustavatar.consent.speech_process import SpeechProcess
 from trustavatar.consent.spoken_code import (
@@ -82,12 +82,12 @@ from trustavatar.errors import (
     WatermarkError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
-from trustavatar.face.mesh import FaceMesh, face_height
+from trustavatar.face.mesh import FaceCounter, FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
 from trustavatar.video_io import iter_frames, probe
-from trustavatar.watermark import Z_PRESENT, read_watermark
+from trustavatar.watermark import Z_PRESENT, WatermarkReader, WatermarkReading
 
 #: Longest clip accepted (seconds).
 MAX_CLIP_SECONDS: Final = 60.0
@@ -287,12 +287,12 @@ def check_clip(
         digest = sha256_file(path)
         # 4-6. Liveness, identity and provenance (one pass over the frames), while the
         #      speech is still being scored.
-        frames = _read_frames(path, info.fps, info.frames)
+        frames = _read_frames(path, info.fps, info.frames, watermark=screen_provenance)
         if not frames.landmarks:
             raise InputError(f"clip {path.name} has no decodable video frames")
         liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level)
         identity = _identity(frames, reference)
-        screen = _screen(path, trust) if screen_provenance else None
+        screen = _screen(path, trust, frames.watermark) if screen_provenance else None
         speech = scoring.result() if scoring is not None else None
     return ClipReport(
         clip=str(path), clip_sha256=digest, duration=len(frames.landmarks) / info.fps,
@@ -315,6 +315,9 @@ class _Frames:
     landmarks: list[NDArray[np.float32] | None]
     counts: list[int]  #: faces in each counted frame
     crops: dict[int, _Crop]  #: frame index → face crop (full resolution)
+    #: the first :data:`WATERMARK_FRAMES` frames read for a watermark (None: not asked, or
+    #: frames too small to carry one)
+    watermark: WatermarkReading | None = None
 
 
 @dataclass(frozen=True)
@@ -323,27 +326,35 @@ class _Crop:
     face_px: float  #: the face's height (forehead to chin) in ``image``
 
 
-def _read_frames(path: Path, fps: float, estimate: int) -> _Frames:
-    """One pass: landmarks of every frame (tracked), faces counted a few times a second, and
-    face crops of :data:`IDENTITY_FRAMES` frames spread over the clip."""
+def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = True) -> _Frames:
+    """One pass: landmarks of every frame (tracked), faces counted a few times a second,
+    face crops of :data:`IDENTITY_FRAMES` frames spread over the clip, and (``watermark``)
+    the first frames read for a watermark."""
     limit = int(MAX_CLIP_SECONDS * fps) + 2
     count_every = max(1, round(fps / FACE_COUNT_RATE))
     n = max(estimate, 1)
     wanted = {int((k + 0.5) * n / IDENTITY_FRAMES) for k in range(IDENTITY_FRAMES)}
     out = _Frames([], [], {})
     pending: list[int] = []  # identity frames whose face was not found: take the next one
-    with FaceMesh(video=True) as tracker, \
-            FaceMesh(video=False, max_faces=3, refine=False) as counter:
+    reader = WatermarkReader(max_frames=WATERMARK_FRAMES) if watermark else None
+    with FaceMesh(video=True) as tracker, FaceCounter(max_faces=3) as counter:
         for i, frame in enumerate(_limited(iter_frames(path), limit)):
+            if reader is not None and not reader.full:
+                try:
+                    reader.add(frame)
+                except WatermarkError:
+                    reader = None  # too small to carry one
             small, scale = _analysis_size(frame)
             lm = tracker.detect(small)
             out.landmarks.append(lm)
             if i % count_every == 0:
-                out.counts.append(len(counter.detect_all(small)))
+                out.counts.append(counter.count(small))
             if i in wanted:
                 pending.append(i)
             if pending and lm is not None:
                 out.crops[pending.pop(0)] = _face_crop(frame, (lm / scale).astype(np.float32))
+    if reader is not None and reader.frames:
+        out.watermark = reader.reading()
     return out
 
 
@@ -411,15 +422,11 @@ def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
         threshold=MATCH_THRESHOLD, failures=tuple(failures))
 
 
-def _screen(path: Path, trust: TrustStore | None) -> ProvenanceScreen:
+def _screen(path: Path, trust: TrustStore | None,
+            watermark: WatermarkReading | None) -> ProvenanceScreen:
     failures: list[str] = []
-    z: float | None = None
-    present = False
-    try:
-        reading = read_watermark(path, max_frames=WATERMARK_FRAMES)
-        z, present = reading.z_score, reading.present
-    except WatermarkError:
-        pass  # too small to carry one
+    z = watermark.z_score if watermark is not None else None
+    present = watermark is not None and watermark.present
     if present:
         failures.append(f"the clip carries a trustavatar watermark (z = {z:.1f} ≥ "
                         f"{Z_PRESENT}): it was generated, not recorded")

@@ -1,4 +1,5 @@
-"""Face landmarks: mediapipe's 478-point face mesh (model inside the mediapipe wheel).
+"""Face landmarks: mediapipe's 478-point face mesh (model inside the mediapipe wheel), and
+counting faces with the detector the mesh starts from.
 
 Landmarks come as ``(478, 2) float32`` pixel coordinates (x, y). Named index groups
 (:class:`Region`) replace index soup in the rest of the code.
@@ -6,7 +7,7 @@ Landmarks come as ``(478, 2) float32`` pixel coordinates (x, y). Named index gro
 
 from __future__ import annotations
 
-__all__ = ["FaceMesh", "Region", "face_height", "mouth_opening", "preload"]
+__all__ = ["FaceCounter", "FaceMesh", "Region", "face_height", "mouth_opening", "preload"]
 
 import contextlib
 import io
@@ -42,18 +43,18 @@ def _ignore_protobuf_deprecation() -> None:
 _ignore_protobuf_deprecation()
 
 
-def _mediapipe_face_mesh() -> Any:  # mediapipe.python.solutions.face_mesh (untyped)
+def _mediapipe_solutions() -> Any:  # mediapipe.python.solutions (untyped)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
         import mediapipe as mp
 
-    return mp.solutions.face_mesh
+    return mp.solutions
 
 
 def preload() -> None:
     """Import mediapipe now (about 0.7 s), e.g. while waiting for work."""
-    _mediapipe_face_mesh()
+    _mediapipe_solutions()
 
 
 @contextlib.contextmanager
@@ -133,6 +134,31 @@ def _check_frame(frame: np.ndarray) -> None:
         raise InputError(f"frame must be (H, W, 3) uint8 RGB, got {got}")
 
 
+#: How protobuf writes one ``NormalizedLandmark`` holding x, y and z (and nothing else):
+#: field 1 of the list, 15 bytes long, then tags 1, 2, 3 (fixed32) each before its float.
+_RECORD_BYTES = 17
+_RECORD_TAGS = {0: 0x0A, 1: 0x0F, 2: 0x0D, 7: 0x15, 12: 0x1D}
+_XY_BYTES = np.r_[3:7, 8:12]
+
+
+def _pixels(face: Any, width: int, height: int) -> np.ndarray:
+    """``(N, 2) float32`` pixel (x, y) of a ``NormalizedLandmarkList``.
+
+    Reading 478 landmarks attribute by attribute costs ~0.4 ms a face; the serialised
+    message is parsed with numpy instead when it has the plain layout above (0.03 ms), with
+    the same numbers (float32 coordinates scaled in double precision, then rounded to
+    float32). Any other layout (a field left out, visibility or presence set) takes the
+    attribute path."""
+    raw = np.frombuffer(face.SerializeToString(), np.uint8)
+    n = raw.size // _RECORD_BYTES
+    if n and raw.size == n * _RECORD_BYTES:
+        records = raw.reshape(n, _RECORD_BYTES)
+        if all((records[:, column] == tag).all() for column, tag in _RECORD_TAGS.items()):
+            xy = np.ascontiguousarray(records[:, _XY_BYTES]).view("<f4").astype(np.float64)
+            return (xy * (width, height)).astype(np.float32)
+    return np.array([(p.x * width, p.y * height) for p in face.landmark], dtype=np.float32)
+
+
 class FaceMesh:
     """Per-frame face landmarks. ``video=True`` tracks across frames (faster, smoother).
 
@@ -143,7 +169,7 @@ class FaceMesh:
 
     def __init__(self, *, video: bool = True, max_faces: int = 1,
                  min_detection_confidence: float = 0.5, refine: bool = True) -> None:
-        fm = _mediapipe_face_mesh()
+        fm = _mediapipe_solutions().face_mesh
         with _quiet_native_stderr():
             self._mesh = fm.FaceMesh(
                 static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=refine,
@@ -159,11 +185,7 @@ class FaceMesh:
         _check_frame(frame)
         h, w = frame.shape[:2]
         result = self._mesh.process(np.ascontiguousarray(frame))
-        faces = []
-        for face in result.multi_face_landmarks or []:
-            pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
-            faces.append(pts)
-        return faces
+        return [_pixels(face, w, h) for face in result.multi_face_landmarks or []]
 
     def detect(self, frame: np.ndarray) -> np.ndarray | None:
         """Landmarks of the first face, or None when there is none."""
@@ -178,6 +200,47 @@ class FaceMesh:
         self._mesh.close()
 
     def __enter__(self) -> FaceMesh:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class FaceCounter:
+    """How many faces a frame shows, as :class:`FaceMesh` (static images, ``max_faces``)
+    would find them, at less than half its cost (about 4 instead of 9 ms on 640x480 here).
+
+    The mesh starts from mediapipe's short-range face detector and keeps at most
+    ``max_faces`` of its detections, dropping one whose landmarks do not look like a face,
+    so it never finds more faces than the detector. The counter runs the detector alone,
+    and the mesh only when the detector sees more than one face: a count above one is
+    always the mesh's. A count of 0 or 1 is the detector's: the mesh may reject its one
+    detection. On 942 photos and video frames of the development media the counter and
+    the mesh agreed on 939; the three others were a 1 against the mesh's 0, none the
+    other way round.
+    """
+
+    def __init__(self, *, max_faces: int = 3, min_detection_confidence: float = 0.5) -> None:
+        solutions = _mediapipe_solutions()
+        with _quiet_native_stderr():
+            self._detector = solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=min_detection_confidence)
+            self._detector.process(np.zeros((64, 64, 3), np.uint8))
+        self._mesh = FaceMesh(video=False, max_faces=max_faces, refine=False,
+                              min_detection_confidence=min_detection_confidence)
+
+    def count(self, frame: np.ndarray) -> int:
+        """Faces in ``frame`` (``(H, W, 3) uint8`` RGB), at most ``max_faces``."""
+        _check_frame(frame)
+        found = len(self._detector.process(np.ascontiguousarray(frame)).detections or [])
+        return found if found <= 1 else len(self._mesh.detect_all(frame))
+
+    def close(self) -> None:
+        self._detector.close()
+        self._mesh.close()
+
+    def __enter__(self) -> FaceCounter:
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,

@@ -15,18 +15,21 @@ sync), :mod:`.qa_process` (measuring the encoded output beside the renderer),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trustavatar._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
     from trustavatar.generator.pipeline import PURPOSE, GenerationResult, QAPolicy, generate
     from trustavatar.generator.qa import QAReport
 
+#: Imported on first use, so that ``generator.audio`` stays light.
 _LAZY = {
     "MotionConfig": "motion", "MotionTrack": "motion", "plan_motion": "motion",
-    "PURPOSE": "pipeline", "GenerationResult": "pipeline", "QAPolicy": "pipeline",
-    "generate": "pipeline", "QAReport": "qa",
+    "GenerationResult": "pipeline", "PURPOSE": "pipeline", "QAPolicy": "pipeline",
+    "generate": "pipeline",
+    "QAReport": "qa",
 }
 
 __all__ = [
@@ -40,9 +43,4 @@ __all__ = [
     "plan_motion",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import the pipeline only when used, so ``generator.audio`` stays light."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

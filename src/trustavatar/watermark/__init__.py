@@ -29,6 +29,7 @@ from trustavatar.watermark._read import (
     Z_PAYLOAD,
     Z_PRESENT,
     VideoSource,
+    WatermarkReader,
     WatermarkReading,
     read_watermark,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Z_PRESENT",
     "VideoSource",
     "Watermark",
+    "WatermarkReader",
     "WatermarkReading",
     "payload_for",
     "read_watermark",

@@ -119,22 +119,72 @@ def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
     missing or not a decodable video, :class:`~trustavatar.errors.WatermarkError` for a
     bad frame, a bad key or no frames at all.
     """
-    layout = layout_for(check_key(key))
-    if max_frames is not None and (isinstance(max_frames, bool) or max_frames < 1):
-        raise WatermarkError(f"max_frames must be a positive integer, got {max_frames!r}")
+    reader = WatermarkReader(key=key, max_frames=max_frames)
     if isinstance(source, str | os.PathLike):
-        lumas = _file_lumas(Path(source), max_frames)
+        for luma in _file_lumas(Path(source), max_frames):
+            reader._add_luma(luma)
     elif isinstance(source, Iterable) and not isinstance(source, bytes | bytearray):
-        lumas = _frame_lumas(source, max_frames)
+        for frame in source:
+            if reader.full:
+                break
+            reader.add(frame)
     else:
         raise WatermarkError(
             f"source must be a video path or an iterable of frames, got {type(source).__name__}")
-    accumulator = Accumulator(layout)
-    for luma in lumas:
-        accumulator.add_luma(luma)
-    if accumulator.frames == 0:
-        raise WatermarkError("no frames to read a watermark from")
-    return accumulator.reading()
+    return reader.reading()
+
+
+class WatermarkReader:
+    """:func:`read_watermark` fed one frame at a time, for a caller that decodes the video
+    itself and uses the frames for other work as well (one decoding instead of two).
+
+    >>> reader = WatermarkReader(max_frames=150)  # doctest: +SKIP
+    >>> for frame in frames:  # (H, W, 3) uint8 RGB  # doctest: +SKIP
+    ...     reader.add(frame)
+    >>> reader.reading().present  # doctest: +SKIP
+
+    Frames after ``max_frames`` are ignored (:attr:`full` says when more would be).
+    Memory is flat: one running sum per unit.
+    """
+
+    def __init__(self, *, key: bytes = DEFAULT_KEY, max_frames: int | None = None) -> None:
+        if max_frames is not None and (isinstance(max_frames, bool)
+                                       or not isinstance(max_frames, int) or max_frames < 1):
+            raise WatermarkError(f"max_frames must be a positive integer, got {max_frames!r}")
+        self._accumulator = Accumulator(layout_for(check_key(key)))
+        self._max_frames = max_frames
+
+    @property
+    def frames(self) -> int:
+        """Frames added so far."""
+        return self._accumulator.frames
+
+    @property
+    def full(self) -> bool:
+        """``max_frames`` frames have been added: further ones are ignored."""
+        return self._max_frames is not None and self.frames >= self._max_frames
+
+    def add(self, frame: NDArray[np.uint8]) -> None:
+        """Add one ``(H, W, 3) uint8`` RGB frame. Raises
+        :class:`~trustavatar.errors.WatermarkError` for anything else, or a frame smaller
+        than a watermark (64 px a side)."""
+        if not self.full:
+            self._add_luma(_luma(frame, where=f"frame {self.frames}"))
+
+    def _add_luma(self, luma: NDArray[np.float32]) -> None:
+        self._accumulator.add_luma(luma)
+
+    def reading(self) -> WatermarkReading:
+        """What the frames added so far say. Raises
+        :class:`~trustavatar.errors.WatermarkError` when no frame was added."""
+        if self.frames == 0:
+            raise WatermarkError("no frames to read a watermark from")
+        return self._accumulator.reading()
+
+
+def _luma(frame: object, *, where: str) -> NDArray[np.float32]:
+    rgb = check_frame(frame, where=where)
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 def _frame_lumas(frames: Iterable[NDArray[np.uint8]],
@@ -142,8 +192,7 @@ def _frame_lumas(frames: Iterable[NDArray[np.uint8]],
     for index, frame in enumerate(frames):
         if max_frames is not None and index >= max_frames:
             return
-        rgb = check_frame(frame, where=f"frame {index}")
-        yield cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        yield _luma(frame, where=f"frame {index}")
 
 
 def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float32]]:

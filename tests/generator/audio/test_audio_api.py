@@ -25,7 +25,7 @@ PUBLIC = {
         "PHONE_FRAME_RATE", "SILENCE_SYMBOLS", "PhonemeAlphabet", "PhonemeEvent",
         "decode_phonemes",
     ],
-    "trustavatar.generator.audio.phone_posteriors": [
+    "trustavatar.generator.audio.posteriors": [
         "NON_SPEECH_PHONES", "PhonePosteriors", "phone_posteriors",
     ],
     "trustavatar.generator.audio.mouth_openness": [

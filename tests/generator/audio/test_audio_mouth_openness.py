@@ -20,7 +20,7 @@ from trustavatar.generator.audio import (
     posterior_viseme_track,
     resample,
 )
-from trustavatar.generator.audio.phone_posteriors import NON_SPEECH_PHONES
+from trustavatar.generator.audio.posteriors import NON_SPEECH_PHONES
 from trustavatar.generator.audio.visemes import ESPEAK_ENGLISH
 from trustavatar.generator.motion import MotionConfig, plan_motion
 

@@ -14,46 +14,70 @@ Everything runs offline; no model is downloaded.
 
 Modules: :mod:`.decode` (PyAV decoding), :mod:`.tts` (espeak-ng), :mod:`.features`
 (log-mel, energy), :mod:`.phonemes` (PocketSphinx phoneme decoding), :mod:`.visemes`
-(articulatory targets), :mod:`.phone_posteriors` (frame-level phone probabilities),
+(articulatory targets), :mod:`.posteriors` (frame-level phone probabilities),
 :mod:`.mouth_openness` (the learned openness table).
 """
 
-from trustavatar.generator.audio.decode import (
-    DEFAULT_SAMPLE_RATE,
-    MAX_SECONDS,
-    SILENCE_DBFS,
-    Audio,
-    load_audio,
-    resample,
-)
-from trustavatar.generator.audio.features import (
-    AudioEncoder,
-    encoder_frames,
-    frame_count,
-    frame_energy,
-    log_mel_100hz,
-    log_mel_frames,
-    voice_activity,
-)
-from trustavatar.generator.audio.mouth_openness import OpennessTable, posterior_viseme_track
-from trustavatar.generator.audio.phone_posteriors import PhonePosteriors, phone_posteriors
-from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent, decode_phonemes
-from trustavatar.generator.audio.tts import (
-    Speech,
-    VoiceInfo,
-    WordEvent,
-    list_languages,
-    list_voices,
-    synthesize,
-)
-from trustavatar.generator.audio.visemes import (
-    COLUMNS,
-    PhonemeClass,
-    Viseme,
-    phoneme_class,
-    viseme_for,
-    viseme_track,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trustavatar._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from trustavatar.generator.audio.decode import (
+        DEFAULT_SAMPLE_RATE,
+        MAX_SECONDS,
+        SILENCE_DBFS,
+        Audio,
+        load_audio,
+        resample,
+    )
+    from trustavatar.generator.audio.features import (
+        AudioEncoder,
+        encoder_frames,
+        frame_count,
+        frame_energy,
+        log_mel_100hz,
+        log_mel_frames,
+        voice_activity,
+    )
+    from trustavatar.generator.audio.mouth_openness import OpennessTable, posterior_viseme_track
+    from trustavatar.generator.audio.phonemes import PhonemeAlphabet, PhonemeEvent, decode_phonemes
+    from trustavatar.generator.audio.posteriors import PhonePosteriors, phone_posteriors
+    from trustavatar.generator.audio.tts import (
+        Speech,
+        VoiceInfo,
+        WordEvent,
+        list_languages,
+        list_voices,
+        synthesize,
+    )
+    from trustavatar.generator.audio.visemes import (
+        COLUMNS,
+        PhonemeClass,
+        Viseme,
+        phoneme_class,
+        viseme_for,
+        viseme_track,
+    )
+
+#: Every public name and its module, imported on first use (scipy, espeak-ng and
+#: transformers load only for the names that need them).
+_LAZY = {
+    "Audio": "decode", "DEFAULT_SAMPLE_RATE": "decode", "MAX_SECONDS": "decode",
+    "SILENCE_DBFS": "decode", "load_audio": "decode", "resample": "decode",
+    "AudioEncoder": "features", "encoder_frames": "features", "frame_count": "features",
+    "frame_energy": "features", "log_mel_100hz": "features", "log_mel_frames": "features",
+    "voice_activity": "features",
+    "OpennessTable": "mouth_openness", "posterior_viseme_track": "mouth_openness",
+    "PhonemeAlphabet": "phonemes", "PhonemeEvent": "phonemes", "decode_phonemes": "phonemes",
+    "PhonePosteriors": "posteriors", "phone_posteriors": "posteriors",
+    "Speech": "tts", "VoiceInfo": "tts", "WordEvent": "tts", "list_languages": "tts",
+    "list_voices": "tts", "synthesize": "tts",
+    "COLUMNS": "visemes", "PhonemeClass": "visemes", "Viseme": "visemes",
+    "phoneme_class": "visemes", "viseme_for": "visemes", "viseme_track": "visemes",
+}
 
 __all__ = [
     "COLUMNS",
@@ -89,3 +113,5 @@ __all__ = [
     "viseme_track",
     "voice_activity",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import GenerationError
-from trustavatar.generator.audio.phone_posteriors import NON_SPEECH_PHONES, PhonePosteriors
+from trustavatar.generator.audio.posteriors import NON_SPEECH_PHONES, PhonePosteriors
 from trustavatar.generator.audio.visemes import viseme_for
 from trustavatar.generator.motion import MotionConfig
 

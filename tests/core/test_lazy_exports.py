@@ -1,0 +1,60 @@
+"""Packages that import their public names on first use (``trustavatar._lazy``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from trustavatar._lazy import lazy_exports
+
+LAZY_PACKAGES = ["trustavatar.consent", "trustavatar.generator", "trustavatar.generator.audio"]
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_importing_the_package_imports_none_of_its_modules(package: str) -> None:
+    loaded = _modules_after(f"import {package}")
+    assert not {m for m in loaded if m.startswith(f"{package}.")
+                and m.count(".") == package.count(".") + 1}
+
+
+def test_the_spoken_code_child_imports_no_face_crypto_schema_or_scipy() -> None:
+    loaded = _modules_after("import trustavatar.consent.speech_process")
+    heavy = {"scipy", "cryptography", "jsonschema", "mediapipe", "cv2", "dlib", "c2pa",
+             "trustavatar.face", "trustavatar.consent.artifact", "trustavatar.generator.motion"}
+    assert not heavy & loaded
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_every_public_name_resolves_and_is_listed(package: str) -> None:
+    module = __import__(package, fromlist=["_"])
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+        assert name in dir(module)
+    with pytest.raises(AttributeError, match="has no attribute 'nonexistent'"):
+        module.nonexistent  # noqa: B018
+
+
+def test_a_function_named_like_a_module_of_its_package_is_refused() -> None:
+    with pytest.raises(ImportError, match=r"also module names: \['record'\]"):
+        lazy_exports("trustavatar.consent", {"record": "record", "check_clip": "record"})
+
+
+def test_a_submodule_imported_first_does_not_replace_a_public_function() -> None:
+    code = ("import trustavatar.consent.verification, trustavatar.consent.issuance\n"
+            "import trustavatar.generator.audio.posteriors\n"
+            "from trustavatar import consent\nfrom trustavatar.generator import audio\n"
+            "print(json.dumps([callable(consent.verify), callable(consent.issue), "
+            "callable(audio.phone_posteriors), type(consent.verify).__name__]))")
+    out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True,
+                         text=True, check=True, timeout=120)
+    assert json.loads(out.stdout) == [True, True, True, "function"]
