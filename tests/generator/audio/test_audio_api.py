@@ -21,6 +21,9 @@ PUBLIC = {
         "HOP_LENGTH", "MEL_FRAME_RATE", "N_FFT", "AudioEncoder", "encoder_frames",
         "frame_count", "frame_energy", "log_mel_100hz", "log_mel_frames", "voice_activity",
     ],
+    "trustavatar.generator.audio.speech_band": [
+        "SPEECH_BAND", "speech_band_blocks", "speech_band_sections",
+    ],
     "trustavatar.generator.audio.phonemes": [
         "PHONE_FRAME_RATE", "SILENCE_SYMBOLS", "PhonemeAlphabet", "PhonemeEvent",
         "decode_phonemes",

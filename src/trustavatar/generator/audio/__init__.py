@@ -13,9 +13,9 @@ Everything runs offline; no model is downloaded.
 ...                                n_frames=len(mel))  # doctest: +SKIP
 
 Modules: :mod:`.decode` (PyAV decoding), :mod:`.tts` (espeak-ng), :mod:`.features`
-(log-mel, energy), :mod:`.phonemes` (PocketSphinx phoneme decoding), :mod:`.visemes`
-(articulatory targets), :mod:`.posteriors` (frame-level phone probabilities),
-:mod:`.mouth_openness` (the learned openness table).
+(log-mel, energy), :mod:`.speech_band` (the energy's band filter), :mod:`.phonemes`
+(PocketSphinx phoneme decoding), :mod:`.visemes` (articulatory targets), :mod:`.posteriors`
+(frame-level phone probabilities), :mod:`.mouth_openness` (the learned openness table).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 from trustavatar.errors import GenerationError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
+from trustavatar.generator.audio.speech_band import SPEECH_BAND, speech_band_blocks
 
 if TYPE_CHECKING:
     from transformers import WhisperFeatureExtractor
@@ -53,8 +54,6 @@ HOP_LENGTH: Final = 160
 MEL_FRAME_RATE: Final = DEFAULT_SAMPLE_RATE // HOP_LENGTH
 #: Mel frames computed per piece (30 s, Whisper's window).
 _CHUNK_FRAMES: Final = 3000
-#: Speech band of :func:`frame_energy` (Hz).
-_SPEECH_BAND: Final = (300.0, 3400.0)
 #: Floor of :func:`frame_energy` (dBFS): the level of digital silence.
 _ENERGY_FLOOR_DB: Final = -120.0
 
@@ -124,7 +123,7 @@ def frame_energy(audio: Audio, fps: float = 25.0) -> NDArray[np.float32]:
 
     On the scale of :attr:`Audio.rms_dbfs`: a full-scale sine in the band reads -3 dB,
     digital silence -120 dB. The band-pass filter is causal (4th-order Butterworth) and
-    runs in pieces.
+    runs in pieces (:mod:`.speech_band`).
     """
     _check_fps(fps)
     n_frames = frame_count(audio.duration, fps)
@@ -132,21 +131,15 @@ def frame_energy(audio: Audio, fps: float = 25.0) -> NDArray[np.float32]:
     x = audio.samples
     if not n_frames:
         return np.zeros(0, np.float32)
-    low, high = _SPEECH_BAND
+    low, high = SPEECH_BAND
     high = min(high, 0.45 * sr)
     if high <= low:
         raise GenerationError(f"sample rate {sr} Hz is too low for the speech band")
-    from scipy.signal import butter, sosfilt  # slow to import (~0.5 s): only when used
-
-    sos = butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
-    state = np.zeros((sos.shape[0], 2))
     # Frame t covers samples [bounds[t], bounds[t + 1]); power is summed piece by piece.
     bounds = np.minimum(np.round(np.arange(n_frames + 1) * sr / fps).astype(np.int64),
                         x.shape[0])
     sums = np.zeros(n_frames, np.float64)
-    step = 30 * sr
-    for a in range(0, x.shape[0], step):
-        y, state = sosfilt(sos, x[a:a + step].astype(np.float64), zi=state)
+    for a, y in speech_band_blocks(x, sr):
         frame = np.searchsorted(bounds, np.arange(a, a + y.shape[0]), side="right") - 1
         inside = frame < n_frames
         sums += np.bincount(frame[inside], weights=(y * y)[inside], minlength=n_frames)
