@@ -39,7 +39,7 @@ _SECTIONS_16K: Final = (
 #: The impulse response is cut once it stays below this fraction of its peak.
 _TAIL: Final = 1e-17
 #: Samples filtered per FFT block.
-_BLOCK: Final = 1 << 16
+_BLOCK: Final = 1 << 14
 
 
 @functools.cache
