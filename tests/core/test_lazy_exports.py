@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+from tests.fresh_python import fresh_python_json
 
 from trustavatar._lazy import lazy_exports
 
@@ -14,10 +11,7 @@ LAZY_PACKAGES = ["trustavatar.consent", "trustavatar.generator", "trustavatar.ge
 
 
 def _modules_after(statement: str) -> set[str]:
-    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
-    return set(json.loads(out.stdout))
+    return set(fresh_python_json(f"{statement}\nprint(json.dumps(sorted(sys.modules)))"))
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)
@@ -55,6 +49,4 @@ def test_a_submodule_imported_first_does_not_replace_a_public_function() -> None
             "from trustavatar import consent\nfrom trustavatar.generator import audio\n"
             "print(json.dumps([callable(consent.verify), callable(consent.issue), "
             "callable(audio.phone_posteriors), type(consent.verify).__name__]))")
-    out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True,
-                         text=True, check=True, timeout=120)
-    assert json.loads(out.stdout) == [True, True, True, "function"]
+    assert fresh_python_json(code) == [True, True, True, "function"]

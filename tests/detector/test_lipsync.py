@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.fresh_python import fresh_python_json
 from trustavatar.detector import AnalyzerStatus, ScanResult, analyzer_spec
 from trustavatar.detector.analyzers.lipsync import occlusion_map
 from trustavatar.detector.lipsync_model import (
@@ -84,6 +85,59 @@ def test_changed_missing_or_malformed_weights_are_refused(tmp_path: Path) -> Non
     cfg.write_text('{"name": "x"}')
     with pytest.raises(DetectionError, match="malformed"):
         LipSyncModel.load(cfg)
+
+
+def _timm_model() -> object:
+    import torch
+    from safetensors.torch import load_file
+
+    from trustavatar.detector.lipsync_model import build_vit
+
+    info = packaged_model_info()
+    module = build_vit(info.frames, info.size, info.arch)
+    module.load_state_dict({k: v.float() for k, v in load_file(str(DATA / info.weights)).items()})
+    return module.eval(), torch
+
+
+def test_the_cpu_model_computes_what_timm_computes(model: LipSyncModel) -> None:
+    module, torch = _timm_model()
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, size=(5, 8, 64, 64, 3), dtype=np.uint8)
+    for x in (_stacks(7, seed=1), noise):
+        with torch.inference_mode():
+            expected = module(torch.from_numpy(normalise_stacks(x))).numpy().reshape(-1)
+        got = model.logits(x)
+        assert model.device == "cpu" and got.dtype == np.float32
+        tolerance = 2e-5 * max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance)
+
+
+def test_a_cpu_model_does_not_import_torch_or_timm() -> None:
+    code = ("import numpy as np\n"
+            "from trustavatar.detector.lipsync_model import LipSyncModel\n"
+            "m = LipSyncModel.load()\n"
+            "x = np.random.default_rng(0).integers(0, 256, (2, 8, 64, 64, 3), dtype=np.uint8)\n"
+            "print(json.dumps([m.logits(x).shape[0], 'torch' in sys.modules, "
+            "'timm' in sys.modules]))")
+    assert fresh_python_json(code) == [2, False, False]
+
+
+def test_the_cpu_model_refuses_what_it_does_not_implement() -> None:
+    from safetensors.numpy import load_file
+
+    from trustavatar.detector.vit_numpy import NumpyViT
+
+    info = packaged_model_info()
+    weights = load_file(str(DATA / info.weights))
+    with pytest.raises(DetectionError, match=r"does not implement \['global_pool'\]"):
+        NumpyViT(weights, size=64, in_chans=24, arch={**info.arch, "global_pool": "avg"})
+    with pytest.raises(DetectionError, match="missing 12, unexpected 0"):
+        NumpyViT(weights, size=64, in_chans=24, arch={**info.arch, "depth": 5})
+    with pytest.raises(DetectionError, match=r"patch_embed\.proj\.weight should be"):
+        NumpyViT(weights, size=64, in_chans=21, arch=info.arch)
+    with pytest.raises(DetectionError, match=r"input must be \(B, 24, 64, 64\)"):
+        NumpyViT(weights, size=64, in_chans=24, arch=info.arch)(np.zeros((1, 24, 32, 32),
+                                                                          np.float32))
 
 
 def test_cuda_without_a_gpu_is_a_clear_error() -> None:

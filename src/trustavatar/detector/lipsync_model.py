@@ -11,7 +11,10 @@ looks pasted or synthesised).
 Weights ship in the package as fp16 safetensors next to a JSON config holding the
 architecture, the SHA-256 of the weights (checked on every load) and the training
 summary; see the model card ``detector/MODEL_CARD.md`` and the recipe
-``detector/lipsync_train.py``. torch and timm are imported only when a model is built.
+``detector/lipsync_train.py``. On the CPU the weights run through
+:class:`~trustavatar.detector.vit_numpy.NumpyViT` (the same network in numpy: importing
+torch and timm would cost 6 s of CPU and ~700 MB); torch and timm are imported for
+``device="cuda"`` and by the training recipe (:func:`build_vit`).
 """
 
 from __future__ import annotations
@@ -119,6 +122,17 @@ class LipSyncModel:
         if digest != info.sha256:
             raise DetectionError(f"lip-sync model weights {weights.name} fail the SHA-256 "
                                  f"check (expected {info.sha256[:12]}…, got {digest[:12]}…)")
+        if device == "cpu":
+            from safetensors.numpy import load_file as load_numpy
+
+            from trustavatar.detector.vit_numpy import NumpyViT
+
+            try:
+                tensors = load_numpy(str(weights))
+            except (OSError, ValueError) as e:
+                raise DetectionError(f"cannot read lip-sync weights {weights.name}: {e}") from None
+            return cls(info, NumpyViT(tensors, size=info.size, in_chans=3 * info.frames,
+                                      arch=info.arch), device)
         try:
             import torch
             from safetensors.torch import load_file
@@ -140,11 +154,13 @@ class LipSyncModel:
 
     def logits(self, stacks: NDArray[np.uint8]) -> NDArray[np.float32]:
         """``(B, T, S, S, 3) uint8`` stacks → ``(B,)`` logits (> 0: looks manipulated)."""
-        import torch
-
         if stacks.shape[1:] != (self.info.frames, self.info.size, self.info.size, 3):
             raise DetectionError(f"stacks must be (B, {self.info.frames}, {self.info.size}, "
                                  f"{self.info.size}, 3), got {stacks.shape}")
+        if self.device == "cpu":
+            return np.asarray(self._module(normalise_stacks(stacks)), np.float32).reshape(-1)
+        import torch
+
         x = torch.from_numpy(normalise_stacks(stacks)).to(self.device)
         if self.device == "cuda":
             x = x.half()

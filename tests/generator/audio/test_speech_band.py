@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
+from tests.fresh_python import fresh_python_json
 
 from trustavatar.generator.audio.speech_band import (
     _BLOCK,
@@ -48,12 +45,10 @@ def test_a_tone_outside_the_band_is_removed_and_one_inside_kept() -> None:
 
 
 def test_speech_energy_at_16_khz_does_not_import_scipy_signal() -> None:
-    code = ("import json, sys, numpy as np\n"
+    code = ("import numpy as np\n"
             "from trustavatar.generator.audio import Audio, frame_energy\n"
             "a = Audio.from_array(np.random.default_rng(0).standard_normal(16000)"
             ".astype(np.float32) * 0.1, 16000)\n"
             "level = frame_energy(a, 25.0)\n"
             "print(json.dumps([len(level), 'scipy.signal' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
-    assert json.loads(out.stdout) == [25, False]
+    assert fresh_python_json(code) == [25, False]
