@@ -245,14 +245,9 @@ def score(reading: _read.WatermarkReading, payload: bytes, sums_soft: np.ndarray
 
 def read_scored(source: str | Path | Frames, key: bytes, payload: bytes) -> Trial:
     """What `read_watermark` does (same steps, same code), keeping the per-unit sums."""
-    accumulator = _read.Accumulator(_layout.layout_for(key))
-    if isinstance(source, str | Path):
-        lumas = _read._file_lumas(Path(source), None)
-    else:
-        lumas = _read._frame_lumas(source, None)
-    for luma in lumas:
-        accumulator.add_luma(luma)
-    return score(accumulator.reading(), payload, -accumulator.sums[: _code.CODED_BITS])
+    reader = _read.WatermarkReader(key=key)
+    _read._feed(reader, source)
+    return score(reader.reading(), payload, -reader._accumulator.sums[: _code.CODED_BITS])
 
 
 # --- one clip --------------------------------------------------------------------------

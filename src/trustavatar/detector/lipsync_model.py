@@ -157,13 +157,14 @@ class LipSyncModel:
         if stacks.shape[1:] != (self.info.frames, self.info.size, self.info.size, 3):
             raise DetectionError(f"stacks must be (B, {self.info.frames}, {self.info.size}, "
                                  f"{self.info.size}, 3), got {stacks.shape}")
+        x = normalise_stacks(stacks)
         if self.device == "cpu":
-            return np.asarray(self._module(normalise_stacks(stacks)), np.float32).reshape(-1)
+            return np.asarray(self._module(x), np.float32).reshape(-1)
         import torch
 
-        x = torch.from_numpy(normalise_stacks(stacks)).to(self.device)
+        t = torch.from_numpy(x).to(self.device)
         if self.device == "cuda":
-            x = x.half()
+            t = t.half()
         with torch.inference_mode():
-            out = self._module(x).float().reshape(-1)
+            out = self._module(t).float().reshape(-1)
         return np.asarray(out.cpu().numpy(), np.float32)

@@ -120,8 +120,15 @@ def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
     bad frame, a bad key or no frames at all.
     """
     reader = WatermarkReader(key=key, max_frames=max_frames)
+    _feed(reader, source)
+    return reader.reading()
+
+
+def _feed(reader: WatermarkReader, source: VideoSource) -> None:
+    """Add ``source``'s frames to ``reader`` until it is full (a file is decoded straight
+    to luma)."""
     if isinstance(source, str | os.PathLike):
-        for luma in _file_lumas(Path(source), max_frames):
+        for luma in _file_lumas(Path(source), reader._max_frames):
             reader._add_luma(luma)
     elif isinstance(source, Iterable) and not isinstance(source, bytes | bytearray):
         for frame in source:
@@ -131,7 +138,6 @@ def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
     else:
         raise WatermarkError(
             f"source must be a video path or an iterable of frames, got {type(source).__name__}")
-    return reader.reading()
 
 
 class WatermarkReader:
@@ -185,14 +191,6 @@ class WatermarkReader:
 def _luma(frame: object, *, where: str) -> NDArray[np.float32]:
     rgb = check_frame(frame, where=where)
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-def _frame_lumas(frames: Iterable[NDArray[np.uint8]],
-                 max_frames: int | None) -> Iterator[NDArray[np.float32]]:
-    for index, frame in enumerate(frames):
-        if max_frames is not None and index >= max_frames:
-            return
-        yield _luma(frame, where=f"frame {index}")
 
 
 def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float32]]:

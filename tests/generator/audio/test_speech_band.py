@@ -52,3 +52,11 @@ def test_speech_energy_at_16_khz_does_not_import_scipy_signal() -> None:
             "level = frame_energy(a, 25.0)\n"
             "print(json.dumps([len(level), 'scipy.signal' in sys.modules]))")
     assert fresh_python_json(code) == [25, False]
+
+
+def test_a_rate_too_low_for_the_band_is_refused() -> None:
+    from trustavatar.errors import GenerationError
+    from trustavatar.generator.audio import Audio, frame_energy
+
+    with pytest.raises(GenerationError, match="sample rate 600 Hz is too low for the speech band"):
+        frame_energy(Audio.from_array(np.zeros(600, np.float32), 600), 25.0)

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 
 from trustavatar.errors import GenerationError
 from trustavatar.generator.audio.decode import DEFAULT_SAMPLE_RATE, Audio, resample
-from trustavatar.generator.audio.speech_band import SPEECH_BAND, speech_band_blocks
+from trustavatar.generator.audio.speech_band import speech_band_blocks, speech_band_sections
 
 if TYPE_CHECKING:
     from transformers import WhisperFeatureExtractor
@@ -131,10 +131,7 @@ def frame_energy(audio: Audio, fps: float = 25.0) -> NDArray[np.float32]:
     x = audio.samples
     if not n_frames:
         return np.zeros(0, np.float32)
-    low, high = SPEECH_BAND
-    high = min(high, 0.45 * sr)
-    if high <= low:
-        raise GenerationError(f"sample rate {sr} Hz is too low for the speech band")
+    speech_band_sections(sr)  # refuses a rate too low for the band, before any work
     # Frame t covers samples [bounds[t], bounds[t + 1]); power is summed piece by piece.
     bounds = np.minimum(np.round(np.arange(n_frames + 1) * sr / fps).astype(np.int64),
                         x.shape[0])

@@ -25,6 +25,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from trustavatar.errors import GenerationError
+
 #: The band (Hz).
 SPEECH_BAND: Final = (300.0, 3400.0)
 _ORDER: Final = 4
@@ -44,14 +46,18 @@ _BLOCK: Final = 1 << 14
 
 @functools.cache
 def speech_band_sections(sample_rate: int) -> NDArray[np.float64]:
-    """The filter's second-order sections ``(4, 6)`` at ``sample_rate`` Hz."""
+    """The filter's second-order sections ``(4, 6)`` at ``sample_rate`` Hz (the band's top
+    edge held below 0.45 of the rate). Raises
+    :class:`~trustavatar.errors.GenerationError` for a rate too low for the band."""
+    low, high = SPEECH_BAND[0], min(SPEECH_BAND[1], 0.45 * sample_rate)
+    if high <= low:
+        raise GenerationError(f"sample rate {sample_rate} Hz is too low for the speech band")
     if sample_rate == 16000:
         return np.array(_SECTIONS_16K, np.float64)
     from scipy.signal import butter  # slow to import (~1 s): only for other rates
 
-    high = min(SPEECH_BAND[1], 0.45 * sample_rate)
-    return np.asarray(butter(_ORDER, [SPEECH_BAND[0], high], btype="bandpass",
-                             fs=sample_rate, output="sos"), np.float64)
+    return np.asarray(butter(_ORDER, [low, high], btype="bandpass", fs=sample_rate,
+                             output="sos"), np.float64)
 
 
 @functools.cache
