@@ -294,6 +294,53 @@ def test_spoken_code_scores() -> None:
     assert twice.failure.startswith("the code was read 2 times")
 
 
+def _padded(audio, before: float, after: float, noise_db: float | None):
+    from trustavatar.generator.audio import Audio
+
+    sr = audio.sample_rate
+    x = np.concatenate([np.zeros(int(before * sr), np.float32), audio.samples,
+                        np.zeros(int(after * sr), np.float32)])
+    if noise_db is not None:  # room noise, noise_db below the speech
+        x += np.random.default_rng(1).normal(0, audio.rms * 10 ** (noise_db / 20), x.size)
+    return Audio.from_array(x.astype(np.float32), sr)
+
+
+def test_only_the_speech_and_a_margin_are_decoded() -> None:
+    from trustavatar.consent.spoken_code import _speech_span
+    from trustavatar.generator.audio import Audio
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    burst = (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr)).astype(np.float32)
+    quiet = rng.normal(0, 1e-4, 8 * sr).astype(np.float32)
+    x = quiet.copy()
+    x[2 * sr:4 * sr] += burst
+    start, end = _speech_span(Audio.from_array(x, sr))
+    assert abs(start - 1.5 * sr) <= 0.02 * sr and abs(end - 4.5 * sr) <= 0.02 * sr
+    # nothing worth cutting (under a second), no activity, activity everywhere: all of it
+    y = quiet[:int(2.6 * sr)].copy()
+    y[int(0.3 * sr):int(2.3 * sr)] += burst
+    assert _speech_span(Audio.from_array(y, sr)) == (0, y.size)
+    assert _speech_span(Audio.from_array(quiet, sr)) == (0, quiet.size)
+    assert _speech_span(Audio.from_array(burst, sr)) == (0, burst.size)
+
+
+@pytest.mark.slow
+def test_silence_around_the_sentence_is_not_decoded_and_changes_nothing() -> None:
+    from trustavatar.consent.spoken_code import _speech_span
+
+    speech = _say(ENGLISH_TEMPLATE.spoken("471283"))
+    for noise_db in (None, -35.0):
+        padded = _padded(speech, 2.0, 3.0, noise_db)
+        start, end = _speech_span(padded)
+        assert start >= 1.0 * padded.sample_rate  # the lead is cut...
+        assert end <= padded.num_samples - 2.0 * padded.sample_rate  # ... and the tail
+        result = score_spoken_code(padded, "471283")
+        assert result.failure is None, result.failure
+        assert result.code == "471283" and result.readings == ("471283",)
+        assert result.duration == pytest.approx(padded.duration)
+
+
 # --- liveness on synthetic landmark tracks ---------------------------------------------------
 
 

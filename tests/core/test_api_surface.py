@@ -49,7 +49,7 @@ PUBLIC = {
         "voice_activity",
     ],
     "trustavatar.watermark": [
-        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReader",
+        "DEFAULT_KEY", "MIN_SIDE", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReader",
         "WatermarkReading", "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ],
     "trustavatar.face.mesh": [

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.fresh_python import fresh_python_json
 
 from trustavatar.errors import InputError
 from trustavatar.face import load_image
@@ -55,3 +56,20 @@ def test_counter_counts_as_the_mesh_does(faces: dict[str, Path], name: str,
 def test_counter_refuses_a_bad_frame() -> None:
     with FaceCounter() as counter, pytest.raises(InputError, match=r"\(H, W, 3\) uint8 RGB"):
         counter.count(np.zeros((64, 64), np.uint8))
+
+
+def test_unused_mediapipe_modules_load_only_when_used() -> None:
+    """Tracking faces imports neither matplotlib nor the Tasks API (those mediapipe modules
+    wait for their first use), and a user's code still gets the real modules."""
+    code = (
+        "from trustavatar.face.mesh import preload\n"
+        "preload()\n"
+        "before = ['matplotlib' in sys.modules, 'sounddevice' in sys.modules]\n"
+        "import mediapipe as mp\n"
+        "spec = mp.solutions.drawing_utils.DrawingSpec(color=(1, 2, 3))\n"
+        "style = mp.solutions.drawing_styles.get_default_face_mesh_contours_style()\n"
+        "options = mp.tasks.BaseOptions(model_asset_path='x.task')\n"
+        "print(json.dumps([before, 'matplotlib.pyplot' in sys.modules, spec.color[2],\n"
+        "                  len(style) > 0, options.model_asset_path]))\n"
+    )
+    assert fresh_python_json(code) == [[False, False], True, 3, True, "x.task"]

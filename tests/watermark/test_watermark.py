@@ -241,8 +241,8 @@ def test_public_api_surface() -> None:
     import trustavatar.watermark as wm
 
     assert sorted(wm.__all__) == sorted([
-        "DEFAULT_KEY", "PAYLOAD_BYTES", "VideoSource", "Watermark", "WatermarkReader",
-        "WatermarkReading",
+        "DEFAULT_KEY", "MIN_SIDE", "PAYLOAD_BYTES", "VideoSource", "Watermark",
+        "WatermarkReader", "WatermarkReading",
         "Z_PAYLOAD", "Z_PRESENT", "payload_for", "read_watermark",
     ])
     for name in wm.__all__:

@@ -124,6 +124,11 @@ MARGIN_CAP: Final = round(-math.log(_BEAM), 1)
 _FRAME_RATE: Final = 100
 #: Audio kept before the code sentence for the utterance-verification pass (samples).
 _LEAD_SAMPLES: Final = DEFAULT_SAMPLE_RATE * 3 // 10
+#: Only the speech, with this much around it (s), is decoded: leading and trailing stretches
+#: without voice activity (the recording's start and end) are cut off first, when that
+#: removes at least :data:`_MIN_TRIM_S`. Decoding time grows with the audio's length.
+_SPEECH_MARGIN_S: Final = 0.5
+_MIN_TRIM_S: Final = 1.0
 #: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
 #: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
 _DITHER_DB: Final = -40.0
@@ -407,6 +412,8 @@ def score_spoken_code(
         raise InputError("the audio is empty")
     audio = resample(audio, DEFAULT_SAMPLE_RATE)
     pcm = _dithered_pcm16(audio.samples, max(audio.rms * 10 ** (_DITHER_DB / 20), 1 / 32768))
+    first_sample, end_sample = _speech_span(audio)
+    pcm = pcm[first_sample:end_sample]
     prefix = _code_prefix(template)
     with _LOCK, tempfile.TemporaryDirectory(prefix="trustavatar-asr-") as tmp:
         dictionary = _write_dictionary(template, Path(tmp))
@@ -525,6 +532,24 @@ def _speaker_transform(decoder: pocketsphinx.Decoder, pcm: NDArray[np.int16],
     transforms = estimate(features, senones, codebooks, model)
     folder.mkdir(exist_ok=True)
     return None if transforms is None else write_transform(transforms, folder / "speaker.mllr")
+
+
+def _speech_span(audio: Audio) -> tuple[int, int]:
+    """The samples ``[start, end)`` worth decoding: from :data:`_SPEECH_MARGIN_S` before the
+    first 10 ms of voice activity to as long after the last; all of them when that would
+    remove less than :data:`_MIN_TRIM_S`, or when no activity is found."""
+    from trustavatar.generator.audio.features import voice_activity
+
+    n, rate = audio.num_samples, audio.sample_rate
+    active = np.flatnonzero(voice_activity(audio, fps=_FRAME_RATE))
+    if not active.size:
+        return 0, n
+    margin = _SPEECH_MARGIN_S * rate
+    start = max(0, int(active[0] * rate / _FRAME_RATE - margin))
+    end = min(n, int((active[-1] + 1) * rate / _FRAME_RATE + margin))
+    if n - (end - start) < _MIN_TRIM_S * rate:
+        return 0, n
+    return start, end
 
 
 def _dithered_pcm16(samples: NDArray[np.float32], level: float) -> NDArray[np.int16]:

@@ -10,13 +10,16 @@ from __future__ import annotations
 __all__ = ["FaceCounter", "FaceMesh", "Region", "face_height", "mouth_opening", "preload"]
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import io
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
-from types import TracebackType
+from collections.abc import Iterator, Sequence
+from types import ModuleType, TracebackType
 from typing import Any
 
 import numpy as np
@@ -43,11 +46,46 @@ def _ignore_protobuf_deprecation() -> None:
 _ignore_protobuf_deprecation()
 
 
+#: mediapipe modules that ``import mediapipe`` loads and this package never uses:
+#: :func:`_mediapipe_solutions` runs each on its first use instead. The drawing modules
+#: import ``matplotlib.pyplot`` (0.4-0.6 s, more than the rest of mediapipe together); the
+#: Tasks API imports audio and vision tasks (~0.1 s).
+_UNUSED_MODULES = frozenset({"mediapipe.python.solutions.drawing_utils",
+                             "mediapipe.python.solutions.drawing_styles",
+                             "mediapipe.tasks.python"})
+
+
+class _DeferUnusedModules(importlib.abc.MetaPathFinder):
+    """Finds :data:`_UNUSED_MODULES` as usual, with a loader that runs each module on its
+    first attribute access (:class:`importlib.util.LazyLoader`)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _UNUSED_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
 def _mediapipe_solutions() -> Any:  # mediapipe.python.solutions (untyped)
+    """``mediapipe.solutions``, imported with :data:`_UNUSED_MODULES` deferred until someone
+    uses them (a user's ``mp.solutions.drawing_utils`` or ``mp.tasks`` then loads as it
+    would have)."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _IMPORT_LOCK, contextlib.redirect_stderr(io.StringIO()):
-        import mediapipe as mp
+        finder = None
+        if "mediapipe" not in sys.modules:
+            finder = _DeferUnusedModules()
+            sys.meta_path.insert(0, finder)
+        try:
+            import mediapipe as mp
+        finally:
+            if finder is not None:
+                sys.meta_path.remove(finder)
 
     return mp.solutions
 

@@ -25,6 +25,7 @@ import hashlib
 
 from trustavatar.errors import WatermarkError
 from trustavatar.watermark._embed import DEFAULT_KEY, PAYLOAD_BYTES, Watermark
+from trustavatar.watermark._layout import MIN_SIDE
 from trustavatar.watermark._read import (
     Z_PAYLOAD,
     Z_PRESENT,
@@ -36,6 +37,7 @@ from trustavatar.watermark._read import (
 
 __all__ = [
     "DEFAULT_KEY",
+    "MIN_SIDE",
     "PAYLOAD_BYTES",
     "Z_PAYLOAD",
     "Z_PRESENT",

@@ -36,8 +36,6 @@ from trustavatar.detector.tracking import FaceObservation, TrackSummary
 from trustavatar.errors import Error, UnsupportedFormatError
 
 _END = object()
-#: Smallest frame side the watermark reader accepts (its grid is 32 × 32 cells).
-_WATERMARK_MIN_SIDE = 64
 
 
 class _WatermarkThread:
@@ -104,12 +102,14 @@ class ProvenanceAnalyzer(Analyzer):
         self._decisive = False
         self._manifest(ctx)
         self._wm = None
-        small = min(ctx.video.width, ctx.video.height) < _WATERMARK_MIN_SIDE
+        from trustavatar.watermark import MIN_SIDE
+
+        small = min(ctx.video.width, ctx.video.height) < MIN_SIDE
         if self.watermark and not small:
             self._wm = _WatermarkThread()
         elif self.watermark:
             self._figures["watermark_note"] = (
-                f"frames smaller than {_WATERMARK_MIN_SIDE} px cannot carry the watermark")
+                f"frames smaller than {MIN_SIDE} px cannot carry the watermark")
         self._busy += time.perf_counter() - t0
 
     def _manifest(self, ctx: ScanContext) -> None:
