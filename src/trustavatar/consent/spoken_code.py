@@ -315,7 +315,8 @@ ENGLISH_TEMPLATE: Final = ConsentTemplate(
     instructions=(
         "Look into the camera, in good light, with only your face in the picture. Read the "
         "sentence aloud in English, saying each digit of the code on its own. Blink and move "
-        "naturally; keep the clip under a minute."
+        "naturally; keep the clip under a minute. Record where no one else is talking, and "
+        "stop soon after the last digit."
     ),
 )
 
