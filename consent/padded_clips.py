@@ -6,16 +6,23 @@ stretch before the subject starts and after they stop, with whatever the room so
 development voices (``choose_code_digits.py``'s set: eight espeak-ng voices the evaluation
 does not use, 3 rates x 2 pitches x clean / white noise 10 dB / babble 15 dB = 144) with
 ``--before`` and ``--after`` seconds, lays the noise over the whole padded clip at the
-condition's SNR (relative to the speech), and scores it twice on the same audio: the whole
-clip decoded, and only the speech span the check decodes (``spoken_code._speech_span``).
+condition's SNR (relative to the speech), and scores it on the same audio in up to three
+ways (``--variants``):
+
+* ``whole``: the whole clip decoded, in one try;
+* ``span``: only the speech span (``spoken_code._speech_span``), in one try;
+* ``shipped``: what the check does: the speech span, and when that fails, a second try up to
+  where the loudest voice stops (``spoken_code._speaker_end``).
+
 Each utterance is also scored against its code with one digit changed (false accepts).
 
     python consent/padded_clips.py [--before 1.5] [--after 2.5] [--jobs 2] [--out F.json]
+                                   [--voices dev|eval] [--variants span,shipped]
                                    [--limit N]
 
-Session 16 (``consent/README.md``, about 16 minutes on 2 cores): whole clip 121, speech span
-123 of 144 accepted, no wrong code accepted; babble at 15 dB 32 of 48 either way (background
-talk after the sentence is decoded as another reading).
+Session 16 (``consent/README.md``; 16 minutes on 2 cores for two variants): whole clip 121,
+speech span 123 of 144 accepted, no wrong code accepted; babble at 15 dB 32 of 48 either way
+(background talk after the sentence is decoded as more of it).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from typing import Any
 
 import numpy as np
 from choose_code_digits import DEV_VOICES, NOISES, PITCHES, RATES, template_for
+from eval_spoken_code import PITCHES as EVAL_PITCHES
+from eval_spoken_code import VOICES as EVAL_VOICES
 from eval_spoken_code import _babble_sources, _noise
 
 from trustavatar.consent import spoken_code
@@ -42,13 +51,16 @@ from trustavatar.consent.spoken_code import CODE_LENGTH, MIN_MARGIN, score_spoke
 from trustavatar.generator.audio import Audio, synthesize
 
 _SPAN = spoken_code._speech_span
+_SPEAKER_END = spoken_code._speaker_end
+#: variant → (speech span, second-try end point)
+VARIANTS: dict[str, tuple[Any, Any]] = {
+    "whole": (lambda audio: (0, audio.num_samples), lambda *args: None),
+    "span": (_SPAN, lambda *args: None),
+    "shipped": (_SPAN, _SPEAKER_END),
+}
 
 
-def _whole(audio: Audio) -> tuple[int, int]:
-    return 0, audio.num_samples
-
-
-def padded_utterance(index: int, voice: tuple[str, str], rate: int, pitch: int,
+def padded_utterance(index: int, voice: tuple[str, str | None], rate: int, pitch: int,
                      noise: tuple[str, float | None], media: Path, before: float,
                      after: float) -> tuple[Audio, str, str]:
     """The padded clip, its code and the code with one digit changed."""
@@ -76,16 +88,17 @@ def padded_utterance(index: int, voice: tuple[str, str], rate: int, pitch: int,
     return Audio.from_array(x.astype(np.float32), sr), code, wrong
 
 
-def _trial(args: tuple[int, tuple[str, str], int, int, tuple[str, float | None], str, float,
-                      float]) -> dict[str, Any]:
-    index, voice, rate, pitch, noise, media, before, after = args
+def _trial(args: tuple[int, tuple[str, str | None], int, int, tuple[str, float | None], str,
+                      float, float, tuple[str, ...]]) -> dict[str, Any]:
+    index, voice, rate, pitch, noise, media, before, after, variants = args
     audio, code, wrong = padded_utterance(index, voice, rate, pitch, noise, Path(media),
                                           before, after)
     template = template_for(spoken_code.ENGLISH_TEMPLATE.code_digits)
-    out: dict[str, Any] = {"voice": "+".join(voice), "rate": rate, "pitch": pitch,
+    out: dict[str, Any] = {"voice": f"{voice[0]}+{voice[1] or 'default'}", "rate": rate,
+                           "pitch": pitch,
                            "noise": f"{noise[0]} {noise[1] or ''}".strip(), "code": code}
-    for name, span in (("whole", _whole), ("span", _SPAN)):
-        spoken_code._speech_span = span
+    for name in variants:
+        spoken_code._speech_span, spoken_code._speaker_end = VARIANTS[name]
         try:
             started = time.process_time()
             right = score_spoken_code(audio, code, template=template, min_margin=-math.inf)
@@ -95,7 +108,7 @@ def _trial(args: tuple[int, tuple[str, str], int, int, tuple[str, float | None],
                          "false_accept": other.failure is None and other.margin >= MIN_MARGIN,
                          "margin": round(right.margin, 2), "failure": right.failure}
         finally:
-            spoken_code._speech_span = _SPAN
+            spoken_code._speech_span, spoken_code._speaker_end = _SPAN, _SPEAKER_END
     return out
 
 
@@ -108,21 +121,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None, help="write every trial here (JSON)")
     parser.add_argument("--limit", type=int, default=None, help="the first N utterances only")
+    parser.add_argument("--voices", choices=("dev", "eval"), default="dev",
+                        help="the development voices (default), or the evaluation's six "
+                             "voices and three pitches (a held-out check)")
+    parser.add_argument("--variants", default="span,shipped",
+                        help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args(argv)
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if not variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants {args.variants!r}: choose from {', '.join(VARIANTS)}")
     if args.before < 0 or args.after < 0:
         parser.error("--before and --after must be >= 0")
     noises = NOISES if _babble_sources(Path(args.media)) else \
         [n for n in NOISES if n[0] != "babble"]
-    jobs = [(i, v, r, p, n, args.media, args.before, args.after) for i, (v, r, p, n) in
-            enumerate(itertools.product(DEV_VOICES, RATES, PITCHES, noises))][:args.limit]
+    voices_pitches = (DEV_VOICES, RATES, PITCHES) if args.voices == "dev" else \
+        (EVAL_VOICES, RATES, EVAL_PITCHES)
+    jobs = [(i, v, r, p, n, args.media, args.before, args.after, variants)
+            for i, (v, r, p, n) in
+            enumerate(itertools.product(*voices_pitches, noises))][:args.limit]
     started = time.perf_counter()
     with multiprocessing.Pool(max(1, args.jobs)) as pool:
         trials = pool.map(_trial, jobs, chunksize=1)
-    print(f"{len(trials)} utterances, {args.before:g} s before and {args.after:g} s after; "
-          f"{time.perf_counter() - started:.0f} s")
-    for name, label in (("whole", "whole clip decoded"), ("span", "speech span decoded")):
+    print(f"{len(trials)} utterances ({args.voices} voices), {args.before:g} s before and "
+          f"{args.after:g} s after; {time.perf_counter() - started:.0f} s")
+    for name in variants:
         rows = [t[name] for t in trials]
-        print(f"{label}: accepted {sum(r['accepted'] for r in rows)} of {len(rows)}, "
+        print(f"{name}: accepted {sum(r['accepted'] for r in rows)} of {len(rows)}, "
               f"wrong codes accepted {sum(r['false_accept'] for r in rows)}, "
               f"CPU {sum(r['cpu_s'] for r in rows):.0f} s")
         by_noise: dict[str, list[bool]] = collections.defaultdict(list)

@@ -341,6 +341,46 @@ def test_silence_around_the_sentence_is_not_decoded_and_changes_nothing() -> Non
         assert result.duration == pytest.approx(padded.duration)
 
 
+def test_the_speakers_end_is_where_the_loudest_voice_stops() -> None:
+    from trustavatar.consent.spoken_code import _speaker_end
+    from trustavatar.generator.audio import Audio
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    loud = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    x = np.concatenate([loud, 0.03 * loud])  # then a voice 20 dB lower, for 2 s
+    assert _speaker_end(Audio.from_array(x, sr), 0, x.size) == pytest.approx(2.5 * sr, abs=160)
+    # one level throughout, or less than half a second to cut: nothing to cut
+    assert _speaker_end(Audio.from_array(np.concatenate([loud, loud]), sr), 0, 4 * sr) is None
+    y = np.concatenate([loud, 0.03 * loud[:int(0.8 * sr)]])
+    assert _speaker_end(Audio.from_array(y, sr), 0, y.size) is None
+
+
+@pytest.mark.slow
+def test_someone_talking_after_the_sentence_does_not_fail_the_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from trustavatar.consent import spoken_code
+    from trustavatar.generator.audio import Audio, synthesize
+
+    speech = _say(ENGLISH_TEMPLATE.spoken("471283"))
+    other = synthesize("Did you see the game last night? It went on far too long, and then "
+                       "it rained for an hour.", language="en-us", voice="f2", rate=190).audio
+    sr = speech.sample_rate
+    x = np.concatenate([np.zeros(sr, np.float32), speech.samples,
+                        np.zeros(3 * sr, np.float32)])
+    at = sr + speech.num_samples - int(0.3 * sr)  # they start as the subject finishes
+    talk = other.samples[:x.size - at] * (speech.rms / other.rms * 10 ** (-15 / 20))
+    x[at:at + talk.size] += talk
+    clip = Audio.from_array(x, sr)
+    result = score_spoken_code(clip, "471283")
+    assert result.failure is None, result.failure
+    assert result.readings == ("471283",) and result.duration == pytest.approx(clip.duration)
+    # without the second try, the background voice is decoded as more of the sentence
+    # (another reading, or no sentence at all: espeak-ng's waveform varies between calls)
+    monkeypatch.setattr(spoken_code, "_speaker_end", lambda *args: None)
+    assert score_spoken_code(clip, "471283").failure is not None
+
+
 # --- liveness on synthetic landmark tracks ---------------------------------------------------
 
 

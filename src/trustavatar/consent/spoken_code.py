@@ -28,6 +28,12 @@ the template (:class:`ConsentTemplate`):
 Codes use only the digits the template lists (its alphabet; English: 1 2 3 4 7 8, the
 digits the acoustic model confuses least), and only those are in the grammars.
 
+Only the speech is decoded: silence before and after it is cut off first
+(:func:`_speech_span`). When the check fails, it runs once more on the audio up to where the
+loudest voice stops (:func:`_speaker_end`), because someone talking in the background after
+the subject finished is otherwise decoded as more of the sentence. The second try is used
+only if it passes.
+
 The check passes when the sentence was read once, the code heard in pass 2 is the challenge
 code, pass 3 agrees (the expected code beats every other code) and the margin is at least
 :data:`MIN_MARGIN`. Requiring both passes to agree halves the chance that a misheard wrong
@@ -129,6 +135,12 @@ _LEAD_SAMPLES: Final = DEFAULT_SAMPLE_RATE * 3 // 10
 #: removes at least :data:`_MIN_TRIM_S`. Decoding time grows with the audio's length.
 _SPEECH_MARGIN_S: Final = 0.5
 _MIN_TRIM_S: Final = 1.0
+#: When the check fails, it is tried once more on the audio up to where the loudest voice
+#: stops (its last 10 ms within this many dB of its loud frames, plus the margin), if that
+#: cuts at least :data:`_MIN_SPEAKER_CUT_S`: talk in the background after the subject's
+#: sentence is otherwise decoded as more of it (``consent/README.md``, session 16).
+_SPEAKER_RANGE_DB: Final = 10.0
+_MIN_SPEAKER_CUT_S: Final = 0.5
 #: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
 #: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
 _DITHER_DB: Final = -40.0
@@ -413,8 +425,24 @@ def score_spoken_code(
         raise InputError("the audio is empty")
     audio = resample(audio, DEFAULT_SAMPLE_RATE)
     pcm = _dithered_pcm16(audio.samples, max(audio.rms * 10 ** (_DITHER_DB / 20), 1 / 32768))
-    first_sample, end_sample = _speech_span(audio)
-    pcm = pcm[first_sample:end_sample]
+    start, end = _speech_span(audio)
+    result = _score_pcm(pcm[start:end], expected, digits, template, min_margin, audio.duration)
+    if result.failure is not None:
+        # Someone may be talking after the subject stopped: decoded, their speech reads as
+        # another reading or a digit of the code. Try again up to the subject's end.
+        subject_end = _speaker_end(audio, start, end)
+        if subject_end is not None:
+            retry = _score_pcm(pcm[start:subject_end], expected, digits, template, min_margin,
+                               audio.duration)
+            if retry.failure is None:
+                return retry
+    return result
+
+
+def _score_pcm(pcm: NDArray[np.int16], expected: str, digits: list[str],
+               template: ConsentTemplate, min_margin: float,
+               duration: float) -> SpokenCodeResult:
+    """:func:`score_spoken_code` of 16 kHz samples (``duration``: the whole clip's)."""
     prefix = _code_prefix(template)
     with _LOCK, tempfile.TemporaryDirectory(prefix="trustavatar-asr-") as tmp:
         dictionary = _write_dictionary(template, Path(tmp))
@@ -441,7 +469,7 @@ def score_spoken_code(
         readings, said_text = _read(said, template)
         if start is None:
             return SpokenCodeResult(expected, None, -MARGIN_CAP, readings, said_text,
-                                    min_margin, audio.duration, warp, mllr is not None)
+                                    min_margin, duration, warp, mllr is not None)
         # 3. Utterance verification on the code sentence: the expected code against the best
         #    other code, scored so that the two are comparable.
         region = pcm[max(0, start - _LEAD_SAMPLES):]
@@ -470,7 +498,7 @@ def score_spoken_code(
     return SpokenCodeResult(
         expected=expected, code=code, margin=float(np.clip(margin, -MARGIN_CAP, MARGIN_CAP)),
         readings=readings, transcript=transcript, min_margin=min_margin,
-        duration=audio.duration, warp=warp, adapted=mllr is not None)
+        duration=duration, warp=warp, adapted=mllr is not None)
 
 
 def _best_warp(dictionary: Path, template: ConsentTemplate, length: int,
@@ -551,6 +579,23 @@ def _speech_span(audio: Audio) -> tuple[int, int]:
     if n - (end - start) < _MIN_TRIM_S * rate:
         return 0, n
     return start, end
+
+
+def _speaker_end(audio: Audio, start: int, end: int) -> int | None:
+    """Where the loudest voice of ``audio[start:end]`` stops: :data:`_SPEECH_MARGIN_S` after
+    its last 10 ms within :data:`_SPEAKER_RANGE_DB` of its loud frames (the 99th percentile).
+    None when that leaves less than :data:`_MIN_SPEAKER_CUT_S` to cut."""
+    from trustavatar.generator.audio.features import frame_energy
+
+    rate = audio.sample_rate
+    level = frame_energy(audio, _FRAME_RATE)
+    first, stop = start * _FRAME_RATE // rate, -(-end * _FRAME_RATE // rate)
+    inside = level[first:stop]
+    if not inside.size:
+        return None
+    loud = np.flatnonzero(inside > np.percentile(inside, 99) - _SPEAKER_RANGE_DB)
+    cut = min(end, int((first + loud[-1] + 1) * rate / _FRAME_RATE + _SPEECH_MARGIN_S * rate))
+    return cut if end - cut >= _MIN_SPEAKER_CUT_S * rate else None
 
 
 def _dithered_pcm16(samples: NDArray[np.float32], level: float) -> NDArray[np.int16]:
