@@ -77,9 +77,11 @@ GRID_WORDS = {
 # --- noise ----------------------------------------------------------------------------------
 
 
-def _mix(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``speech`` plus ``noise`` scaled to ``snr_db`` (power over the whole utterance)."""
-    p_s = float(np.mean(speech.astype(np.float64) ** 2))
+def _mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, *,
+         reference: np.ndarray | None = None) -> np.ndarray:
+    """``speech`` plus ``noise`` scaled to ``snr_db`` (power over the whole utterance, or over
+    ``reference``: the speech alone when ``speech`` is padded with silence)."""
+    p_s = float(np.mean((speech if reference is None else reference).astype(np.float64) ** 2))
     p_n = float(np.mean(noise.astype(np.float64) ** 2)) or 1e-12
     scale = math.sqrt(p_s / (p_n * 10 ** (snr_db / 10)))
     out = speech + scale * noise

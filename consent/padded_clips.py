@@ -44,7 +44,7 @@ import numpy as np
 from choose_code_digits import DEV_VOICES, NOISES, PITCHES, RATES, template_for
 from eval_spoken_code import PITCHES as EVAL_PITCHES
 from eval_spoken_code import VOICES as EVAL_VOICES
-from eval_spoken_code import _babble_sources, _noise
+from eval_spoken_code import _babble_sources, _mix, _noise
 
 from trustavatar.consent import spoken_code
 from trustavatar.consent.spoken_code import CODE_LENGTH, MIN_MARGIN, score_spoken_code
@@ -76,13 +76,7 @@ def padded_utterance(index: int, voice: tuple[str, str | None], rate: int, pitch
                         np.zeros(int(after * sr), np.float32)])
     if kind != "clean":
         assert snr is not None
-        nz = _noise(kind, len(x), rng, _babble_sources(media))
-        p_s = float(np.mean(s.astype(np.float64) ** 2))
-        p_n = float(np.mean(nz.astype(np.float64) ** 2)) or 1e-12
-        x = x + math.sqrt(p_s / (p_n * 10 ** (snr / 10))) * nz
-        peak = float(np.abs(x).max())
-        if peak > 1:
-            x = x / peak * 0.9
+        x = _mix(x, _noise(kind, len(x), rng, _babble_sources(media)), snr, reference=s)
     i = rng.randrange(CODE_LENGTH)
     wrong = code[:i] + rng.choice([d for d in digits if d != code[i]]) + code[i + 1:]
     return Audio.from_array(x.astype(np.float32), sr), code, wrong
