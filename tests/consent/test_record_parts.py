@@ -366,8 +366,7 @@ def test_someone_talking_after_the_sentence_does_not_fail_the_check(
     other = synthesize("Did you see the game last night? It went on far too long, and then "
                        "it rained for an hour.", language="en-us", voice="f2", rate=190).audio
     sr = speech.sample_rate
-    x = np.concatenate([np.zeros(sr, np.float32), speech.samples,
-                        np.zeros(3 * sr, np.float32)])
+    x = _padded(speech, 1.0, 3.0, None).samples.copy()
     at = sr + speech.num_samples - int(0.3 * sr)  # they start as the subject finishes
     talk = other.samples[:x.size - at] * (speech.rms / other.rms * 10 ** (-15 / 20))
     x[at:at + talk.size] += talk
