@@ -63,6 +63,8 @@ def test_a_good_clip_issues_consent_with_its_evidence(
     assert checks.transcript.split() == [*template.words_before,
                                          *template.spoken_code(clip_code).split()]
     assert checks.asr_margin >= MIN_MARGIN == checks.asr_min_margin
+    assert checks.speech_decoded is not None and checks.second_try is False
+    assert 0 <= checks.speech_decoded[0] < checks.speech_decoded[1] <= checks.duration_s + 0.1
     assert checks.blinks >= 1 and checks.head_motion > 0.002 and checks.mouth_sync > 0.2
     assert 0 < checks.face_distance <= MATCH_THRESHOLD == checks.face_threshold
     assert consent.parse_artifact(artifact.raw).evidence == artifact.evidence

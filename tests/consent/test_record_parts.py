@@ -339,6 +339,8 @@ def test_silence_around_the_sentence_is_not_decoded_and_changes_nothing() -> Non
         assert result.failure is None, result.failure
         assert result.code == "471283" and result.readings == ("471283",)
         assert result.duration == pytest.approx(padded.duration)
+        sr = padded.sample_rate
+        assert result.decoded == (start / sr, end / sr) and not result.second_try
 
 
 def test_the_speakers_end_is_where_the_loudest_voice_stops() -> None:
@@ -374,6 +376,11 @@ def test_someone_talking_after_the_sentence_does_not_fail_the_check(
     result = score_spoken_code(clip, "471283")
     assert result.failure is None, result.failure
     assert result.readings == ("471283",) and result.duration == pytest.approx(clip.duration)
+    # the result says which part was decoded, and that it took the second try
+    assert result.second_try and result.figures()["second_try"] is True
+    start, end = result.decoded
+    assert start == spoken_code._speech_span(clip)[0] / sr
+    assert (speech.num_samples + int(0.2 * sr)) / sr < end < x.size / sr - 0.5
     # without the second try, the background voice is decoded as more of the sentence
     # (another reading, or no sentence at all: espeak-ng's waveform varies between calls)
     monkeypatch.setattr(spoken_code, "_speaker_end", lambda *args: None)
@@ -457,7 +464,8 @@ CHECKS = consent.ClipEvidence(
     transcript="i consent for safety purposes my unique code is one two three four five six",
     asr_engine="pocketsphinx 5.1.1 en-us", asr_margin=42.25, asr_min_margin=10.0, blinks=2,
     head_motion=0.0123, mouth_motion=0.0163, mouth_sync=0.828, face_distance=0.272,
-    face_threshold=0.6, face_frames=5, duration_s=6.52,
+    face_threshold=0.6, face_frames=5, duration_s=6.52, speech_decoded=(0.48, 5.9),
+    second_try=True,
 )
 
 
@@ -472,6 +480,14 @@ def test_clip_evidence_round_trips_and_is_schema_valid(
     assert payload["evidence"]["clip"]["speech"]["margin"] == 42.25
     assert payload["evidence"]["clip"]["face"] == {"distance": 0.272, "frames": 5,
                                                    "threshold": 0.6}
+    assert payload["evidence"]["clip"]["speech"]["decoded"] == {
+        "from_s": 0.48, "to_s": 5.9, "second_try": True}
+    # artifacts issued before the decoded span was recorded still parse and are valid
+    older = dataclasses.replace(CHECKS, speech_decoded=None, second_try=None)
+    artifact = make_artifact(evidence=consent.Evidence.recorded_clip(clip, checks=older))
+    assert "decoded" not in json.loads(artifact.raw)["payload"]["evidence"]["clip"]["speech"]
+    assert consent.parse_artifact(artifact.raw).evidence.clip == older
+    assert schema_problem(ARTIFACT_SCHEMA, json.loads(artifact.raw)) is None
     # a clip report on an attestation, or a field too many, is not a v1 artifact
     document = json.loads(artifact.raw)
     document["payload"]["evidence"]["method"] = "operator-attestation"
@@ -480,6 +496,9 @@ def test_clip_evidence_round_trips_and_is_schema_valid(
     document = json.loads(artifact.raw)
     document["payload"]["evidence"]["clip"]["liveness"]["rating"] = "great"
     assert "rating" in schema_problem(ARTIFACT_SCHEMA, document)
+    document = json.loads(artifact.raw)
+    document["payload"]["evidence"]["clip"]["speech"]["decoded"] = {"from_s": 0, "to_s": 1}
+    assert "second_try" in schema_problem(ARTIFACT_SCHEMA, document)
 
 
 def test_evidence_figures_must_be_finite(make_artifact) -> None:

@@ -171,6 +171,11 @@ def _show_clip_evidence(con: Console, evidence: Evidence) -> None:
     line(f"    speech heard: \"{clip.transcript}\"")
     line(f"    the challenge code fitted the speech {clip.asr_margin:g} nats better than any "
          f"other code ({clip.asr_min_margin:g} required; {clip.asr_engine})")
+    if clip.speech_decoded is not None:
+        start, end = clip.speech_decoded
+        how = (" (a second try: the whole span had failed, so the audio was cut where the "
+               "loudest voice stops)") if clip.second_try else ""
+        line(f"    decoded: {start:g}–{end:g} s of the clip's audio{how}")
     line(f"    liveness: {clip.blinks} blink(s); head motion {clip.head_motion:g} and mouth "
          f"motion {clip.mouth_motion:g} face heights; mouth-speech correlation "
          f"{clip.mouth_sync:g}")

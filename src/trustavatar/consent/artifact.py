@@ -132,7 +132,11 @@ class ClipEvidence:
     the recogniser heard; ``asr_margin``: nats by which the expected code beat the best
     other code (``asr_min_margin`` was required); liveness figures as in
     :class:`trustavatar.consent.liveness.LivenessResult`; ``face_distance``: the largest
-    distance between a checked clip frame and the portrait (``face_threshold`` allowed).
+    distance between a checked clip frame and the portrait (``face_threshold`` allowed);
+    ``speech_decoded``: the part of the clip's audio the recogniser decoded (seconds from
+    its start) and ``second_try``: whether that part was cut where the loudest voice stops
+    after the whole span had failed (both None in artifacts issued before they were
+    recorded).
     """
 
     challenge_id: str
@@ -150,19 +154,28 @@ class ClipEvidence:
     face_threshold: float
     face_frames: int
     duration_s: float
+    speech_decoded: tuple[float, float] | None = None
+    second_try: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
+        speech: dict[str, Any] = {
+            "engine": self.asr_engine,
+            "transcript": self.transcript,
+            "margin": _number(self.asr_margin, 2),
+            "min_margin": _number(self.asr_min_margin, 2),
+        }
+        if self.speech_decoded is not None:
+            speech["decoded"] = {
+                "from_s": _number(self.speech_decoded[0], 2),
+                "to_s": _number(self.speech_decoded[1], 2),
+                "second_try": bool(self.second_try),
+            }
         return {
             "challenge_id": self.challenge_id,
             "language": self.language,
             "sentence": self.sentence,
             "duration_s": _number(self.duration_s, 2),
-            "speech": {
-                "engine": self.asr_engine,
-                "transcript": self.transcript,
-                "margin": _number(self.asr_margin, 2),
-                "min_margin": _number(self.asr_min_margin, 2),
-            },
+            "speech": speech,
             "liveness": {
                 "blinks": self.blinks,
                 "head_motion": _number(self.head_motion, 4),
@@ -179,6 +192,7 @@ class ClipEvidence:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClipEvidence:
         speech, live, face = data["speech"], data["liveness"], data["face"]
+        decoded = speech.get("decoded")
         return cls(
             challenge_id=data["challenge_id"], language=data["language"],
             sentence=data["sentence"], transcript=speech["transcript"],
@@ -188,6 +202,9 @@ class ClipEvidence:
             mouth_sync=float(live["mouth_sync"]), face_distance=float(face["distance"]),
             face_threshold=float(face["threshold"]), face_frames=face["frames"],
             duration_s=float(data["duration_s"]),
+            speech_decoded=None if decoded is None
+            else (float(decoded["from_s"]), float(decoded["to_s"])),
+            second_try=None if decoded is None else bool(decoded["second_try"]),
         )
 
 

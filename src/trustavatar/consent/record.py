@@ -520,7 +520,8 @@ def _issue(key: SigningKey, challenge: Challenge, report: ClipReport,
         head_motion=live.head_motion, mouth_motion=live.mouth_motion,
         mouth_sync=live.mouth_sync, face_distance=ident.distance,
         face_threshold=ident.threshold, face_frames=len(ident.frames),
-        duration_s=report.duration,
+        duration_s=report.duration, speech_decoded=speech.decoded,
+        second_try=speech.second_try,
     )
     evidence = Evidence("recorded-clip",
                         (EvidenceDocument("consent-clip", report.clip_sha256),), checks)

@@ -69,7 +69,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -346,8 +346,11 @@ class SpokenCodeResult:
     better than the best other code of the same length (negative when another code fits
     better; clamped to ±:data:`MARGIN_CAP`). ``readings``: what the structure pass heard
     for each reading of the code sentence (``""``: read without a code; two entries when
-    it was read twice). ``transcript``: the sentence as recognised. ``failure``: why the
-    check fails, or None when it passes.
+    it was read twice). ``transcript``: the sentence as recognised. ``decoded``: the part
+    of the audio that was decoded, in seconds from its start (the speech and a margin, see
+    :func:`_speech_span`); ``second_try``: whether that part was cut where the loudest voice
+    stops, after the whole span failed (:func:`_speaker_end`). ``failure``: why the check
+    fails, or None when it passes.
     """
 
     expected: str
@@ -359,6 +362,8 @@ class SpokenCodeResult:
     duration: float  #: seconds of audio decoded
     warp: float = 1.0  #: the vocal-tract-length warp chosen for this speaker
     adapted: bool = False  #: whether the model was adapted to the speaker (MLLR)
+    decoded: tuple[float, float] = (0.0, 0.0)  #: seconds of the audio decoded, from–to
+    second_try: bool = False  #: decoded up to where the loudest voice stops, on a retry
 
     @property
     def failure(self) -> str | None:
@@ -400,6 +405,8 @@ class SpokenCodeResult:
             "duration_s": round(self.duration, 2),
             "vtln_warp": self.warp,
             "speaker_adapted": self.adapted,
+            "decoded_s": [round(self.decoded[0], 2), round(self.decoded[1], 2)],
+            "second_try": self.second_try,
         }
 
 
@@ -426,7 +433,9 @@ def score_spoken_code(
     audio = resample(audio, DEFAULT_SAMPLE_RATE)
     pcm = _dithered_pcm16(audio.samples, max(audio.rms * 10 ** (_DITHER_DB / 20), 1 / 32768))
     start, end = _speech_span(audio)
+    rate = audio.sample_rate
     result = _score_pcm(pcm[start:end], expected, digits, template, min_margin, audio.duration)
+    result = replace(result, decoded=(start / rate, end / rate))
     if result.failure is not None:
         # Someone may be talking after the subject stopped: decoded, their speech reads as
         # another reading or a digit of the code. Try again up to the subject's end.
@@ -435,7 +444,8 @@ def score_spoken_code(
             retry = _score_pcm(pcm[start:subject_end], expected, digits, template, min_margin,
                                audio.duration)
             if retry.failure is None:
-                return retry
+                return replace(retry, decoded=(start / rate, subject_end / rate),
+                               second_try=True)
     return result
 
 
