@@ -28,6 +28,13 @@ def test_the_spoken_code_child_imports_no_face_crypto_schema_or_scipy() -> None:
     assert not heavy & loaded
 
 
+def test_the_consent_commands_do_not_import_scipy_ndimage() -> None:
+    # ~0.3 s per process; the one filter they need is trustavatar._smoothing's
+    loaded = _modules_after("import trustavatar._cli.consent, trustavatar.consent.record, "
+                            "trustavatar.consent.liveness")
+    assert "scipy.ndimage" not in loaded
+
+
 @pytest.mark.parametrize("package", LAZY_PACKAGES)
 def test_every_public_name_resolves_and_is_listed(package: str) -> None:
     module = __import__(package, fromlist=["_"])

@@ -52,9 +52,9 @@ from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 
 from trustavatar._correlation import best_lag_correlation
+from trustavatar._smoothing import gaussian_smooth
 from trustavatar.errors import InputError
 from trustavatar.face.mesh import N_LANDMARKS, Region, face_height, mouth_opening
 
@@ -263,7 +263,7 @@ def _mouth_sync(mouth: NDArray[np.float64], level: NDArray[np.float64],
     m[~valid] = float(np.nanmedian(m))
     loud = float(np.percentile(level[:n], 95))
     s = np.clip(level[:n], loud - _SPEECH_RANGE_DB, None)
-    m, s = gaussian_filter1d(m, 1.0), gaussian_filter1d(s, 1.0)
+    m, s = gaussian_smooth(m, 1.0), gaussian_smooth(s, 1.0)
     m[~valid] = np.nan  # smoothed over the filled gaps; correlated where a face was seen
     best = best_lag_correlation(m, s, max(1, round(SYNC_MAX_LAG_S * fps)))
     return (None, None) if best is None else (best[1], -best[0])

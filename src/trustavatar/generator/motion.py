@@ -17,8 +17,8 @@ __all__ = ["SCRIPT_PHONETIC_WEIGHT", "MotionConfig", "MotionTrack", "plan_motion
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
+from trustavatar._smoothing import gaussian_smooth
 from trustavatar.errors import InputError
 
 #: Phonetic weight when :attr:`MotionConfig.phonetic_weight` is None: set by hand for the
@@ -80,7 +80,7 @@ def _speech_activity(energy_db: np.ndarray) -> np.ndarray:
     span = max(peak - floor, 6.0)
     level = np.clip((energy_db - floor) / span, 0.0, 1.0)
     gate = np.clip((level - 0.12) / 0.18, 0.0, 1.0)  # silence → 0, speech → 1
-    gate = gaussian_filter1d(gate, 1.0)
+    gate = gaussian_smooth(gate, 1.0)
     return (level * gate).astype(np.float32)
 
 
@@ -121,8 +121,8 @@ def _smooth_noise(n: int, fps: float, rng: np.random.Generator, seconds: float) 
     if n == 0:
         return np.zeros(0, np.float32)
     length = max(n, int(20 * seconds * fps))
-    x = gaussian_filter1d(rng.standard_normal(length + 200), seconds * fps / 2,
-                          mode="wrap")[100:-100]
+    x = gaussian_smooth(rng.standard_normal(length + 200), seconds * fps / 2,
+                        mode="wrap")[100:-100]
     return (x / (x.std() + 1e-9))[:n].astype(np.float32)
 
 
@@ -156,22 +156,22 @@ def plan_motion(
     if not 0.0 <= pw <= 1.0:
         raise InputError(f"phonetic_weight must be within 0..1, got {pw}")
     open_ = pw * jaw * (speech > 0.05) + (1 - pw) * speech
-    open_ = gaussian_filter1d(open_, cfg.smooth_frames) if n else open_
+    open_ = gaussian_smooth(open_, cfg.smooth_frames) if n else open_
     # 2. bilabial closures (p, b, m) close the lips whatever the loudness
-    closed = gaussian_filter1d(np.clip(visemes[:, 3], 0, 1), 0.6) if n else visemes[:, 3]
+    closed = gaussian_smooth(np.clip(visemes[:, 3], 0, 1), 0.6) if n else visemes[:, 3]
     open_ = open_ * (1 - np.clip(closed * 1.3, 0, 1))
     # 3. lead the audio and scale to a gap
     gap = _shift_earlier(np.clip(open_, 0, 1), cfg.lead_frames) * cfg.max_gap
-    width = _shift_earlier(gaussian_filter1d(np.clip(visemes[:, 1], -1, 1), 1.2)
+    width = _shift_earlier(gaussian_smooth(np.clip(visemes[:, 1], -1, 1), 1.2)
                            if n else visemes[:, 1], cfg.lead_frames) * 0.12 * (speech > 0.05)
-    rounding = _shift_earlier(gaussian_filter1d(np.clip(visemes[:, 2], 0, 1), 1.2)
+    rounding = _shift_earlier(gaussian_smooth(np.clip(visemes[:, 2], 0, 1), 1.2)
                               if n else visemes[:, 2], cfg.lead_frames) * (speech > 0.05)
     # 4. blinks and head motion (photo mode); speech adds a slight nod
     blink = _blinks(n, fps, cfg.blink_rate_per_min, rng)
     headm = np.zeros((n, 4), np.float32)
     if head and cfg.head_motion > 0 and n:
         a = cfg.head_motion
-        nod = gaussian_filter1d(speech, fps * 0.15) if n else speech
+        nod = gaussian_smooth(speech, fps * 0.15) if n else speech
         headm[:, 0] = np.deg2rad(1.2) * a * _smooth_noise(n, fps, rng, 2.5)
         headm[:, 1] = 0.010 * a * _smooth_noise(n, fps, rng, 3.0)
         headm[:, 2] = 0.006 * a * _smooth_noise(n, fps, rng, 2.0) + 0.006 * a * nod

@@ -26,9 +26,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from trustavatar._correlation import best_lag_correlation
+from trustavatar._smoothing import gaussian_smooth
 from trustavatar.errors import FaceError
 from trustavatar.face import FaceBox, FaceEmbedding, embed_face
 from trustavatar.face.embedding import embed_face_at
@@ -189,7 +189,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
         return x
     idx = np.arange(len(x))
     filled = np.interp(idx, idx[ok], x[ok])
-    out = gaussian_filter1d(filled, _SYNC_SMOOTH_FRAMES)
+    out = gaussian_smooth(filled, _SYNC_SMOOTH_FRAMES)
     out[~ok] = np.nan
     return out
 
