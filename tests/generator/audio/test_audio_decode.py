@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures.synthetic_media import make_video
+from tests.fresh_python import fresh_python_json
 
 from trustavatar.errors import AudioInputError, InputError
 from trustavatar.generator.audio import Audio, Speech, frame_energy, load_audio, resample
@@ -150,3 +151,24 @@ def test_resample_keeps_a_tone(tone: Callable[..., Audio]) -> None:
     err = np.abs(back.samples[800:-800] - a.samples[800:-800]).max()
     assert err < 0.01
     assert resample(a, 16000).samples is not None
+
+
+def test_resampling_keeps_time_and_length_and_needs_no_scipy_signal() -> None:
+    # a click stays where it was (no filter delay), lengths are ceil(n * new / old), long
+    # audio goes through in chunks, and a few samples still give a sample
+    x = np.zeros(4 * 22050, np.float32)
+    x[[1000, 70000]] = 0.9  # the second one beyond the first chunk
+    y = resample(Audio(x, 22050), 16000).samples
+    assert y.shape == (64000,)
+    for at in (1000, 70000):
+        t = at * 16000 / 22050
+        window = np.arange(int(t) - 20, int(t) + 21)
+        assert abs(window[np.argmax(y[window])] - t) <= 0.5
+    assert resample(Audio(np.full(1, 0.5, np.float32), 22050), 16000).num_samples == 1
+    assert resample(Audio(np.zeros(5, np.float32), 8000), 44100).num_samples == 28
+    loaded = fresh_python_json(
+        "from trustavatar.generator.audio import Audio, resample\n"
+        "import numpy as np\n"
+        "resample(Audio(np.zeros(22050, np.float32), 22050), 16000)\n"
+        "print(json.dumps('scipy.signal' in sys.modules))")
+    assert loaded is False

@@ -147,5 +147,9 @@ def test_bad_arguments(tone: Tone) -> None:
 
 def test_other_sample_rates_are_resampled(tone: Tone) -> None:
     a16, a44 = tone(500.0, 1.0), tone(500.0, 1.0, rate=44100)
-    np.testing.assert_allclose(log_mel_frames(a44), log_mel_frames(a16), atol=0.02)
+    # the first and last frames hold the tone's abrupt start and end, whose clicks reach the
+    # top bands, where resampling filters differ most (FFmpeg's rolls off from ~7.5 kHz)
+    mel44, mel16 = log_mel_frames(a44), log_mel_frames(a16)
+    np.testing.assert_allclose(mel44[1:-1], mel16[1:-1], atol=0.02)
+    np.testing.assert_allclose(mel44, mel16, atol=0.05)
     assert frame_energy(a44).shape == (25,)

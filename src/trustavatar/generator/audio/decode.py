@@ -21,7 +21,6 @@ import math
 import os
 import wave
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
@@ -135,17 +134,43 @@ class Audio:
         return path
 
 
+#: Samples handed to the resampler at a time (memory stays small for long audio).
+_RESAMPLE_CHUNK: Final = 1 << 16
+
+
 def resample(audio: Audio, sample_rate: int) -> Audio:
-    """``audio`` at ``sample_rate`` Hz (polyphase filter; a no-op when the rate matches)."""
+    """``audio`` at ``sample_rate`` Hz (a no-op when the rate matches).
+
+    FFmpeg's resampler (libswresample, through :class:`av.AudioResampler`), the one
+    :func:`load_audio` uses: windowed-sinc, no delay (the output is aligned with the input
+    sample for sample) and ``ceil(n * sample_rate / audio.sample_rate)`` samples long.
+    (``scipy.signal.resample_poly``, used before, differs by about -40 dB, nearly all of it
+    above 7 kHz, and importing ``scipy.signal`` took 0.5-0.7 s of every command that
+    speaks a script.)
+    """
     if sample_rate <= 0:
         raise AudioInputError(f"sample rate must be positive, got {sample_rate}")
     if sample_rate == audio.sample_rate or not audio.num_samples:
         return Audio(audio.samples, sample_rate)
-    from scipy.signal import resample_poly  # slow to import (~0.5 s): only when resampling
-
-    ratio = Fraction(sample_rate, audio.sample_rate)
-    out = resample_poly(audio.samples, ratio.numerator, ratio.denominator)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[NDArray[np.float32]] = []
+    samples = audio.samples
+    for at in range(0, samples.shape[0], _RESAMPLE_CHUNK):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples[at:at + _RESAMPLE_CHUNK])[None, :], format="flt",
+            layout="mono")
+        frame.sample_rate = audio.sample_rate
+        chunks.extend(_mono(f) for f in resampler.resample(frame))
+    chunks.extend(_mono(f) for f in resampler.resample(None))
+    out = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    # the resampler rounds the length its own way, and gives nothing for a few samples
+    want = max(1, math.ceil(samples.shape[0] * sample_rate / audio.sample_rate))
+    out = np.pad(out[:want], (0, max(0, want - out.shape[0])))
     return Audio.from_array(out, sample_rate)
+
+
+def _mono(frame: av.AudioFrame) -> NDArray[np.float32]:
+    return np.asarray(frame.to_ndarray(), np.float32).reshape(-1)
 
 
 def load_audio(
@@ -235,7 +260,7 @@ def _decode_stream(
     def take(frames: list[av.AudioFrame]) -> None:
         nonlocal total
         for out in frames:
-            chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            chunk = _mono(out)
             chunks.append(chunk)
             total += chunk.shape[0]
         if total > limit:
