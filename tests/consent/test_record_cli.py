@@ -98,11 +98,14 @@ def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_no
     for words in ("evidence: recorded-clip", "recorded consent clip (sha256 ",
                   "the subject was asked to read (en): \"I consent to the creation",
                   "speech heard: \"i consent to the creation", "nats better than any other code",
-                  "liveness: ", "blink(s)", "clip frames matched the portrait"):
+                  "liveness: ", "blink(s)", "clip frames matched the portrait",
+                  "s of the clip's audio"):
         assert words in r.out, (words, r.out)
+    assert "a second try" not in r.out  # this clip passed on the first
     r = invoke(capsys, *h, "consent", "verify", out, "--json")
     assert r.json()["evidence"]["method"] == "recorded-clip"
     assert r.json()["evidence"]["clip"]["challenge_id"] == cid
+    assert r.json()["evidence"]["clip"]["speech"]["decoded"]["second_try"] is False
 
     # the same clip again: the challenge is used (exit 3, one error line)
     r = invoke(capsys, *h, *args[:-1], tmp_path / "again.json", "--json")

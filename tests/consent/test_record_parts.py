@@ -501,6 +501,24 @@ def test_clip_evidence_round_trips_and_is_schema_valid(
     assert "second_try" in schema_problem(ARTIFACT_SCHEMA, document)
 
 
+def test_consent_verify_says_which_part_of_the_audio_was_decoded() -> None:
+    from rich.console import Console
+
+    from trustavatar._cli.consent import _show_clip_evidence
+
+    def shown(checks: consent.ClipEvidence) -> str:
+        con = Console(record=True, width=300)
+        _show_clip_evidence(con, consent.Evidence.recorded_clip(b"clip", checks=checks))
+        return con.export_text()
+
+    assert ("decoded: 0.48–5.9 s of the clip's audio (a second try: the whole span had "
+            "failed, so the audio was cut where the loudest voice stops)") in shown(CHECKS)
+    first = shown(dataclasses.replace(CHECKS, second_try=False))
+    assert "decoded: 0.48–5.9 s of the clip's audio\n" in first and "second try" not in first
+    assert "decoded:" not in shown(dataclasses.replace(CHECKS, speech_decoded=None,
+                                                       second_try=None))
+
+
 def test_evidence_figures_must_be_finite(make_artifact) -> None:
     bad = dataclasses.replace(CHECKS, asr_margin=float("inf"))
     with pytest.raises(InputError, match="finite"):
