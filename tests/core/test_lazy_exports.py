@@ -29,10 +29,17 @@ def test_the_spoken_code_child_imports_no_face_crypto_schema_or_scipy() -> None:
 
 
 def test_the_consent_commands_do_not_import_scipy_ndimage() -> None:
-    # ~0.3 s per process; the one filter they need is trustavatar._smoothing's
+    # ~0.3 s per process; the one filter they need is trustavatar._series_filters's
     loaded = _modules_after("import trustavatar._cli.consent, trustavatar.consent.record, "
                             "trustavatar.consent.liveness")
     assert "scipy.ndimage" not in loaded
+
+
+def test_the_detectors_analyzers_import_neither_scipy_stats_nor_scipy_ndimage() -> None:
+    # ~1.1 s per scan process (and per worker)
+    loaded = _modules_after("from trustavatar.detector.registry import create_analyzer, "
+                            "list_analyzers\n[create_analyzer(n) for n in list_analyzers()]")
+    assert not {"scipy.stats", "scipy.ndimage"} & loaded
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)

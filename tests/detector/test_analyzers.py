@@ -50,6 +50,13 @@ def test_poisson_interval_is_exact():
     assert low == 0.0 and high == pytest.approx(3.689, abs=1e-3)
     low, high = poisson_interval(20, 2.0)  # 20 blinks in 2 minutes
     assert low < 10 < high and low == pytest.approx(6.108, abs=1e-2)
+    # the Garwood interval as chi-squared quantiles, as textbooks write it
+    from scipy.stats import chi2
+
+    for count in (1, 3, 17, 150):
+        low, high = poisson_interval(count, 2.5)
+        assert low == pytest.approx(chi2.ppf(0.025, 2 * count) / 2 / 2.5, rel=1e-12)
+        assert high == pytest.approx(chi2.ppf(0.975, 2 * count + 2) / 2 / 2.5, rel=1e-12)
 
 
 def test_blinks_are_found_timed_and_scored():

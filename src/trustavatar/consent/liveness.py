@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar._correlation import best_lag_correlation
-from trustavatar._smoothing import gaussian_smooth
+from trustavatar._series_filters import gaussian_smooth
 from trustavatar.errors import InputError
 from trustavatar.face.mesh import N_LANDMARKS, Region, face_height, mouth_opening
 

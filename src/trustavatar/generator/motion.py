@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trustavatar._smoothing import gaussian_smooth
+from trustavatar._series_filters import gaussian_smooth
 from trustavatar.errors import InputError
 
 #: Phonetic weight when :attr:`MotionConfig.phonetic_weight` is None: set by hand for the

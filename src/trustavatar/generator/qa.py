@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from trustavatar._correlation import best_lag_correlation
-from trustavatar._smoothing import gaussian_smooth
+from trustavatar._series_filters import gaussian_smooth
 from trustavatar.errors import FaceError
 from trustavatar.face import FaceBox, FaceEmbedding, embed_face
 from trustavatar.face.embedding import embed_face_at

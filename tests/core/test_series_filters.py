@@ -1,5 +1,4 @@
-"""``trustavatar._smoothing.gaussian_smooth`` against ``scipy.ndimage.gaussian_filter1d``,
-the filter it stands in for."""
+"""``trustavatar._series_filters`` against the ``scipy.ndimage`` filters they stand in for."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
 
-from trustavatar._smoothing import gaussian_smooth
+from trustavatar._series_filters import gaussian_smooth
 
 
 @pytest.mark.parametrize("mode", ["reflect", "wrap"])
@@ -34,3 +33,27 @@ def test_edge_cases() -> None:
     np.testing.assert_allclose(gaussian_smooth(np.full(9, 3.0), 2.0), 3.0)  # keeps a constant
     with pytest.raises(ValueError, match="1-D"):
         gaussian_smooth(np.zeros((2, 3)), 1.0)
+
+
+@pytest.mark.parametrize("percentile", [0, 10, 50, 80, 99.9, 100])
+def test_the_rolling_percentile_matches_scipys_percentile_filter(percentile: float) -> None:
+    from scipy.ndimage import percentile_filter
+
+    from trustavatar._series_filters import rolling_percentile
+
+    rng = np.random.default_rng(1)
+    # windows longer than the series, even sizes, ties, and more windows than one block
+    for n in (1, 2, 5, 6, 250, 251, 9000):
+        for size in (1, 2, 3, 4, 7, 250, 251):
+            x = rng.standard_normal(n)
+            x[rng.random(n) < 0.2] = 0.5
+            want = percentile_filter(x, percentile, size=size, mode="nearest")
+            np.testing.assert_array_equal(rolling_percentile(x, percentile, size), want)
+
+
+def test_the_rolling_percentile_refuses_what_it_cannot_compute() -> None:
+    from trustavatar._series_filters import rolling_percentile
+
+    for args in ((np.zeros((2, 2)), 50, 3), (np.zeros(4), 101, 3), (np.zeros(4), 50, 0)):
+        with pytest.raises(ValueError):
+            rolling_percentile(*args)
