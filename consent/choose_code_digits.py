@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval_spoken_code import DECIMAL_WORDS, _babble_sources, _mix, _noise
+from eval_spoken_code import DECIMAL_WORDS, _babble_sources, _mix, _noise, _wrong_one_digit
 
 from trustavatar.consent import spoken_code
 from trustavatar.consent.spoken_code import (
@@ -66,7 +66,7 @@ def _trial(args: tuple[int, tuple[str, str], int, int, tuple[str, float | None],
                       tuple[float, ...] | None]) -> dict[str, Any]:
     index, (language, variant), rate, pitch, (noise, snr), digits, media, warps = args
     if warps is not None:  # a decoding experiment: other vocal-tract-length warps
-        spoken_code.VTLN_WARPS = warps  # type: ignore[misc]
+        spoken_code.VTLN_WARPS = warps  # type: ignore[misc,assignment]
     template = template_for(digits)
     rng = random.Random(10_000 + index)  # noqa: S311 - reproducible test data
     code = "".join(rng.choice(digits) for _ in range(CODE_LENGTH))
@@ -79,8 +79,7 @@ def _trial(args: tuple[int, tuple[str, str], int, int, tuple[str, float | None],
                                        _babble_sources(Path(media))), snr)
     audio = Audio.from_array(samples, speech.sample_rate)
     right = score_spoken_code(audio, code, template=template, min_margin=-math.inf)
-    i = rng.randrange(CODE_LENGTH)
-    wrong = code[:i] + rng.choice([d for d in digits if d != code[i]]) + code[i + 1:]
+    wrong = _wrong_one_digit(code, rng, digits)
     other = score_spoken_code(audio, wrong, template=template, min_margin=-math.inf)
     return {"voice": f"{language}+{variant}", "noise": f"{noise} {snr or ''}".strip(),
             "pitch": pitch, "warp": right.warp, "code": code, "readings": list(right.readings),

@@ -44,10 +44,10 @@ import numpy as np
 from choose_code_digits import DEV_VOICES, NOISES, PITCHES, RATES, template_for
 from eval_spoken_code import PITCHES as EVAL_PITCHES
 from eval_spoken_code import VOICES as EVAL_VOICES
-from eval_spoken_code import _babble_sources, _mix, _noise
+from eval_spoken_code import _babble_sources, _mix, _noise, _random_code, _wrong_one_digit
 
 from trustavatar.consent import spoken_code
-from trustavatar.consent.spoken_code import CODE_LENGTH, MIN_MARGIN, score_spoken_code
+from trustavatar.consent.spoken_code import MIN_MARGIN, score_spoken_code
 from trustavatar.generator.audio import Audio, synthesize
 
 _SPAN = spoken_code._speech_span
@@ -65,11 +65,10 @@ def padded_utterance(index: int, voice: tuple[str, str | None], rate: int, pitch
                      after: float) -> tuple[Audio, str, str]:
     """The padded clip, its code and the code with one digit changed."""
     (language, variant), (kind, snr) = voice, noise
-    digits = spoken_code.ENGLISH_TEMPLATE.code_digits
     rng = random.Random(20_000 + index)  # noqa: S311 - reproducible test data
-    code = "".join(rng.choice(digits) for _ in range(CODE_LENGTH))
-    speech = synthesize(template_for(digits).spoken(code), language=language, voice=variant,
-                        rate=rate, pitch=pitch).audio
+    code = _random_code(rng)
+    speech = synthesize(spoken_code.ENGLISH_TEMPLATE.spoken(code), language=language,
+                        voice=variant, rate=rate, pitch=pitch).audio
     sr = speech.sample_rate
     s = speech.samples.astype(np.float32)
     x = np.concatenate([np.zeros(int(before * sr), np.float32), s,
@@ -77,9 +76,7 @@ def padded_utterance(index: int, voice: tuple[str, str | None], rate: int, pitch
     if kind != "clean":
         assert snr is not None
         x = _mix(x, _noise(kind, len(x), rng, _babble_sources(media)), snr, reference=s)
-    i = rng.randrange(CODE_LENGTH)
-    wrong = code[:i] + rng.choice([d for d in digits if d != code[i]]) + code[i + 1:]
-    return Audio.from_array(x.astype(np.float32), sr), code, wrong
+    return Audio.from_array(x.astype(np.float32), sr), code, _wrong_one_digit(code, rng)
 
 
 def _trial(args: tuple[int, tuple[str, str | None], int, int, tuple[str, float | None], str,
