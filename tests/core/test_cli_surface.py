@@ -9,7 +9,10 @@ from trustavatar._cli import cli
 
 
 def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, (*prefix, name)
         if isinstance(cmd, click.Group):
             yield from _leaf_commands(cmd, (*prefix, name))
         else:
@@ -31,6 +34,34 @@ def test_help_and_version(capsys) -> None:
     assert r.code == 0 and __version__ in r.out
     for path, _ in _leaf_commands(cli):
         assert invoke(capsys, *path, "--help").code == 0, path
+
+
+def test_the_help_lists_every_command_and_each_loads_under_its_name(capsys) -> None:
+    r = invoke(capsys, "--help")
+    listed = {line.split()[0] for line in r.out.split("Commands:")[1].splitlines() if line.strip()}
+    ctx = click.Context(cli)
+    assert listed == set(cli.list_commands(ctx))
+    assert {"keys", "config", "provenance", "consent", "generate", "ledger", "scan", "report",
+            "audit", "demo"} <= listed
+    for name in listed:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    # the others pull in their parts of the library (OpenCV, PyAV, dlib, schemas): 0.4 s
+    from tests.fresh_python import fresh_python_json
+
+    loaded = set(fresh_python_json(
+        "from trustavatar._cli import run\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert run(['ledger', '--help']) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))"))
+    assert "trustavatar._cli.ledger" in loaded
+    others = {f"trustavatar._cli.{m}" for m in ("consent", "scan", "generate", "demo", "report",
+                                                "provenance", "keys", "config")}
+    assert not (others | {"cv2", "av", "dlib"}) & loaded
 
 
 def test_usage_errors_exit_2(capsys) -> None:

@@ -6,9 +6,13 @@ Every trustavatar :class:`~trustavatar.errors.Error` is caught here, printed as 
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import traceback
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
 
 import click
 
@@ -18,7 +22,44 @@ from trustavatar.errors import Error, ExitCode
 from trustavatar.home import ENV_VAR, Home
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is looked up.
+
+    Running ``trustavatar ledger verify`` imports the ledger commands and not the
+    consent, scan or generate ones (each pulls in its part of the library: OpenCV, PyAV,
+    dlib, the JSON schemas). Listing the commands (``--help``) loads them all, for their
+    help lines.
+    """
+
+    #: command name -> (module under ``trustavatar._cli``, attribute holding the command)
+    lazy: ClassVar[Mapping[str, tuple[str, str]]] = MappingProxyType({
+        "keys": ("keys", "command"),
+        "config": ("config", "command"),
+        "provenance": ("provenance", "command"),
+        "consent": ("consent", "command"),
+        "generate": ("generate", "command"),
+        "ledger": ("ledger", "command"),
+        "scan": ("scan", "command"),
+        "report": ("report", "command"),
+        "audit": ("report", "audit_command"),
+        "demo": ("demo", "command"),
+    })
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module_name, attr = self.lazy[cmd_name]
+            module = importlib.import_module(f"trustavatar._cli.{module_name}")
+            command = getattr(module, attr)
+            assert isinstance(command, click.Command) and command.name == cmd_name
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="trustavatar")
 @click.option(
     "--home",
@@ -33,27 +74,6 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     if home is not None and not home.strip():
         raise click.BadParameter("must not be empty", param_hint="--home")
     ctx.obj = CliState(home=Home.resolve(home), debug=debug)
-
-
-def _register() -> None:
-    from trustavatar._cli import (
-        config,
-        consent,
-        demo,
-        generate,
-        keys,
-        ledger,
-        provenance,
-        report,
-        scan,
-    )
-
-    for module in (keys, config, provenance, consent, generate, ledger, scan, report, demo):
-        cli.add_command(module.command)
-    cli.add_command(report.audit_command)
-
-
-_register()
 
 
 def _fail(st: CliState | None, code: int, kind: str, message: str) -> int:
