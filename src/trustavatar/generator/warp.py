@@ -2,18 +2,17 @@
 
 For every destination pixel the triangle it falls in (destination mesh) gives an affine
 map back into the source image. Triangles are a Delaunay triangulation of the source
-points, fixed for a clip; only vertex positions change per frame.
+points (:func:`delaunay`), fixed for a clip; only vertex positions change per frame.
 """
 
 from __future__ import annotations
 
-__all__ = ["MeshWarp", "remap"]
+__all__ = ["MeshWarp", "delaunay", "remap"]
 
 from typing import Final
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 #: Triangles whose destination-to-source map stretches more than this (Frobenius norm of
 #: its Jacobian; the identity's is 1.41) are left to their neighbours (:meth:`MeshWarp.maps`).
@@ -29,7 +28,7 @@ class MeshWarp:
 
     def __init__(self, points: np.ndarray, size: tuple[int, int]) -> None:
         self.size = size
-        self.triangles = Delaunay(points.astype(np.float64)).simplices.astype(np.int32)
+        self.triangles = delaunay(points)
         h, w = size
         self._ys, self._xs = np.mgrid[0:h, 0:w].astype(np.float32)
 
@@ -93,6 +92,41 @@ class MeshWarp:
         cs, cd = _cross(src[self.triangles]), _cross(dst[self.triangles])
         return np.asarray((np.sign(cs) != np.sign(cd)) & (np.abs(cd) >= 1.5) &
                           (np.abs(cs) >= 1.0))
+
+
+def delaunay(points: np.ndarray) -> np.ndarray:
+    """``(M, 3) int32`` vertex indices of a Delaunay triangulation of ``(V, 2)`` points.
+
+    OpenCV's ``Subdiv2D`` (``scipy.spatial`` took ~0.6 s to import in every generation).
+    Each triangle lists its vertices in increasing order and the triangles are sorted, so
+    the result does not depend on the library's own order: where the warp folds,
+    :meth:`MeshWarp.maps` lets the later triangle take a pixel. A point that repeats an
+    earlier one is not a vertex (its first copy is).
+    """
+    pts = np.ascontiguousarray(points, np.float32)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
+        raise ValueError("delaunay needs at least three finite (x, y) points")
+    # Subdiv2D's tolerances are absolute: the points are scaled to a span of 1024 first
+    # (Delaunay triangles do not change with scale). It starts from a triangle around its
+    # rectangle and leaves out the triangles that touch it, so a thin triangle on the hull
+    # (a point a pixel inside the image's edge) whose circumcircle reaches that far would
+    # be missing: a rectangle 1024 times wider than the points keeps the outer corners
+    # out of such circles.
+    lo = pts.min(0)
+    pts = np.ascontiguousarray((pts - lo) * (1024.0 / max(float((pts.max(0) - lo).max()), 1e-6)),
+                               np.float32)
+    subdiv = cv2.Subdiv2D((-1024 * 1024, -1024 * 1024, 2048 * 1024 + 1024, 2048 * 1024 + 1024))
+    subdiv.insert(pts.tolist())  # float32 values: exact through Python floats
+    corners = np.asarray(subdiv.getTriangleList(), np.float32).reshape(-1, 2)
+    # vertex index of each corner: the first point with its exact coordinates
+    keys = pts.view(np.int64).ravel()  # the two float32 of a point as one int64
+    unique, first = np.unique(keys, return_index=True)
+    at = np.searchsorted(unique, corners.view(np.int64).ravel()).clip(0, len(unique) - 1)
+    found = unique[at] == corners.view(np.int64).ravel()
+    tris = np.where(found, first[at], -1).reshape(-1, 3)
+    out = np.sort(tris, axis=1).astype(np.int32)
+    out = out[(out >= 0).all(axis=1)]  # a corner of the subdivision's outer triangle
+    return np.ascontiguousarray(out[np.lexsort(out.T[::-1])])
 
 
 def _cross(tri: np.ndarray) -> np.ndarray:
