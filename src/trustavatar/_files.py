@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from trustavatar.errors import InputError
@@ -14,6 +15,7 @@ _CHUNK = 1 << 20
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks (memory flat in file size)."""
     h = hashlib.sha256()
+    refuse_special_file(Path(path))
     try:
         with Path(path).open("rb") as f:
             while chunk := f.read(_CHUNK):
@@ -28,8 +30,10 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def read_input(path: str | os.PathLike[str], *, max_bytes: int, what: str = "file") -> bytes:
-    """Read a whole (small) input file, refusing anything larger than ``max_bytes``."""
+    """Read a whole (small) input file, refusing anything larger than ``max_bytes`` and
+    anything that is not a regular file (a named pipe would block the command)."""
     p = Path(path)
+    refuse_special_file(p, what)
     try:
         with p.open("rb") as f:
             data = f.read(max_bytes + 1)
@@ -40,3 +44,15 @@ def read_input(path: str | os.PathLike[str], *, max_bytes: int, what: str = "fil
     if len(data) > max_bytes:
         raise InputError(f"{what} {p} is larger than {max_bytes} bytes")
     return data
+
+
+def refuse_special_file(path: Path, what: str = "file") -> None:
+    """Raise :class:`InputError` when ``path`` exists but is neither a regular file nor a
+    folder (a named pipe, a socket, a device): opening one could wait forever or never
+    end. Missing paths and folders are left to the caller's own message."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{what} {path} is not a regular file (a pipe or a device?)")

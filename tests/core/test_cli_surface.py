@@ -69,6 +69,9 @@ def test_usage_errors_exit_2(capsys) -> None:
     assert r.code == 2 and "No such command" in r.err
     r = invoke(capsys, "provenance", "sign")
     assert r.code == 2 and "Missing argument" in r.err
+    for args in (["scan", "--max-seconds", "nan", "x.mp4"], ["generate", "--fps", "nan"]):
+        r = invoke(capsys, *args)  # no bound of a FloatRange catches nan
+        assert r.code == 2 and "is not a finite number" in r.err, args
 
 
 def test_usage_errors_are_json_under_json(capsys, tmp_path, monkeypatch) -> None:

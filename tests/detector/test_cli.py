@@ -82,3 +82,19 @@ def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path
     for line in ("0  every video was scanned", "10  at least one video", "11  some inputs",
                  "2  no input could be scanned"):
         assert line in r.out
+
+
+def test_scan_outputs_never_replace_a_file_unasked_nor_the_scanned_video(capsys, tmp_path,
+                                                                          clips, home_args):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(clips["noface"].read_bytes())
+    before = video.read_bytes()
+    r = invoke(capsys, *home_args, "scan", video, "--json", video, "--force")
+    assert r.code == 2 and "is also the input the scanned video" in r.err
+    other = tmp_path / "notes.json"
+    other.write_text("keep me")
+    r = invoke(capsys, *home_args, "scan", video, "--json", other)
+    assert r.code == 2 and "exists already (use --force" in r.err
+    r = invoke(capsys, *home_args, "scan", video, "--report", other, "--force")
+    assert r.code == 2 and "not a folder" in r.err
+    assert video.read_bytes() == before and other.read_text() == "keep me"

@@ -168,6 +168,31 @@ def test_video_whose_face_changes_to_another_person_is_refused(studio, photo_vid
     _nothing_written(studio, out, before)
 
 
+def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_video,
+                                                               tmp_path):
+    """Its header (moved to the front) still declares every frame; the frames themselves
+    stop half-way. Holding the last good frame would freeze the picture for seconds."""
+    import av
+
+    whole = tmp_path / "faststart.mp4"
+    with av.open(str(photo_video.output)) as src, av.open(
+            str(whole), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams
+                   if s.type in ("video", "audio")}
+        for packet in src.demux():
+            if packet.dts is not None and packet.stream.index in streams:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    face = tmp_path / "cut.mp4"
+    face.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(FaceTrackingError, match=r"cut.mp4 breaks off after \d+ frames .* "
+                                                r"truncated or damaged"):
+        generate(face=face, consent=studio.consent, out=out, audio=photo_video.output,
+                 home=studio.home)
+    _nothing_written(studio, out, before)
+
+
 def test_gate_refuses_a_revoked_consent(studio, tmp_path):
     path = studio.issue("revoked")
     cid = consent.load_artifact(path).consent_id
@@ -189,6 +214,15 @@ def test_gate_refuses_out_of_scope_and_expired(studio, tmp_path):
     with pytest.raises(ConsentScopeError, match="language 'fr' not in scope"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out, script=SCRIPT,
                  language="fr", home=studio.home)
+    # a script with no language is spoken in English, so English must be in scope
+    german_only = studio.issue("de", languages=("de",))
+    with pytest.raises(ConsentScopeError, match="language 'en' not in scope"):
+        generate(face=sample_portrait_path(), consent=german_only, out=out, script=SCRIPT,
+                 home=studio.home)
+    for bad in ("", "???"):
+        with pytest.raises(InputError, match="language"):
+            generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                     script=SCRIPT, language=bad, home=studio.home)
     now = dt.datetime.now(dt.UTC)
     old = studio.issue("old", not_before=now - dt.timedelta(minutes=2),
                        not_after=now - dt.timedelta(seconds=1))

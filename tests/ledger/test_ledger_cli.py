@@ -144,7 +144,7 @@ def test_checkpoint_never_replaces_the_registry(h, tmp_path, capsys) -> None:
     registry = tmp_path / "home" / "registry.sqlite3"
     before = registry.read_bytes()
     r = invoke(capsys, *h, "ledger", "checkpoint", "--out", registry, "--force")
-    assert r.code == 2 and "is also the input the registry" in r.err
+    assert r.code == 2 and "is the trustavatar home's registry (registry.sqlite3)" in r.err
     assert registry.read_bytes() == before
     assert invoke(capsys, *h, "ledger", "verify").code == 0
 
@@ -166,3 +166,25 @@ def test_reading_commands_work_on_a_registry_they_cannot_write(h, tmp_path, caps
     Path(f"{registry}-wal").write_bytes(b"\0" * 32)
     r = invoke(capsys, *h, "ledger", "verify")
     assert r.code == 1 and "-wal" in r.err and "copy the folder somewhere writable" in r.err
+
+
+def test_an_emptied_registry_is_not_an_intact_empty_ledger(h, tmp_path, capsys) -> None:
+    registry = tmp_path / "home" / "registry.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{registry}{suffix}").unlink(missing_ok=True)
+    registry.write_bytes(b"")
+    for args in (["ledger", "verify"], ["ledger", "list"], ["consent", "list"]):
+        r = invoke(capsys, *h, *args)
+        assert r.code == 1 and "is empty (0 bytes)" in r.err, (args, r.err)
+    assert registry.read_bytes() == b""  # reading wrote no schema into it
+    import sqlite3
+
+    registry.unlink()
+    sqlite3.connect(registry).execute("CREATE TABLE other (x)").connection.close()
+    r = invoke(capsys, *h, "ledger", "verify")
+    assert r.code == 1 and "has no trustavatar tables" in r.err
+
+
+def test_a_row_number_beyond_sqlites_integers_is_a_usage_error(h, capsys) -> None:
+    r = invoke(capsys, *h, "ledger", "show", str(2 ** 63))
+    assert r.code == 2 and "SEQ" in r.err

@@ -173,3 +173,24 @@ def test_sign_refuses_to_replace_another_file(tmp_path, capsys, media, h) -> Non
     copy.write_bytes(media["jpeg"].read_bytes())
     assert invoke(capsys, *h, "provenance", "sign", copy, "--out", copy).code == 0
     assert invoke(capsys, *h, "provenance", "verify", copy).code == 0
+
+
+def test_no_output_replaces_or_joins_the_homes_keys_trust_or_registry(tmp_path, capsys, media,
+                                                                      h) -> None:
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    home = tmp_path / "home"
+    key = home / "keys" / "signing-key.pem"
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    for out in (key, home / "keys" / "new.mp4", home / "trust" / "anchor.pem"):
+        r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", out, "--force")
+        assert r.code == 2 and "in the trustavatar home's" in r.err, (out, r.err)
+    copy = home / "keys" / "copy.jpg"  # even signing in place, which needs no --force
+    copy.write_bytes(media["jpeg"].read_bytes())
+    r = invoke(capsys, *h, "provenance", "sign", copy, "--out", copy)
+    assert r.code == 2 and "keys folder (its signing key and certificates)" in r.err
+    copy.unlink()
+    r = invoke(capsys, *h, "consent", "revocations", "export", "--out", key, "--force")
+    assert r.code == 2 and "in the trustavatar home's keys folder" in r.err
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
+    assert invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out",
+                  tmp_path / "fine.mp4").code == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,12 +107,15 @@ def time_option(value: str | None, option: str, *, date_ok: bool = False) -> dt.
 def refuse_overwrite(out: str, force: bool,
                      inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
     """Outputs that would replace a file need ``--force``; an output is never one of the
-    command's ``inputs`` (``(option, path)`` pairs), ``--force`` or not."""
+    command's ``inputs`` (``(option, path)`` pairs) nor a file of the trustavatar home (its
+    registry, its configuration, anything in its keys and trust folders), ``--force`` or
+    not."""
     if not str(out).strip():
         raise InputError("the output path is empty")
     target = Path(out)
     if target.is_dir():
         raise InputError(f"the output {out} is a directory, not a file name")
+    _refuse_home_file(out, target)
     if target.exists():
         for option, path in inputs:
             if path is not None and Path(path).exists() and target.samefile(path):
@@ -121,6 +125,25 @@ def refuse_overwrite(out: str, force: bool,
             raise InputError(f"{out} exists already (use --force to replace it)")
 
 
+def _refuse_home_file(out: str, target: Path) -> None:
+    ctx = click.get_current_context(silent=True)
+    st = ctx.find_root().obj if ctx is not None else None
+    if not isinstance(st, CliState):
+        return
+    home = st.home
+    where = target.parent.resolve() / target.name
+    for folder, what in ((home.keys_dir, "signing key and certificates"),
+                         (home.trust_dir, "trust anchors")):
+        if folder.is_dir() and where.is_relative_to(folder.resolve()):
+            raise InputError(f"the output {out} is in the trustavatar home's {folder.name} "
+                             f"folder (its {what}): write the output elsewhere")
+    if target.exists():
+        for path, what in ((home.registry_path, "registry"), (home.config_path, "settings")):
+            if path.exists() and target.samefile(path):
+                raise InputError(f"the output {out} is the trustavatar home's {what} "
+                                 f"({path.name}): write the output elsewhere")
+
+
 def emit(result: dict[str, Any], human: Callable[[Console], None]) -> None:
     """Print ``result`` as JSON under ``--json``, else call ``human`` with a console."""
     st = state()
@@ -128,3 +151,17 @@ def emit(result: dict[str, Any], human: Callable[[Console], None]) -> None:
         click.echo(json.dumps(result, indent=2, sort_keys=False, default=str))
     else:
         human(st.console)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` (which no bound catches) and
+    infinities."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -86,8 +86,7 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     st = state()
     if valid_days is not None and not_after is not None:
         raise InputError("give --valid-days or --not-after, not both")
-    refuse_overwrite(out, force, [("--face", face), ("--release", release),
-                                  ("the registry", st.home.registry_path)])
+    refuse_overwrite(out, force, [("--face", face), ("--release", release)])
     valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
     now = utc_now()
     start = time_option(not_before, "--not-before") or now
@@ -284,7 +283,7 @@ def revocations() -> None:
 def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign every revocation in the registry into a list third parties can check."""
     st = state()
-    refuse_overwrite(out, force, [("the registry", st.home.registry_path)])
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:
         rl = export_revocations(registry, key)
@@ -383,8 +382,7 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
     """Check a consent clip (spoken code, liveness, face) and issue the consent: exit 0 if
     recorded, 3 if rejected, 2 for bad input."""
     st = state()
-    refuse_overwrite(out, force, [("--clip", clip), ("--portrait", portrait),
-                                  ("the registry", st.home.registry_path)])
+    refuse_overwrite(out, force, [("--clip", clip), ("--portrait", portrait)])
     check_writable(out)  # before the challenge is used up
     key = Keystore.open(st.home).signing_key(passphrase)
     with Registry.for_home(st.home) as registry:

@@ -8,7 +8,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from trustavatar._cli._common import emit, json_option, passphrase_option, refuse_overwrite, state
+from trustavatar._cli._common import (
+    FiniteFloatRange,
+    emit,
+    json_option,
+    passphrase_option,
+    refuse_overwrite,
+    state,
+)
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError
 
@@ -46,7 +53,7 @@ def _script(value: str | None) -> str | None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .mp4.")
 @click.option("--size", type=click.IntRange(64, 2160), default=None,
               help="Longer side of the output in pixels (photo default: min(512, photo)).")
-@click.option("--fps", type=click.FloatRange(5, 60), default=25.0, show_default=True,
+@click.option("--fps", type=FiniteFloatRange(5, 60), default=25.0, show_default=True,
               help="Frame rate (photo mode; video mode keeps the video's rate).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="Seed for blinks and head motion (same inputs + seed → same motion).")

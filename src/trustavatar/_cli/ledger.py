@@ -121,7 +121,7 @@ def list_(since: str | None) -> int:
 
 
 @command.command("show")
-@click.argument("seq", type=click.IntRange(min=1))
+@click.argument("seq", type=click.IntRange(min=1, max=2 ** 63 - 1))  # SQLite INTEGER
 @json_option
 def show(seq: int) -> int:
     """Show row SEQ in full (as stored: run 'ledger verify' to check it)."""
@@ -155,9 +155,9 @@ def show(seq: int) -> int:
 def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign the ledger's head (row count and last hash) for later 'ledger verify --checkpoint'."""
     st = state()
-    refuse_overwrite(out, force, [("the registry", st.home.registry_path)])
+    refuse_overwrite(out, force)
     key = Keystore.open(st.home).signing_key(passphrase)
-    with Registry.for_home(st.home) as registry:
+    with _existing_registry(st) as registry:
         data = export_head(registry, key)
     cp = load_checkpoint(data, trust=TrustStore.of(key.chain[-1]))
     with atomic_output(out) as tmp:

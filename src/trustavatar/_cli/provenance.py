@@ -70,10 +70,9 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
     """Embed a signed manifest declaring SRC AI-generated (MP4, JPEG, PNG, WAV)."""
     st = state()
     in_place = Path(dst).exists() and Path(src).exists() and Path(src).samefile(dst)
-    if not in_place:
-        refuse_overwrite(dst, force, [("--consent", consent_path), ("the registry",
-                                      st.home.registry_path)]
-                         + [("--ingredient", p) for p in ingredient_paths])
+    # signing in place replaces the file without --force, but never a file of the home
+    inputs = [("--consent", consent_path)] + [("--ingredient", p) for p in ingredient_paths]
+    refuse_overwrite(dst, force or in_place, [] if in_place else inputs)
     keystore = Keystore.open(st.home)
     key = keystore.signing_key(passphrase)
     pv.detect_format(src)

@@ -22,6 +22,7 @@ from trustavatar._cli._common import (
     state,
     time_option,
 )
+from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError, ReportError
 
 _MAX_RESULT_BYTES = 256 << 20
@@ -140,13 +141,7 @@ def report_command(result_json: str, out: str, force: bool) -> int:
     RESULT_JSON is the batch document 'scan --json' writes, or one result object.
     Exit codes: 0 written; 2 unreadable or not a scan result.
     """
-    path = Path(result_json)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {result_json}: {e.strerror}") from e
-    if len(raw) > _MAX_RESULT_BYTES:
-        raise InputError(f"{result_json} is larger than {_MAX_RESULT_BYTES >> 20} MiB")
+    raw = read_input(result_json, max_bytes=_MAX_RESULT_BYTES, what="scan result")
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from trustavatar._atomic import atomic_write_bytes, check_writable
-from trustavatar._cli._common import refuse_overwrite, state
+from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
 from trustavatar.errors import ExitCode
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
@@ -93,7 +93,7 @@ def exit_code(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> in
               help="Where learned analyzers run; the built-in analyzers use the CPU.")
 @click.option("--analyzer", "analyzers", multiple=True, metavar="NAME",
               help="Run only these analyzers (repeatable; default: all default analyzers).")
-@click.option("--max-seconds", type=click.FloatRange(min=0.5), default=None,
+@click.option("--max-seconds", type=FiniteFloatRange(min=0.5), default=None,
               help="Scan only the first SECONDS of each video.")
 @click.option("--fusion", "fusion_path", type=click.Path(dir_okay=False), default=None,
               help="A fusion file from detector/fit_fusion.py (default: the packaged one).")
@@ -102,7 +102,7 @@ def exit_code(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> in
 @click.option("--report", "report", default=None, metavar="OUT",
               help="HTML report: OUT.html for one video, or a folder (one page per video "
                    "plus index.html).")
-@click.option("--force", is_flag=True, help="Replace existing report files.")
+@click.option("--force", is_flag=True, help="Replace existing output files (--json OUT, --report).")
 def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device: str,
             analyzers: tuple[str, ...], max_seconds: float | None, fusion_path: str | None,
             recursive: bool, report: str | None, force: bool) -> int:
@@ -138,6 +138,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
     files, problems = expand(inputs, recursive)
     # outputs that cannot be written fail now, not after the whole batch has been scanned
     if json_out is not None and not to_stdout:
+        refuse_overwrite(json_out, force, [(f"the scanned video {f}", f) for f in files])
         check_writable(json_out)
     if report is not None and report.lower().endswith((".html", ".htm")):
         if len(files) + len(problems) != 1:
@@ -148,6 +149,9 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
     elif report is not None:
         from trustavatar._cli.report import page_names
 
+        if Path(report).exists() and not Path(report).is_dir():
+            raise click.BadParameter(f"{report}: not a folder (name a folder, or an .html "
+                                     "file for one video)", param_hint="--report")
         check_writable(Path(report) / "index.html" if Path(report).is_dir() else report)
         for name in (*page_names([str(f) for f in files]), "index.html"):
             refuse_overwrite(str(Path(report) / name), force)

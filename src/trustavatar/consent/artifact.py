@@ -37,7 +37,7 @@ from typing import Any, Final, Literal, TypeAlias
 from cryptography import x509
 
 from trustavatar import _envelope
-from trustavatar._files import sha256_bytes, sha256_file
+from trustavatar._files import refuse_special_file, sha256_bytes, sha256_file
 from trustavatar._time import format_time, parse_time
 from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
 from trustavatar.errors import ConsentMalformedError, FaceError, InputError
@@ -310,6 +310,7 @@ def load_artifact(source: ArtifactSource) -> ConsentArtifact:
 
 
 def _read_limited(path: Path) -> bytes:
+    refuse_special_file(path, "consent artifact")
     try:
         with path.open("rb") as f:
             return f.read(MAX_ARTIFACT_BYTES + 1)  # parse_artifact reports "too large"

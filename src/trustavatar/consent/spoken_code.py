@@ -77,6 +77,7 @@ import numpy as np
 import pocketsphinx
 from numpy.typing import NDArray
 
+from trustavatar._files import read_input
 from trustavatar.consent.speaker_adaptation import (
     NATS_PER_UNIT,
     AcousticModel,
@@ -144,6 +145,7 @@ _MIN_SPEAKER_CUT_S: Final = 0.5
 #: Seeded noise 40 dB below the audio's level is added before decoding: digital silence
 #: (exact zeros, as in synthetic speech) upsets the recogniser's energy features.
 _DITHER_DB: Final = -40.0
+_MAX_TEMPLATE_BYTES: Final = 1 << 20
 #: Probabilities of the "what was said" grammar: no code at all, repeating the code
 #: sentence, repeating everything (each digit word of the code alphabet is equally likely;
 #: the expected/other grammars use 1 everywhere).
@@ -295,9 +297,10 @@ class ConsentTemplate:
 
 def load_template(path: str | os.PathLike[str]) -> ConsentTemplate:
     """Read a statement template (JSON, see the repository's ``consent/templates/``)."""
+    raw = read_input(path, max_bytes=_MAX_TEMPLATE_BYTES, what="the consent template")
     try:
-        data = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as e:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as e:
         raise InputError(f"cannot read the consent template {path}: {e}") from e
     return ConsentTemplate.from_json(data)
 

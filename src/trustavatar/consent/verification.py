@@ -17,6 +17,7 @@ from typing import Any
 from trustavatar import _envelope
 from trustavatar._time import format_time, in_range, utc_now
 from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_artifact
+from trustavatar.consent.issuance import _LANGUAGE, _TOKEN
 from trustavatar.consent.revocation import RevocationListSource, load_revocation_list
 from trustavatar.consent.store import find_revocation
 from trustavatar.errors import (
@@ -172,6 +173,7 @@ def _verify(
     at: dt.datetime,
     face_threshold: float,
 ) -> ConsentGrant:
+    _check_asked(purpose=purpose, language=language, channel=channel)
     # 1. Parse: size, UTF-8, JSON without duplicate keys, canonical bytes, schema.
     artifact = load_artifact(source)
     cid = artifact.consent_id
@@ -274,6 +276,20 @@ def _check_revocations(
             )
         sources.append(f"revocation-list:{rl.sha256}")
     return tuple(sources)
+
+
+def _check_asked(*, purpose: str | None, language: str | None, channel: str | None) -> None:
+    """What a caller asks to check is well-formed, as ``issue`` requires of a scope (a tag
+    like ``'???'`` or ``''`` would otherwise be reported in or out of scope)."""
+    for what, value, pattern in (("purpose", purpose, _TOKEN), ("channel", channel, _TOKEN),
+                                 ("language", language, _LANGUAGE)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or value == "*" or not pattern.fullmatch(
+                value.lower() if what == "language" else value):
+            expected = ("a BCP 47 tag such as en or pt-br" if what == "language"
+                        else "a lower-case token")
+            raise InputError(f"invalid {what} to check: {value!r} (expected {expected})")
 
 
 def _language_ok(language: str, languages: Sequence[str]) -> bool:

@@ -61,6 +61,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from trustavatar._files import read_input
 from trustavatar.detector.analyzers.base import Reference, robust_z
 from trustavatar.detector.analyzers.blink import blink_score
 from trustavatar.detector.analyzers.frequency import cheek_score
@@ -74,10 +75,11 @@ from trustavatar.detector.result import (
     WindowScore,
 )
 from trustavatar.detector.tracking import TrackSummary
-from trustavatar.errors import DetectionError
+from trustavatar.errors import DetectionError, InputError
 
 FUSION_FORMAT: Final = "trustavatar.detector.fusion/1"
 _DEFAULT_FILE: Final = "fusion-v1.json"
+_MAX_FILE_BYTES: Final = 16 << 20  # the shipped one is ~10 kB
 
 
 @dataclass(frozen=True)
@@ -291,8 +293,11 @@ class FusionModel:
             if path is None:
                 text = default_fusion_path().read_text(encoding="utf-8")
             else:
-                text = Path(path).read_text(encoding="utf-8")
+                text = read_input(path, max_bytes=_MAX_FILE_BYTES,
+                                  what="fusion file").decode("utf-8")
             data = json.loads(text)
+        except InputError as e:
+            raise DetectionError(e.message) from e
         except OSError as e:
             raise DetectionError(f"cannot read fusion file {path or _DEFAULT_FILE}: "
                                  f"{e.strerror or e}") from e

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar.errors import VideoInputError
+from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import clockwise_turn, first_frame_turn, is_still_image, upright
 
 #: Container formats FFmpeg uses for single images: not videos.
@@ -194,6 +195,8 @@ class FrameReader:
                 self.damaged = True  # broken off part-way: keep what decoded
             if self.frames == 0:
                 raise VideoInputError(f"{self.path} has no decodable video frames")
+            if iso_media_cut_short(self.path):
+                self.damaged = True  # the demuxer stopped quietly where the data ends
 
     def _convert(self, frame: av.VideoFrame) -> tuple[NDArray[np.uint8], float]:
         w, h = frame.width, frame.height

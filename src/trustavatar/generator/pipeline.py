@@ -155,6 +155,8 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
             voice: str | None, rate: int | None) -> _Speech:
     if (audio is None) == (script is None):
         raise InputError("give exactly one of audio or script")
+    if language is not None and not language.strip():
+        raise InputError("the language is empty: give a tag such as en or pt-br, or none")
     if audio is not None:
         a = audio_api.load_audio(audio)
         _long_enough(a.duration, f"audio {Path(audio).name}")
@@ -249,7 +251,7 @@ def generate(
         trust = keystore.trust_store()
         reference, ref_landmarks, video = _reference(face_p, mode, size)
         ref_embedding = _embed_one(reference)
-        lang_for_scope = language if (script is not None or language) else None
+        lang_for_scope = speech.language  # a script's (default en); audio's when given
         artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
         with Registry.for_home(home) as registry:
             grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
@@ -486,7 +488,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
             dubber = VideoRenderer(reference, ref_landmarks)
             missing = 0
             with FaceMesh(video=True) as mesh:
-                for i, frame in enumerate(_video_frames(face, (w, h), n)):
+                for i, frame in enumerate(_video_frames(face, (w, h), n, track.fps)):
                     lm = mesh.detect(frame)
                     if lm is None:
                         missing += 1
@@ -524,9 +526,12 @@ def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) ->
             "audio, or use a longer video or a photo)")
 
 
-def _video_frames(face: Path, size: tuple[int, int], n: int) -> Iterator[np.ndarray]:
+def _video_frames(face: Path, size: tuple[int, int], n: int,
+                  fps: float) -> Iterator[np.ndarray]:
     """The video's first ``n`` frames; the last one is held if the video ends sooner (by
-    at most :data:`_AUDIO_OVERRUN_S`, which :func:`_check_audio_fits` ensured)."""
+    at most :data:`_AUDIO_OVERRUN_S`, which :func:`_check_audio_fits` ensured from the
+    duration the file declares). A file that breaks off earlier than it declares (cut
+    short in a copy) is refused, not frozen on its last good frame."""
     produced = 0
     last: np.ndarray | None = None
     for frame in iter_frames(face, size=size):
@@ -537,5 +542,9 @@ def _video_frames(face: Path, size: tuple[int, int], n: int) -> Iterator[np.ndar
             return
     if last is None:
         raise FaceTrackingError(f"{face.name} has no decodable frames")
+    if n - produced > math.ceil(_AUDIO_OVERRUN_S * fps) + 1:
+        raise FaceTrackingError(
+            f"the face video {face.name} breaks off after {produced} frames "
+            f"({produced / fps:.1f} s) but {n} are needed: the file is truncated or damaged")
     for _ in range(n - produced):
         yield last

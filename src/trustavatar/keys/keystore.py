@@ -201,6 +201,8 @@ class Keystore:
             )
         try:
             meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"{_IDENTITY} holds a JSON {type(meta).__name__}, not an object")
             chain = tuple(
                 load_pem_certificates((home.keys_dir / _CHAIN).read_bytes(), source=_CHAIN)
             )
@@ -211,7 +213,10 @@ class Keystore:
                 created_at=str(meta["created_at"]),
                 chain=chain,
             )
-        except (OSError, ValueError, KeyError, InputError) as e:
+        except KeyError as e:
+            raise KeystoreError(f"the keystore in {home.keys_dir} is damaged: {_IDENTITY} has "
+                                f"no {e.args[0]!r}") from e
+        except (OSError, ValueError, InputError) as e:
             raise KeystoreError(f"the keystore in {home.keys_dir} is damaged: {e}") from e
         return cls(home, identity)
 

@@ -75,6 +75,9 @@ class TrustStore:
         anchors: list[Anchor] = []
         if home.trust_dir.is_dir():
             for p in sorted(home.trust_dir.glob("*.pem")):
+                if not p.is_file():
+                    raise InputError(f"the trust anchor {p} is not a file (a folder? move it "
+                                     "out of the trust folder)")
                 label = p.stem.split("-", 1)[1] if "-" in p.stem else p.stem
                 for cert in load_pem_certificates(p.read_bytes(), source=str(p)):
                     anchors.append(Anchor(cert, label, p))

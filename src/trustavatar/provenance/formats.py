@@ -7,8 +7,10 @@ __all__ = ["SUPPORTED_FORMATS", "check_structure", "detect_format"]
 import os
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
-from trustavatar.errors import ProvenanceInputError, UnsupportedFormatError
+from trustavatar._files import refuse_special_file
+from trustavatar.errors import InputError, ProvenanceInputError, UnsupportedFormatError
 
 #: MIME type → human name, for the formats trustavatar signs and verifies.
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -38,6 +40,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """Return the MIME type of ``path`` or raise a clear error."""
     p = Path(path)
     try:
+        refuse_special_file(p, "the file")
+    except InputError as e:
+        raise ProvenanceInputError(e.message) from e
+    try:
         with p.open("rb") as f:
             head = f.read(16)
     except IsADirectoryError as e:
@@ -55,6 +61,43 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     return mime
 
 
+def _top_level_boxes(f: BinaryIO, size: int) -> tuple[bool, set[bytes]]:
+    """Walk an ISO media file's (MP4, MOV) top-level boxes: whether they tile its ``size``
+    bytes exactly (a box that runs past the end: the file was cut short), and their
+    kinds."""
+    kinds: set[bytes] = set()
+    off = 0
+    while off < size:
+        f.seek(off)
+        header = f.read(16)
+        if len(header) < 8:
+            return False, kinds
+        box_size, kind = struct.unpack(">I4s", header[:8])
+        if box_size == 1 and len(header) == 16:
+            box_size = struct.unpack(">Q", header[8:16])[0]
+        elif box_size == 0:
+            box_size = size - off
+        if box_size < 8:
+            return False, kinds
+        kinds.add(kind)
+        off += box_size
+    return off == size, kinds
+
+
+def iso_media_cut_short(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an MP4 or MOV file whose last top-level box runs past its end.
+    A copy cut short keeps a complete header when the header comes first ('faststart'),
+    and FFmpeg then decodes the frames that are there and stops without an error."""
+    try:
+        with Path(path).open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if f.read(8)[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+                return False
+            return not _top_level_boxes(f, size)[0]
+    except OSError:
+        return False
+
+
 def check_structure(path: str | os.PathLike[str], mime: str) -> None:
     """Refuse files that are visibly truncated or damaged (cheap checks, no decoding).
 
@@ -65,22 +108,8 @@ def check_structure(path: str | os.PathLike[str], mime: str) -> None:
     size = p.stat().st_size
     with p.open("rb") as f:
         if mime == "video/mp4":
-            kinds, off = set(), 0
-            while off < size:
-                f.seek(off)
-                header = f.read(16)
-                if len(header) < 8:
-                    break
-                box_size, kind = struct.unpack(">I4s", header[:8])
-                if box_size == 1 and len(header) == 16:
-                    box_size = struct.unpack(">Q", header[8:16])[0]
-                elif box_size == 0:
-                    box_size = size - off
-                if box_size < 8:
-                    break
-                kinds.add(kind)
-                off += box_size
-            ok = off == size and b"moov" in kinds
+            tiled, kinds = _top_level_boxes(f, size)
+            ok = tiled and b"moov" in kinds
         elif mime == "image/png":
             f.seek(max(size - 12, 0))
             ok = f.read(12)[4:8] == b"IEND"

@@ -60,12 +60,30 @@ class Registry:
         conn.row_factory = sqlite3.Row
         registry = cls(conn, path)
         try:
+            if read_only:
+                registry._refuse_without_schema()
             registry._configure()
             registry._migrate(migrations)
         except BaseException:
             conn.close()
             raise
         return registry
+
+    def _refuse_without_schema(self) -> None:
+        """A reading command never creates the schema: a registry file that has none was
+        emptied or is not trustavatar's, and reading it as an empty ledger would report a
+        lost history as intact."""
+        try:
+            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                       "name = 'schema_migrations'").fetchone()
+        except sqlite3.Error as e:
+            raise RegistryError(f"{self.path} is not a usable SQLite database: {e}") from e
+        if found is None:
+            size = self.path.stat().st_size
+            what = "is empty (0 bytes)" if size == 0 else "has no trustavatar tables"
+            raise RegistryError(f"the registry {self.path} {what}: its ledger and consents are "
+                                "not there (restore it from a backup, or move it away to start "
+                                "a new one)")
 
     @classmethod
     def _open_immutable(cls, path: Path, migrations: Sequence[Migration]) -> Registry:
@@ -81,6 +99,11 @@ class Registry:
             raise RegistryError(f"cannot open the registry {path}: {e}") from e
         conn.row_factory = sqlite3.Row
         registry = cls(conn, path)
+        try:
+            registry._refuse_without_schema()
+        except RegistryError:
+            conn.close()
+            raise
         try:
             version = registry.schema_version()
         except RegistryError as e:

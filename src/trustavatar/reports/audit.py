@@ -43,7 +43,7 @@ from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._atomic import atomic_write_bytes
-from trustavatar._files import sha256_bytes, sha256_file
+from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
 from trustavatar.errors import (
     AuditSignatureError,
@@ -60,6 +60,7 @@ from trustavatar.reports._templates import environment, script_json
 AUDIT_FORMAT: Final = "trustavatar.audit/1"
 AUDIT_SIGNATURE_TYPE: Final = "trustavatar.audit-signature"
 _MAX_SIGNATURE_BYTES: Final = 64 * 1024
+_MAX_AUDIT_BYTES: Final = 1 << 30  # an audit of ~1 million videos
 PURPOSE: Final = "avatar-generation"
 
 Progress = Callable[[int, int], None]
@@ -258,7 +259,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
         raise ReportError(f"no registry at {home.registry_path}: nothing was ever generated "
                           "or consented with this home (set TRUSTAVATAR_HOME?)")
     try:
-        with Registry.for_home(home) as registry:
+        with Registry.open(home.registry_path, read_only=True) as registry:
             ledger = verify_ledger(registry)
             rows = list_generations(registry, since=since, skip_damaged=True)
             consents = {c.consent_id: c for c in list_consents(registry)}
@@ -392,9 +393,10 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
     jp = Path(json_path)
     sp = Path(signature) if signature is not None else jp.with_name(jp.name + ".sig")
     try:
-        body, sig = jp.read_bytes(), sp.read_bytes()
-    except OSError as e:
-        raise ReportError(f"cannot read {e.filename}: {e.strerror}") from e
+        body = read_input(jp, max_bytes=_MAX_AUDIT_BYTES, what="audit")
+        sig = read_input(sp, max_bytes=_MAX_SIGNATURE_BYTES, what="audit signature")
+    except InputError as e:
+        raise ReportError(e.message) from e
     try:
         document = _envelope.load_canonical_json(sig, max_bytes=_MAX_SIGNATURE_BYTES)
         env = _envelope.open_envelope(document, raw=sig)

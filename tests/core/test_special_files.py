@@ -1,0 +1,43 @@
+"""Inputs that are not regular files, and home files of the wrong shape: clear errors, no
+hang, no internal error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.clitools import invoke
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path) -> None:
+    fifo = tmp_path / "input.json"
+    os.mkfifo(fifo)
+    home = ["--home", str(tmp_path / "home")]
+    # in a child process with a timeout: a regression would block on open() for ever
+    for args in (["consent", "verify", fifo], ["report", fifo, "--out", tmp_path / "r.html"],
+                 ["provenance", "verify", fifo], ["audit", "verify", fifo]):
+        p = subprocess.run([sys.executable, "-m", "trustavatar", *home, *map(str, args)],
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert p.returncode in (2, 3), (args, p.stderr)
+        assert "not a regular file" in p.stderr, (args, p.stderr)
+        assert "internal error" not in p.stderr
+
+
+def test_a_damaged_identity_or_a_folder_among_the_trust_anchors_is_a_clear_error(
+        tmp_path, capsys) -> None:
+    h = ["--home", str(tmp_path / "home")]
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    identity = tmp_path / "home" / "keys" / "identity.json"
+    good = identity.read_text()
+    for text, says in (("[1, 2]", "holds a JSON list, not an object"),
+                       ("{}", "identity.json has no 'organisation'")):
+        identity.write_text(text)
+        r = invoke(capsys, *h, "keys", "show")
+        assert r.code == 1 and "is damaged" in r.err and says in r.err, r.err
+    identity.write_text(good)
+    (tmp_path / "home" / "trust" / "sub.pem").mkdir()
+    r = invoke(capsys, *h, "keys", "trust", "list")
+    assert r.code == 2 and "is not a file" in r.err, r.err
