@@ -21,6 +21,8 @@ def _temporary_beside(target: Path) -> Path:
     if not target.name or target.name in (".", "..") or target.is_dir():
         raise InputError(f"the output {str(target)!r} is a directory, not a file name")
     directory = target.parent if str(target.parent) else Path()
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"cannot write {target}: {directory} is a file, not a directory")
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist")
     try:

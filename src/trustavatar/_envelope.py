@@ -132,7 +132,8 @@ def load_canonical_json(data: bytes, *, max_bytes: int) -> Any:
             text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
         )
     except json.JSONDecodeError as e:
-        raise EnvelopeFormatError(f"not valid JSON: {e.msg} at offset {e.pos}") from e
+        where = "" if e.msg.endswith(" at") else " at"  # "Unterminated string starting at"
+        raise EnvelopeFormatError(f"not valid JSON: {e.msg}{where} offset {e.pos}") from e
     except RecursionError as e:
         raise EnvelopeFormatError("not valid JSON: nested too deeply") from e
     if canonical_json(value) != data:

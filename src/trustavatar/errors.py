@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "AudioInputError",
     "AuditSignatureError",
+    "CheckpointSignatureError",
     "ConsentChallengeError",
     "ConsentError",
     "ConsentEvidenceError",
@@ -135,6 +136,13 @@ class UntrustedChainError(KeystoreError):
 
 class RegistryError(Error):
     """The SQLite registry cannot be opened, migrated or written."""
+
+
+class CheckpointSignatureError(RegistryError):
+    """A ledger checkpoint's signature does not verify, or its signer is not trusted or not
+    the organisation it names (exit 3, like every failed verification)."""
+
+    exit_code = ExitCode.REJECTED
 
 
 # --- faces ----------------------------------------------------------------------------

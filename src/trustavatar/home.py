@@ -11,6 +11,7 @@ __all__ = ["Config", "Home"]
 
 import os
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,17 +24,27 @@ from trustavatar.errors import Error, InputError
 ENV_VAR = "TRUSTAVATAR_HOME"
 
 
+def _check_url(value: str) -> None:
+    """An http(s) URL with a host and nothing a signer's HTTP client would refuse later
+    (spaces, control characters)."""
+    parts = urllib.parse.urlsplit(value)
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)):
+        raise InputError(f"tsa_url must be an http(s) URL with a host and no spaces, "
+                         f"got {value!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     """User settings kept in ``config.toml`` in the home."""
 
     #: RFC 3161 timestamp authority URL used when signing C2PA manifests (None: no timestamp).
     tsa_url: str | None = None
-    #: Organisation name shown in manifests and consent artifacts.
-    organisation: str | None = None
+    #: Other keys found in the file, kept as they are (the organisation a manifest or a
+    #: consent names is the signing identity's, from 'keys init --org', not a setting).
     extra: dict[str, object] = field(default_factory=dict)
 
-    KEYS = ("tsa_url", "organisation")
+    KEYS = ("tsa_url",)
 
     def to_toml(self) -> bytes:
         data: dict[str, object] = dict(self.extra)
@@ -58,14 +69,9 @@ class Config:
     def with_value(self, key: str, value: str | None) -> Config:
         if key not in self.KEYS:
             raise InputError(f"unknown config key {key!r}; known keys: {', '.join(self.KEYS)}")
-        web = ("http://", "https://")
-        if key == "tsa_url" and value is not None and not value.startswith(web):
-            raise InputError(f"tsa_url must be an http(s) URL, got {value!r}")
-        if key == "tsa_url":
-            return replace(self, tsa_url=value)
-        if key == "organisation":
-            return replace(self, organisation=value)
-        raise AssertionError(f"config key {key!r} is in KEYS but has no setter")  # a bug
+        if value is not None:
+            _check_url(value)
+        return replace(self, tsa_url=value)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,11 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
         raise InputError(f"video {p} does not exist or is not a file")
     try:
         return av.open(str(p))
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+    except (av.FFmpegError, OSError) as e:
+        # FFmpeg's own words ("Invalid data found when processing input"), not its
+        # "[Errno 1094995529] ... : 'path'" form
+        raise InputError(f"{p} is not a readable video: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
         raise InputError(f"{p} is not a readable video: {e}") from e
 
 

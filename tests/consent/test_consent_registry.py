@@ -119,3 +119,22 @@ def test_foreign_keys_are_enforced(tmp_path) -> None:
                 reg.transaction() as conn:
             conn.execute("INSERT INTO consent_revocations VALUES ('x', 'y', 'z')")
         assert reg.query("SELECT COUNT(*) FROM consent_revocations")[0][0] == 0
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    ("UPDATE consents SET purposes = '{\"a\": 1}'", "columns differ from its stored artifact"),
+    ("UPDATE consents SET not_after = '2999-01-01T00:00:00Z'",
+     "columns differ from its stored artifact"),
+    ("UPDATE consents SET artifact = x'00'", "artifact does not match its SHA-256"),
+])
+def test_a_row_edited_in_the_database_is_damaged_not_listed_as_valid(
+        artifact, t0, tmp_path, edit: str, says: str) -> None:
+    with Registry.open(tmp_path / "r.sqlite3") as reg:
+        record_consent(reg, artifact, at=t0)
+        with reg.transaction() as conn:
+            conn.execute(edit)
+        with pytest.raises(RegistryError, match=f"consent {artifact.consent_id} is damaged: "
+                                                f"its .*{says}"):
+            consent.list_consents(reg)
+        with pytest.raises(RegistryError, match="is damaged"):
+            get_consent(reg, artifact.consent_id)

@@ -542,3 +542,17 @@ def test_error_classes() -> None:
     c = ConsentChallengeError("freshness: expired", reason="expired")
     assert c.reason == "expired" and c.exit_code == ExitCode.REJECTED
 
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.update(statement="   "), r"statement is empty"),
+    (lambda d: d["digits"].update({"2": ["two"], "3": ["Two"]}), r"'Two' to digits 2 and 3"),
+    (lambda d: d["digits"].update({"2": ["  "]}), r"digit 2 an empty word"),
+])
+def test_a_template_that_would_make_an_ambiguous_or_empty_reading_is_refused(
+        tmp_path: Path, change, message: str) -> None:
+    data = json.loads((REPO / "consent" / "templates" / "en.json").read_text())
+    change(data)
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(InputError, match=message):
+        load_template(tmp_path / "t.json")

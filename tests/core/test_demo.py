@@ -23,3 +23,9 @@ def test_demo_runs_end_to_end_and_twice(tmp_path, capsys) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "home", "release.txt", "sample-avatar.mp4", "sample-avatar.tampered.mp4",
         "sample.consent.json"]
+
+
+def test_demo_refuses_a_home_it_would_not_use(tmp_path, capsys) -> None:
+    r = invoke(capsys, "--home", tmp_path / "mine", "demo", "--out", tmp_path / "demo")
+    assert r.code == 2 and "drop --home" in r.err
+    assert not (tmp_path / "mine").exists() and not (tmp_path / "demo").exists()

@@ -41,3 +41,25 @@ def test_a_damaged_identity_or_a_folder_among_the_trust_anchors_is_a_clear_error
     (tmp_path / "home" / "trust" / "sub.pem").mkdir()
     r = invoke(capsys, *h, "keys", "trust", "list")
     assert r.code == 2 and "is not a file" in r.err, r.err
+
+
+def test_messages_say_what_is_wrong(tmp_path, capsys, media) -> None:
+    h = ["--home", str(tmp_path / "home")]
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", a_file / "x.jpg")
+    assert r.code == 2 and "notes.txt is a file, not a directory" in r.err, r.err
+    r = invoke(capsys, *h, "generate", "--face", media["jpeg"], "--consent", a_file,
+               "--script", "@", "--out", tmp_path / "o.mp4")
+    assert r.code == 2 and "--script @ needs a file name" in r.err, r.err
+    broken = tmp_path / "c.json"
+    broken.write_text('{"a": "unterminated')
+    r = invoke(capsys, *h, "consent", "verify", broken)
+    assert "starting at offset" in r.err and "at at" not in r.err, r.err
+    not_video = tmp_path / "v.mp4"
+    not_video.write_text("hello")
+    r = invoke(capsys, *h, "generate", "--face", not_video, "--consent", a_file, "--script",
+               "Hello there.", "--out", tmp_path / "o.mp4")
+    assert r.code == 2 and "not a readable video: Invalid data found" in r.err, r.err
+    assert "Errno" not in r.err

@@ -47,6 +47,7 @@ def test_a_batch_goes_on_past_bad_files(capsys, tmp_path, clips, home_args):
     (folder / "broken.mp4").write_text("this is not a video")
     (folder / "noface.mp4").write_bytes(clips["noface"].read_bytes())
     (folder / "readme.txt").write_text("skipped: not a video suffix")
+    (folder / "gone.mp4").symlink_to(folder / "deleted-since.mp4")  # a broken link
     out = tmp_path / "report.json"
     r = invoke(capsys, *home_args, "scan", "--json", str(out), folder,
                tmp_path / "missing.mp4")
@@ -56,7 +57,8 @@ def test_a_batch_goes_on_past_bad_files(capsys, tmp_path, clips, home_args):
     doc = json.loads(out.read_text())
     assert [x["path"] for x in doc["results"]] == [str(folder / "noface.mp4")]
     errors = {e["path"].rsplit("/", 1)[-1]: e["error"] for e in doc["errors"]}
-    assert set(errors) == {"missing.mp4", "broken.mp4"}
+    assert set(errors) == {"missing.mp4", "broken.mp4", "gone.mp4"}
+    assert "not a regular file" in errors["gone.mp4"]["message"]
     assert errors["broken.mp4"]["type"] == "VideoInputError"
     assert "not a video" in errors["broken.mp4"]["message"]
 

@@ -10,7 +10,7 @@ import math
 import pytest
 from tests.ledger.ledgertools import T0, Attacker, h, hash_row, make_entry
 
-from trustavatar.errors import InputError, RegistryError
+from trustavatar.errors import CheckpointSignatureError, InputError, RegistryError
 from trustavatar.keys import Keystore
 from trustavatar.registry import (
     GENESIS_HASH,
@@ -357,8 +357,8 @@ def test_checkpoint_from_an_untrusted_key_is_an_error(registry, fill, trust, tmp
     fill(2)
     stranger = Keystore.create(Home.resolve(tmp_path / "stranger"), organisation="Stranger Org")
     data = export_head(registry, stranger.signing_key(), at=signing_now())
-    with pytest.raises(InputError, match=r"not signed by a trusted key: signer .* does not "
-                                         r"chain to a trusted root"):
+    with pytest.raises(CheckpointSignatureError, match=r"not signed by a trusted key: signer .* "
+                                                       r"does not chain to a trusted root"):
         verify_ledger(registry, checkpoint=data, trust=trust)
     assert verify_ledger(registry, checkpoint=data, trust=stranger.trust_store()).ok
 
@@ -367,7 +367,8 @@ def test_checkpoint_altered_or_malformed_is_an_error(registry, fill, signing_key
     fill(3)
     data = export_head(registry, signing_key, at=signing_now())
     assert b'"seq":3' in data
-    with pytest.raises(InputError, match="ledger checkpoint: signature does not verify"):
+    with pytest.raises(CheckpointSignatureError,
+                       match="ledger checkpoint: signature does not verify"):
         verify_ledger(registry, checkpoint=data.replace(b'"seq":3', b'"seq":2'), trust=trust)
     with pytest.raises(InputError, match="not a ledger checkpoint: not valid JSON"):
         verify_ledger(registry, checkpoint=b"{nope", trust=trust)

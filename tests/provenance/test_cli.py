@@ -124,8 +124,13 @@ def test_config_tsa_url(capsys, h) -> None:
     assert invoke(capsys, *h, "config", "set", "tsa_url", "http://127.0.0.1:9/tsa").code == 0
     assert invoke(capsys, *h, "config", "show", "--json").json()["config"]["tsa_url"] == (
         "http://127.0.0.1:9/tsa")
-    r = invoke(capsys, *h, "config", "set", "tsa_url", "ftp://x")
-    assert r.code == 2 and "http(s) URL" in r.err
+    for bad in ("ftp://x", "http://", "http://time stamp.example/", "https://a.example/\n"):
+        r = invoke(capsys, *h, "config", "set", "tsa_url", bad)
+        assert r.code == 2 and "http(s) URL" in r.err, bad
+    # the organisation is the signing identity's ('keys init --org'), not a setting
+    for args in (["colour", "blue"], ["organisation", "Studio"]):
+        r = invoke(capsys, *h, "config", "set", *args)
+        assert r.code == 2 and "unknown config key" in r.err
     r = invoke(capsys, *h, "config", "set", "colour", "blue")
     assert r.code == 2 and "unknown config key" in r.err
     assert invoke(capsys, *h, "config", "unset", "tsa_url").code == 0

@@ -140,7 +140,12 @@ def test_index_policy_allows_exactly_its_own_script() -> None:
 
 @pytest.mark.parametrize("doc", [{"verdict": "x"}, {"results": [1]},
                                  {"results": [], "errors": [1]},
-                                 {"results": [{"path": "a.mp4"}]}])
+                                 {"results": [{"path": "a.mp4"}]},
+                                 {"path": "a.mp4", "verdict": "banana"},
+                                 {"path": "a.mp4", "verdict": "inconclusive",
+                                  "probability": "high"},
+                                 {"path": "a.mp4", "verdict": "inconclusive",
+                                  "probability": 1.5}])
 def test_cli_report_wrong_shapes_are_bad_input_and_write_nothing(
         doc: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "odd.json"

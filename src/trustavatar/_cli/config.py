@@ -12,7 +12,7 @@ from trustavatar.home import Config
 
 @click.group("config")
 def command() -> None:
-    """Show or change settings (tsa_url, organisation)."""
+    """Show or change settings (tsa_url: an RFC 3161 timestamp authority)."""
 
 
 @command.command("show")

@@ -136,7 +136,8 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
 @json_option
 def verify_(artifact: str, face: str | None, purpose: str | None, language: str | None,
             channel: str | None, revocation_files: tuple[str, ...], at: str | None) -> int:
-    """Verify a consent artifact: exit 0 if valid, 3 if rejected, 2 for bad input."""
+    """Verify a consent artifact: exit 0 if valid, 3 if rejected (also an artifact that is not
+    well-formed JSON of the v1 shape), 2 for bad input (a missing file, a bad option)."""
     st = state()
     when = time_option(at, "--at")
     grant = verify(artifact, face=face, purpose=purpose, language=language, channel=channel,

@@ -39,8 +39,12 @@ would hold for a real subject; the consent artifact records its SHA-256.
               type=click.Path(file_okay=False), help="Folder for the demo's home and files.")
 @json_option
 def command(out_dir: str) -> int:
-    """Run the trust chain end to end on the built-in sample face (isolated in --out)."""
+    """Run the trust chain end to end on the built-in sample face (isolated in --out: its
+    own keys and registry in OUT/home, never the ones --home names)."""
     st = state()
+    if click.get_current_context().find_root().params.get("home") is not None:
+        raise click.UsageError("the demo keeps its own home in --out (OUT/home) and never "
+                               "touches yours: drop --home")
     t0 = time.perf_counter()
     folder = Path(out_dir)
     try:

@@ -28,6 +28,8 @@ _MAX_SCRIPT = 100_000
 def _script(value: str | None) -> str | None:
     if value is None or not value.startswith("@"):
         return value
+    if not value[1:].strip():
+        raise InputError("--script @ needs a file name after the @ (--script @script.txt)")
     data = read_input(value[1:], max_bytes=_MAX_SCRIPT, what="script file")
     try:
         return data.decode("utf-8")

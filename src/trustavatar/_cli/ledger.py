@@ -61,7 +61,8 @@ def _short(row: LedgerRow) -> str:
                    "the end.")
 @json_option
 def verify_(head: str | None, checkpoint: str | None) -> int:
-    """Check the hash chain: exit 0 if intact, 3 if rows were edited, deleted or moved."""
+    """Check the hash chain: exit 0 if intact, 3 if rows were edited, deleted or moved (or
+    the --checkpoint's signature does not verify), 2 for bad input."""
     st = state()
     data = None
     if checkpoint is not None:

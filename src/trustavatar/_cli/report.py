@@ -49,10 +49,19 @@ def page_names(paths: Sequence[str]) -> list[str]:
 
 def _checked(results: Sequence[Any], errors: Sequence[Any]
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    verdicts = ("likely-authentic", "inconclusive", "likely-manipulated")
     for i, r in enumerate(results):
         if not isinstance(r, dict) or not isinstance(r.get("path"), str) or "verdict" not in r:
             raise InputError(f"result {i + 1} is not a scan result (an object with 'path' "
                              "and 'verdict')")
+        if r["verdict"] not in verdicts:
+            raise InputError(f"result {i + 1} has the verdict {r['verdict']!r}, not one of "
+                             f"{', '.join(verdicts)}")
+        p = r.get("probability")
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int | float)
+                              or not 0 <= p <= 1):
+            raise InputError(f"result {i + 1} has the probability {p!r}, not a number in "
+                             "0-1")
     for i, e in enumerate(errors):
         if not isinstance(e, dict):
             raise InputError(f"error entry {i + 1} is not an object")
@@ -174,8 +183,9 @@ AUDIT_EPILOG = """\b
 Exit codes:
    0  report written; the ledger is intact and nothing needs action
    3  report written; something needs action, or the ledger chain is broken
-   1  the keystore could not sign, or files could not be written
-   2  bad usage (no registry in this home, bad --since, output not .html)
+   1  the keystore could not sign, or a file could not be written once the audit was made
+   2  bad usage (no registry in this home, bad --since, output not .html, an output that
+      exists without --force or in a folder that cannot be written)
 """
 
 

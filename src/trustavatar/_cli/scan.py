@@ -40,9 +40,14 @@ def expand(inputs: tuple[str, ...], recursive: bool) -> tuple[list[str], list[tu
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(str(f) for f in (p.rglob("*") if recursive else p.iterdir())
-                           if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
-            if not found:
+            named = sorted(f for f in (p.rglob("*") if recursive else p.iterdir())
+                           if f.suffix.lower() in VIDEO_SUFFIXES and not f.is_dir())
+            found = [str(f) for f in named if f.is_file()]
+            # named like a video but not a file: a broken link, a pipe (reported, not
+            # skipped in silence)
+            problems.extend((str(f), f"cannot read video {f}: not a regular file (a broken "
+                                     "link or a pipe?)") for f in named if not f.is_file())
+            if not named:
                 problems.append((raw, f"no video files in folder {raw}"))
             files.extend(found)
         elif p.exists():

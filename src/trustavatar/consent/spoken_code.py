@@ -199,6 +199,18 @@ class ConsentTemplate:
                 f"the template must give words for at least {MIN_CODE_DIGITS} of the digits "
                 f"0-9 (the digits its codes use), got {keys}")
         digits = {k: tuple(self.digits[k]) for k in keys}
+        spoken: dict[str, str] = {}
+        for digit, words in digits.items():
+            for word in words:
+                said = " ".join(_tokens(word))
+                if not said:
+                    raise InputError(f"the template gives digit {digit} an empty word")
+                if spoken.setdefault(said, digit) != digit:
+                    raise InputError(f"the template gives {word!r} to digits {spoken[said]} and "
+                                     f"{digit}: a code read aloud would be ambiguous")
+        if not _tokens(self.statement):
+            raise InputError("the template's statement is empty: the subject must read what "
+                             "they consent to")
         object.__setattr__(self, "digits", digits)
         before, after = self.code_sentence.split("{code}")
         object.__setattr__(self, "_words",

@@ -21,9 +21,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time, to_second, utc_now
-from trustavatar.consent.artifact import ConsentArtifact
-from trustavatar.errors import ConsentNotFoundError, InputError, RegistryError
+from trustavatar.consent.artifact import ConsentArtifact, parse_artifact
+from trustavatar.errors import ConsentError, ConsentNotFoundError, InputError, RegistryError
 from trustavatar.registry import Registry
 
 ConsentStatus: TypeAlias = Literal["valid", "not-yet-valid", "expired", "revoked"]
@@ -100,7 +101,7 @@ class ConsentRecord:
 _SELECT = """
     SELECT c.consent_id, c.subject_name, c.issuer_organisation, c.signer_sha256, c.issued_at,
            c.not_before, c.not_after, c.purposes, c.languages, c.channels, c.evidence_method,
-           c.artifact_sha256, r.revoked_at, r.reason
+           c.artifact_sha256, c.artifact, r.revoked_at, r.reason
     FROM consents AS c LEFT JOIN consent_revocations AS r USING (consent_id)
 """
 
@@ -112,7 +113,7 @@ def _record(row: sqlite3.Row) -> ConsentRecord:
             if row["revoked_at"] is not None
             else None
         )
-        return ConsentRecord(
+        record = ConsentRecord(
             consent_id=row["consent_id"],
             subject_name=row["subject_name"],
             issuer_organisation=row["issuer_organisation"],
@@ -129,6 +130,33 @@ def _record(row: sqlite3.Row) -> ConsentRecord:
         )
     except (ValueError, TypeError) as e:
         raise RegistryError(f"the registry row for consent {row['consent_id']} is damaged") from e
+    problem = _disagreement(record, row["artifact"])
+    if problem is not None:
+        raise RegistryError(f"the registry row for consent {row['consent_id']} is damaged: "
+                            f"{problem}")
+    return record
+
+
+def _disagreement(record: ConsentRecord, artifact: object) -> str | None:
+    """What in a row's columns (which lists and checks read) differs from its stored
+    artifact, the signed original: a row edited in the database."""
+    if not isinstance(artifact, bytes) or sha256_bytes(artifact) != record.artifact_sha256:
+        return "its stored artifact does not match its SHA-256"
+    try:
+        parsed = parse_artifact(artifact)
+    except ConsentError as e:
+        return f"its stored artifact is unreadable ({e.message})"
+    expected = (parsed.consent_id, parsed.subject.display_name, parsed.issuer.organisation,
+                parsed.envelope.signer_sha256, parsed.issued_at,
+                parsed.validity.not_before, parsed.validity.not_after, parsed.scope.purposes,
+                parsed.scope.languages, parsed.scope.channels, parsed.evidence.method)
+    found = (record.consent_id, record.subject_name, record.issuer_organisation,
+             record.signer_sha256, record.issued_at, record.not_before,
+             record.not_after, record.purposes, record.languages, record.channels,
+             record.evidence_method)
+    if expected != found:
+        return "its columns differ from its stored artifact"
+    return None
 
 
 def record_consent(

@@ -84,7 +84,12 @@ from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar._time import format_time, parse_time, to_second, utc_now
-from trustavatar.errors import InputError, RegistryError, UntrustedChainError
+from trustavatar.errors import (
+    CheckpointSignatureError,
+    InputError,
+    RegistryError,
+    UntrustedChainError,
+)
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry.db import Registry
 
@@ -447,7 +452,9 @@ def export_head(registry: Registry, key: SigningKey, *, at: dt.datetime | None =
 def load_checkpoint(source: bytes | LedgerCheckpoint, *, trust: TrustStore) -> LedgerCheckpoint:
     """Parse a checkpoint and check it: (1) canonical envelope of the v1 shape, (2) the
     signature verifies, (3) the signer chains to ``trust`` at ``signed_at``, (4) the signer's
-    organisation is the one named. Raises :class:`~trustavatar.errors.InputError`."""
+    organisation is the one named. Raises :class:`~trustavatar.errors.InputError` for a file
+    that is not a checkpoint and :class:`~trustavatar.errors.CheckpointSignatureError` for
+    one that does not verify."""
     data = source.raw if isinstance(source, LedgerCheckpoint) else bytes(source)
     # 1. parse
     cp = _parse_checkpoint(data)
@@ -456,13 +463,13 @@ def load_checkpoint(source: bytes | LedgerCheckpoint, *, trust: TrustStore) -> L
         anchor = cp.envelope.check_signer(trust=trust, at=cp.signed_at,
                                           organisation=cp.issuer_organisation)
     except _envelope.EnvelopeSignatureError as e:
-        raise InputError(f"ledger checkpoint: {e}") from e
+        raise CheckpointSignatureError(f"ledger checkpoint: {e}") from e
     except UntrustedChainError as e:
-        raise InputError(
+        raise CheckpointSignatureError(
             f"the ledger checkpoint is not signed by a trusted key: {e.message}"
         ) from e
     except _envelope.EnvelopeIssuerError as e:
-        raise InputError(f"the ledger checkpoint {e}") from e
+        raise CheckpointSignatureError(f"the ledger checkpoint {e}") from e
     return LedgerCheckpoint(cp.seq, cp.head_hash, cp.signed_at, cp.issuer_organisation,
                             cp.envelope, anchor.fingerprint)
 
