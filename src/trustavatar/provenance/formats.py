@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SUPPORTED_FORMATS", "check_structure", "detect_format"]
+__all__ = ["SUPPORTED_FORMATS", "check_structure", "detect_format", "iso_media_cut_short"]
 
 import os
 import struct

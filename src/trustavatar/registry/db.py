@@ -48,6 +48,8 @@ class Registry:
         path = Path(path)
         if not path.parent.is_dir():
             raise RegistryError(f"registry directory {path.parent} does not exist")
+        if read_only and not path.exists():  # reading never creates one
+            raise RegistryError(f"no registry at {path}")
         if read_only and path.is_file() and not (
                 os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)):
             return cls._open_immutable(path, migrations)
