@@ -62,6 +62,14 @@ def test_a_command_imports_only_its_own_module() -> None:
     others = {f"trustavatar._cli.{m}" for m in ("consent", "scan", "generate", "demo", "report",
                                                 "provenance", "keys", "config")}
     assert not (others | {"cv2", "av", "dlib"}) & loaded
+    # the consent commands read artifacts: OpenCV and PyAV only where a clip is checked
+    loaded = set(fresh_python_json(
+        "from trustavatar._cli import run\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert run(['consent', 'verify', '--help']) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))"))
+    assert "trustavatar._cli.consent" in loaded and not {"cv2", "av", "dlib"} & loaded
 
 
 def test_usage_errors_exit_2(capsys) -> None:

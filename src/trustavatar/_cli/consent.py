@@ -24,7 +24,6 @@ from trustavatar.consent import (
     CHALLENGE_TTL,
     DEFAULT_PURPOSE,
     DEFAULT_VALIDITY,
-    ENGLISH_TEMPLATE,
     MAX_ATTEMPTS,
     ClipEvidence,
     ConsentDraft,
@@ -36,7 +35,6 @@ from trustavatar.consent import (
     issue,
     list_consents,
     load_artifact,
-    load_template,
     record_consent,
     revoke,
     verify,
@@ -45,7 +43,6 @@ from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
 from trustavatar.face import MATCH_THRESHOLD
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.registry import Registry
-from trustavatar.watermark import Z_PRESENT
 
 #: Artifacts hold a face embedding (biometric data): private by default.
 _ARTIFACT_MODE = 0o600
@@ -326,7 +323,9 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
                operator: str | None, expires_min: int, template_path: str | None) -> int:
     """Make a one-time code for recording consent on a clip; print the sentence to read."""
     st = state()
-    template = ENGLISH_TEMPLATE if template_path is None else load_template(template_path)
+    # the speech part (PocketSphinx) loads for the commands that read a template only
+    template = (consent_api.ENGLISH_TEMPLATE if template_path is None
+                else consent_api.load_template(template_path))
     Keystore.open(st.home)  # no signing identity: say so now, not after the clip is recorded
     draft = ConsentDraft(
         display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
@@ -451,6 +450,8 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
     if screen is None:
         con.print("  - provenance: not checked", markup=False)
     else:
+        from trustavatar.watermark import Z_PRESENT  # OpenCV and PyAV: not for every command
+
         z = "n/a" if screen.watermark_z is None else f"{screen.watermark_z:.1f}"
         line("provenance", screen.failure,
              f"watermark z {z} (present from {Z_PRESENT:g}); C2PA manifest "
