@@ -175,6 +175,12 @@ def test_list_and_export_on_an_empty_home(tmp_path, capsys) -> None:
     r = invoke(capsys, *h, "consent", "revocations", "export", "--out", tmp_path / "rl.json")
     assert r.code == 1 and "no signing identity" in _one_error_line(r.err)
     assert not (tmp_path / "rl.json").exists()
+    # an identity but no registry (a mistyped --home): no list saying "nothing revoked"
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    r = invoke(capsys, *h, "consent", "revocations", "export", "--out", tmp_path / "rl.json")
+    assert r.code == 2 and "no registry at" in _one_error_line(r.err)
+    assert not (tmp_path / "rl.json").exists()
+    assert not (tmp_path / "empty" / "registry.sqlite3").exists()
 
 
 @pytest.mark.parametrize("args", [

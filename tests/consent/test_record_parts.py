@@ -548,6 +548,13 @@ def test_error_classes() -> None:
     (lambda d: d.update(statement="   "), r"statement is empty"),
     (lambda d: d["digits"].update({"2": ["two"], "3": ["Two"]}), r"'Two' to digits 2 and 3"),
     (lambda d: d["digits"].update({"2": ["  "]}), r"digit 2 an empty word"),
+    (lambda d: d.update(code_sentence="My code is {code} and {x}."), r"no other \{\.\.\.\}"),
+    (lambda d: d.update(code_sentence="My code is {code} {}."), r"no other \{\.\.\.\}"),
+    (lambda d: d.update(code_sentence="My code is {code.__class__}."), r"no other"),
+    (lambda d: d.update(code_sentence="My code is {code} {"), r"stray brace"),
+    (lambda d: d.update(language=""), r"language must be English"),
+    (lambda d: d.update(language="de"), r"language must be English"),
+    (lambda d: d.update(statement="I consent\u0000 to it."), r"statement contains control"),
 ])
 def test_a_template_that_would_make_an_ambiguous_or_empty_reading_is_refused(
         tmp_path: Path, change, message: str) -> None:

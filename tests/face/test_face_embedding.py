@@ -201,3 +201,16 @@ def test_models_are_found_without_importing_their_package() -> None:
         "assert 'pkg_resources' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_16_bit_grey_portrait_is_scaled_not_clipped_white() -> None:
+    from trustavatar.face.image import decode_image
+
+    grey = np.asarray(Image.open(sample_portrait_path()).convert("L"))
+    buf = io.BytesIO()
+    Image.fromarray(grey.astype(np.uint16) * 257).save(buf, format="PNG")  # 16-bit range
+    decoded = decode_image(buf.getvalue())
+    assert decoded.shape == (*grey.shape, 3)
+    assert np.abs(decoded[:, :, 0].astype(int) - grey).max() <= 1  # Pillow's: ~all 255
+    reference = embed_face(load_image(sample_portrait_path()))
+    assert embed_face(decoded).distance(reference) < MATCH_THRESHOLD

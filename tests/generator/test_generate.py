@@ -35,7 +35,7 @@ from trustavatar.watermark import read_watermark
 def photo_video(studio: Studio):
     out = studio.root / "photo.mp4"
     result = generate(face=sample_portrait_path(), consent=studio.consent, out=out,
-                      script=SCRIPT, language="en", home=studio.home, size=256, seed=3)
+                      script=SCRIPT, language="EN", home=studio.home, size=256, seed=3)
     return result
 
 
@@ -58,6 +58,7 @@ def test_photo_mode_output_is_signed_bound_watermarked_and_ledgered(studio, phot
         rows = [row for row in list_generations(registry) if row.seq == r.ledger_seq]
     assert rows and rows[0].entry.manifest_label == r.manifest_label
     assert rows[0].entry.output_sha256 == r.output_sha256
+    assert rows[0].entry.qa["language"] == "en"  # asked as "EN": tags are case-blind
     assert r.qa.identity_median is not None and r.qa.identity_median <= 0.25
     assert r.qa.sync_offset_frames is not None and abs(r.qa.sync_offset_frames) <= 1
     # each stage's time: the steps one after another within the total; rendering (one
@@ -191,6 +192,33 @@ def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_vi
         generate(face=face, consent=studio.consent, out=out, audio=photo_video.output,
                  home=studio.home)
     _nothing_written(studio, out, before)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_render_leaves_nothing_behind(studio, tmp_path):
+    """``timeout``, systemd and ``docker stop`` send SIGTERM: the command cleans up as for
+    Ctrl-C (once, only Ctrl-C did, and the temporary files stayed)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    script = " ".join(["One, two, three, four, five, six, seven, eight."] * 8)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "trustavatar", "--home", str(studio.home.root), "generate",
+         "--face", str(sample_portrait_path()), "--consent", str(studio.consent),
+         "--script", script, "--out", str(out_dir / "o.mp4")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not any(out_dir.iterdir()) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until its temporary output exists: mid-work
+    assert p.poll() is None, p.communicate()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM and "trustavatar: terminated" in err, err
+    assert list(out_dir.iterdir()) == []
 
 
 def test_gate_refuses_a_revoked_consent(studio, tmp_path):

@@ -155,6 +155,16 @@ def test_the_encoded_file_is_read_back(tmp_path, clip) -> None:
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     with pytest.raises(GenerationError, match="cannot be read back"):
         check_written(tmp_path / "junk.mp4", frames=10, first=frames[0])
+    # swapped colours or a shifted picture are caught; the grain of a noisy photo, which
+    # the encoder drops at CRF 18 (~24 dB at full size), is not a fault
+    for wrong in (frames[0][:, :, ::-1], np.roll(frames[0], 6, axis=1)):
+        with pytest.raises(GenerationError, match="differs from the frame encoded"):
+            check_written(out, frames=10, first=np.ascontiguousarray(wrong))
+    rng = np.random.default_rng(0)
+    grainy = [np.clip(f + rng.normal(0, 12, f.shape), 0, 255).astype(np.uint8)
+              for f in frames[:10]]
+    _encoded(grainy, tmp_path / "grainy.mp4")
+    assert check_written(tmp_path / "grainy.mp4", frames=10, first=grainy[0]) > 30
 
 
 def test_the_finishing_thread_watermarks_encodes_measures_and_reports_failures(

@@ -100,6 +100,14 @@ def test_keys_cli(tmp_path, capsys, h) -> None:
     assert r.code == 0
     r = invoke(capsys, *h, "keys", "trust", "list", "--json")
     assert {a["label"] for a in r.json()["anchors"]} == {"Acme-root", "third-party"}
+    # the same root again, under another name: trusted once
+    r = invoke(capsys, *h, "keys", "trust", "add", root, "--label", "again", "--json")
+    assert r.code == 0 and r.json()["already_trusted"] is True
+    assert r.json()["anchor"]["label"] == "third-party"
+    r = invoke(capsys, *h, "keys", "trust", "list", "--json")
+    assert len(r.json()["anchors"]) == 2
+    r = invoke(capsys, *h, "keys", "trust", "add", root, "--label", "L" * 300)
+    assert r.code == 2 and "label is longer than 100" in r.err
     leaf = tmp_path / "third" / "keys" / "signing-chain.pem"
     r = invoke(capsys, *h, "keys", "trust", "add", leaf)
     assert r.code == 2 and "exactly one certificate" in r.err
@@ -120,8 +128,14 @@ def test_keys_import_cli(tmp_path, capsys, h, monkeypatch) -> None:
     assert r.code == 2 and "cannot sign C2PA manifests" in r.err
 
 
-def test_config_tsa_url(capsys, h) -> None:
+def test_config_tsa_url(capsys, h, media, tmp_path) -> None:
     assert invoke(capsys, *h, "config", "set", "tsa_url", "http://127.0.0.1:9/tsa").code == 0
+    # nothing listens there: the error names the output and the TSA, not a temporary file
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", tmp_path / "t.jpg")
+    assert r.code == 1 and "C2PA signing of t.jpg failed" in r.err, r.err
+    assert "timestamp authority http://127.0.0.1:9/tsa" in r.err and ".part" not in r.err
+    assert not (tmp_path / "t.jpg").exists()
     assert invoke(capsys, *h, "config", "show", "--json").json()["config"]["tsa_url"] == (
         "http://127.0.0.1:9/tsa")
     for bad in ("ftp://x", "http://", "http://time stamp.example/", "https://a.example/\n"):

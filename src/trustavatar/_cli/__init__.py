@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Mapping
@@ -131,7 +132,10 @@ def run(argv: list[str] | None = None) -> int:
         if st is not None and st.debug:
             click.echo(e.diagnostics(), err=True)
         return _fail(st, e.exit_code, type(e).__name__, e.message)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
+        if isinstance(e, _Terminated):
+            click.echo("trustavatar: terminated", err=True)
+            return 128 + signal.SIGTERM
         click.echo("trustavatar: interrupted", err=True)
         return 130
     except Exception as e:  # a bug: one line, traceback only with --debug
@@ -144,5 +148,15 @@ def run(argv: list[str] | None = None) -> int:
         )
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, ``docker stop``), raised where Ctrl-C would be so
+    that the same clean-up runs: temporary outputs removed, child processes stopped."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     sys.exit(run())

@@ -282,8 +282,12 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     """Sign every revocation in the registry into a list third parties can check."""
     st = state()
     refuse_overwrite(out, force)
-    key = Keystore.open(st.home).signing_key(passphrase)
-    with Registry.for_home(st.home) as registry:
+    keystore = Keystore.open(st.home)
+    if not st.home.registry_path.exists():  # a mistyped --home would sign "none revoked"
+        raise InputError(f"no registry at {st.home.registry_path} (no consent was issued in "
+                         "this home; wrong --home?)")
+    key = keystore.signing_key(passphrase)
+    with Registry.open(st.home.registry_path, read_only=True) as registry:
         rl = export_revocations(registry, key)
     with atomic_output(out) as tmp:
         tmp.write_bytes(rl.raw)

@@ -107,12 +107,15 @@ def trust() -> None:
 def trust_add(root: str, label: str | None) -> int:
     """Trust a third-party root certificate (PEM)."""
     st = state()
-    _, anchor = TrustStore.from_home(st.home).add(
+    before = TrustStore.from_home(st.home)
+    after, anchor = before.add(
         read_input(root, max_bytes=_MAX_PEM, what="root certificate"),
-        label=label or Path(root).stem, source=root,
+        label=label or Path(root).stem[:100], source=root,
     )
-    emit({"ok": True, "anchor": anchor.to_dict()},
-         lambda con: con.print(f"trusted {anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"))
+    already = after is before
+    verb = f"already trusted (as {anchor.label})" if already else "trusted"
+    emit({"ok": True, "already_trusted": already, "anchor": anchor.to_dict()},
+         lambda con: con.print(f"{verb}: {anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"))
     return ExitCode.OK
 
 

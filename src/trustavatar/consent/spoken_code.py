@@ -66,6 +66,7 @@ import json
 import math
 import os
 import re
+import string
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -189,8 +190,19 @@ class ConsentTemplate:
         if self.asr_model != "en-us":
             raise InputError(f"template asr_model must be 'en-us' (the only model shipped), "
                              f"got {self.asr_model!r}")
-        if self.code_sentence.count("{code}") != 1:
-            raise InputError("the template's code_sentence must contain {code} exactly once")
+        _check_code_sentence(self.code_sentence)
+        # the sentence and the language go into the artifact: its schema's rules, checked
+        # here (a challenge is issued from the template) rather than when the clip passed
+        if not re.fullmatch(r"en(-[a-z0-9]{1,8}){0,4}", self.language):
+            raise InputError(f"the template's language must be English (en, or en-xx: the "
+                             f"only speech model is en-us), got {self.language!r}")
+        for name in ("statement", "code_sentence", "instructions"):
+            text = getattr(self, name)
+            if any(ord(c) < 32 or ord(c) == 127 for c in text):
+                raise InputError(f"the template's {name} contains control characters")
+        if len(self.statement) + len(self.code_sentence) > 1500:
+            raise InputError("the template's statement and code sentence are longer than "
+                             "1500 characters together")
         keys = sorted(self.digits)
         if (len(keys) < MIN_CODE_DIGITS or any(k not in DECIMAL_DIGITS or len(k) != 1
                                                for k in keys)
@@ -315,6 +327,22 @@ def load_template(path: str | os.PathLike[str]) -> ConsentTemplate:
     except ValueError as e:
         raise InputError(f"cannot read the consent template {path}: {e}") from e
     return ConsentTemplate.from_json(data)
+
+
+def _check_code_sentence(sentence: str) -> None:
+    """``{code}`` exactly once and no other replacement field (the sentence is filled in
+    with ``str.format``: ``{x}`` or a stray brace would fail there, ``{code.attr}`` would
+    read Python's own words into the sentence)."""
+    try:
+        fields = [(name, spec, conversion)
+                  for _, name, spec, conversion in string.Formatter().parse(sentence)
+                  if name is not None]
+    except ValueError as e:
+        raise InputError(f"the template's code_sentence has a stray brace: {e} (write "
+                         "{{ or }} for a brace itself)") from e
+    if fields != [("code", "", None)]:
+        raise InputError("the template's code_sentence must contain {code} exactly once and "
+                         "no other {...} field")
 
 
 def _tokens(text: str) -> tuple[str, ...]:

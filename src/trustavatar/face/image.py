@@ -66,8 +66,7 @@ def decode_image(data: bytes, *, name: str = "the image") -> NDArray[np.uint8]:
                         f"at most {MAX_IMAGE_PIXELS})"
                     )
                 upright = ImageOps.exif_transpose(im)
-                rgb = upright.convert("RGB")
-                array = np.asarray(rgb, dtype=np.uint8)
+                array = _to_rgb8(upright)
     except FaceError:
         raise
     except UnidentifiedImageError as e:
@@ -76,6 +75,20 @@ def decode_image(data: bytes, *, name: str = "the image") -> NDArray[np.uint8]:
             Image.DecompressionBombWarning) as e:
         raise FaceError(f"{name} cannot be decoded: {e}") from e
     return np.ascontiguousarray(array)
+
+
+def _to_rgb8(im: Image.Image) -> NDArray[np.uint8]:
+    """8-bit RGB. Pillow's own conversion of 16-bit and 32-bit greys clips them at 255
+    (a 16-bit portrait turns white): those are scaled to their range instead."""
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        peak = float(grey.max()) if grey.size else 0.0
+        # 16-bit samples (PNG opens them as "I;16" or "I"), else 8-bit values, else 0-1
+        top = (65535.0 if im.mode.startswith("I;16") or peak > 255 else
+               1.0 if im.mode == "F" and peak <= 1.0 else 255.0)
+        grey = np.clip(grey / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
 def _check_array(array: NDArray[np.generic]) -> NDArray[np.uint8]:

@@ -157,6 +157,8 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
         raise InputError("give exactly one of audio or script")
     if language is not None and not language.strip():
         raise InputError("the language is empty: give a tag such as en or pt-br, or none")
+    if language is not None:
+        language = language.lower()  # BCP 47 is case-blind; consents store lower case
     if audio is not None:
         a = audio_api.load_audio(audio)
         _long_enough(a.duration, f"audio {Path(audio).name}")
@@ -362,8 +364,10 @@ def generate(
 def _embed_one(image: np.ndarray) -> FaceEmbedding:
     try:
         return identity_embedding(image)
-    except FaceError as e:
-        raise ConsentIdentityError(f"cannot bind the consent to this face: {e.message}") from e
+    except FaceError as e:  # the face mesh found one (or no rendering was possible)
+        raise FaceTrackingError(
+            f"the consent gate cannot compare this face with the consent's: {e.message} (dlib "
+            "needs an upright, roughly frontal face: is the picture sideways?)") from e
 
 
 def _big_enough(landmarks: np.ndarray, face: Path, size: tuple[int, int]) -> np.ndarray:

@@ -27,6 +27,8 @@ from trustavatar.keys._x509 import DOCUMENT_SIGNING, chain_to_pem, common_name, 
 
 #: The trust URI c2pa-rs records for our anchors.
 TRUST_URI = "urn:trustavatar:trust:signers:v1"
+#: Longest anchor label (it becomes part of a file name).
+_MAX_LABEL = 100
 
 
 @dataclass(frozen=True)
@@ -91,15 +93,22 @@ class TrustStore:
     def add(
         self, pem: bytes, *, label: str, source: str = "certificate"
     ) -> tuple[TrustStore, Anchor]:
-        """Persist a root certificate as an anchor; returns the new store and the anchor."""
+        """Persist a root certificate as an anchor; returns the new store and the anchor.
+        A root that is trusted already is not added twice: its anchor is returned as it
+        is (compare the store's anchors before and after to tell)."""
         if self.home is None:
             raise InputError("this trust store is not backed by a trustavatar home")
+        if len(label) > _MAX_LABEL:
+            raise InputError(f"the label is longer than {_MAX_LABEL} characters")
         certs = load_pem_certificates(pem, source=source)
         if len(certs) != 1:
             raise InputError(f"{source} must hold exactly one certificate, found {len(certs)}")
         cert = certs[0]
         _require_ca(cert, source)
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "root"
+        for existing in self.anchors:
+            if existing.fingerprint == fingerprint(cert):
+                return self, existing
+        safe = re.sub(r"[^A-Za-z0-9_-]+", "_", label).strip("_") or "root"
         self.home.ensure()
         path = self.home.trust_dir / f"{fingerprint(cert)[:16]}-{safe}.pem"
         atomic_write_bytes(path, chain_to_pem([cert]), mode=0o644)

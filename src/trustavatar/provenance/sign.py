@@ -66,7 +66,11 @@ def sign(
         except OSError as e:
             raise ProvenanceInputError(f"cannot read {src_p}: {e.strerror or e}") from e
         except _c2pa.C2paError as e:
-            raise SigningError(f"C2PA signing of {src_p} failed: {e}") from e
+            # name the output the user asked for, not the temporary file being signed
+            tsa = (f" (the timestamp authority {tsa_url} was asked for a timestamp: is it "
+                   "reachable? 'trustavatar config unset tsa_url' signs without one)"
+                   if tsa_url else "")
+            raise SigningError(f"C2PA signing of {title or dst_p.name} failed: {e}{tsa}") from e
         # Read back what we wrote: a signature that does not validate must not ship.
         report = verify(tmp, trust=trust)
         if report.state not in (ValidationState.TRUSTED, ValidationState.VALID_UNTRUSTED):
