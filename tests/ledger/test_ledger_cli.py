@@ -138,6 +138,12 @@ def test_checkpoint_signed_elsewhere_is_refused(h, tmp_path, capsys) -> None:
                             "trusted key")
     r = invoke(capsys, *h, "ledger", "verify", "--checkpoint", Path(tmp_path / "none.json"))
     assert r.code == 2 and "cannot read checkpoint" in r.err
+    # trusted, but another organisation's ledger: said so, not "rows were removed"
+    assert invoke(capsys, *h, "keys", "trust", "add",
+                  tmp_path / "other" / "keys" / "root-ca.pem").code == 0
+    r = invoke(capsys, *h, "ledger", "verify", "--checkpoint", out)
+    assert r.code == 3 and "signed by 'Other Org'" in r.err, r.err
+    assert "another ledger's checkpoint" in r.err and "removed" not in r.err
 
 
 def test_checkpoint_never_replaces_the_registry(h, tmp_path, capsys) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fixtures.mp4_boxes import flip_byte_in
 from tests.clitools import invoke
@@ -108,6 +110,18 @@ def test_keys_cli(tmp_path, capsys, h) -> None:
     assert len(r.json()["anchors"]) == 2
     r = invoke(capsys, *h, "keys", "trust", "add", root, "--label", "L" * 300)
     assert r.code == 2 and "label is longer than 100" in r.err
+    # removing: by label or SHA-256 prefix; never this home's own root
+    r = invoke(capsys, *h, "keys", "trust", "remove", "Acme-root")
+    assert r.code == 2 and "this home's own root" in r.err
+    r = invoke(capsys, *h, "keys", "trust", "remove", "nobody")
+    assert r.code == 2 and "no trust anchor labelled 'nobody'" in r.err
+    third = next(a for a in invoke(capsys, *h, "keys", "trust", "list", "--json").json()[
+        "anchors"] if a["label"] == "third-party")
+    r = invoke(capsys, *h, "keys", "trust", "remove", third["sha256"][:12], "--json")
+    assert r.code == 0 and r.json()["removed"]["label"] == "third-party"
+    r = invoke(capsys, *h, "keys", "trust", "list", "--json")
+    assert [a["label"] for a in r.json()["anchors"]] == ["Acme-root"]
+    assert not Path(third["path"]).exists()
     leaf = tmp_path / "third" / "keys" / "signing-chain.pem"
     r = invoke(capsys, *h, "keys", "trust", "add", leaf)
     assert r.code == 2 and "exactly one certificate" in r.err

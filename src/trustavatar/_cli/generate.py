@@ -102,9 +102,16 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
                   f"{result.timings['total_s']:.1f} s")
         con.print(f"  consent {result.consent_id}; manifest {result.manifest_label}")
         con.print(f"  watermark {result.watermark}; ledger row {result.ledger_seq}")
-        con.print(f"  QA: {'passed' if q.passed else 'FAILED: ' + '; '.join(q.failures)} "
-                  f"(identity median {q.identity_median}, sync offset "
-                  f"{q.sync_offset_frames} frames, r={q.sync_correlation})")
+        def shown(value: float | int | None, fmt: str) -> str:
+            return "n/a" if value is None else format(value, fmt)
+
+        if not q.failures and q.identity_median is None and q.sync_offset_frames is None:
+            con.print("  QA: nothing could be measured (see the note), so nothing failed")
+        else:
+            verdict = "FAILED: " + "; ".join(q.failures) if q.failures else "passed"
+            con.print(f"  QA: {verdict} (identity median {shown(q.identity_median, '.3f')}, "
+                      f"sync offset {shown(q.sync_offset_frames, 'd')} frames, "
+                      f"r {shown(q.sync_correlation, '.2f')})")
         for note in q.notes:
             con.print(f"  note: {note}")
 

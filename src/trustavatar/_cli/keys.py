@@ -9,7 +9,7 @@ from rich.console import Console
 
 from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
 from trustavatar._files import read_input
-from trustavatar.errors import ExitCode
+from trustavatar.errors import ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
 
 _MAX_PEM = 1 << 20
@@ -116,6 +116,25 @@ def trust_add(root: str, label: str | None) -> int:
     verb = f"already trusted (as {anchor.label})" if already else "trusted"
     emit({"ok": True, "already_trusted": already, "anchor": anchor.to_dict()},
          lambda con: con.print(f"{verb}: {anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"))
+    return ExitCode.OK
+
+
+@trust.command("remove")
+@click.argument("anchor")
+@json_option
+def trust_remove(anchor: str) -> int:
+    """Stop trusting a root: ANCHOR is its label or the start of its SHA-256 ('keys trust
+    list'). This home's own root is kept: its outputs would no longer verify here."""
+    st = state()
+    store = TrustStore.from_home(st.home)
+    chain = Keystore.open(st.home).identity.chain if Keystore.exists(st.home) else ()
+    if any(a.certificate in chain for a in store.matching(anchor)):
+        raise InputError(f"{anchor!r} is this home's own root: what it signs would no longer "
+                         "verify here")
+    _, gone = store.remove(anchor)
+    emit({"ok": True, "removed": gone.to_dict()},
+         lambda con: con.print(f"no longer trusted: {gone.subject} (sha256 "
+                               f"{gone.fingerprint[:16]}…)"))
     return ExitCode.OK
 
 

@@ -18,7 +18,7 @@ from trustavatar._cli._common import (
     time_option,
 )
 from trustavatar._files import read_input
-from trustavatar.errors import ExitCode, InputError
+from trustavatar.errors import CheckpointSignatureError, ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.registry import (
     LedgerReport,
@@ -68,8 +68,17 @@ def verify_(head: str | None, checkpoint: str | None) -> int:
     if checkpoint is not None:
         data = read_input(checkpoint, max_bytes=_MAX_CHECKPOINT_BYTES, what="checkpoint")
     trust = TrustStore.from_home(st.home) if data is not None else None
+    cp = None
+    if data is not None and trust is not None:
+        cp = load_checkpoint(data, trust=trust)
+        mine = (Keystore.open(st.home).identity.organisation if Keystore.exists(st.home)
+                else None)
+        if mine is not None and cp.issuer_organisation != mine:  # not "rows removed"
+            raise CheckpointSignatureError(
+                f"the checkpoint was signed by {cp.issuer_organisation!r} and this home's "
+                f"organisation is {mine!r}: it is another ledger's checkpoint")
     with _existing_registry(st) as registry:
-        report = verify_ledger(registry, expected_head=head, checkpoint=data, trust=trust)
+        report = verify_ledger(registry, expected_head=head, checkpoint=cp, trust=trust)
     emit(report.to_dict(), lambda con: _show_report(con, report))
     return ExitCode.OK if report.ok else ExitCode.REJECTED
 

@@ -116,6 +116,33 @@ class TrustStore:
         others = tuple(a for a in self.anchors if a.fingerprint != anchor.fingerprint)
         return TrustStore((*others, anchor), self.home), anchor
 
+    def matching(self, which: str) -> tuple[Anchor, ...]:
+        """The anchors labelled ``which`` or whose SHA-256 starts with it (8 hex digits at
+        least), case-blind."""
+        key = which.strip().lower()
+        by_digest = len(key) >= 8 and all(c in "0123456789abcdef" for c in key)
+        return tuple(a for a in self.anchors if a.label.lower() == key
+                     or (by_digest and a.fingerprint.startswith(key)))
+
+    def remove(self, which: str) -> tuple[TrustStore, Anchor]:
+        """Stop trusting the anchor whose label is ``which`` or whose SHA-256 starts with
+        it (8 hex digits at least): its file is deleted. Returns the new store and the
+        removed anchor; :class:`InputError` when none or several match."""
+        if self.home is None:
+            raise InputError("this trust store is not backed by a trustavatar home")
+        found = self.matching(which)
+        if not found:
+            raise InputError(f"no trust anchor labelled {which!r} or with a SHA-256 starting "
+                             "so ('keys trust list' shows them)")
+        if len({a.fingerprint for a in found}) > 1:
+            raise InputError(f"{which!r} matches {len(found)} anchors: give more of the SHA-256")
+        gone = found[0]
+        for anchor in found:  # the same root kept in more than one file
+            if anchor.path is not None:
+                anchor.path.unlink(missing_ok=True)
+        rest = tuple(a for a in self.anchors if a.fingerprint != gone.fingerprint)
+        return TrustStore(rest, self.home), gone
+
     def certificates(self) -> list[x509.Certificate]:
         return [a.certificate for a in self.anchors]
 
