@@ -172,3 +172,20 @@ def test_resampling_keeps_time_and_length_and_needs_no_scipy_signal() -> None:
         "resample(Audio(np.zeros(22050, np.float32), 22050), 16000)\n"
         "print(json.dumps('scipy.signal' in sys.modules))")
     assert loaded is False
+
+
+@pytest.mark.parametrize(("rate", "channels", "says"), [
+    (1, 1, r"sample rate of 1 Hz; speech needs 4000-384000 Hz"),
+    (16000, 65, r"65 channels; at most 64"),
+])
+def test_source_formats_speech_cannot_come_in_are_named(tmp_path: Path, rate: int,
+                                                        channels: int, says: str) -> None:
+    path = tmp_path / "odd.wav"
+    noise = np.random.default_rng(0).normal(0, 3000, (max(rate, 10) * 2, channels))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(noise.astype("<i2").tobytes())
+    with pytest.raises(AudioInputError, match=says):
+        load_audio(path)

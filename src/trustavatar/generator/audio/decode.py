@@ -214,6 +214,14 @@ def load_audio(
         if not container.streams.audio:
             raise AudioInputError(f"{p} has no audio track")
         stream = container.streams.audio[0]
+        rate, channels = stream.rate or 0, stream.channels or 0
+        if rate and not _MIN_SOURCE_RATE <= rate <= _MAX_SOURCE_RATE:
+            raise AudioInputError(
+                f"audio {p} has a sample rate of {rate} Hz; speech needs "
+                f"{_MIN_SOURCE_RATE}-{_MAX_SOURCE_RATE} Hz")
+        if channels > _MAX_CHANNELS:
+            raise AudioInputError(f"audio {p} has {channels} channels; at most "
+                                  f"{_MAX_CHANNELS} are mixed down")
         # 4. Its declared length (when there is one) is within the limit.
         declared = _declared_seconds(container, stream)
         if declared is not None and declared > max_seconds + 1.0:
@@ -233,6 +241,11 @@ def load_audio(
             f"audio {p} is silent (RMS {shown} dBFS, below {SILENCE_DBFS:g} dBFS)"
         )
     return audio
+
+
+#: Source formats taken: telephone speech (8 kHz) needs at least 4 kHz, studio audio goes
+#: up to 384 kHz; FFmpeg's resampler mixes down at most 64 channels (7.1 is 8).
+_MIN_SOURCE_RATE, _MAX_SOURCE_RATE, _MAX_CHANNELS = 4000, 384000, 64
 
 
 def _declared_seconds(container: av.container.InputContainer,
@@ -285,7 +298,11 @@ def _decode_stream(
         raise
     except av.error.FFmpegError as e:
         if not chunks:
-            raise AudioInputError(f"audio {path} cannot be decoded: {e.strerror or e}") from e
+            layout = getattr(stream.layout, "name", "?")
+            raise AudioInputError(
+                f"audio {path} cannot be decoded: {e.strerror or e} (FFmpeg, for its "
+                f"{stream.channels} channel(s), layout {layout}, at {stream.rate} Hz: a mono "
+                "or stereo file is the safe choice)") from e
         # Damage after some audio decoded: keep what was decoded (as players do).
     except (ValueError, RuntimeError) as e:
         raise AudioInputError(f"audio {path} cannot be decoded: {e}") from e
