@@ -227,3 +227,14 @@ def test_no_output_replaces_or_joins_the_homes_keys_trust_or_registry(tmp_path, 
     assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
     assert invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out",
                   tmp_path / "fine.mp4").code == 0
+
+
+def test_replacing_an_encrypted_identity_with_a_plain_one_is_said(tmp_path, capsys, h,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("PW", "s3cret")
+    assert invoke(capsys, *h, "keys", "init", "--passphrase-env", "PW").code == 0
+    monkeypatch.delenv("TRUSTAVATAR_PASSPHRASE", raising=False)
+    r = invoke(capsys, *h, "keys", "init", "--force")
+    assert r.code == 0 and "had an encrypted key; this one's is not encrypted" in r.err
+    r = invoke(capsys, *h, "keys", "init", "--force", "--passphrase-env", "PW")
+    assert r.code == 0 and "warning" not in r.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -9,7 +10,7 @@ from rich.console import Console
 
 from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
 from trustavatar._files import read_input
-from trustavatar.errors import ExitCode, InputError
+from trustavatar.errors import Error, ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
 
 _MAX_PEM = 1 << 20
@@ -39,8 +40,15 @@ def _show(ks: Keystore, con: Console, title: str) -> None:
 def init(organisation: str, valid_days: int, force: bool, passphrase: bytes | None) -> int:
     """Create a local root CA and an EC P-256 signing certificate, and trust the root."""
     st = state()
+    was_encrypted = False
+    if force and passphrase is None and Keystore.exists(st.home):
+        with contextlib.suppress(Error):  # a damaged identity is replaced all the same
+            was_encrypted = Keystore.open(st.home).identity.encrypted
     ks = Keystore.create(st.home, organisation=organisation, passphrase=passphrase,
                          leaf_days=valid_days, force=force)
+    if was_encrypted:
+        click.echo("trustavatar: warning: the identity replaced had an encrypted key; this "
+                   "one's is not encrypted (give --passphrase-env to encrypt it)", err=True)
     emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()},
          lambda con: _show(ks, con, "created signing identity"))
     return ExitCode.OK
