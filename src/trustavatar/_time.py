@@ -53,9 +53,13 @@ def in_range(value: dt.datetime, name: str = "time") -> dt.datetime:
     """``value`` itself, if it is timezone-aware and within the years ``MIN_YEAR``..``MAX_YEAR``
     (else :class:`InputError`)."""
     value = require_aware(value, name)
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
+    try:
+        utc_year = value.astimezone(dt.UTC).year  # what documents store: UTC
+    except OverflowError:
+        utc_year = value.year
+    if not (MIN_YEAR <= value.year <= MAX_YEAR and MIN_YEAR <= utc_year <= MAX_YEAR):
         raise InputError(f"{name} {value.isoformat()} is outside the supported years "
-                         f"{MIN_YEAR}-{MAX_YEAR}")
+                         f"{MIN_YEAR}-{MAX_YEAR} (UTC)")
     return value
 
 

@@ -32,3 +32,15 @@ def test_later_is_an_input_error_past_the_range() -> None:
         later(start, dt.timedelta(days=36500), "not_after")
     with pytest.raises(InputError, match="outside the supported years"):
         later(dt.datetime(9990, 1, 1, tzinfo=dt.UTC), dt.timedelta(days=36500))
+
+
+def test_the_range_holds_in_utc_whatever_the_offset_given() -> None:
+    west = dt.timezone(-dt.timedelta(hours=23, minutes=59))
+    last_local = dt.datetime(MAX_YEAR, 12, 31, 23, 59, 59, tzinfo=west)  # 9000 in UTC
+    with pytest.raises(InputError, match=r"outside the supported years .* \(UTC\)"):
+        to_second(last_local, "not_after")
+    east = dt.timezone(dt.timedelta(hours=14))
+    first_local = dt.datetime(MIN_YEAR, 1, 1, 5, tzinfo=east)  # 1969 in UTC
+    with pytest.raises(InputError, match="outside the supported years"):
+        to_second(first_local, "not_before")
+    assert to_second(dt.datetime(MAX_YEAR, 12, 31, 0, tzinfo=west), "t").year == MAX_YEAR

@@ -88,7 +88,8 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     now = utc_now()
     start = time_option(not_before, "--not-before") or now
     end = time_option(not_after, "--not-after")
-    if (end or later(start, valid_for, "--not-after")) <= now:
+    if (end or later(start, valid_for, "the end of validity (--not-before + --valid-days)")
+            ) <= now:
         raise InputError("the consent would have ended before it is issued (check "
                          "--not-before, --valid-days and --not-after)")
     key = Keystore.open(st.home).signing_key(passphrase)
