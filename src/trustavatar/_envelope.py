@@ -119,6 +119,11 @@ def _no_constant(name: str) -> Any:
 def load_canonical_json(data: bytes, *, max_bytes: int) -> Any:
     """Parse ``data`` as canonical JSON: at most ``max_bytes``, UTF-8, no duplicate keys,
     byte-identical to its RFC 8785 re-serialisation."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")  # the JSON text itself, as read from a file
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise EnvelopeFormatError(f"expected the document's bytes, got {type(data).__name__}")
+    data = bytes(data)
     if not data:
         raise EnvelopeFormatError("empty input")
     if len(data) > max_bytes:
@@ -136,6 +141,8 @@ def load_canonical_json(data: bytes, *, max_bytes: int) -> Any:
         raise EnvelopeFormatError(f"not valid JSON: {e.msg}{where} offset {e.pos}") from e
     except RecursionError as e:
         raise EnvelopeFormatError("not valid JSON: nested too deeply") from e
+    except ValueError as e:  # e.g. an integer of more digits than Python converts (4300)
+        raise EnvelopeFormatError(f"not valid JSON here: {str(e).split(':')[0]}") from e
     if canonical_json(value) != data:
         raise EnvelopeFormatError(
             "not canonical JSON (RFC 8785 JCS): no whitespace, sorted keys, minimal escapes"

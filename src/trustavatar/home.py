@@ -81,9 +81,15 @@ class Home:
     root: Path
 
     @classmethod
-    def resolve(cls, path: str | os.PathLike[str] | None = None) -> Home:
+    def resolve(cls, path: Home | str | os.PathLike[str] | None = None) -> Home:
+        """The home at ``path`` (a folder, or a Home as it is), else ``$TRUSTAVATAR_HOME``,
+        else the user data folder."""
+        if isinstance(path, Home):
+            return path
         if path is None:
             path = os.environ.get(ENV_VAR) or platformdirs.user_data_dir("trustavatar")
+        if not isinstance(path, str | os.PathLike) or not str(path).strip():
+            raise InputError(f"a trustavatar home is a folder path or a Home, got {path!r}")
         return cls(Path(path).expanduser().absolute())
 
     # Layout -------------------------------------------------------------------------

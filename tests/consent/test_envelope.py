@@ -88,6 +88,7 @@ def test_algorithm_must_match_the_key(keys) -> None:
         (b'{"a":1.0}', "not canonical"),
         (b'{"a":"\\u0041"}', "not canonical"),
         (b"{}\n", "not canonical"),
+        (b'{"a":' + b"9" * 5000 + b"}", r"Exceeds the limit \(4300 digits\)"),  # was ValueError
     ],
 )
 def test_canonical_loader_rejects(data: bytes, message: str) -> None:

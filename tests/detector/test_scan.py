@@ -152,3 +152,29 @@ def test_a_trusted_ai_manifest_is_decisive_and_an_untrusted_one_is_not(clips, no
     assert not r.analyzers["provenance"].decisive and r.decided_by == "fusion"
     assert r.verdict is not Verdict.LIKELY_AUTHENTIC
     assert any("not decisive" in x for x in r.reasons)
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"analyzers": "blink"}, r"a sequence of names, not one string: \['blink'\]"),
+    ({"window": 0}, r"window must be 0.5-60 seconds, got 0"),
+    ({"window": float("nan")}, r"window must be"),
+    ({"window": -1}, r"window must be"),
+    ({"max_seconds": 0}, r"max_seconds must be a positive number"),
+    ({"max_seconds": float("nan")}, r"max_seconds must be a positive number"),
+    ({"max_seconds": "1"}, r"max_seconds must be a positive number"),
+    ({"max_side": 1.5}, r"max_side must be a whole number"),
+])
+def test_wrong_scan_arguments_are_named_before_any_work(clips, no_trust, kwargs, says):
+    with pytest.raises(DetectionError, match=says):
+        scan(clips["portrait"], trust=no_trust, **kwargs)
+
+
+def test_scan_many_wants_a_sequence_of_paths(clips):
+    from trustavatar.detector import scan_many
+
+    with pytest.raises(VideoInputError, match="a sequence of paths, not one path"):
+        list(scan_many(str(clips["portrait"])))
+    with pytest.raises(DetectionError, match="workers must be a whole number from 1"):
+        list(scan_many([clips["portrait"]], workers=0))
+    with pytest.raises(VideoInputError, match="the video must be a path, got int"):
+        scan(5)  # type: ignore[arg-type]

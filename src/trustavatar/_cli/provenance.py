@@ -17,17 +17,13 @@ from trustavatar._cli._common import (
 )
 from trustavatar.errors import ExitCode
 from trustavatar.keys import Keystore, TrustStore
+from trustavatar.provenance.model import SHORT_SOURCE_TYPES as _SOURCE_TYPES
 
 EXIT_BY_STATE = {
     pv.ValidationState.TRUSTED: ExitCode.OK,
     pv.ValidationState.VALID_UNTRUSTED: ExitCode.UNTRUSTED,
     pv.ValidationState.INVALID: ExitCode.REJECTED,
     pv.ValidationState.ABSENT: ExitCode.ABSENT,
-}
-
-_SOURCE_TYPES = {
-    "generated": pv.SourceType.TRAINED_ALGORITHMIC_MEDIA,
-    "composite": pv.SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
 }
 
 

@@ -10,6 +10,7 @@ __all__ = ["ConsentGrant", "require", "verify"]
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,7 @@ def require(
     registry: Registry | None = None,
     revocation_lists: Sequence[RevocationListSource] = (),
     at: dt.datetime | None = None,
-    home: Home | None = None,
+    home: Home | str | os.PathLike[str] | None = None,
     face_threshold: float = MATCH_THRESHOLD,
 ) -> ConsentGrant:
     """Require that ``artifact`` grants ``purpose`` (and ``language``, ``channel``, and
@@ -120,7 +121,7 @@ def verify(
     registry: Registry | None = None,
     revocation_lists: Sequence[RevocationListSource] = (),
     at: dt.datetime | None = None,
-    home: Home | None = None,
+    home: Home | str | os.PathLike[str] | None = None,
     face_threshold: float = MATCH_THRESHOLD,
 ) -> ConsentGrant:
     """Verify a consent artifact and return what it grants.
@@ -147,7 +148,7 @@ def verify(
         )
     with contextlib.ExitStack() as stack:
         if trust is None or registry is None:
-            home = home or Home.resolve()
+            home = Home.resolve(home)
             if trust is None:
                 trust = TrustStore.from_home(home)
             if registry is None and home.registry_path.exists():

@@ -15,6 +15,7 @@ __all__ = ["BatchItem", "Progress", "scan", "scan_many"]
 
 import concurrent.futures as cf
 import contextlib
+import math
 import multiprocessing
 import os
 import time
@@ -31,7 +32,7 @@ from trustavatar.detector.registry import analyzer_spec, create_analyzer, list_a
 from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, ScanResult
 from trustavatar.detector.tracking import FaceTracker
 from trustavatar.detector.video import FrameReader, probe_video
-from trustavatar.errors import AudioInputError, DetectionError, Error
+from trustavatar.errors import AudioInputError, DetectionError, Error, VideoInputError
 from trustavatar.keys import TrustStore
 
 #: ``progress(fraction_done)`` — called now and then during a scan.
@@ -77,6 +78,7 @@ def scan(
     """
     started = time.perf_counter()
     warnings: list[str] = []
+    _check_options(path, analyzers, max_seconds, max_side, window)
     p = Path(path)
     # 1. a readable video with a video stream
     info = probe_video(p)
@@ -228,6 +230,33 @@ def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
                          70)
 
 
+def _check_options(path: object, analyzers: object, max_seconds: object, max_side: object,
+                   window: object) -> None:
+    """The caller's arguments, before any work (a wrong one is a DetectionError with its
+    name, not an exception from deep in the pass)."""
+    if not isinstance(path, str | os.PathLike):
+        raise VideoInputError(f"the video must be a path, got {type(path).__name__}")
+    if isinstance(analyzers, str):
+        raise DetectionError(f"analyzers is a sequence of names, not one string: "
+                             f"[{analyzers!r}]")
+
+    def number(value: object) -> float | None:
+        """``value`` as a finite float, or None when it is not a plain finite number."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) if math.isfinite(value) else None
+        return None
+
+    seconds = number(max_seconds)
+    if max_seconds is not None and (seconds is None or seconds <= 0):
+        raise DetectionError(f"max_seconds must be a positive number of seconds, got "
+                             f"{max_seconds!r}")
+    span = number(window)
+    if span is None or not 0.5 <= span <= 60:
+        raise DetectionError(f"window must be 0.5-60 seconds, got {window!r}")
+    if not (isinstance(max_side, int) and not isinstance(max_side, bool)):
+        raise DetectionError(f"max_side must be a whole number of pixels, got {max_side!r}")
+
+
 def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
               home: str | os.PathLike[str] | None = None, **kwargs: Any) -> Iterator[BatchItem]:
     """Scan many videos, ``workers`` at a time (processes); yields as each finishes.
@@ -236,6 +265,11 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
     batch goes on. ``home`` is the trustavatar home whose trust anchors each worker loads
     (default: the usual one); other keyword arguments go to :func:`scan`.
     """
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise VideoInputError("scan_many takes a sequence of paths, not one path: "
+                              "[path], or scan(path)")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise DetectionError(f"workers must be a whole number from 1, got {workers!r}")
     items = [str(p) for p in paths]
     home_s = str(home) if home is not None else None
     if workers <= 1 or len(items) <= 1:

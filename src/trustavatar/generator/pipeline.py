@@ -188,7 +188,7 @@ def generate(
     fps: float = 25.0,
     seed: int = 0,
     qa: QAPolicy = "fail",
-    home: Home | None = None,
+    home: Home | str | os.PathLike[str] | None = None,
     passphrase: bytes | None = None,
     operator: str | None = None,
     motion: MotionConfig | None = None,
@@ -209,7 +209,7 @@ def generate(
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     report = progress or _noop
-    home = home or Home.resolve()
+    home = Home.resolve(home)  # a path or a Home (None: the usual one)
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")

@@ -11,6 +11,7 @@ __all__ = ["Keystore", "SigningIdentity", "SigningKey"]
 
 import datetime as dt
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustavatar._atomic import atomic_write_bytes
+from trustavatar._time import require_aware
 from trustavatar.errors import (
     InputError,
     KeystoreError,
@@ -151,6 +153,17 @@ def _algorithm_for_public(cert: x509.Certificate) -> str:
     return type(pub).__name__
 
 
+def _passphrase(value: object, what: str = "passphrase") -> bytes | None:
+    """A passphrase as bytes: ``str`` (as read from the environment) is UTF-8 encoded."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytearray):
+        return bytes(value)
+    raise InputError(f"the {what} must be bytes or str, got {type(value).__name__}")
+
+
 def _encryption(passphrase: bytes | None) -> serialization.KeySerializationEncryption:
     if passphrase:
         return serialization.BestAvailableEncryption(passphrase)
@@ -189,11 +202,12 @@ class Keystore:
 
     # Construction -------------------------------------------------------------------
     @classmethod
-    def exists(cls, home: Home) -> bool:
-        return (home.keys_dir / _IDENTITY).is_file()
+    def exists(cls, home: Home | str | os.PathLike[str]) -> bool:
+        return (Home.resolve(home).keys_dir / _IDENTITY).is_file()
 
     @classmethod
-    def open(cls, home: Home) -> Keystore:
+    def open(cls, home: Home | str | os.PathLike[str]) -> Keystore:
+        home = Home.resolve(home)
         meta_path = home.keys_dir / _IDENTITY
         if not meta_path.is_file():
             raise KeystoreMissingError(
@@ -223,7 +237,7 @@ class Keystore:
     @classmethod
     def create(
         cls,
-        home: Home,
+        home: Home | str | os.PathLike[str],
         *,
         organisation: str,
         passphrase: bytes | None = None,
@@ -238,6 +252,11 @@ class Keystore:
         identity is moved to ``keys/retired/<time>/`` (its root stays trusted so what it
         signed keeps verifying).
         """
+        home = Home.resolve(home)
+        passphrase = _passphrase(passphrase)
+        if not isinstance(organisation, str):
+            raise InputError(f"the organisation name must be a string, got "
+                             f"{type(organisation).__name__}")
         organisation = organisation.strip()
         if not organisation:
             raise InputError("the organisation name must not be empty")
@@ -246,10 +265,14 @@ class Keystore:
         if len(organisation) > _x509.MAX_NAME_CHARS:
             raise InputError(f"the organisation name is at most {_x509.MAX_NAME_CHARS} characters "
                              f"(an X.509 limit); this one has {len(organisation)}")
-        if leaf_days < 1 or root_days < leaf_days:
+        for name, days in (("leaf_days", leaf_days), ("root_days", root_days)):
+            if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 36500:
+                raise InputError(f"{name} must be a whole number of days from 1 to 36500, "
+                                 f"got {days!r}")
+        if root_days < leaf_days:
             raise InputError(
                 "validity must be at least one day, and the root's at least the leaf's")
-        now = now or _utcnow()
+        now = _utcnow() if now is None else require_aware(now, "now")
         cls._make_room(home, force=force, now=now)
         root_key = _x509.new_private_key()
         root = _x509.make_root(root_key, organisation=organisation, now=now, days=root_days)
@@ -271,7 +294,7 @@ class Keystore:
     @classmethod
     def import_identity(
         cls,
-        home: Home,
+        home: Home | str | os.PathLike[str],
         *,
         chain_pem: bytes,
         key_pem: bytes,
@@ -287,7 +310,10 @@ class Keystore:
         emailProtection, AKI/SKI, not a CA). The issuing root is *not* trusted
         automatically: add it with :meth:`TrustStore.add` if it should be.
         """
-        now = now or _utcnow()
+        home = Home.resolve(home)
+        passphrase = _passphrase(passphrase)
+        key_passphrase = _passphrase(key_passphrase, "key passphrase")
+        now = _utcnow() if now is None else require_aware(now, "now")
         chain = tuple(load_pem_certificates(chain_pem, source="the chain file"))
         key = _load_key(key_pem, key_passphrase, source="in the key file",
                         option="--key-passphrase-env")
@@ -360,7 +386,7 @@ class Keystore:
             data = path.read_bytes()
         except OSError as e:
             raise KeystoreError(f"cannot read the signing key {path}: {e.strerror}") from e
-        key = _load_key(data, passphrase, source=str(path))
+        key = _load_key(data, _passphrase(passphrase), source=str(path))
         return SigningKey(key, self.identity.chain)
 
     def trust_store(self) -> TrustStore:

@@ -11,6 +11,7 @@ __all__ = ["Anchor", "TrustStore", "validate_chain"]
 
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,8 +59,12 @@ class Anchor:
 
 
 def load_pem_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
+    if isinstance(data, str):
+        data = data.encode("ascii", "replace")  # PEM text
+    if not isinstance(data, bytes | bytearray):
+        raise InputError(f"{source} must be PEM bytes, got {type(data).__name__}")
     try:
-        certs = x509.load_pem_x509_certificates(data)
+        certs = x509.load_pem_x509_certificates(bytes(data))
     except ValueError as e:
         raise InputError(f"{source} holds no readable PEM certificate") from e
     return certs
@@ -73,7 +78,8 @@ class TrustStore:
     home: Home | None = None
 
     @classmethod
-    def from_home(cls, home: Home) -> TrustStore:
+    def from_home(cls, home: Home | str | os.PathLike[str]) -> TrustStore:
+        home = Home.resolve(home)
         anchors: list[Anchor] = []
         if home.trust_dir.is_dir():
             for p in sorted(home.trust_dir.glob("*.pem")):

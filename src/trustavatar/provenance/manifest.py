@@ -29,7 +29,7 @@ SOFTWARE_AGENT = {"name": "trustavatar", "version": __version__}
 def build_manifest(
     *,
     title: str,
-    source_type: SourceType,
+    source_type: SourceType | str,
     consent: ConsentBinding | None = None,
     generation: GenerationBinding | None = None,
     ingredients: Sequence[Ingredient] = (),
@@ -43,6 +43,7 @@ def build_manifest(
     - ``org.trustavatar.generation``: the ledger's generation id and the frames' watermark;
     - ingredients by hash (no copies or thumbnails of faces are embedded).
     """
+    source_type = SourceType.of(source_type)
     actions: list[dict[str, Any]] = [
         {
             "action": "c2pa.created",

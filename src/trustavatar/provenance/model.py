@@ -41,6 +41,29 @@ class SourceType(enum.StrEnum):
     def uri(self) -> str:
         return _IPTC + self.value
 
+    @classmethod
+    def of(cls, value: object) -> SourceType:
+        """``value`` as a source type: one itself, its IPTC name or URI, or the command
+        line's short name (``generated``, ``composite``)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            name = value.removeprefix(_IPTC)
+            short = SHORT_SOURCE_TYPES.get(name)
+            if short is not None:
+                return short
+            for member in cls:
+                if member.value == name:
+                    return member
+        raise InputError(f"unknown source type {value!r} (one of "
+                         f"{', '.join(SHORT_SOURCE_TYPES)}, or a SourceType)")
+
+
+#: The command line's names for the source types.
+SHORT_SOURCE_TYPES: dict[str, SourceType] = {
+    "generated": SourceType.TRAINED_ALGORITHMIC_MEDIA,
+    "composite": SourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+}
 
 #: Source types that declare the content AI-generated or AI-altered.
 AI_SOURCE_TYPES = frozenset(

@@ -33,7 +33,7 @@ def sign(
     *,
     key: SigningKey,
     trust: TrustStore,
-    source_type: SourceType = SourceType.TRAINED_ALGORITHMIC_MEDIA,
+    source_type: SourceType | str = SourceType.TRAINED_ALGORITHMIC_MEDIA,
     consent: ConsentBinding | None = None,
     generation: GenerationBinding | None = None,
     ingredients: Sequence[Ingredient] = (),

@@ -119,8 +119,9 @@ class Registry:
         return registry
 
     @classmethod
-    def for_home(cls, home: Home) -> Registry:
-        """The registry of ``home`` (the home is created if missing)."""
+    def for_home(cls, home: Home | str | os.PathLike[str]) -> Registry:
+        """The registry of ``home`` (a Home or its folder; created if missing)."""
+        home = Home.resolve(home)
         home.ensure()
         return cls.open(home.registry_path)
 

@@ -237,7 +237,8 @@ def _checklist(videos: list[dict[str, Any]], ledger_ok: bool, watermarks_checked
     ]
 
 
-def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
+def build_audit(home: Home | str | os.PathLike[str] | None = None, *,
+                since: dt.datetime | None = None,
                 at: dt.datetime | None = None, trust: TrustStore | None = None,
                 check_watermark: bool = True, progress: Progress | None = None
                 ) -> AuditReport:
@@ -251,7 +252,7 @@ def build_audit(home: Home | None = None, *, since: dt.datetime | None = None,
     from trustavatar.consent.store import list_consents
     from trustavatar.registry import Registry, list_generations, verify_ledger
 
-    home = home or Home.resolve()
+    home = Home.resolve(home)  # a path or a Home (None: the usual one)
     now = utc_now() if at is None else to_second(at, "at")
     if trust is None:
         trust = TrustStore.from_home(home)
