@@ -170,3 +170,31 @@ def test_validate_chain(tmp_path) -> None:
         validate_chain(chain[1:], trust=ks.trust_store(), at=NOW)
     with pytest.raises(UntrustedChainError, match="no certificate chain"):
         validate_chain((), trust=ks.trust_store(), at=NOW)
+
+
+def test_a_home_may_be_a_path_and_a_passphrase_str(tmp_path) -> None:
+    from trustavatar.registry import Registry
+
+    folder = tmp_path / "home"
+    ks = Keystore.create(str(folder), organisation="Path Org", passphrase="pass word")
+    assert ks.identity.encrypted
+    assert Keystore.open(folder).signing_key("pass word").certificate == ks.identity.certificate
+    assert Keystore.open(str(folder)).signing_key(b"pass word")  # bytes as before
+    assert len(TrustStore.from_home(folder).anchors) == 1
+    with Registry.for_home(str(folder)) as registry:
+        assert registry.path == folder / "registry.sqlite3"
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"organisation": None}, "must be a string"),
+    ({"organisation": "o", "passphrase": 5}, "must be bytes or str"),
+    ({"organisation": "o", "leaf_days": "5"}, "whole number of days"),
+    ({"organisation": "o", "leaf_days": 10 ** 9}, "whole number of days"),
+    ({"organisation": "o", "now": dt.datetime(2024, 1, 1)}, "timezone-aware"),
+])
+def test_wrong_arguments_to_create_write_nothing(tmp_path, kwargs, says) -> None:
+    with pytest.raises(InputError, match=says):
+        Keystore.create(tmp_path / "h", **kwargs)
+    assert not (tmp_path / "h").exists()
+    with pytest.raises(InputError, match="a folder path or a Home"):
+        Keystore.open(5)  # type: ignore[arg-type]
