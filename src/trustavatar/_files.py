@@ -56,3 +56,16 @@ def refuse_special_file(path: Path, what: str = "file") -> None:
         return
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise InputError(f"{what} {path} is not a regular file (a pipe or a device?)")
+
+
+def refuse_document_as_path(source: object, what: str) -> None:
+    """Raise :class:`InputError` when ``source``, given where a path is expected, is a JSON
+    document's text (read from a file and passed on as ``str``): trying it as a file name
+    fails with "File name too long", and would print the document (a face embedding)."""
+    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        raise InputError(f"that is the {what}'s JSON text, not a path to it: pass the "
+                         "bytes instead (text.encode())")
+    if not isinstance(source, str | os.PathLike):
+        raise InputError(f"the {what} must be a path or its bytes, got "
+                         f"{type(source).__name__}")
+

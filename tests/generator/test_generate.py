@@ -361,3 +361,23 @@ def test_cli_generate_json_and_exit_codes(studio, tmp_path, capsys):
                    studio.consent, *extra, "--out", tmp_path / "no.mp4")
         assert r.code == 2 and message in r.err, (extra, r.code, r.err)
         assert "Traceback" not in r.err and not (tmp_path / "no.mp4").exists()
+
+
+def test_wrong_python_arguments_are_named_before_any_work(studio, tmp_path):
+    from trustavatar._cli.generate import command
+    from trustavatar.generator.pipeline import MAX_SIZE, MIN_SIZE
+
+    size = next(p for p in command.params if p.name == "size").type
+    assert (size.min, size.max) == (MIN_SIZE, MAX_SIZE)  # the CLI's range is the API's
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    for kwargs, says in (({"size": "256"}, "size must be a whole number"),
+                         ({"size": 10 ** 9}, "size must be a whole number"),
+                         ({"size": 0}, "size must be a whole number"),
+                         ({"language": 5}, "language must be a string"),
+                         ({"operator": 5}, "operator must be a string")):
+        with pytest.raises(InputError, match=says):
+            generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                     script=SCRIPT, home=studio.home, **kwargs)
+    with pytest.raises(InputError, match="face must be a path, got int"):
+        generate(face=5, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
+    _nothing_written(studio, out, before)

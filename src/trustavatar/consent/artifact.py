@@ -37,7 +37,12 @@ from typing import Any, Final, Literal, TypeAlias
 from cryptography import x509
 
 from trustavatar import _envelope
-from trustavatar._files import refuse_special_file, sha256_bytes, sha256_file
+from trustavatar._files import (
+    refuse_document_as_path,
+    refuse_special_file,
+    sha256_bytes,
+    sha256_file,
+)
 from trustavatar._time import format_time, parse_time
 from trustavatar.consent.schema import ARTIFACT_SCHEMA, schema_problem
 from trustavatar.errors import ConsentMalformedError, FaceError, InputError
@@ -304,6 +309,7 @@ def load_artifact(source: ArtifactSource) -> ConsentArtifact:
     if isinstance(source, bytes | bytearray | memoryview):
         return parse_artifact(bytes(source))
     if isinstance(source, str | os.PathLike):
+        refuse_document_as_path(source, "consent artifact")
         return parse_artifact(_read_limited(Path(source)))
     raise InputError(f"a consent artifact must be bytes, a path or a ConsentArtifact, "
                      f"got {type(source).__name__}")

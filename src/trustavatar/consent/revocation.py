@@ -31,7 +31,7 @@ from typing import Final, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar._envelope import signer_organisation
-from trustavatar._files import read_input
+from trustavatar._files import read_input, refuse_document_as_path
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.schema import REVOCATION_LIST_SCHEMA, schema_problem
 from trustavatar.consent.store import list_revocations
@@ -94,6 +94,7 @@ def load_revocation_list(source: RevocationListSource, *, trust: TrustStore) -> 
     elif isinstance(source, bytes | bytearray | memoryview):
         data, name = bytes(source), "revocation list"
     else:
+        refuse_document_as_path(source, "revocation list")
         data = read_input(source, max_bytes=MAX_REVOCATION_LIST_BYTES, what="revocation list")
         name = f"revocation list {Path(source).name}"
     rl = _parse(data, source=name)

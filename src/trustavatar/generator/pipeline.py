@@ -74,6 +74,8 @@ _VIDEO_ANALYSIS_SECONDS = 5.0
 MIN_FACE_PX = 32
 #: Video mode: how much longer than the face video the audio may be (the last frame is held).
 _AUDIO_OVERRUN_S = 0.5
+#: the output's longer side may be set from MIN_SIZE to MAX_SIZE pixels
+MIN_SIZE, MAX_SIZE = 64, 2160
 #: a photo is animated at this size (longer side) unless ``size`` says otherwise
 _DEFAULT_SIDE = 512
 
@@ -210,6 +212,16 @@ def generate(
     t_all = time.perf_counter()
     report = progress or _noop
     home = Home.resolve(home)  # a path or a Home (None: the usual one)
+    for name, value in (("face", face), ("out", out)):
+        if not isinstance(value, str | os.PathLike):
+            raise InputError(f"{name} must be a path, got {type(value).__name__}")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                             or not MIN_SIZE <= size <= MAX_SIZE):
+        raise InputError(f"size must be a whole number of pixels from {MIN_SIZE} to "
+                         f"{MAX_SIZE} (the output's longer side), got {size!r}")
+    for name, text in (("language", language), ("voice", voice), ("operator", operator)):
+        if text is not None and not isinstance(text, str):
+            raise InputError(f"{name} must be a string, got {type(text).__name__}")
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")

@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustavatar._atomic import atomic_write_bytes
+from trustavatar._time import require_aware
 from trustavatar.errors import InputError, UntrustedChainError
 from trustavatar.home import Home
 from trustavatar.keys._x509 import DOCUMENT_SIGNING, chain_to_pem, common_name, fingerprint
@@ -205,6 +206,9 @@ def validate_chain(
     raises :class:`~trustavatar.errors.UntrustedChainError`, also for certificates that
     cryptography cannot read (odd encodings, unsupported keys).
     """
+    require_aware(at, "at")  # a naive time is the caller's mistake, not a bad certificate
+    if not isinstance(trust, TrustStore):
+        raise InputError(f"trust must be a TrustStore, got {type(trust).__name__}")
     try:
         return _validate_chain(chain, trust=trust, at=at)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:

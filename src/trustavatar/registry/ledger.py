@@ -370,7 +370,11 @@ def list_generations(registry: Registry, *, since: dt.datetime | None = None,
 
 def get_generation(registry: Registry, seq: int) -> LedgerRow | None:
     """Row ``seq``, or None if the ledger has no such row."""
-    rows = registry.query(_SELECT + " WHERE seq = ?", (int(seq),))
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise InputError(f"a row number is a whole number, got {seq!r}")
+    if not 1 <= seq < 2 ** 63:  # SQLite's integers
+        return None
+    rows = registry.query(_SELECT + " WHERE seq = ?", (seq,))
     return _row(rows[0]) if rows else None
 
 

@@ -265,7 +265,14 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
     """The batch index: ``entries`` of ``{"path", "report" (relative href) or None,
     "verdict", "probability"}`` or ``{"path", "error"}`` for files that failed."""
     rows: list[dict[str, Any]] = []
+    if isinstance(entries, str | bytes | Mapping):
+        raise ReportError("entries is a sequence of index entries (or scan results), not one")
     for e in entries:
+        if hasattr(e, "to_dict"):  # a ScanResult, as render_scan_report takes one
+            e = e.to_dict()
+        if not isinstance(e, Mapping):
+            raise ReportError(f"an index entry is a mapping or a scan result, got "
+                              f"{type(e).__name__}")
         verdict = str(e.get("verdict") or "error")
         rows.append({"path": str(e.get("path")), "name": Path(str(e.get("path"))).name,
                      "report": e.get("report"), "verdict": verdict,
