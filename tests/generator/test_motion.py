@@ -106,3 +106,27 @@ def test_shapes_are_checked() -> None:
         plan_motion(np.zeros((10, 3)), np.zeros(10), fps=FPS)
     with pytest.raises(InputError, match=r"energy must be \(10,\), got \(9,\)"):
         plan_motion(np.zeros((10, 4)), np.zeros(9), fps=FPS)
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"max_gap": float("nan")}, "max_gap must be a number from 0 to 0.3"),
+    ({"max_gap": -1}, "max_gap"),
+    ({"smooth_frames": -1}, "smooth_frames"),
+    ({"lead_frames": 1.5}, "lead_frames must be a whole number"),
+    ({"blink_rate_per_min": 1e6}, "blink_rate_per_min"),
+    ({"head_motion": float("inf")}, "head_motion"),
+])
+def test_a_motion_config_out_of_range_is_refused(kwargs, says) -> None:
+    with pytest.raises(InputError, match=says):
+        MotionConfig(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"fps": 0}, "fps must be a number from 1 to 240"), ({"fps": float("nan")}, "fps"),
+    ({"fps": -1}, "fps"), ({"seed": -1}, "seed must be a whole number"),
+    ({"seed": "a"}, "seed"), ({"config": {"max_gap": 0.1}}, "config must be a MotionConfig"),
+])
+def test_plan_motion_names_a_wrong_argument(kwargs, says) -> None:
+    args = {"fps": FPS} | kwargs
+    with pytest.raises(InputError, match=says):
+        plan_motion(np.zeros((5, 4), np.float32), np.zeros(5, np.float32), **args)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = ["SCRIPT_PHONETIC_WEIGHT", "MotionConfig", "MotionTrack", "plan_motion"]
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,25 @@ class MotionConfig:
     blink_rate_per_min: float = 20.0
     #: head motion amplitude (1 = natural, 0 = still)
     head_motion: float = 1.0
+
+    def __post_init__(self) -> None:
+        def within(name: str, low: float, high: float, whole: bool = False) -> None:
+            value = getattr(self, name)
+            ok = (isinstance(value, int if whole else int | float)
+                  and not isinstance(value, bool) and math.isfinite(value)
+                  and low <= value <= high)
+            if not ok:
+                kind = "a whole number" if whole else "a number"
+                raise InputError(f"MotionConfig.{name} must be {kind} from {low:g} to "
+                                 f"{high:g}, got {value!r}")
+
+        within("max_gap", 0.0, 0.3)
+        if self.phonetic_weight is not None:
+            within("phonetic_weight", 0.0, 1.0)
+        within("smooth_frames", 0.0, 10.0)
+        within("lead_frames", -10, 10, whole=True)
+        within("blink_rate_per_min", 0.0, 60.0)
+        within("head_motion", 0.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,12 @@ def plan_motion(
     lip_round 0..1, lips_closed 0/1); energy_db: (T,) speech-band loudness in dB.
     """
     cfg = config or MotionConfig()
+    if not isinstance(cfg, MotionConfig):
+        raise InputError(f"config must be a MotionConfig, got {type(cfg).__name__}")
+    if not (isinstance(fps, int | float) and math.isfinite(fps) and 1 <= fps <= 240):
+        raise InputError(f"fps must be a number from 1 to 240, got {fps!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be a whole number from 0, got {seed!r}")
     visemes = np.asarray(visemes, np.float32)
     energy_db = np.asarray(energy_db, np.float32)
     if visemes.ndim != 2 or visemes.shape[1] != 4:
