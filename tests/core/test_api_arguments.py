@@ -37,6 +37,13 @@ def test_validate_chain_and_the_ledger_name_the_wrong_argument(tmp_path) -> None
                 get_generation(registry, bad)  # type: ignore[arg-type]
 
 
+def test_build_audit_wants_a_callable_progress(tmp_path) -> None:
+    from trustavatar.reports import build_audit
+
+    with pytest.raises(ReportError, match="progress must be a callable"):
+        build_audit(tmp_path, progress=5)  # type: ignore[arg-type]
+
+
 def test_the_scan_index_takes_results_and_refuses_other_things() -> None:
     class Result:  # what ScanResult offers the index
         def to_dict(self) -> dict[str, object]:

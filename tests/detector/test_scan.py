@@ -163,6 +163,10 @@ def test_a_trusted_ai_manifest_is_decisive_and_an_untrusted_one_is_not(clips, no
     ({"max_seconds": float("nan")}, r"max_seconds must be a positive number"),
     ({"max_seconds": "1"}, r"max_seconds must be a positive number"),
     ({"max_side": 1.5}, r"max_side must be a whole number"),
+    ({"progress": 5}, r"progress must be a callable, got int"),
+    ({"analyzers": ["blink"], "analyzer_options": {"blnk": {}}}, r"for blnk, which is not "
+                                                                   r"selected \(blink\)"),
+    ({"analyzers": ["blink"], "analyzer_options": {"blink": 5}}, r"must be a mapping"),
 ])
 def test_wrong_scan_arguments_are_named_before_any_work(clips, no_trust, kwargs, says):
     with pytest.raises(DetectionError, match=says):

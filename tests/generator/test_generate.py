@@ -374,7 +374,8 @@ def test_wrong_python_arguments_are_named_before_any_work(studio, tmp_path):
                          ({"size": 10 ** 9}, "size must be a whole number"),
                          ({"size": 0}, "size must be a whole number"),
                          ({"language": 5}, "language must be a string"),
-                         ({"operator": 5}, "operator must be a string")):
+                         ({"operator": 5}, "operator must be a string"),
+                         ({"progress": 5}, "progress must be a callable")):
         with pytest.raises(InputError, match=says):
             generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                      script=SCRIPT, home=studio.home, **kwargs)

@@ -78,7 +78,7 @@ def scan(
     """
     started = time.perf_counter()
     warnings: list[str] = []
-    _check_options(path, analyzers, max_seconds, max_side, window)
+    _check_options(path, analyzers, max_seconds, max_side, window, progress)
     p = Path(path)
     # 1. a readable video with a video stream
     info = probe_video(p)
@@ -90,6 +90,15 @@ def scan(
     if not names:
         raise DetectionError("no analyzers selected")
     options = dict(analyzer_options or {})
+    unknown = sorted(set(options) - set(names))
+    if unknown:  # a typo would otherwise be ignored
+        raise DetectionError(f"analyzer_options for {', '.join(unknown)}, which "
+                             f"{'is' if len(unknown) == 1 else 'are'} not selected "
+                             f"({', '.join(names)})")
+    for name, value in options.items():
+        if not isinstance(value, Mapping):
+            raise DetectionError(f"analyzer_options[{name!r}] must be a mapping of keyword "
+                                 f"arguments, got {type(value).__name__}")
     if device != "cpu" and not any(device in analyzer_spec(n).devices for n in names):
         warnings.append(f"no selected analyzer runs on {device}; everything ran on the CPU")
     if trust is None:
@@ -231,7 +240,7 @@ def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
 
 
 def _check_options(path: object, analyzers: object, max_seconds: object, max_side: object,
-                   window: object) -> None:
+                   window: object, progress: object) -> None:
     """The caller's arguments, before any work (a wrong one is a DetectionError with its
     name, not an exception from deep in the pass)."""
     if not isinstance(path, str | os.PathLike):
@@ -255,6 +264,8 @@ def _check_options(path: object, analyzers: object, max_seconds: object, max_sid
         raise DetectionError(f"window must be 0.5-60 seconds, got {window!r}")
     if not (isinstance(max_side, int) and not isinstance(max_side, bool)):
         raise DetectionError(f"max_side must be a whole number of pixels, got {max_side!r}")
+    if progress is not None and not callable(progress):
+        raise DetectionError(f"progress must be a callable, got {type(progress).__name__}")
 
 
 def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,

@@ -212,6 +212,8 @@ def generate(
     t_all = time.perf_counter()
     report = progress or _noop
     home = Home.resolve(home)  # a path or a Home (None: the usual one)
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a callable, got {type(progress).__name__}")
     for name, value in (("face", face), ("out", out)):
         if not isinstance(value, str | os.PathLike):
             raise InputError(f"{name} must be a path, got {type(value).__name__}")

@@ -253,6 +253,8 @@ def build_audit(home: Home | str | os.PathLike[str] | None = None, *,
     from trustavatar.registry import Registry, list_generations, verify_ledger
 
     home = Home.resolve(home)  # a path or a Home (None: the usual one)
+    if progress is not None and not callable(progress):
+        raise ReportError(f"progress must be a callable, got {type(progress).__name__}")
     now = utc_now() if at is None else to_second(at, "at")
     if trust is None:
         trust = TrustStore.from_home(home)
