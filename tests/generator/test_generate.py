@@ -382,3 +382,13 @@ def test_wrong_python_arguments_are_named_before_any_work(studio, tmp_path):
     with pytest.raises(InputError, match="face must be a path, got int"):
         generate(face=5, consent=studio.consent, out=out, script=SCRIPT, home=studio.home)
     _nothing_written(studio, out, before)
+
+
+@pytest.mark.slow
+def test_cli_says_fps_does_not_apply_to_a_dub(studio, photo_video, tmp_path, capsys):
+    out = tmp_path / "dub.mp4"
+    r = invoke(capsys, "--home", str(studio.home.root), "generate", "--face",
+               photo_video.output, "--consent", studio.consent, "--script",
+               "One, two, three.", "--fps", "50", "--qa", "report", "--out", out)
+    assert r.code in (0, 1), r.err
+    assert "--fps applies to photo mode; the dub keeps the video's own 25 fps" in r.err

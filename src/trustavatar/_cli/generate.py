@@ -94,6 +94,11 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
             qa=qa, home=st.home, passphrase=passphrase, operator=operator,
             progress=progress,
         )
+    given = click.get_current_context().get_parameter_source("fps")
+    if (result.mode == "video" and given is click.core.ParameterSource.COMMANDLINE
+            and abs(result.fps - fps) > 1e-6):
+        click.echo(f"trustavatar: note: --fps applies to photo mode; the dub keeps the "
+                   f"video's own {result.fps:g} fps", err=True)
 
     def human(con: Console) -> None:
         q = result.qa
