@@ -199,7 +199,13 @@ def test_sign_refuses_to_replace_another_file(tmp_path, capsys, media, h) -> Non
     r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep, "--ingredient",
                keep, "--force")
     assert r.code == 2 and "is also the input --ingredient" in r.err
-    assert invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep,
+    # a JPEG is not written under a WAV's name
+    r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep, "--force")
+    assert r.code == 2 and "would hold JPEG: name it keep.jpg" in r.err
+    assert keep.read_bytes() == b"precious"
+    keep_jpg = tmp_path / "keep.jpg"
+    keep_jpg.write_bytes(b"precious")
+    assert invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", keep_jpg,
                   "--force").code == 0
     # signing in place needs no --force
     copy = tmp_path / "copy.jpg"

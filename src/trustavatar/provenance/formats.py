@@ -20,6 +20,14 @@ SUPPORTED_FORMATS: dict[str, str] = {
     "audio/wav": "WAV",
 }
 
+#: File name suffixes of each format (an output named for another format is refused).
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "video/mp4": (".mp4", ".m4v"),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "audio/wav": (".wav",),
+}
+
 _QUICKTIME = b"qt  "
 
 
@@ -96,6 +104,17 @@ def iso_media_cut_short(path: str | os.PathLike[str]) -> bool:
             return not _top_level_boxes(f, size)[0]
     except OSError:
         return False
+
+
+def check_output_name(path: str | os.PathLike[str], mime: str) -> None:
+    """Refuse an output named like another format (a JPEG signed into ``x.mp4``); names
+    without a media suffix (temporary files) pass."""
+    suffix = Path(path).suffix.lower()
+    known = {s for group in SUFFIXES.values() for s in group}
+    if suffix in known and suffix not in SUFFIXES[mime]:
+        raise InputError(f"the output {Path(path).name} is named like another format, but "
+                         f"it would hold {SUPPORTED_FORMATS[mime]}: name it "
+                         f"{Path(path).stem}{SUFFIXES[mime][0]}")
 
 
 def check_structure(path: str | os.PathLike[str], mime: str) -> None:

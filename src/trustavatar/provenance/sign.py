@@ -14,7 +14,7 @@ from trustavatar._files import sha256_file
 from trustavatar.errors import ProvenanceInputError, SigningError
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.provenance import _c2pa
-from trustavatar.provenance.formats import check_structure, detect_format
+from trustavatar.provenance.formats import check_output_name, check_structure, detect_format
 from trustavatar.provenance.manifest import build_manifest
 from trustavatar.provenance.model import (
     ConsentBinding,
@@ -50,6 +50,7 @@ def sign(
     src_p, dst_p = Path(src), Path(dst)
     mime = detect_format(src_p)
     check_structure(src_p, mime)
+    check_output_name(dst_p, mime)
     definition = build_manifest(
         title=title or dst_p.name, source_type=source_type, consent=consent,
         generation=generation, ingredients=ingredients,
