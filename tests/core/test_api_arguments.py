@@ -53,3 +53,25 @@ def test_the_scan_index_takes_results_and_refuses_other_things() -> None:
     for bad in ("x", [None], {"path": "a"}):
         with pytest.raises(ReportError):
             render_scan_index(bad)  # type: ignore[arg-type]
+
+
+def test_consent_functions_name_a_wrong_kind_of_argument(tmp_path) -> None:
+    from trustavatar.errors import RegistryError
+    from trustavatar.face import sample_portrait_path
+
+    ks = Keystore.create(tmp_path / "h", organisation="Org")
+    release = tmp_path / "release.txt"
+    release.write_text("signed")
+    with pytest.raises(InputError, match="evidence document must be a path or its bytes"):
+        consent.Evidence.operator_attestation(5)  # type: ignore[arg-type]
+    evidence = consent.Evidence.operator_attestation(release)
+    with pytest.raises(InputError, match="display name must be a string, got NoneType"):
+        consent.issue(ks.signing_key(), portrait=sample_portrait_path(),
+                      display_name=None, evidence=evidence)  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="a file path, got int"):
+        Registry.open(5)  # type: ignore[arg-type]
+    with Registry.for_home(tmp_path / "h") as registry:
+        with pytest.raises(InputError, match="takes a ConsentArtifact"):
+            consent.record_consent(registry, str(release))  # type: ignore[arg-type]
+        with pytest.raises(InputError, match="reason must be a string"):
+            consent.revoke(registry, "x", reason=None)  # type: ignore[arg-type]

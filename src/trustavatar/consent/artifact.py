@@ -261,6 +261,9 @@ def _digest(source: str | os.PathLike[str] | bytes) -> str:
         if not source:
             raise InputError("the evidence document is empty")
         return sha256_bytes(source)
+    if not isinstance(source, str | os.PathLike):
+        raise InputError(f"the evidence document must be a path or its bytes, got "
+                         f"{type(source).__name__}")
     if not Path(source).is_file():
         raise InputError(f"evidence file {source} does not exist or is not a file")
     if Path(source).stat().st_size == 0:

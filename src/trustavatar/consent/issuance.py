@@ -133,6 +133,8 @@ def _read_portrait(portrait: str | os.PathLike[str] | bytes) -> tuple[bytes, str
 
 
 def _name(value: str, what: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"the {what} must be a string, got {type(value).__name__}")
     value = value.strip()
     if not value:
         raise InputError(f"the {what} must not be empty")

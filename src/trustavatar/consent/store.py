@@ -163,6 +163,9 @@ def record_consent(
     registry: Registry, artifact: ConsentArtifact, *, at: dt.datetime | None = None
 ) -> ConsentRecord:
     """Store an issued ``artifact`` (its bytes too). Refuses an id that is already stored."""
+    if not isinstance(artifact, ConsentArtifact):
+        raise InputError(f"record_consent takes a ConsentArtifact (load_artifact reads one "
+                         f"from a path or bytes), got {type(artifact).__name__}")
     recorded_at = utc_now() if at is None else to_second(at, "at")
     if get_consent(registry, artifact.consent_id) is not None:
         raise RegistryError(f"consent {artifact.consent_id} is already in the registry")
@@ -221,6 +224,8 @@ def revoke(
     Raises :class:`~trustavatar.errors.ConsentNotFoundError` for an id the registry does not
     hold. Revoking again returns the first revocation unchanged.
     """
+    if not isinstance(reason, str):
+        raise InputError(f"the reason must be a string, got {type(reason).__name__}")
     reason = reason.strip()
     if not reason:
         raise InputError("a revocation needs a reason (--reason)")

@@ -45,6 +45,8 @@ class Registry:
         written (an archived copy, a read-only mount) the database is opened immutable,
         which WAL mode otherwise forbids; such a copy must already be at the newest schema.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise RegistryError(f"the registry is a file path, got {type(path).__name__}")
         path = Path(path)
         if not path.parent.is_dir():
             raise RegistryError(f"registry directory {path.parent} does not exist")
