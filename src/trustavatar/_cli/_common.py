@@ -125,6 +125,15 @@ def refuse_overwrite(out: str, force: bool,
             raise InputError(f"{out} exists already (use --force to replace it)")
 
 
+def require_registry(st: CliState, hint: str) -> Path:
+    """The home's registry file, which the command needs to exist: a mistyped ``--home``
+    must get an error, not a new empty home (``hint``: why there might be none)."""
+    path = st.home.registry_path
+    if not path.exists():
+        raise InputError(f"no registry at {path} ({hint}; wrong --home?)")
+    return path
+
+
 def _refuse_home_file(out: str, target: Path) -> None:
     ctx = click.get_current_context(silent=True)
     st = ctx.find_root().obj if ctx is not None else None

@@ -16,6 +16,7 @@ from trustavatar._cli._common import (
     json_option,
     passphrase_option,
     refuse_overwrite,
+    require_registry,
     state,
     time_option,
 )
@@ -224,9 +225,7 @@ def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language:
 def revoke_(consent_id: str, reason: str) -> int:
     """Revoke a consent recorded in this home's registry."""
     st = state()
-    if not st.home.registry_path.exists():  # do not create a home for a mistyped --home
-        raise InputError(f"no registry at {st.home.registry_path} (no consent was issued in "
-                         "this home; wrong --home?)")
+    require_registry(st, "no consent was issued in this home")
     with Registry.for_home(st.home) as registry:
         before = get_consent(registry, consent_id)
         revocation = revoke(registry, consent_id, reason=reason)
@@ -284,11 +283,10 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     st = state()
     refuse_overwrite(out, force)
     keystore = Keystore.open(st.home)
-    if not st.home.registry_path.exists():  # a mistyped --home would sign "none revoked"
-        raise InputError(f"no registry at {st.home.registry_path} (no consent was issued in "
-                         "this home; wrong --home?)")
+    # a mistyped --home would otherwise sign a list saying "nothing revoked"
+    registry_path = require_registry(st, "no consent was issued in this home")
     key = keystore.signing_key(passphrase)
-    with Registry.open(st.home.registry_path, read_only=True) as registry:
+    with Registry.open(registry_path, read_only=True) as registry:
         rl = export_revocations(registry, key)
     with atomic_output(out) as tmp:
         tmp.write_bytes(rl.raw)

@@ -12,6 +12,7 @@ from trustavatar._cli._common import emit, json_option, passphrase_option, read_
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
+from trustavatar.keys.trust import MAX_LABEL
 
 _MAX_PEM = 1 << 20
 
@@ -118,7 +119,7 @@ def trust_add(root: str, label: str | None) -> int:
     before = TrustStore.from_home(st.home)
     after, anchor = before.add(
         read_input(root, max_bytes=_MAX_PEM, what="root certificate"),
-        label=label or Path(root).stem[:100], source=root,
+        label=label or Path(root).stem[:MAX_LABEL], source=root,
     )
     already = after is before
     verb = f"already trusted (as {anchor.label})" if already else "trusted"

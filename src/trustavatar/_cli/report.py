@@ -19,6 +19,7 @@ from trustavatar._cli._common import (
     json_option,
     passphrase_option,
     refuse_overwrite,
+    require_registry,
     state,
     time_option,
 )
@@ -225,9 +226,7 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
               Path(out).with_suffix(".json").with_name(Path(out).stem + ".json.sig")):
         refuse_overwrite(str(p), force)
     when = time_option(since, "--since", date_ok=True)
-    if not st.home.registry_path.exists():
-        raise InputError(f"no registry at {st.home.registry_path} (nothing generated in this "
-                         "home; wrong --home?)")
+    require_registry(st, "nothing generated in this home")
     key = Keystore.open(st.home).signing_key(passphrase)  # unlock before the long part
     with Progress(console=st.err, transient=True, disable=not st.err.is_terminal) as bar:
         task = bar.add_task("auditing", total=None)

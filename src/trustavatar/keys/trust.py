@@ -30,7 +30,7 @@ from trustavatar.keys._x509 import DOCUMENT_SIGNING, chain_to_pem, common_name, 
 #: The trust URI c2pa-rs records for our anchors.
 TRUST_URI = "urn:trustavatar:trust:signers:v1"
 #: Longest anchor label (it becomes part of a file name).
-_MAX_LABEL = 100
+MAX_LABEL = 100
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ class TrustStore:
         is (compare the store's anchors before and after to tell)."""
         if self.home is None:
             raise InputError("this trust store is not backed by a trustavatar home")
-        if len(label) > _MAX_LABEL:
-            raise InputError(f"the label is longer than {_MAX_LABEL} characters")
+        if len(label) > MAX_LABEL:
+            raise InputError(f"the label is longer than {MAX_LABEL} characters")
         certs = load_pem_certificates(pem, source=source)
         if len(certs) != 1:
             raise InputError(f"{source} must hold exactly one certificate, found {len(certs)}")
