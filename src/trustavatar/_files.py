@@ -69,3 +69,10 @@ def refuse_document_as_path(source: object, what: str) -> None:
         raise InputError(f"the {what} must be a path or its bytes, got "
                          f"{type(source).__name__}")
 
+
+def ffmpeg_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as FFmpeg (``av.open``) must be given it: absolute. FFmpeg reads a name
+    such as ``file:x.mp4``, ``concat:a|b`` or ``cache:x`` as a protocol and opens
+    something else than the file of that name, so an uploaded ``file:real.mp4`` would be
+    analysed as ``real.mp4``; a name that starts with ``/`` is always a plain file."""
+    return os.path.abspath(os.fspath(path))

@@ -18,6 +18,7 @@ import av
 import cv2
 import numpy as np
 
+from trustavatar._files import ffmpeg_path
 from trustavatar.errors import InputError
 
 
@@ -37,7 +38,7 @@ def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
     if not p.is_file():
         raise InputError(f"video {p} does not exist or is not a file")
     try:
-        return av.open(str(p))
+        return av.open(ffmpeg_path(p))
     except (av.FFmpegError, OSError) as e:
         # FFmpeg's own words ("Invalid data found when processing input"), not its
         # "[Errno 1094995529] ... : 'path'" form

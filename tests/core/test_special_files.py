@@ -63,3 +63,48 @@ def test_messages_say_what_is_wrong(tmp_path, capsys, media) -> None:
                "Hello there.", "--out", tmp_path / "o.mp4")
     assert r.code == 2 and "not a readable video: Invalid data found" in r.err, r.err
     assert "Errno" not in r.err
+
+
+def test_a_file_name_ffmpeg_would_read_as_a_protocol_opens_that_file(tmp_path,
+                                                                     monkeypatch) -> None:
+    """``file:real.mp4`` is a legal name for an upload; FFmpeg would read it as the file
+    ``real.mp4``, so every analyzer would look at another video than the one hashed."""
+    import av
+    import numpy as np
+
+    from trustavatar.detector.video import probe_video
+    from trustavatar.generator.audio import load_audio
+    from trustavatar.generator.encode import VideoWriter
+    from trustavatar.video_io import probe
+
+    def clip(path, side: int, seconds: float) -> None:
+        with av.open(str(path.absolute()), "w") as out:
+            v = out.add_stream("libx264", rate=25)
+            v.width = v.height = side
+            v.pix_fmt = "yuv420p"
+            a = out.add_stream("aac", rate=16000)
+            a.layout = "mono"
+            for i in range(round(seconds * 25)):
+                frame = np.full((side, side, 3), 40 * (i % 5), np.uint8)
+                out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(v.encode())
+            for k in range(round(seconds * 16000 / 1024)):
+                tone = 0.3 * np.sin(np.arange(k * 1024, (k + 1) * 1024) / 5.0)
+                af = av.AudioFrame.from_ndarray(tone[None].astype(np.float32),
+                                                format="fltp", layout="mono")
+                af.sample_rate, af.pts = 16000, k * 1024
+                out.mux(a.encode(af))
+            out.mux(a.encode())
+
+    monkeypatch.chdir(tmp_path)
+    clip(tmp_path / "real.mp4", 64, 1.0)
+    clip(tmp_path / "file:real.mp4", 96, 2.0)
+    clip(tmp_path / "cache:real.mp4", 128, 2.0)
+    for name, side in (("file:real.mp4", 96), ("cache:real.mp4", 128)):
+        assert probe(name).width == side
+        assert probe_video(name).width == side
+        assert abs(load_audio(name).duration - 2.0) < 0.2
+    # a written name of that kind is the file of that name too
+    with VideoWriter("file:out.mp4", width=64, height=64, fps=25, audio=None) as w:
+        w.write(np.zeros((64, 64, 3), np.uint8))
+    assert (tmp_path / "file:out.mp4").is_file() and not (tmp_path / "out.mp4").exists()

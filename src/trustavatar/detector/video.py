@@ -26,6 +26,7 @@ import av.error
 import numpy as np
 from numpy.typing import NDArray
 
+from trustavatar._files import ffmpeg_path
 from trustavatar.errors import VideoInputError
 from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import clockwise_turn, first_frame_turn, is_still_image, upright
@@ -89,7 +90,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise VideoInputError(f"cannot read video {path}: permission denied")
     # 2. a container FFmpeg recognises
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(ffmpeg_path(path), mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise VideoInputError(f"{path} is not a video FFmpeg can read, or is damaged") from e
     # 3. a video, not a still image

@@ -12,6 +12,7 @@ import av
 import cv2
 import numpy as np
 
+from trustavatar._files import ffmpeg_path
 from trustavatar.errors import GenerationError, InputError
 from trustavatar.generator._closing import CloseOrAbort
 from trustavatar.generator.audio import Audio
@@ -42,7 +43,7 @@ class VideoWriter(CloseOrAbort):
         self.width, self.height, self.fps = width, height, fps
         self.frames = 0
         try:
-            self._out = av.open(str(path), "w", format="mp4")
+            self._out = av.open(ffmpeg_path(path), "w", format="mp4")
         except (OSError, av.FFmpegError) as e:
             raise GenerationError(f"cannot write {path}: {e}") from e
         rate = Fraction(fps).limit_denominator(1001)
@@ -137,7 +138,7 @@ def check_written(path: str | os.PathLike[str], *, frames: int, first: np.ndarra
     decoded: np.ndarray | None = None
     count = 0
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_path(path)) as container:
             stream = container.streams.video[0]
             for packet in container.demux(stream):
                 if packet.size == 0:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from trustavatar._files import ffmpeg_path
 from trustavatar.errors import ProvenanceInputError, WatermarkError
 from trustavatar.watermark._code import CODED_BITS, decode
 from trustavatar.watermark._embed import DEFAULT_KEY, check_frame, check_key
@@ -199,7 +200,7 @@ def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float
     if path.is_dir():
         raise ProvenanceInputError(f"cannot read video {path}: it is a directory")
     try:
-        container = av.open(str(path))
+        container = av.open(ffmpeg_path(path))
     except (av.error.FFmpegError, OSError) as e:
         raise ProvenanceInputError(f"{path} is not a video that can be decoded") from e
     count = 0

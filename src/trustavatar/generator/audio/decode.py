@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from trustavatar._atomic import atomic_output
+from trustavatar._files import ffmpeg_path
 from trustavatar.errors import AudioInputError
 
 #: Sample rate of everything the generator's audio front end works on (Hz).
@@ -203,7 +204,7 @@ def load_audio(
         raise AudioInputError(f"cannot read audio {p}: permission denied")
     # 2. FFmpeg recognises it as a media container.
     try:
-        container = av.open(str(p), mode="r", metadata_errors="ignore")
+        container = av.open(ffmpeg_path(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:
         reason = e.strerror or type(e).__name__
         raise AudioInputError(
