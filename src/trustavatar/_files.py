@@ -75,4 +75,4 @@ def ffmpeg_path(path: str | os.PathLike[str]) -> str:
     such as ``file:x.mp4``, ``concat:a|b`` or ``cache:x`` as a protocol and opens
     something else than the file of that name, so an uploaded ``file:real.mp4`` would be
     analysed as ``real.mp4``; a name that starts with ``/`` is always a plain file."""
-    return os.path.abspath(os.fspath(path))
+    return str(Path(path).absolute())
