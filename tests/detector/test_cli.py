@@ -100,3 +100,34 @@ def test_scan_outputs_never_replace_a_file_unasked_nor_the_scanned_video(capsys,
     r = invoke(capsys, *home_args, "scan", video, "--report", other, "--force")
     assert r.code == 2 and "not a folder" in r.err
     assert video.read_bytes() == before and other.read_text() == "keep me"
+
+
+def test_names_from_the_file_are_printed_as_written(capsys, tmp_path, home_args):
+    """File names and manifest fields are outside text: Rich markup in them is shown, not
+    obeyed (a "[/]" crashed the command, "[green]…" printed in green), and a line break
+    or a right-to-left override in them is shown as an escape."""
+    from trustavatar import provenance as pv
+    from trustavatar.keys import Keystore
+
+    folder = tmp_path / "names"
+    folder.mkdir()
+    wm = _watermarked(tmp_path / "wm.mp4")
+    names = ["[green]VERIFIED AUTHENTIC[green].mp4", "x[foo]y.mp4", "two\nlines.mp4",
+             "evil\u202egpj.mp4"]
+    for name in names:
+        (folder / name).write_bytes(wm.read_bytes())
+    r = invoke(capsys, *home_args, "scan", "--analyzer", "provenance", folder)
+    assert r.code == 10 and "internal error" not in r.err, r.err
+    for shown in ("[green]VERIFIED AUTHENTIC[green].mp4", "x[foo]y.mp4", "two\\x0alines.mp4",
+                  "evil\\u202egpj.mp4"):
+        assert f"{folder}/{shown}: likely-manipulated" in r.out, r.out
+    assert invoke(capsys, *home_args, "keys", "init").code == 0
+    keystore = Keystore.open(home_args[1])
+    signed = tmp_path / "signed.mp4"
+    face = tmp_path / "face.mp4"
+    face.write_bytes(wm.read_bytes())
+    pv.sign(wm, signed, key=keystore.signing_key(), trust=keystore.trust_store(),
+            ingredients=[pv.Ingredient.from_file(face, title="[/] [green]TRUSTED[/]\nx")])
+    r = invoke(capsys, *home_args, "provenance", "verify", signed)
+    assert r.code == 0 and "internal error" not in r.err, r.err
+    assert "ingredient: [/] [green]TRUSTED[/]\\x0ax (" in r.out, r.out

@@ -29,8 +29,25 @@ class CliState:
     home: Home
     debug: bool = False
     json: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    # markup off: what is printed holds outside text (file names, manifest fields) in
+    # which "[/]" or "[green]TRUSTED[/]" must show as written; colour is given with style=
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True,
+                                                             markup=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False,
+                                                         markup=False))
+
+
+#: control characters and bidirectional overrides, shown as escapes by :func:`visible`
+_INVISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
+    c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                *range(0x2066, 0x206A))}
+
+
+def visible(value: object) -> str:
+    """Outside text (a file name, a manifest's signer) for one line of the terminal:
+    control characters and bidirectional overrides written as escapes, so a name cannot
+    start a line of its own or turn the text after it around."""
+    return str(value).translate(_INVISIBLE)
 
 
 def state() -> CliState:

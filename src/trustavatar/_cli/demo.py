@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from trustavatar import consent, provenance
 from trustavatar._atomic import atomic_output
@@ -58,7 +59,8 @@ def command(out_dir: str) -> int:
         steps.append({"step": name, **info})
         if not st.json:
             detail = ", ".join(f"{k}: {v}" for k, v in info.items())
-            st.console.print(f"[green]✓[/] {name}" + (f" — {detail}" if detail else ""))
+            st.console.print(Text.assemble(("✓", "green"),
+                                           f" {name}" + (f" — {detail}" if detail else "")))
 
     # 1. keystore (reused on later runs: an identity is never overwritten)
     ks = Keystore.open(home) if Keystore.exists(home) else Keystore.create(

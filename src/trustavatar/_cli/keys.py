@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
 from trustavatar._files import read_input
@@ -24,7 +25,7 @@ def command() -> None:
 
 def _show(ks: Keystore, con: Console, title: str) -> None:
     d = ks.identity.to_dict()
-    con.print(f"[bold]{title}[/bold] in {ks.home.root}")
+    con.print(Text.assemble((title, "bold"), f" in {ks.home.root}"))
     for k in ("organisation", "source", "signer", "issuer", "algorithm", "not_after",
               "certificate_sha256", "key_encrypted"):
         con.print(f"  {k.replace('_', ' ')}: {d[k]}")

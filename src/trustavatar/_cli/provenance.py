@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from trustavatar import provenance as pv
 from trustavatar._cli._common import (
@@ -14,6 +15,7 @@ from trustavatar._cli._common import (
     passphrase_option,
     refuse_overwrite,
     state,
+    visible,
 )
 from trustavatar.errors import ExitCode
 from trustavatar.keys import Keystore, TrustStore
@@ -89,24 +91,27 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
 def print_report(report: pv.ProvenanceReport, con: Console) -> None:
     style = {"trusted": "green", "valid-untrusted": "yellow", "invalid": "red",
              "absent": "blue"}[report.state.value]
-    con.print(f"{report.path}: [bold {style}]{report.state.value}[/] — {report.summary}")
+    con.print(Text.assemble(f"{visible(report.path)}: ", (report.state.value, f"bold {style}"),
+                            f" — {visible(report.summary)}"))
     if report.state is pv.ValidationState.ABSENT:
         return
     types = ", ".join(t.rsplit("/", 1)[-1] for t in report.digital_source_types) or "none declared"
     con.print(f"  AI-generated: {'yes' if report.ai_generated else 'no'} ({types})")
-    con.print(f"  signer: {report.signer_name}; generator: {report.claim_generator or '-'}")
+    con.print(f"  signer: {visible(report.signer_name)}; "
+              f"generator: {visible(report.claim_generator or '-')}")
     if report.consent:
-        con.print(f"  consent: {report.consent.consent_id} "
+        con.print(f"  consent: {visible(report.consent.consent_id)} "
                   f"(artifact sha256 {report.consent.artifact_sha256[:16]}…)")
     else:
         con.print("  consent: no consent binding")
     for ing in report.ingredients:
-        con.print(f"  ingredient: {ing.title} ({ing.mime}, {ing.relationship}, "
+        con.print(f"  ingredient: {visible(ing.title)} ({visible(ing.mime)}, "
+                  f"{visible(ing.relationship)}, "
                   f"sha256 {ing.sha256[:16]}…)")
     if report.training_mining:
         uses = sorted(set(report.training_mining.values()))
-        con.print(f"  AI training / data mining: {', '.join(uses)}")
-    con.print(f"  timestamp: {report.timestamp or report.timestamp_note}")
+        con.print(f"  AI training / data mining: {visible(', '.join(uses))}")
+    con.print(f"  timestamp: {visible(report.timestamp or report.timestamp_note)}")
 
 
 @command.command("verify")

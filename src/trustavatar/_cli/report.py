@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from trustavatar._atomic import atomic_output, atomic_write_bytes
 from trustavatar._cli._common import (
@@ -22,6 +23,7 @@ from trustavatar._cli._common import (
     require_registry,
     state,
     time_option,
+    visible,
 )
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError, ReportError
@@ -245,8 +247,8 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
 
     def human(con: Console) -> None:
         if not report.ledger_ok:
-            con.print("[bold red]THE LEDGER CHAIN IS BROKEN[/]: "
-                      + "; ".join(p["detail"] for p in d["ledger"]["problems"]))
+            con.print(Text.assemble(("THE LEDGER CHAIN IS BROKEN", "bold red"), ": " + visible(
+                "; ".join(p["detail"] for p in d["ledger"]["problems"]))))
         t = d["totals"]
         marked = ("watermarks not checked" if t["watermarked"] is None
                   else f"{t['watermarked']} watermarked")
@@ -285,9 +287,9 @@ def audit_verify(audit_json: str, signature: str | None) -> int:
             raise InputError(e.message) from e
         raise
     emit({"ok": True, **sig.to_dict()},
-         lambda con: con.print(f"[green]valid[/]: {audit_json} signed by {sig.organisation} "
-                               f"at {sig.signed_at}, unchanged (SHA-256 "
-                               f"{sig.document_sha256[:16]}…)"))
+         lambda con: con.print(Text.assemble(
+             ("valid", "green"), f": {visible(audit_json)} signed by {visible(sig.organisation)} "
+             f"at {sig.signed_at}, unchanged (SHA-256 {sig.document_sha256[:16]}…)")))
     return int(ExitCode.OK)
 
 

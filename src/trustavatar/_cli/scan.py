@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from trustavatar._atomic import atomic_write_bytes, check_writable
-from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
+from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state, visible
 from trustavatar.errors import ExitCode
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
@@ -64,10 +65,10 @@ def print_result(d: dict[str, Any], con: Console) -> None:
     p = d.get("probability")
     prob = f"p = {p:.2f}" if p is not None else "no probability"
     verdict = d["verdict"]
-    con.print(f"{d['path']}: [bold {_STYLE[verdict]}]{verdict}[/] ({prob}, decided by "
-              f"{d['decided_by']})")
+    con.print(Text.assemble(f"{visible(d['path'])}: ", (verdict, f"bold {_STYLE[verdict]}"),
+                            f" ({prob}, decided by {d['decided_by']})"))
     for reason in d["reasons"][:4]:
-        con.print(f"  - {reason}")
+        con.print(f"  - {visible(reason)}")
     track = d["track"]
     parts = [f"face in {track['face_fraction']:.0%} of {track['frames']} frames"]
     for name, a in d["analyzers"].items():
@@ -75,7 +76,7 @@ def print_result(d: dict[str, Any], con: Console) -> None:
         parts.append(f"{name} {a['status']}" + (f" {score:.2f}" if score is not None else ""))
     con.print("  " + "; ".join(parts), style="dim")
     for w in d.get("warnings", []):
-        con.print(f"  warning: {w}", style="yellow")
+        con.print(f"  warning: {visible(w)}", style="yellow")
 
 
 def exit_code(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> int:
