@@ -201,3 +201,32 @@ def test_truncated_stills_and_audio_are_refused(tmp_path, media, signing_key, tr
     with pytest.raises(UnsupportedFormatError, match="truncated or damaged"):
         pv.sign(broken, out, key=signing_key, trust=trust)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("odd", [
+    {"label": "cawg.training-mining", "data": {"entries": ["x"]}},
+    {"label": "cawg.training-mining", "data": "not an object"},
+    {"label": "cawg.training-mining", "data": {"entries": {"cawg.ai_training": "x"}}},
+    {"label": "org.trustavatar.generation", "data": 5},
+    {"label": "org.trustavatar.consent", "data": ["a", "list"]},
+    {"label": "org.example.anything", "data": {"a": [1, {"b": None}]}},
+])
+def test_a_foreign_manifest_of_any_shape_is_reported_not_crashed_on(
+        tmp_path, media, signing_key, trust, odd) -> None:
+    """What a manifest declares is the file's: a field of an unexpected JSON type is read
+    as absent. (A training-mining assertion whose entries were a list made verify, and so
+    every scan of the file, fail with an AttributeError: the file escaped scanning.)"""
+    from trustavatar.provenance import _c2pa
+
+    created = {"label": "c2pa.actions.v2", "data": {"actions": [{
+        "action": "c2pa.created", "digitalSourceType": pv.SourceType.TRAINED_ALGORITHMIC_MEDIA.uri}]}}
+    definition = {"claim_generator_info": [{"name": "elsewhere", "version": "1"}],
+                  "title": "odd.mp4", "assertions": [created, odd]}
+    out = tmp_path / "odd.mp4"
+    with _c2pa.builder(definition, _c2pa.context(trust)) as b, \
+            media["mp4"].open("rb") as src, out.open("w+b") as dst:
+        b.sign(_c2pa.signer(signing_key, None), "video/mp4", src, dst)
+    report = pv.verify(out, trust=trust)
+    assert report.state is S.TRUSTED, report.failures
+    assert report.claim_generator == "elsewhere 1" and report.consent is None
+    assert report.to_dict()["state"] == "trusted"

@@ -73,14 +73,30 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     # 3. the validation state and its reasons
     state = _state(store)
     failures = tuple(
-        Failure(str(f.get("code")), explain(str(f.get("code")), f.get("explanation")))
+        Failure(str(f.get("code")), explain(str(f.get("code")), _text(f.get("explanation"))))
         for f in _active_failures(store)
     )
     if state is ValidationState.INVALID and not failures:
         failures = (Failure("unknown", "the manifest did not validate"),)
     # 4. what the active manifest declares
-    active = store.get("manifests", {}).get(store.get("active_manifest") or "", {})
-    return _report(p, mime, state, failures, store.get("active_manifest"), active)
+    label = _text(store.get("active_manifest"))
+    active = _obj(_obj(store.get("manifests")).get(label or ""))
+    return _report(p, mime, state, failures, label, active)
+
+
+# What a manifest declares is the file's, not c2pa's: any field may have any JSON type.
+# These read it as the shape expected or as absent, so a foreign manifest never crashes
+# the verifier (nor a scan, which would then skip the file).
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _has_manifest_label(path: Path, chunk: int = 1 << 20) -> bool:
@@ -108,11 +124,10 @@ def _state(store: dict[str, Any]) -> ValidationState:
 
 
 def _active_failures(store: dict[str, Any]) -> list[dict[str, Any]]:
-    results = store.get("validation_results") or {}
-    active = results.get("activeManifest") or {}
-    failures = list(active.get("failure") or [])
+    results = _obj(store.get("validation_results"))
+    failures = _dicts(_obj(results.get("activeManifest")).get("failure"))
     if not results:  # older layout: a flat list of statuses
-        failures = [s for s in store.get("validation_status") or [] if "code" in s]
+        failures = [s for s in _dicts(store.get("validation_status")) if "code" in s]
     return failures
 
 
@@ -124,26 +139,27 @@ def _report(
     label: str | None,
     active: dict[str, Any],
 ) -> ProvenanceReport:
-    sig = active.get("signature_info") or {}
-    gen = (active.get("claim_generator_info") or [{}])[0]
+    sig = _obj(active.get("signature_info"))
+    gen = (_dicts(active.get("claim_generator_info")) or [{}])[0]
     source_types: list[str] = []
     consent = None
     generation = None
     mining: dict[str, str] = {}
-    for a in active.get("assertions") or []:
-        data = a.get("data") or {}
-        if a.get("label", "").startswith("c2pa.actions"):
-            source_types += [x["digitalSourceType"] for x in data.get("actions", [])
-                             if isinstance(x, dict) and "digitalSourceType" in x]
-        elif a.get("label") == ConsentBinding.LABEL:
+    for a in _dicts(active.get("assertions")):
+        label = _text(a.get("label")) or ""
+        data = a.get("data")
+        if label.startswith("c2pa.actions"):
+            source_types += [x["digitalSourceType"] for x in _dicts(_obj(data).get("actions"))
+                             if isinstance(x.get("digitalSourceType"), str)]
+        elif label == ConsentBinding.LABEL:
             consent = ConsentBinding.from_assertion(data)
-        elif a.get("label") == GenerationBinding.LABEL:
+        elif label == GenerationBinding.LABEL:
             generation = GenerationBinding.from_assertion(data)
-        elif a.get("label") == "cawg.training-mining":
-            mining = {k: str(v.get("use")) for k, v in (data.get("entries") or {}).items()
-                      if isinstance(v, dict)}
+        elif label == "cawg.training-mining":
+            mining = {str(k): str(v.get("use"))
+                      for k, v in _obj(_obj(data).get("entries")).items() if isinstance(v, dict)}
     ingredients = []
-    for i in active.get("ingredients") or []:
+    for i in _dicts(active.get("ingredients")):
         iid = str(i.get("instance_id", ""))
         if iid.startswith("sha256:"):
             try:
@@ -158,12 +174,13 @@ def _report(
         state=state,
         failures=failures,
         manifest_label=label,
-        signer=Signer(sig.get("common_name"), sig.get("issuer"), sig.get("alg")) if sig else None,
+        signer=Signer(_text(sig.get("common_name")), _text(sig.get("issuer")),
+                      _text(sig.get("alg"))) if sig else None,
         claim_generator=" ".join(str(gen[k]) for k in ("name", "version") if k in gen) or None,
         digital_source_types=tuple(dict.fromkeys(source_types)),
         consent=consent,
         generation=generation,
         ingredients=tuple(ingredients),
         training_mining=mining,
-        timestamp=sig.get("time"),
+        timestamp=_text(sig.get("time")),
     )
