@@ -146,16 +146,16 @@ def _report(
     generation = None
     mining: dict[str, str] = {}
     for a in _dicts(active.get("assertions")):
-        label = _text(a.get("label")) or ""
+        kind = _text(a.get("label")) or ""
         data = a.get("data")
-        if label.startswith("c2pa.actions"):
+        if kind.startswith("c2pa.actions"):
             source_types += [x["digitalSourceType"] for x in _dicts(_obj(data).get("actions"))
                              if isinstance(x.get("digitalSourceType"), str)]
-        elif label == ConsentBinding.LABEL:
+        elif kind == ConsentBinding.LABEL:
             consent = ConsentBinding.from_assertion(data)
-        elif label == GenerationBinding.LABEL:
+        elif kind == GenerationBinding.LABEL:
             generation = GenerationBinding.from_assertion(data)
-        elif label == "cawg.training-mining":
+        elif kind == "cawg.training-mining":
             mining = {str(k): str(v.get("use"))
                       for k, v in _obj(_obj(data).get("entries")).items() if isinstance(v, dict)}
     ingredients = []
