@@ -228,3 +228,53 @@ def test_cli_scan_one_video_to_one_page(studio: Any, tmp_path: Path,
     bad = invoke(capsys, "scan", junk, "--report", tmp_path / "junk.html")
     assert bad.code == 2 and bad.err.count("error:") == 1 and "not a video" in bad.err
     assert not (tmp_path / "junk.html").exists()
+
+
+def test_page_names_keep_clear_of_the_index_and_of_long_names() -> None:
+    from trustavatar._cli.report import page_names
+
+    assert page_names(["/a/index.mp4", "/b/clip.mp4", "/c/index.mov"]) == [
+        "index-2.html", "clip.html", "index-3.html"]
+    long_a, long_b = "/u/" + "L" * 240 + "a.mp4", "/u/" + "L" * 240 + "b.mp4"
+    a, b = page_names([long_a, long_b])
+    assert a != b and len(a) == len(b) == 105 and a.startswith("L" * 91)
+
+
+def test_cli_report_of_odd_batches_writes_every_page(studio: Any, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A video named index.mp4 (its page overwrote the index), a file name long enough that
+    the temporary page name passed 255 bytes, and an analyzer that failed (its figures are
+    only an error: the blink panel could not be drawn) each stopped the whole report."""
+    good = studio.scan.to_dict()
+    failed_blink = {**good["analyzers"]["blink"], "status": "failed", "score": None,
+                    "figures": {"error": "RuntimeError: boom"}}
+    results = [{**good, "path": "/up/index.mp4"},
+               {**good, "path": "/up/" + "L" * 240 + ".mp4"},
+               {**good, "path": "/up/clip.mp4",
+                "analyzers": {**good["analyzers"], "blink": failed_blink}}]
+    saved = tmp_path / "scan.json"
+    saved.write_text(json.dumps({"results": results, "errors": []}))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    pages = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(pages) == 4 and "index.html" in pages and "index-2.html" in pages, pages
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert all(f'href="{p}"' in index for p in pages if p != "index.html")
+    assert "n/a" not in (tmp_path / "out" / "clip.html").read_text().split("Blink")[1][:300]
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, None])
+def test_cli_report_of_hostile_json_is_bad_input(studio: Any, text: str | None, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    if text is None:  # a timeline score no scan gives: exp() overflowed
+        good = studio.scan.to_dict()
+        good["timeline"] = [{**w, "probability": None, "lipsync": -1000.0}
+                            for w in good.get("timeline") or [{"start": 0, "end": 2}]]
+        good["analyzers"]["lipsync"] = {**good["analyzers"].get("lipsync", {}),
+                                        "timeline": [{"start": 0.0, "end": 2.0,
+                                                      "score": -1000.0}]}
+        text = json.dumps(good)
+    saved = tmp_path / "odd.json"
+    saved.write_text(text)
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out")
+    assert r.code in (0, 2) and "internal error" not in r.err, r.err

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -31,14 +32,23 @@ from trustavatar.errors import ExitCode, InputError, ReportError
 _MAX_RESULT_BYTES = 256 << 20
 
 
+#: a page name's stem, at most (a file system allows 255 bytes for the whole name, and
+#: the page is first written as ``.NAME.html.staged.XXXXXXXX.part``)
+_MAX_SLUG = 100
+
+
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
+    if len(slug) > _MAX_SLUG:  # shortened, and told apart from others cut the same way
+        slug = f"{slug[:_MAX_SLUG - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return slug
 
 
 def page_names(paths: Sequence[str]) -> list[str]:
     """The report page name of each scanned path, in order (``clip.html``, ``clip-2.html``
-    for a second ``clip`` from another folder)."""
-    used: set[str] = set()
+    for a second ``clip`` from another folder; ``index-2.html`` for a video named
+    ``index``, since ``index.html`` lists them all)."""
+    used: set[str] = {"index.html"}
     names = []
     for path in paths:
         base = _slug(Path(path).stem)
@@ -126,7 +136,8 @@ def _render(result: dict[str, Any]) -> str:
 
     try:
         return render_scan_report(result)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a hand-edited result
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError
+            ) as e:  # a hand-edited result
         raise ReportError(f"malformed scan result for {result['path']}: "
                           f"{type(e).__name__}: {e}") from e
 
@@ -158,6 +169,8 @@ def report_command(result_json: str, out: str, force: bool) -> int:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"{result_json} is not JSON: {e}") from e
+    except RecursionError as e:
+        raise InputError(f"{result_json} is not a scan result: nested too deeply") from e
     if isinstance(doc, dict) and isinstance(doc.get("results"), list):
         results, errors = doc["results"], doc.get("errors") or []
     elif isinstance(doc, dict) and "verdict" in doc:

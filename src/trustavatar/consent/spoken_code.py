@@ -326,6 +326,8 @@ def load_template(path: str | os.PathLike[str]) -> ConsentTemplate:
         data = json.loads(raw.decode("utf-8"))
     except ValueError as e:
         raise InputError(f"cannot read the consent template {path}: {e}") from e
+    except RecursionError as e:
+        raise InputError(f"cannot read the consent template {path}: nested too deeply") from e
     return ConsentTemplate.from_json(data)
 
 

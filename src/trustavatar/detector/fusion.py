@@ -303,6 +303,9 @@ class FusionModel:
                                  f"{e.strerror or e}") from e
         except ValueError as e:
             raise DetectionError(f"fusion file {path or _DEFAULT_FILE} is not JSON: {e}") from e
+        except RecursionError as e:
+            raise DetectionError(f"fusion file {path or _DEFAULT_FILE} is nested too "
+                                 "deeply") from e
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:

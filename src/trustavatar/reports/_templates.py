@@ -9,6 +9,7 @@ __all__ = ["environment", "script_json", "static_script"]
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
@@ -28,9 +29,17 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.ChainableUndefined,  # older results lack newer figures
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters["f2"] = lambda v: "n/a" if v is None else f"{v:.2f}"
-    env.filters["f1"] = lambda v: "n/a" if v is None else f"{v:.1f}"
+    env.filters["f2"] = lambda v: _fixed(v, 2)
+    env.filters["f1"] = lambda v: _fixed(v, 1)
     return env
+
+
+def _fixed(value: Any, digits: int) -> str:
+    """A figure with ``digits`` decimals; "n/a" for anything that is not a finite number
+    (None, a figure a failed or older analyzer did not give)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
 
 
 def script_json(data: Mapping[str, Any]) -> str:

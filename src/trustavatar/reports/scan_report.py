@@ -90,8 +90,9 @@ def _timeline_panel(data: Mapping[str, Any]) -> dict[str, Any]:
     if lip and lip.get("timeline"):
         tl = lip["timeline"]
         lip_series.append(Series([(_num(w.get("start")) or 0.0) for w in tl],
-                                 [(1 / (1 + math.exp(-s))) if (s := _num(w.get("score")))
-                                  is not None else None for w in tl],
+                                 [(1 / (1 + math.exp(-min(max(s, -60.0), 60.0))))
+                                  if (s := _num(w.get("score"))) is not None else None
+                                  for w in tl],
                                  "#e0301e", "lip-sync model (raw)", dots=True))
     thr = _num((data.get("thresholds") or {}).get("likely_manipulated"))
     chart = line_chart(series + lip_series, label="timeline: score per window",
