@@ -219,7 +219,8 @@ def test_a_foreign_manifest_of_any_shape_is_reported_not_crashed_on(
     from trustavatar.provenance import _c2pa
 
     created = {"label": "c2pa.actions.v2", "data": {"actions": [{
-        "action": "c2pa.created", "digitalSourceType": pv.SourceType.TRAINED_ALGORITHMIC_MEDIA.uri}]}}
+        "action": "c2pa.created",
+        "digitalSourceType": pv.SourceType.TRAINED_ALGORITHMIC_MEDIA.uri}]}}
     definition = {"claim_generator_info": [{"name": "elsewhere", "version": "1"}],
                   "title": "odd.mp4", "assertions": [created, odd]}
     out = tmp_path / "odd.mp4"

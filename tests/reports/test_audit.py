@@ -118,3 +118,25 @@ def test_cli_audit_and_verify(studio: Any, tmp_path: Path,
     tampered.write_bytes(tampered.read_bytes().replace(b"Report Studio", b"Report Studia"))
     t = invoke(capsys, "--home", studio.home.root, "audit", "verify", tampered)
     assert t.code == 3 and "changed after signing" in t.err
+
+
+def test_the_audit_reads_a_consents_languages_as_the_gate_does(studio: Any) -> None:
+    """``"*"`` (the default of ``consent issue``) is any language: the audit flagged every
+    generation under such a consent as out of scope, while the gate had let it through."""
+    import dataclasses
+
+    from trustavatar.consent.scope import language_in_scope
+    from trustavatar.consent.store import get_consent
+    from trustavatar.registry import Registry
+    from trustavatar.reports.audit import _consent_view
+
+    with Registry.for_home(studio.home) as reg:
+        record = get_consent(reg, studio.kept_id)
+    now = record.not_before
+    for languages, language, covered in ((("*",), "en", True), (("*",), "pt-br", True),
+                                         (("en",), "en-gb", True), (("en-gb",), "en", False),
+                                         (("de",), "en", False)):
+        assert language_in_scope(language, languages) is covered
+        view = _consent_view(dataclasses.replace(record, languages=languages), now, now,
+                             language)
+        assert view["scope"]["language"] is covered, (languages, language)

@@ -20,6 +20,7 @@ from trustavatar._time import format_time, in_range, utc_now
 from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_artifact
 from trustavatar.consent.issuance import _LANGUAGE, _TOKEN
 from trustavatar.consent.revocation import RevocationListSource, load_revocation_list
+from trustavatar.consent.scope import language_in_scope
 from trustavatar.consent.store import find_revocation
 from trustavatar.errors import (
     ConsentExpiredError,
@@ -213,7 +214,7 @@ def _verify(
     scope = artifact.scope
     if purpose is not None and purpose not in scope.purposes:
         raise ConsentScopeError(f"purpose {purpose!r} not in scope {list(scope.purposes)}")
-    if language is not None and not _language_ok(language, scope.languages):
+    if language is not None and not language_in_scope(language, scope.languages):
         raise ConsentScopeError(f"language {language!r} not in scope {list(scope.languages)}")
     if channel is not None and "*" not in scope.channels and channel not in scope.channels:
         raise ConsentScopeError(f"channel {channel!r} not in scope {list(scope.channels)}")
@@ -291,13 +292,6 @@ def _check_asked(*, purpose: str | None, language: str | None, channel: str | No
             expected = ("a BCP 47 tag such as en or pt-br" if what == "language"
                         else "a lower-case token")
             raise InputError(f"invalid {what} to check: {value!r} (expected {expected})")
-
-
-def _language_ok(language: str, languages: Sequence[str]) -> bool:
-    wanted = language.lower()
-    return any(
-        tag == "*" or wanted == tag or wanted.startswith(tag + "-") for tag in languages
-    )
 
 
 def _face_distance(

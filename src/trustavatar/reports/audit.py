@@ -45,6 +45,7 @@ from trustavatar import _envelope
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
+from trustavatar.consent.scope import language_in_scope
 from trustavatar.errors import (
     AuditSignatureError,
     Error,
@@ -102,9 +103,9 @@ def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str
     # as after it (the consent gate checked the registry before anything was rendered).
     status_then = record.status(made - dt.timedelta(microseconds=1))
     in_scope_purpose = PURPOSE in record.purposes
+    # the consent gate's own rule ("*" is any language; en covers en-gb)
     in_scope_language = (None if language is None or not record.languages
-                         else language.split("-")[0] in {lang.split("-")[0]
-                                                         for lang in record.languages})
+                         else language_in_scope(language, record.languages))
     return {
         "found": True, "consent_id": record.consent_id, "subject": record.subject_name,
         "issuer": record.issuer_organisation, "evidence_method": record.evidence_method,
