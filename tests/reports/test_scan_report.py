@@ -278,3 +278,19 @@ def test_cli_report_of_hostile_json_is_bad_input(studio: Any, text: str | None, 
     saved.write_text(text)
     r = invoke(capsys, "report", saved, "--out", tmp_path / "out")
     assert r.code in (0, 2) and "internal error" not in r.err, r.err
+
+
+def test_a_right_to_left_override_in_a_name_is_shown_not_obeyed(studio: Any) -> None:
+    """``evil\\u202egpj.mp4`` displays as ``evil4pm.jpg`` and turns the SHA-256 after it
+    around; pages show such characters as escapes (the embedded JSON keeps the name)."""
+    from trustavatar.reports import render_scan_index
+
+    name = "/up/evil\u202egpj.mp4"
+    page = render_scan_report({**studio.scan.to_dict(), "path": name})
+    index = render_scan_index([{"path": name, "report": "evil.html",
+                                "verdict": "inconclusive", "probability": 0.5}])
+    for html in (page, index):
+        shown = "".join(Page(html).text)
+        assert "\u202e" not in shown and "evil\\u202egpj.mp4" in shown
+    embedded = json.loads(Page(page).json_blocks["scan-result"])
+    assert embedded["path"] == name

@@ -37,19 +37,6 @@ class CliState:
                                                          markup=False))
 
 
-#: control characters and bidirectional overrides, shown as escapes by :func:`visible`
-_INVISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {
-    c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
-                                *range(0x2066, 0x206A))}
-
-
-def visible(value: object) -> str:
-    """Outside text (a file name, a manifest's signer) for one line of the terminal:
-    control characters and bidirectional overrides written as escapes, so a name cannot
-    start a line of its own or turn the text after it around."""
-    return str(value).translate(_INVISIBLE)
-
-
 def state() -> CliState:
     obj = click.get_current_context().find_root().obj
     assert isinstance(obj, CliState)

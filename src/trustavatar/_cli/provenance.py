@@ -15,8 +15,8 @@ from trustavatar._cli._common import (
     passphrase_option,
     refuse_overwrite,
     state,
-    visible,
 )
+from trustavatar._display import visible
 from trustavatar.errors import ExitCode
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.provenance.model import SHORT_SOURCE_TYPES as _SOURCE_TYPES

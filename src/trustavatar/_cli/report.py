@@ -24,8 +24,8 @@ from trustavatar._cli._common import (
     require_registry,
     state,
     time_option,
-    visible,
 )
+from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import ExitCode, InputError, ReportError
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.text import Text
 
 from trustavatar._atomic import atomic_write_bytes, check_writable
-from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state, visible
+from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
+from trustavatar._display import visible
 from trustavatar.errors import ExitCode
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",

@@ -16,6 +16,9 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+import markupsafe
+
+from trustavatar._display import visible
 
 
 @lru_cache(maxsize=1)
@@ -28,10 +31,20 @@ def environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.ChainableUndefined,  # older results lack newer figures
         trim_blocks=True, lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["f2"] = lambda v: _fixed(v, 2)
     env.filters["f1"] = lambda v: _fixed(v, 1)
     return env
+
+
+def _shown(value: Any) -> Any:
+    """Every text a page shows (not the markup it was built with: charts, embedded JSON)
+    with control and bidirectional characters as escapes, so a file or signer name cannot
+    turn the text after it around (see :func:`trustavatar._display.visible`)."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return visible(value)
+    return value
 
 
 def _fixed(value: Any, digits: int) -> str:
