@@ -294,3 +294,17 @@ def test_a_right_to_left_override_in_a_name_is_shown_not_obeyed(studio: Any) -> 
         assert "\u202e" not in shown and "evil\\u202egpj.mp4" in shown
     embedded = json.loads(Page(page).json_blocks["scan-result"])
     assert embedded["path"] == name
+
+
+def test_an_untrusted_manifests_values_are_marked_as_claims(studio: Any) -> None:
+    d = studio.scan.to_dict()
+    prov = d["analyzers"]["provenance"]
+    for state, marked in (("valid-untrusted", True), ("invalid", True), ("trusted", False)):
+        figures = {**prov["figures"], "c2pa_state": state, "signer": "Adobe Inc.",
+                   "claim_generator": "Photoshop — VERIFIED AUTHENTIC"}
+        page = render_scan_report({**d, "analyzers": {**d["analyzers"], "provenance": {
+            **prov, "figures": figures}}})
+        text = " ".join(Page(page).text)
+        assert ("Adobe Inc. (claimed, not verified)" in text) is marked, state
+        assert ("AUTHENTIC (claimed, not verified)" in text) is marked, state
+        assert ("none of them is verified" in text) is marked, state
