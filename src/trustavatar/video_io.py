@@ -60,11 +60,31 @@ def upright(image: np.ndarray, turn: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-turn // 90)) if turn else image
 
 
-def first_frame_turn(c: av.container.InputContainer) -> int:
-    """The clockwise turn of ``c``'s first video frame (PyAV reads the display matrix per
-    frame; 0 when no frame decodes)."""
+def video_streams(c: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
+    """``c``'s video streams that are moving pictures: an attached picture (an MP3's or
+    MKV's cover art) is not one."""
+    attached = av.stream.Disposition.attached_pic
+    return [s for s in c.streams.video if not s.disposition & attached]
+
+
+def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[str]
+                      ) -> av.video.stream.VideoStream:
+    """The video stream of ``c`` (opened from ``path``) to use: the first that is not an
+    attached picture. Raises :class:`InputError` when there is none."""
+    streams = video_streams(c)
+    if not streams:
+        if c.streams.video:
+            raise InputError(f"{path} holds only a still picture (cover art), not a video")
+        raise InputError(f"{path} has no video stream")
+    return streams[0]
+
+
+def first_frame_turn(c: av.container.InputContainer,
+                     stream: av.video.stream.VideoStream | None = None) -> int:
+    """The clockwise turn of the first frame of ``stream`` (default: ``c``'s first video
+    stream; PyAV reads the display matrix per frame; 0 when no frame decodes)."""
     try:
-        for frame in c.decode(c.streams.video[0]):
+        for frame in c.decode(stream or c.streams.video[0]):
             return clockwise_turn(frame.rotation)
     except (av.FFmpegError, OSError):
         pass
@@ -87,15 +107,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     with _open(path) as c:
         if is_still_image(c):
             raise InputError(f"{path} is a still image, not a video")
-        if not c.streams.video:
-            raise InputError(f"{path} has no video stream")
-        v = c.streams.video[0]
+        v = main_video_stream(c, path)
         fps = float(v.average_rate or v.guessed_rate or 25)
         duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
             c.duration / 1e6 if c.duration else 0.0)
         frames = v.frames or round(duration * fps)
         width, height = v.codec_context.width, v.codec_context.height
-        if first_frame_turn(c) in (90, 270):
+        if first_frame_turn(c, v) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
                          bool(c.streams.audio))
@@ -109,9 +127,7 @@ def iter_frames(
     A file that breaks off part-way ends the iteration at the last good frame.
     """
     with _open(path) as c:
-        if not c.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = c.streams.video[0]
+        stream = main_video_stream(c, path)
         stream.thread_type = "AUTO"
         try:
             for frame in c.decode(stream):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fixtures.mp4_boxes import find_box
 
-from tests.detector.conftest import portrait, write_clip
+from tests.detector.conftest import portrait, tone, write_clip
 from trustavatar import provenance as pv
 from trustavatar.detector import AnalyzerStatus, Verdict, scan
 from trustavatar.errors import DetectionError, VideoInputError
@@ -182,3 +182,66 @@ def test_scan_many_wants_a_sequence_of_paths(clips):
         list(scan_many([clips["portrait"]], workers=0))
     with pytest.raises(VideoInputError, match="the video must be a path, got int"):
         scan(5)  # type: ignore[arg-type]
+
+
+def test_a_decoy_stream_placed_first_does_not_hide_the_video(no_trust, tmp_path):
+    """Only the first video stream was scanned: a grey decoy stream placed before a
+    watermarked AI video made the file 'inconclusive, no face' (exit 0)."""
+    import av
+
+    mark = Watermark(payload_for("urn:c2pa:test-manifest"))
+    face = mark.apply(portrait())
+    path = tmp_path / "decoy.mp4"
+    with av.open(str(path), "w") as out:
+        decoy = out.add_stream("libx264", rate=25)
+        decoy.width, decoy.height, decoy.pix_fmt = 320, 240, "yuv420p"
+        real = out.add_stream("libx264", rate=25)
+        real.width, real.height, real.pix_fmt = face.shape[1], face.shape[0], "yuv420p"
+        grey = np.full((240, 320, 3), 90, np.uint8)
+        for _ in range(40):
+            out.mux(decoy.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")))
+            out.mux(real.encode(av.VideoFrame.from_ndarray(face, format="rgb24")))
+        for s in (decoy, real):
+            out.mux(s.encode())
+    r = scan(path, trust=no_trust, analyzers=["provenance", "frequency"])
+    assert r.verdict is Verdict.LIKELY_MANIPULATED and r.decided_by == "provenance"
+    assert r.video["stream"] == 1 and r.video["video_streams"] == 2
+    assert r.warnings[0].startswith("the file holds 2 video streams, each scanned: #0 (320x240")
+    only = scan(path, trust=no_trust, analyzers=["provenance"], stream=0)
+    assert only.verdict is not Verdict.LIKELY_MANIPULATED and only.video["stream"] == 0
+    with pytest.raises(VideoInputError, match="no video stream #5"):
+        scan(path, trust=no_trust, analyzers=["provenance"], stream=5)
+
+
+def test_cover_art_is_not_a_video(tmp_path):
+    """An MP3 whose ID3 tag holds a picture opened as a one-frame 'video' and was scanned."""
+    import io
+    import struct
+
+    import av
+    from PIL import Image
+
+    song = tmp_path / "plain.mp3"
+    with av.open(str(song), "w") as out:
+        a = out.add_stream("libmp3lame", rate=16000)
+        a.layout = "mono"
+        t = tone(1.0)
+        for k in range(0, len(t), 1152):
+            f = av.AudioFrame.from_ndarray(t[None, k:k + 1152], format="fltp", layout="mono")
+            f.sample_rate, f.pts = 16000, k
+            out.mux(a.encode(f))
+        out.mux(a.encode())
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(jpeg, "JPEG")
+    payload = b"\x00image/jpeg\x00\x03cover\x00" + jpeg.getvalue()
+    apic = b"APIC" + struct.pack(">I", len(payload)) + b"\0\0" + payload
+    size = bytes((len(apic) >> s) & 0x7F for s in (21, 14, 7, 0))  # ID3 "syncsafe"
+    raw = song.read_bytes()
+    if raw[:3] == b"ID3":  # the encoder's own tag goes: one tag, ours
+        raw = raw[10 + (raw[6] << 21 | raw[7] << 14 | raw[8] << 7 | raw[9]):]
+    path = tmp_path / "song.mp3"
+    path.write_bytes(b"ID3\x03\x00\x00" + size + apic + raw)
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].disposition & av.stream.Disposition.attached_pic
+    with pytest.raises(VideoInputError, match="only a still picture"):
+        scan(path, analyzers=["frequency"])

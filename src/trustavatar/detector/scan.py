@@ -15,6 +15,7 @@ __all__ = ["BatchItem", "Progress", "scan", "scan_many"]
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -63,13 +64,17 @@ def scan(
     max_side: int = 1280,
     window: float = 2.0,
     progress: Progress | None = None,
+    stream: int | None = None,
 ) -> ScanResult:
     """Scan one video for manipulation; see :class:`~trustavatar.detector.ScanResult`.
 
     ``trust``: the C2PA trust anchors (default: the trustavatar home's). ``analyzers``:
     registered names (default: every default analyzer). ``fusion``: the fusion model
     (default: the packaged one). ``max_seconds`` scans only the start of long videos.
-    ``max_side`` bounds the frame size analysed (4K is downscaled first).
+    ``max_side`` bounds the frame size analysed (4K is downscaled first). ``stream``: scan
+    only the video stream of this number; by default a file with several video streams
+    has each scanned and the most suspicious result returned (a warning says so): a small
+    decoy stream placed first must not hide the video a player shows.
 
     Raises :class:`~trustavatar.errors.VideoInputError` when ``path`` is missing, not a
     video, has no video stream or no decodable frame. A video without a face, without
@@ -81,7 +86,12 @@ def scan(
     _check_options(path, analyzers, max_seconds, max_side, window, progress)
     p = Path(path)
     # 1. a readable video with a video stream
-    info = probe_video(p)
+    info = probe_video(p, stream)
+    if stream is None and len(info.video_streams) > 1:
+        return _each_stream(p, info.video_streams, progress, dict(
+            trust=trust, analyzers=analyzers, analyzer_options=analyzer_options,
+            fusion=fusion, device=device, max_seconds=max_seconds, max_side=max_side,
+            window=window))
     if device not in DEVICES:
         raise DetectionError(f"device must be one of {', '.join(DEVICES)}, got '{device}'")
     # 2. the fusion model and the analyzers
@@ -118,7 +128,8 @@ def scan(
         for n, a in active.items():
             _guard(n, failed, a.begin, ctx)
         # 4. one pass: decode → face mesh → every analyzer
-        reader = FrameReader(p, max_side=max_side, max_seconds=max_seconds)
+        reader = FrameReader(p, max_side=max_side, max_seconds=max_seconds,
+                             stream=info.stream)
         total = info.duration if max_seconds is None else min(info.duration, max_seconds)
         with FaceTracker() as tracker:
             last_report = 0.0
@@ -171,6 +182,26 @@ def scan(
         thresholds=dict(model.thresholds), fusion=model.summary(),
         seconds=time.perf_counter() - started, device=device, warnings=tuple(warnings),
     )
+
+
+def _each_stream(path: Path, streams: Sequence[int], progress: Progress | None,
+                 options: dict[str, Any]) -> ScanResult:
+    """Scan every video stream of ``path``; the most suspicious result, with a warning
+    that names the streams."""
+    started = time.perf_counter()
+    results = []
+    for k, index in enumerate(streams):
+        part = None if progress is None else (
+            lambda f, k=k: progress((k + f) / len(streams)))
+        results.append(scan(path, stream=index, progress=part, **options))
+    order = {"likely-manipulated": 2, "inconclusive": 1, "likely-authentic": 0}
+    worst = max(results, key=lambda r: (order[r.verdict.value], r.probability or 0.0))
+    shown = ", ".join(f"#{r.video['stream']} ({r.video['width']}x{r.video['height']}: "
+                      f"{r.verdict.value})" for r in results)
+    note = (f"the file holds {len(streams)} video streams, each scanned: {shown}; this is "
+            f"the result of stream #{worst.video['stream']}, the most suspicious")
+    return dataclasses.replace(worst, warnings=(note, *worst.warnings),
+                               seconds=time.perf_counter() - started)
 
 
 def _guard(name: str, failed: dict[str, str], fn: Callable[..., Any], *args: Any) -> Any:

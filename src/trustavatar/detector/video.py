@@ -29,7 +29,13 @@ from numpy.typing import NDArray
 from trustavatar._files import ffmpeg_path
 from trustavatar.errors import VideoInputError
 from trustavatar.provenance.formats import iso_media_cut_short
-from trustavatar.video_io import clockwise_turn, first_frame_turn, is_still_image, upright
+from trustavatar.video_io import (
+    clockwise_turn,
+    first_frame_turn,
+    is_still_image,
+    upright,
+    video_streams,
+)
 
 #: Container formats FFmpeg uses for single images: not videos.
 #: Consecutive undecodable packets after which a file counts as broken off.
@@ -56,13 +62,18 @@ class VideoProbe:
     rotation: int
     has_audio_stream: bool
     audio_offset: float
+    #: the number of the video stream described (``av``'s stream index)
+    stream: int = 0
+    #: every video stream of the file that is not an attached picture
+    video_streams: tuple[int, ...] = (0,)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "container": self.container, "codec": self.codec, "width": self.width,
             "height": self.height, "fps": round(self.fps, 3), "duration_s": round(self.duration, 3),
             "frames_estimate": self.frames_estimate, "rotation": self.rotation,
-            "has_audio_stream": self.has_audio_stream,
+            "has_audio_stream": self.has_audio_stream, "stream": self.stream,
+            "video_streams": len(self.video_streams),
         }
 
 
@@ -97,25 +108,44 @@ def _open(path: Path) -> av.container.InputContainer:
     if is_still_image(container):
         container.close()
         raise VideoInputError(f"{path} is a still image, not a video")
-    if not container.streams.video:
+    if not video_streams(container):
+        pictures = bool(container.streams.video)
         container.close()
+        if pictures:
+            raise VideoInputError(f"{path} holds only a still picture (cover art), not a video")
         raise VideoInputError(f"{path} has no video stream")
     return container
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
-    """Read a video's container facts. Raises :class:`VideoInputError` for anything that
-    is not a readable video with a video stream."""
+def _stream(c: av.container.InputContainer, path: Path, index: int | None
+            ) -> av.video.stream.VideoStream:
+    """The video stream numbered ``index`` in the file (default: the first that is not an
+    attached picture)."""
+    streams = video_streams(c)
+    if index is None:
+        return streams[0]
+    for s in streams:
+        if s.index == index:
+            return s
+    raise VideoInputError(f"{path} has no video stream #{index} "
+                          f"(its video streams: {', '.join(f'#{s.index}' for s in streams)})")
+
+
+def probe_video(path: str | os.PathLike[str], stream: int | None = None) -> VideoProbe:
+    """Read a video's container facts, of its video stream numbered ``stream`` (default:
+    the first; :attr:`VideoProbe.video_streams` lists them all). Raises
+    :class:`VideoInputError` for anything that is not a readable video with a video
+    stream."""
     p = Path(path)
     with _open(p) as c:
-        v = c.streams.video[0]
+        v = _stream(c, p, stream)
         fps = float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
         if v.duration and v.time_base:
             duration = float(v.duration * v.time_base)
         else:
             duration = c.duration / 1e6 if c.duration else 0.0
         width, height = v.codec_context.width, v.codec_context.height
-        rotation = first_frame_turn(c)
+        rotation = first_frame_turn(c, v)
         if rotation in (90, 270):
             width, height = height, width
         v_start = (float(v.start_time * v.time_base)
@@ -130,6 +160,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoProbe:
             width=width, height=height, fps=fps, duration=max(duration, 0.0),
             frames_estimate=int(v.frames or round(duration * fps)), rotation=rotation,
             has_audio_stream=bool(c.streams.audio), audio_offset=offset,
+            stream=v.index, video_streams=tuple(s.index for s in video_streams(c)),
         )
 
 
@@ -143,12 +174,13 @@ class FrameReader:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_side: int = 1280,
-                 max_seconds: float | None = None) -> None:
+                 max_seconds: float | None = None, stream: int | None = None) -> None:
         if max_side < 32:
             raise VideoInputError(f"max_side must be at least 32, got {max_side}")
         self.path = Path(path)
         self.max_side = max_side
         self.max_seconds = max_seconds
+        self.stream = stream
         self.frames = 0
         self.damaged = False
         self.bad_packets = 0
@@ -156,7 +188,7 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         with _open(self.path) as c:
-            stream = c.streams.video[0]
+            stream = _stream(c, self.path, self.stream)
             stream.thread_type = "AUTO"
             fps = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
             start: float | None = None

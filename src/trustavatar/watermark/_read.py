@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from trustavatar._files import ffmpeg_path
 from trustavatar.errors import ProvenanceInputError, WatermarkError
+from trustavatar.video_io import video_streams
 from trustavatar.watermark._code import CODED_BITS, decode
 from trustavatar.watermark._embed import DEFAULT_KEY, check_frame, check_key
 from trustavatar.watermark._layout import (
@@ -205,9 +206,10 @@ def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float
         raise ProvenanceInputError(f"{path} is not a video that can be decoded") from e
     count = 0
     with container:
-        if not container.streams.video:
+        streams = video_streams(container)  # not an attached picture (cover art)
+        if not streams:
             raise ProvenanceInputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
+        stream = streams[0]
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
