@@ -14,6 +14,10 @@ from pathlib import Path
 
 from trustavatar.errors import InputError
 
+#: characters of the target's name kept in its temporary file's name (which callers may
+#: extend, e.g. ``.raw.mp4``: a file system allows 255 bytes)
+_NAME_KEPT = 64
+
 
 def _temporary_beside(target: Path) -> Path:
     """An empty temporary file in ``target``'s directory (InputError when there is none or
@@ -25,8 +29,9 @@ def _temporary_beside(target: Path) -> Path:
         raise InputError(f"cannot write {target}: {directory} is a file, not a directory")
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    try:  # a short name: ".{target}.XXXXXXXX.part" of a 240-character target passed 255
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:_NAME_KEPT]}.", suffix=".part",
+                                        dir=directory)
     except OSError as e:
         raise InputError(f"cannot write to {directory}: {e.strerror}") from e
     os.close(fd)
@@ -41,11 +46,15 @@ def check_writable(target: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[Path]:
+def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
+                  replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s directory; on success rename it onto ``target``.
 
     The caller writes the complete output to the yielded path. If the ``with`` body
-    raises, the temporary file is deleted and the exception propagates.
+    raises, the temporary file is deleted and the exception propagates. ``replace=False``:
+    never replace a file, not even one that appeared at ``target`` while the output was
+    being made (another run, the user): :class:`InputError` instead, and the temporary
+    file is removed.
     """
     target = Path(target)
     tmp = _temporary_beside(target)
@@ -54,11 +63,35 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644) -> Itera
         tmp.chmod(mode)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
-        tmp.replace(target)
+        if replace:
+            tmp.replace(target)
+        else:
+            _move_if_absent(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _move_if_absent(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target`` unless ``target`` exists, atomically where the file
+    system has hard links (a link fails on an existing name; the rename would not)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise refused(target) from None
+    except OSError:  # no hard links here: check, then rename (a narrow race remains)
+        if target.exists() or target.is_symlink():
+            raise refused(target) from None
+        tmp.replace(target)
+        return
+    tmp.unlink()
+
+
+def refused(target: Path) -> InputError:
+    """The error for an output that appeared while it was being made."""
+    return InputError(f"{target} exists (it appeared while the output was being made); not "
+                      "replaced: write elsewhere, or use --force to replace it")
 
 
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:

@@ -392,3 +392,47 @@ def test_cli_says_fps_does_not_apply_to_a_dub(studio, photo_video, tmp_path, cap
                "One, two, three.", "--fps", "50", "--qa", "report", "--out", out)
     assert r.code in (0, 1), r.err
     assert "--fps applies to photo mode; the dub keeps the video's own 25 fps" in r.err
+
+
+def test_an_output_that_appears_mid_render_is_not_replaced(studio, tmp_path):
+    """Without --force (overwrite=False) the 'exists already' check ran only before the
+    render: a file made at --out meanwhile (by the user, by a parallel run) was replaced."""
+    out = tmp_path / "late.mp4"
+    rows = studio.ledger_rows()
+
+    def someone_else(stage: str, done: int, total: int) -> None:
+        if stage == "rendering" and done == 2:
+            out.write_text("precious")
+
+    with pytest.raises(InputError, match="appeared while the output was being made"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="Mine, not yours.", home=studio.home, size=160, overwrite=False,
+                 progress=someone_else)
+    assert out.read_text() == "precious" and studio.ledger_rows() == rows
+    assert [p.name for p in tmp_path.iterdir()] == ["late.mp4"]
+    with pytest.raises(InputError, match="overwrite must be True or False"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="x", home=studio.home, overwrite="no")
+
+
+def test_atomic_output_keeps_temporary_names_short_and_can_refuse_to_replace(tmp_path):
+    from trustavatar._atomic import atomic_output
+
+    long = tmp_path / ("L" * 240 + ".mp4")  # a legal name; its temporary one was not
+    with atomic_output(long) as tmp:
+        assert len(tmp.name + ".raw.mp4") < 255
+        tmp.with_name(tmp.name + ".raw.mp4").write_bytes(b"raw")
+        tmp.with_name(tmp.name + ".raw.mp4").unlink()
+        tmp.write_bytes(b"done")
+    assert long.read_bytes() == b"done"
+    target = tmp_path / "t.txt"
+    with pytest.raises(InputError, match="appeared while"), \
+            atomic_output(target, replace=False) as tmp:
+        tmp.write_bytes(b"new")
+        target.write_bytes(b"theirs")
+    assert target.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, "t.txt"])
+    target.unlink()
+    with atomic_output(target, replace=False) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"

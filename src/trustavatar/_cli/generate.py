@@ -92,7 +92,7 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
             face=face, consent=consent_path, out=out, audio=audio, script=_script(script),
             language=language, voice=voice, rate=rate, size=size, fps=fps, seed=seed,
             qa=qa, home=st.home, passphrase=passphrase, operator=operator,
-            progress=progress,
+            progress=progress, overwrite=force,
         )
     given = click.get_current_context().get_parameter_source("fps")
     if (result.mode == "video" and given is click.core.ParameterSource.COMMANDLINE

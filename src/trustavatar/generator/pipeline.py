@@ -25,7 +25,7 @@ import numpy as np
 
 from trustavatar import consent as consent_api
 from trustavatar import provenance
-from trustavatar._atomic import atomic_output
+from trustavatar._atomic import atomic_output, refused
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -196,6 +196,7 @@ def generate(
     motion: MotionConfig | None = None,
     progress: Progress | None = None,
     at: dt.datetime | None = None,
+    overwrite: bool = True,
 ) -> GenerationResult:
     """Make a consented, watermarked, C2PA-signed talking-head MP4.
 
@@ -203,7 +204,9 @@ def generate(
     (MP4/MOV/…: lip-sync dubbing of the mouth and jaw). ``audio`` (any format) or
     ``script`` (spoken by espeak-ng in ``language``). ``qa="report"`` keeps an output
     that fails the quality checks (the failures are in the result); ``"fail"`` raises
-    :class:`QualityCheckError` and writes nothing.
+    :class:`QualityCheckError` and writes nothing. ``overwrite=False``: never replace a
+    file at ``out``, not even one that appears there while the video is being made (the
+    CLI without ``--force``); such a run fails with nothing written and nothing ledgered.
 
     Raises a :class:`~trustavatar.errors.ConsentError` (nothing rendered, nothing written)
     when the consent does not grant ``avatar-generation`` for this face and language.
@@ -250,6 +253,8 @@ def generate(
                          f"a video ({', '.join(sorted(_VIDEO_SUFFIXES))}), got {face_p.name}")
     if qa not in ("fail", "report"):
         raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
+    if not isinstance(overwrite, bool):
+        raise InputError(f"overwrite must be True or False, got {overwrite!r}")
 
     # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
     #    whether the output is long enough to be measured by a QA process beside the
@@ -296,7 +301,7 @@ def generate(
 
         # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
         inputs = {"face": sha256_file(face_p), **speech.inputs}
-        with atomic_output(out_p) as final_tmp:
+        with atomic_output(out_p, replace=overwrite) as final_tmp:
             raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
             try:
                 t = time.perf_counter()
@@ -343,8 +348,10 @@ def generate(
                 )
                 timings["sign_s"] = time.perf_counter() - t
             finally:
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     raw.unlink()
+            if not overwrite and (out_p.exists() or out_p.is_symlink()):
+                raise refused(out_p)  # checked again, atomically, when it is moved in
             from trustavatar.registry import LedgerEntry, append_generation
 
             t = time.perf_counter()
