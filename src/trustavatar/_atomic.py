@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from trustavatar import _terminate
 from trustavatar.errors import InputError
 
 #: characters of the target's name kept in its temporary file's name (which callers may
@@ -63,6 +64,7 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
         tmp.chmod(mode)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
+        _terminate.raise_if_requested()  # SIGTERM whose exception was lost on its way
         if replace:
             tmp.replace(target)
         else:

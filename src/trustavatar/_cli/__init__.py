@@ -6,8 +6,10 @@ Every trustavatar :class:`~trustavatar.errors.Error` is caught here, printed as 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import traceback
@@ -17,6 +19,7 @@ from typing import ClassVar
 
 import click
 
+from trustavatar import _terminate
 from trustavatar._cli._common import CliState
 from trustavatar._version import __version__
 from trustavatar.errors import Error, ExitCode
@@ -77,6 +80,30 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     ctx.obj = CliState(home=Home.resolve(home), debug=debug)
 
 
+def _terminated() -> int:
+    click.echo("trustavatar: terminated", err=True)
+    return 128 + signal.SIGTERM
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises nothing more."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _not_utf8(args: list[str]) -> str | None:
+    """The first command-line argument that is not UTF-8 text (the bytes Python could not
+    decode stand in it as surrogates): named, with its bad bytes shown as escapes."""
+    for i, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape")
+            return f"argument {i} ({raw.decode('utf-8', 'backslashreplace')})"
+    return None
+
+
 def _fail(st: CliState | None, code: int, kind: str, message: str) -> int:
     if st is not None and st.json:
         click.echo(json.dumps({"ok": False, "error": {"type": kind, "message": message,
@@ -109,6 +136,15 @@ def run(argv: list[str] | None = None) -> int:
         obj = ctxs[0].obj if ctxs else None
         return obj if isinstance(obj, CliState) else None
 
+    bad = _not_utf8(args)
+    if bad is not None:  # refused now: it failed only at signing or the ledger, after the work
+        if _json_requested(args):
+            click.echo(json.dumps({"ok": False, "error": {
+                "type": "UsageError", "message": f"{bad} is not UTF-8 text",
+                "exit_code": int(ExitCode.USAGE)}}, indent=2))
+        click.echo(f"trustavatar: error: {bad} is not UTF-8 text; names, texts and paths "
+                   "must be UTF-8 (rename the file)", err=True)
+        return int(ExitCode.USAGE)
     try:
         with cli.make_context("trustavatar", list(args)) as ctx:
             ctxs.append(ctx)
@@ -133,12 +169,16 @@ def run(argv: list[str] | None = None) -> int:
             click.echo(e.diagnostics(), err=True)
         return _fail(st, e.exit_code, type(e).__name__, e.message)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
-        if isinstance(e, _Terminated):
-            click.echo("trustavatar: terminated", err=True)
-            return 128 + signal.SIGTERM
+        if isinstance(e, _terminate.Terminated):
+            return _terminated()
         click.echo("trustavatar: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # stdout closed early (| head): nothing more can be said there
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     except Exception as e:  # a bug: one line, traceback only with --debug
+        if _terminate.requested():  # SIGTERM's exception turned into another on its way
+            return _terminated()
         st = current_state()
         if st is not None and st.debug:
             traceback.print_exc()
@@ -148,15 +188,15 @@ def run(argv: list[str] | None = None) -> int:
         )
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, ``docker stop``), raised where Ctrl-C would be so
-    that the same clean-up runs: temporary outputs removed, child processes stopped."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    sys.exit(run())
+    signal.signal(signal.SIGTERM, _terminate.on_sigterm)
+    for stream in (sys.stdout, sys.stderr):  # a locale that cannot show "→" or a name
+        if (stream.encoding or "").lower().replace("-", "") != "utf8":
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    try:
+        code = run()
+    except BrokenPipeError:  # raised again while an error was being reported
+        _quiet_stdout()
+        code = 128 + signal.SIGPIPE
+    sys.exit(code)

@@ -75,15 +75,15 @@ def passphrase_option(f: F) -> F:
 
 
 def read_passphrase(var: str | None, option: str = "--passphrase-env") -> bytes | None:
+    # the variable's bytes as they are: a passphrase need not be UTF-8 text
     if var is None:
-        value = os.environ.get(PASSPHRASE_ENV_DEFAULT)
-        return value.encode() if value else None
-    value = os.environ.get(var)
+        return os.environb.get(PASSPHRASE_ENV_DEFAULT.encode()) or None
+    value = os.environb.get(os.fsencode(var))
     if value is None:
         raise InputError(f"environment variable {var} ({option}) is not set")
     if not value:
         raise InputError(f"environment variable {var} ({option}) is empty")
-    return value.encode()
+    return value
 
 
 def time_option(value: str | None, option: str, *, date_ok: bool = False) -> dt.datetime | None:

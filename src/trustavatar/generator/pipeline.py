@@ -224,9 +224,12 @@ def generate(
                              or not MIN_SIZE <= size <= MAX_SIZE):
         raise InputError(f"size must be a whole number of pixels from {MIN_SIZE} to "
                          f"{MAX_SIZE} (the output's longer side), got {size!r}")
-    for name, text in (("language", language), ("voice", voice), ("operator", operator)):
+    for name, text in (("language", language), ("voice", voice), ("operator", operator),
+                       ("script", script)):
         if text is not None and not isinstance(text, str):
             raise InputError(f"{name} must be a string, got {type(text).__name__}")
+        if text is not None and not _is_utf8(text):  # it failed only at the ledger
+            raise InputError(f"{name} is not UTF-8 text (it holds undecodable bytes)")
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
@@ -357,7 +360,7 @@ def generate(
             t = time.perf_counter()
             with Registry.for_home(home) as registry:
                 row = append_generation(registry, LedgerEntry(
-                    operator=operator or os.environ.get("USER") or "unknown",
+                    operator=operator or _login_name(),
                     consent_id=grant.consent_id,
                     consent_artifact_sha256=grant.artifact_sha256,
                     mode=mode,
@@ -380,6 +383,20 @@ def generate(
             else 0, qa=qa_report, ledger_seq=row.seq,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates standing for bytes that were not UTF-8
+        return False
+    return True
+
+
+def _login_name() -> str:
+    """``$USER`` for the ledger's operator; "unknown" when unset or not UTF-8."""
+    name = os.environ.get("USER") or ""
+    return name if name and _is_utf8(name) else "unknown"
 
 
 def _embed_one(image: np.ndarray) -> FaceEmbedding:

@@ -1,0 +1,81 @@
+"""The command line in odd environments: bytes that are not UTF-8, a locale that cannot
+show every character, a closed stdout, a SIGTERM whose exception got lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from trustavatar import _terminate
+from trustavatar._atomic import atomic_output
+
+CLI = [sys.executable, "-m", "trustavatar"]
+
+
+def _run(args: list[str | bytes], *, env: dict | None = None, stdout=subprocess.PIPE):
+    full = {**os.environ, "PYTHONUTF8": "0", **(env or {})}
+    return subprocess.run([*CLI, *args], stdout=stdout, stderr=subprocess.PIPE,
+                          env=full, timeout=120, check=False)
+
+
+def test_an_argument_that_is_not_utf8_is_refused_before_any_work(tmp_path) -> None:
+    """It failed only at the ledger or at signing, after the whole render (exit 70)."""
+    home = str(tmp_path / "home")
+    r = _run(["--home", home, "keys", "init", "--org", b"Studio \xff"])
+    assert r.returncode == 2, r.stderr
+    assert b"argument 6 (Studio \\xff) is not UTF-8 text" in r.stderr
+    assert not (tmp_path / "home").exists()
+    r = _run(["--home", home, "consent", "challenge", "--subject", b"\xfe", "--json"])
+    assert r.returncode == 2 and b'"type": "UsageError"' in r.stdout
+
+
+def test_a_passphrase_is_taken_as_bytes(tmp_path, media) -> None:
+    home = str(tmp_path / "home")
+    env = {b"STUDIO_PASS": b"\xff\xfe not text"}
+    assert _run(["--home", home, "keys", "init", "--org", "S", "--passphrase-env",
+                 "STUDIO_PASS"], env=env).returncode == 0
+    r = _run(["--home", home, "provenance", "sign", str(media["jpeg"]), "--out",
+              str(tmp_path / "signed.jpg"), "--passphrase-env", "STUDIO_PASS"], env=env)
+    assert r.returncode == 0, r.stderr
+    r = _run(["--home", home, "provenance", "sign", str(media["jpeg"]), "--out",
+              str(tmp_path / "again.jpg"), "--passphrase-env", "STUDIO_PASS"],
+             env={b"STUDIO_PASS": b"\xff\xfd"})
+    assert r.returncode != 0 and b"internal error" not in r.stderr
+
+
+def test_a_closed_stdout_or_an_ascii_locale_is_no_internal_error(tmp_path) -> None:
+    home = str(tmp_path / "home")
+    assert _run(["--home", home, "keys", "init", "--org", "Zoë Studio"]).returncode == 0
+    read, write = os.pipe()
+    os.close(read)  # whatever is written now fails with EPIPE
+    try:
+        r = _run(["--home", home, "keys", "show", "--json"], stdout=write)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and b"Traceback" not in r.stderr, r.stderr
+    r = _run(["--home", home, "keys", "show"], env={"PYTHONIOENCODING": "ascii"})
+    assert r.returncode == 0, r.stderr
+    assert b"Zo\\xeb Studio" in r.stdout
+
+
+def test_a_lost_sigterm_still_stops_the_output_from_being_moved_in(tmp_path,
+                                                                    monkeypatch) -> None:
+    """SIGTERM during mediapipe's import became an ImportError, or was swallowed: a run
+    went on to write and ledger its output (exit 0). The request is remembered."""
+    monkeypatch.setattr(_terminate, "_requested", True)
+    target = tmp_path / "out.txt"
+    with pytest.raises(_terminate.Terminated), atomic_output(target) as tmp:
+        tmp.write_text("done")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ledger_operator_is_never_undecodable(monkeypatch) -> None:
+    from trustavatar.generator.pipeline import _login_name
+
+    monkeypatch.setenv("USER", "ada")
+    assert _login_name() == "ada"
+    monkeypatch.setenv("USER", "x\udcffy")  # the bytes b"x\xffy" of a non-UTF-8 login
+    assert _login_name() == "unknown"
