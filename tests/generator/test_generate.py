@@ -436,3 +436,28 @@ def test_atomic_output_keeps_temporary_names_short_and_can_refuse_to_replace(tmp
     with atomic_output(target, replace=False) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_a_registry_that_cannot_be_written_stops_the_run_before_the_render(studio, tmp_path,
+                                                                          monkeypatch):
+    """A read-only registry (file, folder or mount) was found only at the ledger row, after
+    the whole render. The registry is opened read-only here, as such a file would be."""
+    import sqlite3
+
+    from trustavatar.errors import RegistryError
+
+    def read_only(cls, home):
+        path = studio.home.registry_path
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                               isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return Registry(conn, path)
+
+    monkeypatch.setattr(Registry, "for_home", classmethod(read_only))
+    stages: list[str] = []
+    out = tmp_path / "ro.mp4"
+    with pytest.raises(RegistryError, match="attempt to write a readonly database"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="Nothing to record.", home=studio.home, size=160,
+                 progress=lambda stage, done, total: stages.append(stage))
+    assert "rendering" not in stages and not out.exists()

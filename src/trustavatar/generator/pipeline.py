@@ -278,6 +278,7 @@ def generate(
         lang_for_scope = speech.language  # a script's (default en); audio's when given
         artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
         with Registry.for_home(home) as registry:
+            registry.check_writable()  # the ledger row comes last: fail before the render
             grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
                                         language=lang_for_scope, trust=trust, registry=registry,
                                         at=at, home=home)

@@ -197,6 +197,22 @@ class Registry:
                 conn.execute("ROLLBACK")
             raise RegistryError(f"cannot commit to the registry {self.path}: {e}") from e
 
+    def check_writable(self) -> None:
+        """Raise :class:`~trustavatar.errors.RegistryError` now if a write would fail (a
+        read-only file, folder or mount), for work whose result is recorded only at its
+        end: a generation rendered in full was discarded at its ledger row. Writes the
+        header's ``user_version`` unchanged, and rolls back."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot write to the registry {self.path}: {e}") from e
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only statement and return all rows."""
         try:
