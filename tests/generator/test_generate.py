@@ -461,3 +461,26 @@ def test_a_registry_that_cannot_be_written_stops_the_run_before_the_render(studi
                  script="Nothing to record.", home=studio.home, size=160,
                  progress=lambda stage, done, total: stages.append(stage))
     assert "rendering" not in stages and not out.exists()
+
+
+def test_a_big_face_video_is_dubbed_at_most_at_1920_unless_asked(tmp_path):
+    """A phone's 4K clip was dubbed at full size (1.8 GB, 15 s a second of output)."""
+    import av
+
+    from trustavatar.face import load_image
+    from trustavatar.generator import pipeline
+
+    face = np.asarray(Image.fromarray(load_image(sample_portrait_path())).resize((1440, 1440)))
+    frame = np.zeros((1440, 2560, 3), np.uint8)
+    frame[:, 560:2000] = face
+    clip = tmp_path / "big.mp4"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 2560, 1440, "yuv420p"
+        v.options = {"preset": "ultrafast"}
+        for _ in range(3):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(v.encode())
+    for asked, expected in ((None, (1080, 1920)), (2160, (1214, 2160)), (640, (360, 640))):
+        image, _, info = pipeline._reference(clip, "video", asked)
+        assert image.shape[:2] == expected and info is not None and info.width == 2560

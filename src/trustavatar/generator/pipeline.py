@@ -78,6 +78,9 @@ _AUDIO_OVERRUN_S = 0.5
 MIN_SIZE, MAX_SIZE = 64, 2160
 #: a photo is animated at this size (longer side) unless ``size`` says otherwise
 _DEFAULT_SIDE = 512
+#: a face video's longer side, at most, unless ``size`` asks for more: a phone's 4K clip
+#: dubbed at full size took 1.8 GB and 15 s a second of output (8K: 3.4 GB)
+VIDEO_DEFAULT_MAX_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,8 @@ def _reference(face: Path, mode: str, size: int | None
                                     f"{len(faces)}")
         return img, _big_enough(faces[0], face, (w, h)), None
     info = probe(face)
+    if size is None and max(info.width, info.height) > VIDEO_DEFAULT_MAX_SIDE:
+        size = VIDEO_DEFAULT_MAX_SIDE
     w, h = _fit(info.width, info.height, size)
     with FaceMesh(video=False, max_faces=2) as mesh:
         for i, frame in enumerate(iter_frames(face, size=(w, h))):
