@@ -484,3 +484,24 @@ def test_a_big_face_video_is_dubbed_at_most_at_1920_unless_asked(tmp_path):
     for asked, expected in ((None, (1080, 1920)), (2160, (1214, 2160)), (640, (360, 640))):
         image, _, info = pipeline._reference(clip, "video", asked)
         assert image.shape[:2] == expected and info is not None and info.width == 2560
+
+
+@pytest.mark.parametrize("kind", ["noise", "hum", "dc"])
+def test_audio_without_speech_is_refused_before_the_render(studio, tmp_path, kind):
+    """Noise, mains hum or a DC offset passed the silence check; the rendered still face
+    then failed the QA as 'identity drifted', far from the real cause."""
+    n = 3 * 16000
+    t = np.arange(n) / 16000
+    signal = {"noise": np.random.default_rng(0).normal(0, 0.1, n),
+              "hum": 0.05 * np.sin(2 * np.pi * 50 * t),
+              "dc": np.full(n, 0.5)}[kind]
+    wav = tmp_path / f"{kind}.wav"
+    Audio.from_array(signal.astype(np.float32), 16000).write_wav(wav)
+    stages: list[str] = []
+    rows = studio.ledger_rows()
+    with pytest.raises(AudioInputError, match=rf"no speech found in {kind}\.wav"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
+                 audio=wav, home=studio.home, size=160,
+                 progress=lambda stage, done, total: stages.append(stage))
+    assert "rendering" not in stages
+    _nothing_written(studio, tmp_path / "o.mp4", rows)

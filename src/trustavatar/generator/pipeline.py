@@ -45,6 +45,7 @@ from trustavatar.generator.finishing import FrameFinisher
 from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,
+    MIN_PLANNED_STD,
     SYNC_MIN_FRAMES,
     BoxFromMesh,
     QAReport,
@@ -301,6 +302,11 @@ def generate(
         # 3. Motion.
         track = plan_motion(visemes, energy, fps=out_fps, seed=seed, config=motion,
                             head=mode == "photo")
+        if audio is not None and float(np.std(track.gap)) < MIN_PLANNED_STD:
+            # noise, hum, music or a tone: rendered, it was a still face that failed the
+            # QA as "identity drifted", a cause far from the real one
+            raise AudioInputError(f"no speech found in {Path(audio).name}: the mouth would not "
+                                  "move (is it noise, hum, music or silence?)")
         check_at = frames_to_check(track.gap, out_fps)
         generation_id = f"gen-{secrets.token_hex(8)}"
         payload = secrets.token_bytes(8)

@@ -16,7 +16,8 @@ correlation), 0.003 and 0.002 at 256 px; no checked frame by more than 0.02.
 
 from __future__ import annotations
 
-__all__ = ["IDENTITY_FRAME_MAX", "IDENTITY_MEDIAN_MAX", "BoxFromMesh", "FrameMeter",
+__all__ = ["IDENTITY_FRAME_MAX", "IDENTITY_MEDIAN_MAX", "MIN_PLANNED_STD", "BoxFromMesh",
+           "FrameMeter",
            "Measurements", "QAReport", "assess", "frames_to_check",
            "identity_embedding", "reference_for_qa"]
 
@@ -49,8 +50,9 @@ SYNC_MIN_CORRELATION = 0.5
 #: correlated: on a 3 s, 256 px dub the same inputs gave 0.49-0.67 unsmoothed (the random
 #: watermark payload alone moves the landmarks), 0.54-0.78 smoothed.
 _SYNC_SMOOTH_FRAMES = 1.0
-#: a planned mouth track that varies less than this has nothing to check sync against
-_MIN_PLANNED_STD = 0.004
+#: a planned mouth track that varies less than this has nothing to check sync against (and
+#: the generator refuses such audio: there is no speech in it to lip-sync)
+MIN_PLANNED_STD = 0.004
 #: Fewer measured frames than this and the sync is not checked (a note says so).
 SYNC_MIN_FRAMES = 10
 
@@ -320,7 +322,7 @@ def assess(
     if n < SYNC_MIN_FRAMES:
         notes.append(f"sync not checked: the mouth was measured in {n} frame(s) "
                      f"(< {SYNC_MIN_FRAMES})")
-    elif np.nanstd(planned_gap) < _MIN_PLANNED_STD:
+    elif np.nanstd(planned_gap) < MIN_PLANNED_STD:
         notes.append("sync not checked: the planned mouth barely moves (no speech to follow)")
     else:
         gap = np.asarray(planned_gap, np.float64)[:len(measured.openings)]
