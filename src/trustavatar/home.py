@@ -86,11 +86,17 @@ class Home:
         else the user data folder."""
         if isinstance(path, Home):
             return path
+        source = "a trustavatar home"
         if path is None:
             path = os.environ.get(ENV_VAR) or platformdirs.user_data_dir("trustavatar")
+            if os.environ.get(ENV_VAR):
+                source = f"${ENV_VAR}"
         if not isinstance(path, str | os.PathLike) or not str(path).strip():
-            raise InputError(f"a trustavatar home is a folder path or a Home, got {path!r}")
-        return cls(Path(path).expanduser().absolute())
+            raise InputError(f"{source} must be a folder path or a Home, got {path!r}")
+        try:
+            return cls(Path(path).expanduser().absolute())
+        except RuntimeError as e:  # "~user/…" for a user this system does not know
+            raise InputError(f"{source} {str(path)!r}: {e}") from e
 
     # Layout -------------------------------------------------------------------------
     @property

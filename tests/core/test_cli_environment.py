@@ -79,3 +79,16 @@ def test_the_ledger_operator_is_never_undecodable(monkeypatch) -> None:
     assert _login_name() == "ada"
     monkeypatch.setenv("USER", "x\udcffy")  # the bytes b"x\xffy" of a non-UTF-8 login
     assert _login_name() == "unknown"
+
+
+def test_a_bad_home_is_reported_as_json_when_json_is_asked(tmp_path) -> None:
+    """A home Click had accepted but trustavatar refused left stdout empty under --json;
+    '~nouser/x' was an internal error (exit 70)."""
+    import json
+
+    r = _run(["--home", "~nouser-trustavatar/x", "keys", "show", "--json"])
+    assert r.returncode == 2 and b"internal error" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["error"]["type"] == "InputError"
+    r = _run(["ledger", "verify", "--json"], env={"TRUSTAVATAR_HOME": " "})
+    assert r.returncode == 2 and "$TRUSTAVATAR_HOME must be a folder path or a Home" in json.loads(
+        r.stdout)["error"]["message"]

@@ -104,8 +104,11 @@ def _not_utf8(args: list[str]) -> str | None:
     return None
 
 
-def _fail(st: CliState | None, code: int, kind: str, message: str) -> int:
-    if st is not None and st.json:
+def _fail(st: CliState | None, code: int, kind: str, message: str,
+          json_asked: bool = False) -> int:
+    """Report an error (also as JSON on stdout under --json; ``json_asked``: the command
+    line asked for it before any state knew, e.g. a bad --home)."""
+    if (st is not None and st.json) or (st is None and json_asked):
         click.echo(json.dumps({"ok": False, "error": {"type": kind, "message": message,
                                                       "exit_code": int(code)}}, indent=2))
     click.echo(f"trustavatar: error: {message}", err=True)
@@ -167,7 +170,7 @@ def run(argv: list[str] | None = None) -> int:
         st = current_state()
         if st is not None and st.debug:
             click.echo(e.diagnostics(), err=True)
-        return _fail(st, e.exit_code, type(e).__name__, e.message)
+        return _fail(st, e.exit_code, type(e).__name__, e.message, _json_requested(args))
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
         if isinstance(e, _terminate.Terminated):
             return _terminated()
@@ -185,6 +188,7 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(
             st, ExitCode.INTERNAL, "InternalError",
             f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it",
+            _json_requested(args),
         )
 
 
