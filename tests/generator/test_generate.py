@@ -505,3 +505,13 @@ def test_audio_without_speech_is_refused_before_the_render(studio, tmp_path, kin
                  progress=lambda stage, done, total: stages.append(stage))
     assert "rendering" not in stages
     _nothing_written(studio, tmp_path / "o.mp4", rows)
+
+
+def test_a_script_longer_than_ten_minutes_is_refused_like_audio(studio, tmp_path):
+    """Audio is held to 600 s; a script was not (an SSML pause of 3000 s rendered for
+    minutes)."""
+    with pytest.raises(AudioInputError, match=r"the spoken script is \d+ s long; at most 600 s"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
+                 script='<speak>Hello <break time="700s"/> there.</speak>', home=studio.home,
+                 size=160)
+    assert not (tmp_path / "o.mp4").exists()
