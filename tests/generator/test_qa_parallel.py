@@ -223,3 +223,13 @@ def test_a_sync_check_that_cannot_run_says_why() -> None:
     assert report.sync_correlation is not None and report.sync_correlation > 0.9
     assert report.sync_offset_frames == 0
     assert not any(n.startswith("sync not checked") for n in report.notes)
+
+
+def test_a_full_disk_is_a_generation_error_not_an_internal_one() -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does: the writer's
+    OSError reached the CLI as an internal error (exit 70)."""
+    writer = VideoWriter("/dev/full", width=64, height=64, fps=25, audio=None)
+    with pytest.raises(GenerationError, match="cannot write the video /dev/full: No space"), \
+            writer:
+        for i in range(60):
+            writer.write(np.full((64, 64, 3), i, np.uint8))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 __all__ = ["CloseOrAbort"]
 
+import contextlib
 from types import TracebackType
 from typing import Self
 
@@ -24,5 +25,6 @@ class CloseOrAbort:
                  tb: TracebackType | None) -> None:
         if et is None:
             self.close()
-        else:
-            self.abort()
+        else:  # the block's error is the one to report, not a second one on the way out
+            with contextlib.suppress(Exception):
+                self.abort()

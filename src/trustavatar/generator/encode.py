@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = ["VideoWriter", "check_written"]
 
+import contextlib
 import os
 from fractions import Fraction
 
@@ -42,6 +43,7 @@ class VideoWriter(CloseOrAbort):
             raise InputError(f"frame size must be even for H.264, got {width}x{height}")
         self.width, self.height, self.fps = width, height, fps
         self.frames = 0
+        self._path = path
         try:
             self._out = av.open(ffmpeg_path(path), "w", format="mp4")
         except (OSError, av.FFmpegError) as e:
@@ -78,10 +80,17 @@ class VideoWriter(CloseOrAbort):
         # level of swscale's, chroma averaged over 2x2 pixels
         yuv: np.ndarray = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), np.uint8)
         vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        packets = self._mux_video(self._video.encode(vf))
-        self.frames += 1
-        self._push_audio(self.frames / self.fps)
+        try:
+            packets = self._mux_video(self._video.encode(vf))
+            self.frames += 1
+            self._push_audio(self.frames / self.fps)
+        except OSError as e:  # a full disk: the file system's words, not an internal error
+            raise self._write_error(e) from e
         return packets
+
+    def _write_error(self, e: OSError) -> GenerationError:
+        return GenerationError(f"cannot write the video {self._path}: "
+                               f"{e.strerror or e}")
 
     def _mux_video(self, packets: list[av.Packet]) -> list[bytes]:
         data = [bytes(p) for p in packets]  # muxing empties the packets
@@ -111,9 +120,15 @@ class VideoWriter(CloseOrAbort):
             if self._astream is not None:
                 self._push_audio(None)
                 self._out.mux(self._astream.encode())
-        finally:
             self._closed = True
             self._out.close()
+        except OSError as e:
+            raise self._write_error(e) from e
+        finally:
+            if not self._closed:
+                self._closed = True
+                with contextlib.suppress(OSError):
+                    self._out.close()
         return packets
 
     def close(self) -> None:
