@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["VideoInfo", "clockwise_turn", "first_frame_turn", "iter_frames", "probe", "upright"]
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
@@ -111,12 +112,33 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         fps = float(v.average_rate or v.guessed_rate or 25)
         duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
             c.duration / 1e6 if c.duration else 0.0)
+        if duration <= 0:  # not in the header (a browser's live WebM): from the packets
+            duration = _demuxed_seconds(path, v.index)
         frames = v.frames or round(duration * fps)
         width, height = v.codec_context.width, v.codec_context.height
         if first_frame_turn(c, v) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
                          bool(c.streams.audio))
+
+
+def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:
+    """The span of stream ``index``'s packets in seconds (first start to last end),
+    read without decoding: for files whose header gives no duration."""
+    first: int | None = None
+    end: int | None = None
+    with _open(path) as c:
+        stream = c.streams[index]
+        with contextlib.suppress(av.FFmpegError):
+            for packet in c.demux(stream):
+                if packet.pts is None:
+                    continue
+                first = packet.pts if first is None else min(first, packet.pts)
+                stop = packet.pts + (packet.duration or 0)
+                end = stop if end is None else max(end, stop)
+        if first is None or end is None or not stream.time_base:
+            return 0.0
+        return float((end - first) * stream.time_base)
 
 
 def iter_frames(
@@ -126,15 +148,37 @@ def iter_frames(
 
     A file that breaks off part-way ends the iteration at the last good frame.
     """
+    for _, img in iter_timed_frames(path, size=size):
+        yield img
+
+
+def iter_timed_frames(
+    path: str | os.PathLike[str], *, size: tuple[int, int] | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(seconds, frame)``: each frame of :func:`iter_frames` with its presentation
+    time from the first frame's, never going back (a frame without a timestamp is put one
+    nominal frame after the previous one). Variable-frame-rate footage (a phone dropping
+    to half rate in low light) keeps its timing only through these times."""
     with _open(path) as c:
         stream = main_video_stream(c, path)
         stream.thread_type = "AUTO"
+        step = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        start: float | None = None
+        previous = -math.inf
         try:
             for frame in c.decode(stream):
+                t = frame.time
+                if t is None or not math.isfinite(t):
+                    t = previous + step if math.isfinite(previous) else 0.0
+                else:
+                    start = t if start is None else start
+                    t -= start
+                t = max(t, previous + 1e-6) if math.isfinite(previous) else max(t, 0.0)
+                previous = t
                 img = upright(frame.to_ndarray(format="rgb24"), clockwise_turn(frame.rotation))
                 if size is not None and (img.shape[1], img.shape[0]) != size:
                     img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-                yield img
+                yield t, img
         except av.FFmpegError as e:
             if not isinstance(e, av.error.EOFError):
                 return

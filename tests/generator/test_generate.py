@@ -187,7 +187,7 @@ def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_vi
     face = tmp_path / "cut.mp4"
     face.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
     out, before = tmp_path / "o.mp4", studio.ledger_rows()
-    with pytest.raises(FaceTrackingError, match=r"cut.mp4 breaks off after \d+ frames .* "
+    with pytest.raises(FaceTrackingError, match=r"cut.mp4 breaks off at [\d.]+ s but .* "
                                                 r"truncated or damaged"):
         generate(face=face, consent=studio.consent, out=out, audio=photo_video.output,
                  home=studio.home)
@@ -515,3 +515,44 @@ def test_a_script_longer_than_ten_minutes_is_refused_like_audio(studio, tmp_path
                  script='<speak>Hello <break time="700s"/> there.</speak>', home=studio.home,
                  size=160)
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_variable_frame_rate_video_keeps_its_timing(studio, photo_video, tmp_path):
+    """Frames were taken one after another whatever their timestamps: footage whose second
+    half runs at half the frame rate (a phone in low light) played 1.5x slowed down.
+    Each source frame carries its number as a grey level; the dub must show, at each time,
+    the frame filmed then."""
+    from fractions import Fraction
+
+    import av
+
+    from trustavatar.generator.audio import load_audio
+    from trustavatar.video_io import iter_frames as frames_of
+
+    src = list(frames_of(photo_video.output))
+    times = [i * 0.04 for i in range(40)] + [1.6 + k * 0.08 for k in range(1, 31)]
+    face = tmp_path / "vfr.mp4"
+    with av.open(str(face), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = src[0].shape[1], src[0].shape[0], "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        v.options = {"bf": "0"}
+        for i, t in enumerate(times):
+            img = src[min(i, len(src) - 1)].copy()
+            img[:8, :8] = 3 * i  # the frame's number in its corner
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+    speech = tmp_path / "speech.wav"
+    spoken = load_audio(photo_video.output)
+    Audio.from_array(spoken.samples[: 16000 * 4], 16000).write_wav(speech)
+    r = generate(face=face, consent=studio.consent, out=tmp_path / "o.mp4", audio=speech,
+                 home=studio.home, qa="report")
+    dubbed = list(frames_of(r.output))
+    for when in (0.4, 2.0, 3.2):  # at full rate, and twice at half rate
+        k = round(when * r.fps)
+        t = k / r.fps
+        filmed = max(i for i, ti in enumerate(times) if ti <= t + 0.01)
+        shown = round(float(dubbed[k][:8, :8].mean()) / 3)
+        assert abs(shown - filmed) <= 1, (k, t, filmed, shown)

@@ -59,7 +59,7 @@ from trustavatar.generator.render import PhotoRenderer, VideoRenderer
 from trustavatar.home import Home
 from trustavatar.keys import Keystore
 from trustavatar.registry import Registry
-from trustavatar.video_io import VideoInfo, iter_frames, probe
+from trustavatar.video_io import VideoInfo, iter_frames, iter_timed_frames, probe
 from trustavatar.watermark import Watermark
 
 #: the purpose a consent must grant for generation
@@ -585,23 +585,24 @@ def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) ->
 
 def _video_frames(face: Path, size: tuple[int, int], n: int,
                   fps: float) -> Iterator[np.ndarray]:
-    """The video's first ``n`` frames; the last one is held if the video ends sooner (by
-    at most :data:`_AUDIO_OVERRUN_S`, which :func:`_check_audio_fits` ensured from the
-    duration the file declares). A file that breaks off earlier than it declares (cut
-    short in a copy) is refused, not frozen on its last good frame."""
-    produced = 0
-    last: np.ndarray | None = None
-    for frame in iter_frames(face, size=size):
-        yield frame
-        last = frame
-        produced += 1
-        if produced >= n:
-            return
-    if last is None:
+    """``n`` frames at ``fps``, each the video's frame showing at that time (by the
+    frames' timestamps: variable-frame-rate footage keeps its speed, a gap repeats the
+    frame before it). The last frame is held if the video ends sooner (by at most
+    :data:`_AUDIO_OVERRUN_S`, which :func:`_check_audio_fits` ensured from the duration
+    the file declares). A file that breaks off earlier than it declares (cut short in a
+    copy) is refused, not frozen on its last good frame."""
+    source = iter_timed_frames(face, size=size)
+    shown: tuple[float, np.ndarray] | None = next(source, None)
+    if shown is None:
         raise FaceTrackingError(f"{face.name} has no decodable frames")
-    if n - produced > math.ceil(_AUDIO_OVERRUN_S * fps) + 1:
-        raise FaceTrackingError(
-            f"the face video {face.name} breaks off after {produced} frames "
-            f"({produced / fps:.1f} s) but {n} are needed: the file is truncated or damaged")
-    for _ in range(n - produced):
-        yield last
+    coming = next(source, None)
+    slack = 0.25 / fps  # timestamps rounded to the container's time base
+    for i in range(n):
+        t = i / fps
+        while coming is not None and coming[0] <= t + slack:
+            shown, coming = coming, next(source, None)
+        if coming is None and t - shown[0] > _AUDIO_OVERRUN_S + 1.5 / fps:
+            raise FaceTrackingError(
+                f"the face video {face.name} breaks off at {shown[0]:.1f} s but "
+                f"{n / fps:.1f} s are needed: the file is truncated or damaged")
+        yield shown[1]

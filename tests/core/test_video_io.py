@@ -1,0 +1,42 @@
+"""trustavatar.video_io: durations a header does not give, and frame times."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from trustavatar.video_io import iter_timed_frames, probe
+
+
+def _clip(path, times, *, fmt=None, codec="libx264", options=None):
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
+        v = out.add_stream(codec, rate=25)
+        v.width = v.height = 64
+        v.pix_fmt = "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 3 * i, np.uint8),
+                                               format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+    return path
+
+
+def test_a_live_webm_without_a_duration_is_measured_from_its_packets(tmp_path) -> None:
+    """A browser's MediaRecorder writes WebM with no duration: generate said the face video
+    was 0.0 s long and refused any audio."""
+    clip = _clip(tmp_path / "live.webm", [i / 25 for i in range(50)], fmt="webm",
+                 codec="libvpx-vp9", options={"live": "1"})
+    with av.open(str(clip)) as c:
+        assert not c.duration and not c.streams.video[0].duration  # none declared
+    info = probe(clip)
+    assert abs(info.duration - 2.0) < 0.1 and info.frames == 50
+
+
+def test_frame_times_follow_the_timestamps(tmp_path) -> None:
+    times = [i * 0.04 for i in range(10)] + [0.4 + k * 0.08 for k in range(1, 6)]
+    got = [round(t, 3) for t, _ in iter_timed_frames(_clip(tmp_path / "vfr.mp4", times))]
+    assert got == [round(t, 3) for t in times]
