@@ -14,6 +14,12 @@ Three signs that a live face was filmed, each with a documented threshold:
   level of the audio (Pearson, best lag within ±:data:`SYNC_MAX_LAG_S`) at least
   :data:`MOUTH_SYNC_MIN`.
 
+Everything is timed by each frame's presentation time, not by its number: a phone that
+drops frames in low light (variable frame rate) keeps its blinks' lengths, and the mouth
+track is resampled by time onto the speech level's frames, which start where the audio
+track starts on the video's clock (an audio track may start later than the video). Over a
+constant-rate clip whose audio starts with the video the two grids coincide.
+
 Where the thresholds come from (measured with mediapipe 0.10.14 on the real talking-face
 clips of the shared evaluation media and on our own renders; ``consent/README.md``): real
 blinks bring the EAR to 0.06-0.55 of its open level, landmark jitter to 0.73-0.80 for a
@@ -162,17 +168,26 @@ def analyse_liveness(
     *,
     fps: float,
     speech_level: NDArray[np.floating] | None,
+    times: Sequence[float] | NDArray[np.floating] | None = None,
+    speech_start: float = 0.0,
 ) -> LivenessResult:
     """Measure blinks, head motion and mouth-speech tracking.
 
     ``landmarks``: per frame, ``(478, 2)`` landmarks of the one face, or None where no
-    face was found. ``fps``: frames per second. ``speech_level``: per frame, the speech-band
-    level of the audio in dB (:func:`trustavatar.generator.audio.frame_energy`), or None
-    when the clip has no usable audio (the mouth is then not compared with speech).
+    face was found. ``times``: each frame's presentation time in seconds, increasing
+    (default ``i / fps``: a constant frame rate). ``fps``: the clip's (nominal) frame rate.
+    ``speech_level``: the speech-band level of the audio in dB per ``1 / fps`` seconds
+    (:func:`trustavatar.generator.audio.frame_energy` at ``fps``), its first value at
+    ``speech_start`` seconds on the frames' clock (where the audio track starts relative to
+    the video), or None when the clip has no usable audio (the mouth is then not compared
+    with speech).
     """
     if not fps > 0:
         raise InputError(f"fps must be positive, got {fps}")
     n = len(landmarks)
+    t = _frame_times(times, n, fps)
+    if not np.isfinite(speech_start):
+        raise InputError(f"speech_start must be finite, got {speech_start}")
     present = [lm for lm in landmarks if lm is not None]
     for lm in present:
         _check_landmarks(lm)
@@ -192,7 +207,7 @@ def analyse_liveness(
     # 1. Blinks.
     ear_open = float(np.nanpercentile(ear, _OPEN_PERCENTILE))
     ratio = ear / max(ear_open, 1e-6)
-    blinks, deepest = _blinks(ratio, fps)
+    blinks, deepest = _blinks(ratio, t)
     if len(blinks) < MIN_BLINKS:
         failures.append(f"no natural blink: the eyes closed to {deepest:.2f} of their open "
                         f"level at most (a blink reaches {BLINK_DEPTH} within "
@@ -213,7 +228,8 @@ def analyse_liveness(
     sync: float | None = None
     lag_s: float | None = None
     if speech_level is not None:
-        sync, lag = _mouth_sync(mouth, np.asarray(speech_level, np.float64), fps)
+        sync, lag = _mouth_sync(mouth, t, np.asarray(speech_level, np.float64),
+                                float(speech_start), fps)
         lag_s = None if lag is None else lag / fps
         if sync is None or sync < MOUTH_SYNC_MIN:
             shown = "not measurable" if sync is None else f"{sync:.2f}"
@@ -226,12 +242,26 @@ def analyse_liveness(
     )
 
 
-def _blinks(ratio: NDArray[np.float64], fps: float) -> tuple[tuple[float, ...], float]:
-    """Start times of the blinks in ``ratio`` (EAR over its open level; NaN: no face) and
-    the deepest dip of any length."""
+def _frame_times(times: Sequence[float] | NDArray[np.floating] | None, n: int,
+                 fps: float) -> NDArray[np.float64]:
+    if times is None:
+        return np.arange(n, dtype=np.float64) / fps
+    t = np.asarray(times, np.float64)
+    if t.shape != (n,):
+        raise InputError(f"times must give one time per frame ({n}), got shape {t.shape}")
+    if not np.isfinite(t).all() or (n > 1 and not (np.diff(t) > 0).all()):
+        raise InputError("frame times must be finite and increasing")
+    return t
+
+
+def _blinks(ratio: NDArray[np.float64],
+            times: NDArray[np.float64]) -> tuple[tuple[float, ...], float]:
+    """Start times of the blinks in ``ratio`` (EAR over its open level; NaN: no face) of the
+    frames shown at ``times`` and the deepest dip of any length. A closure lasts from its
+    first closed frame to the first open one."""
     closed = np.nan_to_num(ratio, nan=1.0) < EYE_CLOSING
     deepest = float(np.nanmin(ratio)) if np.isfinite(ratio).any() else 1.0
-    times: list[float] = []
+    out: list[float] = []
     i, n = 0, len(ratio)
     while i < n:
         if not closed[i]:
@@ -240,30 +270,44 @@ def _blinks(ratio: NDArray[np.float64], fps: float) -> tuple[tuple[float, ...], 
         j = i
         while j < n and closed[j]:
             j += 1
-        seconds = (j - i) / fps
-        depth = float(np.nanmin(ratio[i:j]))
-        ends_open = j < n  # a run cut off by the end of the clip is not a complete blink
-        if depth <= BLINK_DEPTH and BLINK_MIN_S <= seconds <= BLINK_MAX_S and ends_open:
-            times.append(i / fps)
+        if j < n:  # a run cut off by the end of the clip is not a complete blink
+            # to the microsecond: (j - i) / fps of a constant rate, whatever the rounding
+            seconds = round(float(times[j] - times[i]), 6)
+            depth = float(np.nanmin(ratio[i:j]))
+            if depth <= BLINK_DEPTH and BLINK_MIN_S <= seconds <= BLINK_MAX_S:
+                out.append(float(times[i]))
         i = j
-    return tuple(times), min(deepest, 1.0)
+    return tuple(out), min(deepest, 1.0)
 
 
-def _mouth_sync(mouth: NDArray[np.float64], level: NDArray[np.float64],
+def _mouth_sync(mouth: NDArray[np.float64], times: NDArray[np.float64],
+                level: NDArray[np.float64], start: float,
                 fps: float) -> tuple[float | None, int | None]:
     """Best Pearson correlation of the (smoothed) mouth opening with the speech level within
-    ±:data:`SYNC_MAX_LAG_S`, and its lag in frames (positive: the mouth leads)."""
-    n = min(len(mouth), len(level))
-    if n < 10:
+    ±:data:`SYNC_MAX_LAG_S`, and its lag in speech frames (positive: the mouth leads).
+
+    The mouth opening (one value per frame, at ``times``) is resampled by time onto the
+    speech level's frames (``level[k]`` at ``start + k / fps``), where the video is there;
+    a speech frame counts as seeing the mouth when the frame nearest it in time has a face.
+    """
+    grid = start + np.arange(len(level), dtype=np.float64) / fps
+    eps = 1e-6  # timestamps are rounded to their time base
+    inside = np.flatnonzero((grid >= times[0] - eps) & (grid <= times[-1] + eps))
+    if inside.size < 10:
         return None, None
-    m = mouth[:n].copy()
-    valid = np.isfinite(m)
-    if valid.sum() < 10:
+    span = slice(int(inside[0]), int(inside[-1]) + 1)
+    grid, level = grid[span], level[span]
+    valid = np.isfinite(mouth)
+    if valid.sum() < 2:
         return None, None
-    m[~valid] = float(np.nanmedian(m))
-    loud = float(np.percentile(level[:n], 95))
-    s = np.clip(level[:n], loud - _SPEECH_RANGE_DB, None)
+    seen = np.interp(grid, times, valid.astype(np.float64)) > 0.5
+    if seen.sum() < 10:
+        return None, None
+    m = np.interp(grid, times[valid], mouth[valid])
+    m[~seen] = float(np.median(m[seen]))
+    loud = float(np.percentile(level, 95))
+    s = np.clip(level, loud - _SPEECH_RANGE_DB, None)
     m, s = gaussian_smooth(m, 1.0), gaussian_smooth(s, 1.0)
-    m[~valid] = np.nan  # smoothed over the filled gaps; correlated where a face was seen
+    m[~seen] = np.nan  # smoothed over the filled gaps; correlated where a face was seen
     best = best_lag_correlation(m, s, max(1, round(SYNC_MAX_LAG_S * fps)))
     return (None, None) if best is None else (best[1], -best[0])

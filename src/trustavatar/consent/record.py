@@ -22,6 +22,12 @@
 Steps 3-6 all run, so a rejected clip reports every problem at once; the error names the
 first failing step (:class:`~trustavatar.errors.ConsentEvidenceError`) and counts one
 attempt against the challenge. :func:`check_clip` runs steps 2-6 alone (no registry).
+
+The frames are read one at a time with their presentation times, and the checks go by
+those times, not by frame numbers: phones drop frames in low light (variable frame rate),
+an audio track may start later than the video (liveness compares the mouth with the speech
+on the video's clock), and a browser's live WebM states no duration or frame count
+(identity still checks frames spread over the whole clip).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ __all__ = [
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -79,6 +85,7 @@ from trustavatar.errors import (
     FaceError,
     InputError,
     ProvenanceInputError,
+    VideoInputError,
     WatermarkError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
@@ -86,12 +93,12 @@ from trustavatar.face.mesh import FaceCounter, FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
-from trustavatar.video_io import iter_frames, probe
+from trustavatar.video_io import probe
 from trustavatar.watermark import Z_PRESENT, WatermarkReader, WatermarkReading
 
 #: Longest clip accepted (seconds).
 MAX_CLIP_SECONDS: Final = 60.0
-#: Frames spread over the clip whose face is compared with the portrait.
+#: Frames spread over the clip (by time) whose face is compared with the portrait.
 IDENTITY_FRAMES: Final = 5
 #: How often per second the faces in a frame are counted.
 FACE_COUNT_RATE: Final = 5.0
@@ -104,6 +111,14 @@ ANALYSIS_MAX_SIDE: Final = 640
 WATERMARK_FRAMES: Final = 150
 #: Face crops smaller than this (shorter side) are upscaled before embedding.
 _EMBED_MIN_SIDE: Final = 300
+#: Frames read per second of clip at most (a bound on the work for any timestamps).
+_MAX_FRAME_RATE: Final = 240.0
+_MAX_FRAMES: Final = int(MAX_CLIP_SECONDS * _MAX_FRAME_RATE)
+#: Where the clip states no frame count: identity candidates start this far apart (s),
+#: and at most this many are held (twice :data:`IDENTITY_FRAMES`, so that each target
+#: has its own).
+_CANDIDATE_STEP_S: Final = 0.1
+_MAX_CANDIDATES: Final = 2 * IDENTITY_FRAMES
 
 CHECKS: Final = ("speech", "liveness", "identity", "provenance")
 
@@ -270,6 +285,7 @@ def check_clip(
     #    holds the GIL: on a thread the two would only take turns).
     speech_problem: str | None = None
     level: NDArray[np.float32] | None = None
+    speech_start = 0.0  # where the audio starts on the video's clock (s)
     with contextlib.ExitStack() as stack:
         scoring: SpeechProcess | None = None
         if not info.has_audio:
@@ -282,20 +298,20 @@ def check_clip(
             else:
                 scoring = stack.enter_context(SpeechProcess(audio, code, template=template))
                 level = frame_energy(audio, info.fps)
+                speech_start = _audio_start(path)
         reference = (portrait if isinstance(portrait, FaceEmbedding)
                      else _embed_portrait(portrait))
         digest = sha256_file(path)
         # 4-6. Liveness, identity and provenance (one pass over the frames), while the
         #      speech is still being scored.
         frames = _read_frames(path, info.fps, info.frames, watermark=screen_provenance)
-        if not frames.landmarks:
-            raise InputError(f"clip {path.name} has no decodable video frames")
-        liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level)
+        liveness = analyse_liveness(frames.landmarks, fps=info.fps, speech_level=level,
+                                    times=frames.times, speech_start=speech_start)
         identity = _identity(frames, reference)
         screen = _screen(path, trust, frames.watermark) if screen_provenance else None
         speech = scoring.result() if scoring is not None else None
     return ClipReport(
-        clip=str(path), clip_sha256=digest, duration=len(frames.landmarks) / info.fps,
+        clip=str(path), clip_sha256=digest, duration=frames.times[-1] + 1.0 / info.fps,
         fps=info.fps, width=info.width, height=info.height, code=code,
         sentence=template.sentence(code), speech=speech, speech_problem=speech_problem,
         liveness=liveness, identity=identity, provenance=screen,
@@ -313,6 +329,7 @@ def _embed_portrait(portrait: str | os.PathLike[str] | bytes) -> FaceEmbedding:
 @dataclass
 class _Frames:
     landmarks: list[NDArray[np.float32] | None]
+    times: list[float]  #: each frame's presentation time (s from the first frame)
     counts: list[int]  #: faces in each counted frame
     crops: dict[int, _Crop]  #: frame index → face crop (full resolution)
     #: the first :data:`WATERMARK_FRAMES` frames read for a watermark (None: not asked, or
@@ -326,43 +343,127 @@ class _Crop:
     face_px: float  #: the face's height (forehead to chin) in ``image``
 
 
+def _audio_start(path: Path) -> float:
+    """Where the clip's audio track starts relative to its video (s; positive: later)."""
+    from trustavatar.detector.video import probe_video  # the detector package is large
+
+    return probe_video(path).audio_offset
+
+
 def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = True) -> _Frames:
-    """One pass: landmarks of every frame (tracked), faces counted a few times a second,
-    face crops of :data:`IDENTITY_FRAMES` frames spread over the clip, and (``watermark``)
-    the first frames read for a watermark."""
-    limit = int(MAX_CLIP_SECONDS * fps) + 2
-    count_every = max(1, round(fps / FACE_COUNT_RATE))
-    n = max(estimate, 1)
-    wanted = {int((k + 0.5) * n / IDENTITY_FRAMES) for k in range(IDENTITY_FRAMES)}
-    out = _Frames([], [], {})
-    pending: list[int] = []  # identity frames whose face was not found: take the next one
+    """One pass, by each frame's presentation time: landmarks of every frame (tracked),
+    faces counted about :data:`FACE_COUNT_RATE` times a second, face crops of
+    :data:`IDENTITY_FRAMES` frames spread over the clip (:class:`_IdentitySampler`), and
+    (``watermark``) the first frames read for a watermark. ``fps``: the clip's nominal rate;
+    ``estimate``: its frame count (0: unknown)."""
+    from trustavatar.detector.video import FrameReader  # the detector package is large
+
+    half = 0.5 / fps
+    # as many frames as MAX_CLIP_SECONDS at the nominal rate, plus two, by time
+    limit_s = (int(MAX_CLIP_SECONDS * fps) + 2) / fps - half
+    count_every = max(1, round(fps / FACE_COUNT_RATE)) / fps
+    next_count = 0.0
+    sampler = _IdentitySampler(fps, estimate)
+    out = _Frames([], [], [], {})
     reader = WatermarkReader(max_frames=WATERMARK_FRAMES) if watermark else None
-    with FaceMesh(video=True) as tracker, FaceCounter(max_faces=3) as counter:
-        for i, frame in enumerate(_limited(iter_frames(path), limit)):
-            if reader is not None and not reader.full:
-                try:
-                    reader.add(frame)
-                except WatermarkError:
-                    reader = None  # too small to carry one
-            small, scale = _analysis_size(frame)
-            lm = tracker.detect(small)
-            out.landmarks.append(lm)
-            if i % count_every == 0:
-                out.counts.append(counter.count(small))
-            if i in wanted:
-                pending.append(i)
-            if pending and lm is not None:
-                out.crops[pending.pop(0)] = _face_crop(frame, (lm / scale).astype(np.float32))
+    source = FrameReader(path, max_side=1 << 30)  # full resolution: the crops need it
+    decoded = iter(source)
+    try:
+        with FaceMesh(video=True) as tracker, FaceCounter(max_faces=3) as counter:
+            for item in decoded:
+                i, t, frame = item.index, item.time, item.image
+                if t >= limit_s:
+                    raise InputError(f"the clip is longer than {MAX_CLIP_SECONDS:g} s")
+                if i >= _MAX_FRAMES:
+                    raise InputError(f"the clip has more than {_MAX_FRAMES} frames (at most "
+                                     f"{_MAX_FRAME_RATE:g} per second are read)")
+                if reader is not None and not reader.full:
+                    try:
+                        reader.add(frame)
+                    except WatermarkError:
+                        reader = None  # too small to carry one
+                small, scale = _analysis_size(frame)
+                lm = tracker.detect(small)
+                out.landmarks.append(lm)
+                out.times.append(t)
+                if t >= next_count - half:
+                    out.counts.append(counter.count(small))
+                    next_count = t + count_every
+                if sampler.due(i, t) and lm is not None:
+                    sampler.take(_face_crop(frame, (lm / scale).astype(np.float32)))
+    except VideoInputError as e:  # nothing decoded (the container itself passed probe())
+        raise InputError(f"clip {path.name} has no decodable video frames") from e
+    finally:
+        if isinstance(decoded, Generator):
+            decoded.close()  # the file, also when a check stopped the reading
+    out.crops = sampler.chosen(out.times[-1] + 1.0 / fps)
     if reader is not None and reader.frames:
         out.watermark = reader.reading()
     return out
 
 
-def _limited(frames: Iterator[NDArray[np.uint8]], limit: int) -> Iterator[NDArray[np.uint8]]:
-    for i, frame in enumerate(frames):
-        if i >= limit:
-            raise InputError(f"the clip is longer than {MAX_CLIP_SECONDS:g} s")
-        yield frame
+class _IdentitySampler:
+    """Chooses the frames whose face is compared with the portrait: :data:`IDENTITY_FRAMES`
+    spread evenly over the clip by time, each the first frame with a face from its target
+    time on.
+
+    With the frame count known (``estimate``), the targets are the frames
+    ``int((k + 0.5) * estimate / IDENTITY_FRAMES)`` at the nominal ``fps``, known up front.
+    Without (a live WebM, as browsers record, states no duration), candidates are taken at
+    a spacing that doubles whenever more than :data:`_MAX_CANDIDATES` are held (memory stays
+    flat), and those nearest the targets of the clip's length are chosen at the end.
+    """
+
+    def __init__(self, fps: float, estimate: int) -> None:
+        self._half = 0.5 / fps
+        self._targets: list[float] | None = None
+        if estimate > 0:
+            self._targets = sorted({int((k + 0.5) * estimate / IDENTITY_FRAMES) / fps
+                                    for k in range(IDENTITY_FRAMES)}, reverse=True)
+        self._step = _CANDIDATE_STEP_S  # without targets: candidates at multiples of this
+        self._next = 0  # the next target or candidate slot to fall due
+        self._pending: list[tuple[int, int, float]] = []  # (slot, frame index, time)
+        self._taken: dict[int, tuple[int, float, _Crop]] = {}  # slot → (index, time, crop)
+
+    def due(self, index: int, t: float) -> bool:
+        """Note frame ``index`` shown at ``t``; True when a crop of its face is wanted."""
+        if self._targets is not None:
+            while self._targets and t >= self._targets[-1] - self._half:
+                self._targets.pop()
+                self._pending.append((self._next, index, t))
+                self._next += 1
+        else:
+            slot = int(t // self._step)
+            if slot >= self._next:  # slots skipped over (a gap in the video) fall together
+                self._pending.append((slot, index, t))
+                self._next = slot + 1
+        return bool(self._pending)
+
+    def take(self, crop: _Crop) -> None:
+        """The face crop of the frame just noted (the earliest waiting target gets it)."""
+        slot, index, t = self._pending.pop(0)
+        self._taken[slot] = (index, t, crop)
+        if self._targets is None and len(self._taken) > _MAX_CANDIDATES:
+            # twice the spacing: keep the candidates (and waiting slots) at its multiples
+            self._step *= 2
+            self._taken = {s // 2: v for s, v in self._taken.items() if s % 2 == 0}
+            self._pending = [(s // 2, i, ts) for s, i, ts in self._pending if s % 2 == 0]
+            self._next = (self._next - 1) // 2 + 1
+
+    def chosen(self, duration: float) -> dict[int, _Crop]:
+        """Frame index → face crop of the frames chosen over a clip of ``duration`` s."""
+        if self._targets is not None:
+            return {index: crop for index, _, crop in self._taken.values()}
+        left = sorted(self._taken.values(), key=lambda v: v[1])
+        out: dict[int, _Crop] = {}
+        for k in range(IDENTITY_FRAMES):
+            if not left:
+                break
+            target = (k + 0.5) * duration / IDENTITY_FRAMES
+            index, _, crop = left.pop(min(range(len(left)),
+                                          key=lambda j: abs(left[j][1] - target)))
+            out[index] = crop
+        return out
 
 
 def _analysis_size(frame: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
