@@ -12,7 +12,7 @@ import pytest
 from tests.consent.conftest import CLIP_DRAFT, Org
 
 from trustavatar import consent
-from trustavatar.consent.challenge import LEGACY_TEMPLATE, count_rejection
+from trustavatar.consent.challenge import LEGACY_TEMPLATE, refund_attempt, reserve_attempt
 from trustavatar.consent.spoken_code import MIN_MARGIN
 from trustavatar.errors import ConsentChallengeError, ConsentEvidenceError, InputError
 from trustavatar.face import MATCH_THRESHOLD
@@ -192,7 +192,14 @@ def test_unknown_and_spent_challenges_are_refused(
         consent.record_clip(org.key, registry, challenge_id="nope", clip=tmp_path / "x.mp4",
                             portrait=faces["portrait"], at=challenge.created_at)
     assert e.value.reason == "unknown"
+    cid, at = challenge.challenge_id, challenge.created_at
+    # an attempt is counted when its check starts: clips checked at once (six parallel
+    # 'consent record' runs all got checked against a limit of three) cannot exceed it
     for expected in (1, 2, 3):
-        assert count_rejection(registry, challenge.challenge_id) == expected
+        assert reserve_attempt(registry, cid, at=at) == expected
+    with pytest.raises(ConsentChallengeError, match=r"is spent: 3 rejected clips, at most 3"):
+        reserve_attempt(registry, cid, at=at)
+    refund_attempt(registry, cid)  # a clip that passed, or could not be checked
+    assert reserve_attempt(registry, cid, at=at) == 3
     with pytest.raises(ConsentChallengeError, match=r"is spent: 3 rejected clips, at most 3"):
         _record(org, registry, challenge, tmp_path / "x.mp4", faces)

@@ -417,15 +417,29 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{seconds // 3600} h"
 
 
-def count_rejection(registry: Registry, challenge_id: str) -> int:
-    """Count a rejected clip against the challenge; returns the attempts so far."""
+def reserve_attempt(registry: Registry, challenge_id: str, *, at: dt.datetime) -> int:
+    """Count an attempt *before* its clip is checked, re-checking in the same transaction
+    that the challenge is still open at ``at``; returns the attempt's number. Counted only
+    after a clip was rejected, N clips checked at once all got their check (six of three
+    allowed attempts). :func:`refund_attempt` gives the attempt back when the clip passes
+    or could not be checked at all: only rejected clips use attempts up."""
     with registry.transaction() as conn:
-        conn.execute(
-            "UPDATE consent_challenges SET attempts = attempts + 1"
-            " WHERE challenge_id = ? AND used_at IS NULL", (challenge_id,))
-        row = conn.execute("SELECT attempts FROM consent_challenges WHERE challenge_id = ?",
-                           (challenge_id,)).fetchone()
-    return int(row[0]) if row else 0
+        row = conn.execute(_SELECT + " WHERE challenge_id = ?", (challenge_id,)).fetchone()
+        if row is None:
+            raise ConsentChallengeError(f"freshness: no challenge {challenge_id!r}",
+                                        reason="unknown")
+        challenge = _challenge(row)
+        _raise_unless_open(challenge, at)
+        conn.execute("UPDATE consent_challenges SET attempts = attempts + 1"
+                     " WHERE challenge_id = ?", (challenge_id,))
+    return challenge.attempts + 1
+
+
+def refund_attempt(registry: Registry, challenge_id: str) -> None:
+    """Give back an attempt :func:`reserve_attempt` counted."""
+    with registry.transaction() as conn:
+        conn.execute("UPDATE consent_challenges SET attempts = MAX(attempts - 1, 0)"
+                     " WHERE challenge_id = ?", (challenge_id,))
 
 
 def claim(registry: Registry, challenge_id: str, consent_id: str, *,

@@ -64,10 +64,11 @@ from trustavatar.consent.challenge import (
     MAX_ATTEMPTS,
     Challenge,
     claim,
-    count_rejection,
     get_challenge,
+    refund_attempt,
     release,
     require_open,
+    reserve_attempt,
 )
 from trustavatar.consent.issuance import issue
 from trustavatar.consent.liveness import LivenessResult, analyse_liveness
@@ -583,12 +584,19 @@ def record_clip(
             f"challenge {challenge_id} was made with another statement template than the one "
             f"given (its sentence: {challenge.template.sentence(challenge.code)!r}); check "
             "the clip against the challenge's own template (template=None)")
-    # 2-6. The clip.
-    report = check_clip(clip, code=challenge.code, portrait=portrait, template=template,
-                        trust=trust)
+    # 2-6. The clip, its attempt counted first (clips checked at once cannot exceed
+    #      MAX_ATTEMPTS) and given back unless the clip is rejected.
+    attempts = reserve_attempt(registry, challenge_id, at=now)
+    try:
+        report = check_clip(clip, code=challenge.code, portrait=portrait, template=template,
+                            trust=trust)
+    except BaseException:
+        refund_attempt(registry, challenge_id)
+        raise
     failures = report.failures()
-    if failures:
-        attempts = count_rejection(registry, challenge_id)
+    if not failures:
+        refund_attempt(registry, challenge_id)
+    else:
         check, message = failures[0]
         more = f" (also failed: {', '.join(c for c, _ in failures[1:])})" if failures[1:] else ""
         raise ConsentEvidenceError(
