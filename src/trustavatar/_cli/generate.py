@@ -81,7 +81,7 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
                                   ("--audio", audio), ("--script", script_file)])
     with Progress(TextColumn("{task.description:<10}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                  console=st.err, disable=st.json, transient=True) as bar:
+                  console=st.err, disable=st.json or not st.err.is_terminal, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
