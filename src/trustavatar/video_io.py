@@ -80,6 +80,17 @@ def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[st
     return streams[0]
 
 
+def display_size(stream: av.video.stream.VideoStream) -> tuple[int, int]:
+    """``(width, height)`` of ``stream``'s pictures as shown (before any rotation): stored
+    pixels stretched by the sample aspect ratio (anamorphic video: 384x512 at 4:3 shows as
+    512x512; taken as stored, a face came out a quarter too narrow)."""
+    w, h = stream.codec_context.width, stream.codec_context.height
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1 or not 0.25 <= sar <= 4:
+        return w, h
+    return (round(w * sar), h) if sar > 1 else (w, round(h / sar))
+
+
 def first_frame_turn(c: av.container.InputContainer,
                      stream: av.video.stream.VideoStream | None = None) -> int:
     """The clockwise turn of the first frame of ``stream`` (default: ``c``'s first video
@@ -115,7 +126,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if duration <= 0:  # not in the header (a browser's live WebM): from the packets
             duration = _demuxed_seconds(path, v.index)
         frames = v.frames or round(duration * fps)
-        width, height = v.codec_context.width, v.codec_context.height
+        width, height = display_size(v)
         if first_frame_turn(c, v) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
@@ -163,6 +174,8 @@ def iter_timed_frames(
         stream = main_video_stream(c, path)
         stream.thread_type = "AUTO"
         step = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        shown = display_size(stream)
+        stored = (stream.codec_context.width, stream.codec_context.height)
         start: float | None = None
         previous = -math.inf
         try:
@@ -175,9 +188,15 @@ def iter_timed_frames(
                     t -= start
                 t = max(t, previous + 1e-6) if math.isfinite(previous) else max(t, 0.0)
                 previous = t
-                img = upright(frame.to_ndarray(format="rgb24"), clockwise_turn(frame.rotation))
+                img: np.ndarray = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
+                if shown != stored and (frame.width, frame.height) == stored:
+                    img = np.asarray(cv2.resize(img, shown, interpolation=cv2.INTER_AREA
+                                                if shown[0] * shown[1] < stored[0] * stored[1]
+                                                else cv2.INTER_LINEAR), np.uint8)
+                img = upright(img, clockwise_turn(frame.rotation))
                 if size is not None and (img.shape[1], img.shape[0]) != size:
-                    img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+                    img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA),
+                                     np.uint8)
                 yield t, img
         except av.FFmpegError as e:
             if not isinstance(e, av.error.EOFError):

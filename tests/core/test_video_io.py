@@ -40,3 +40,26 @@ def test_frame_times_follow_the_timestamps(tmp_path) -> None:
     times = [i * 0.04 for i in range(10)] + [0.4 + k * 0.08 for k in range(1, 6)]
     got = [round(t, 3) for t, _ in iter_timed_frames(_clip(tmp_path / "vfr.mp4", times))]
     assert got == [round(t, 3) for t in times]
+
+
+def test_anamorphic_video_is_shown_at_its_display_aspect(tmp_path) -> None:
+    """384x512 stored at a sample aspect ratio of 4:3 shows as 512x512; it was taken as
+    stored, so a dubbed face came out a quarter too narrow."""
+    from trustavatar.detector.video import FrameReader, probe_video
+    from trustavatar.video_io import iter_frames
+
+    path = tmp_path / "sar.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 384, 512, "yuv420p"
+        v.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for _ in range(5):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.zeros((512, 384, 3), np.uint8),
+                                                         format="rgb24")))
+        out.mux(v.encode())
+    info = probe(path)
+    assert (info.width, info.height) == (512, 512)
+    assert next(iter_frames(path)).shape == (512, 512, 3)
+    assert (probe_video(path).width, probe_video(path).height) == (512, 512)
+    first = next(iter(FrameReader(path, max_side=256)))
+    assert first.image.shape == (256, 256, 3) and first.scale == 0.5

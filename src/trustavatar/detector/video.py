@@ -31,6 +31,7 @@ from trustavatar.errors import VideoInputError
 from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import (
     clockwise_turn,
+    display_size,
     first_frame_turn,
     is_still_image,
     upright,
@@ -144,7 +145,7 @@ def probe_video(path: str | os.PathLike[str], stream: int | None = None) -> Vide
             duration = float(v.duration * v.time_base)
         else:
             duration = c.duration / 1e6 if c.duration else 0.0
-        width, height = v.codec_context.width, v.codec_context.height
+        width, height = display_size(v)
         rotation = first_frame_turn(c, v)
         if rotation in (90, 270):
             width, height = height, width
@@ -181,6 +182,7 @@ class FrameReader:
         self.max_side = max_side
         self.max_seconds = max_seconds
         self.stream = stream
+        self._shown = self._stored = (0, 0)
         self.frames = 0
         self.damaged = False
         self.bad_packets = 0
@@ -190,6 +192,8 @@ class FrameReader:
         with _open(self.path) as c:
             stream = _stream(c, self.path, self.stream)
             stream.thread_type = "AUTO"
+            self._shown = display_size(stream)
+            self._stored = (stream.codec_context.width, stream.codec_context.height)
             fps = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
             start: float | None = None
             previous = -math.inf
@@ -233,12 +237,13 @@ class FrameReader:
 
     def _convert(self, frame: av.VideoFrame) -> tuple[NDArray[np.uint8], float]:
         w, h = frame.width, frame.height
-        scale = min(1.0, self.max_side / max(w, h))
-        if scale < 1.0:
-            tw, th = max(2, round(w * scale)), max(2, round(h * scale))
+        sw, sh = self._shown if (w, h) == self._stored else (w, h)  # anamorphic: as shown
+        scale = min(1.0, self.max_side / max(sw, sh))
+        if scale < 1.0 or (sw, sh) != (w, h):
+            tw, th = max(2, round(sw * scale)), max(2, round(sh * scale))
             image = np.asarray(frame.reformat(width=tw, height=th, format="rgb24",
                                               interpolation="AREA").to_ndarray(), np.uint8)
-            scale = tw / w
+            scale = min(tw / w, th / h)  # anamorphic: the direction not stretched
         else:
             image = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
         return upright(image, clockwise_turn(frame.rotation)), scale
