@@ -7,7 +7,7 @@ Keystores, faces and artifacts are made once per session (issuing embeds a face,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from trustavatar._time import utc_now
 from trustavatar.face import sample_portrait_path
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, SigningKey, TrustStore
+from trustavatar.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,16 @@ def known_nonce(monkeypatch: pytest.MonkeyPatch) -> bytes:
 
     monkeypatch.setattr(challenge, "_new_nonce", lambda: CLIP_NONCE)
     return CLIP_NONCE
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A new, empty registry for the test."""
+    with Registry.open(tmp_path / "registry.sqlite3") as reg:
+        yield reg
+
+
+@pytest.fixture
+def challenge(registry: Registry, known_nonce: bytes, t0: dt.datetime) -> consent.Challenge:
+    """A challenge for :data:`CLIP_DRAFT` in :func:`registry`, its code ``clip_code``."""
+    return consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)

@@ -21,17 +21,6 @@ from trustavatar.registry import Registry
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    with Registry.open(tmp_path / "registry.sqlite3") as reg:
-        yield reg
-
-
-@pytest.fixture
-def challenge(registry: Registry, known_nonce: bytes, t0: dt.datetime) -> consent.Challenge:
-    return consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
-
-
 def _record(org: Org, registry: Registry, challenge: consent.Challenge, clip: Path,
             faces: dict[str, Path], *, minutes: float = 1.0) -> consent.RecordedConsent:
     return consent.record_clip(

@@ -48,12 +48,6 @@ from trustavatar.registry import MIGRATIONS, Registry
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    with Registry.open(tmp_path / "registry.sqlite3") as reg:
-        yield reg
-
-
 # --- challenges ---------------------------------------------------------------------------
 
 

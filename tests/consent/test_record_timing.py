@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 from fixtures.consent_clips import BLINK_TIMES, FPS
-from tests.consent.conftest import CLIP_DRAFT, Org
+from tests.consent.conftest import Org
 
 from trustavatar import consent
 from trustavatar.consent.liveness import MOUTH_SYNC_MIN, analyse_liveness
@@ -34,17 +34,6 @@ pytestmark = pytest.mark.slow
 
 #: Video timestamps in milliseconds (every container here takes them).
 _MS = Fraction(1, 1000)
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    with Registry.open(tmp_path / "registry.sqlite3") as reg:
-        yield reg
-
-
-@pytest.fixture
-def challenge(registry: Registry, known_nonce: bytes, t0: dt.datetime) -> consent.Challenge:
-    return consent.create_challenge(registry, consent.ConsentDraft(**CLIP_DRAFT), at=t0)
 
 
 @pytest.fixture(scope="module")
