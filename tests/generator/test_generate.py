@@ -556,3 +556,24 @@ def test_a_variable_frame_rate_video_keeps_its_timing(studio, photo_video, tmp_p
         filmed = max(i for i, ti in enumerate(times) if ti <= t + 0.01)
         shown = round(float(dubbed[k][:8, :8].mean()) / 3)
         assert abs(shown - filmed) <= 1, (k, t, filmed, shown)
+
+
+def test_a_phone_photo_with_a_small_face_is_worked_on_large_enough_to_check(studio,
+                                                                           tmp_path):
+    """A 4032x3024 photo whose face fills a quarter of its height gave a face of ~90 px at
+    the default 512 px: the QA measured nothing ('nothing could be measured … so nothing
+    failed') and the unchecked output was signed."""
+    from trustavatar.face import load_image
+    from trustavatar.generator.pipeline import QA_FACE_PX
+
+    portrait = Image.fromarray(load_image(sample_portrait_path())).resize((768, 768))
+    canvas = Image.new("RGB", (2048, 1536), (90, 100, 110))
+    canvas.paste(portrait, (640, 384))
+    photo = tmp_path / "phone.jpg"
+    canvas.save(photo, quality=92)
+    r = generate(face=photo, consent=studio.consent, out=tmp_path / "o.mp4",
+                 script="Checked, not waved through.", home=studio.home, qa="report")
+    assert 960 <= r.width <= 1024 and r.height == round(r.width * 3 / 4 / 2) * 2, r.width
+    assert r.qa.identity_median is not None and r.qa.sync_correlation is not None, r.qa
+    assert not any("not measured" in n for n in r.qa.notes)
+    assert QA_FACE_PX > 90

@@ -54,8 +54,9 @@ def _script(value: str | None) -> str | None:
               help="Speaking rate, words per minute.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .mp4.")
 @click.option("--size", type=click.IntRange(64, 2160), default=None,  # pipeline.MIN_SIZE, MAX_SIZE
-              help="Longer side of the output in pixels (photo default: min(512, photo); "
-                   "video default: the video's, at most 1920).")
+              help="Longer side of the output in pixels (photo default: min(512, photo), "
+                   "larger up to 1024 for a small face; video default: the video's, at "
+                   "most 1920).")
 @click.option("--fps", type=FiniteFloatRange(5, 60), default=25.0, show_default=True,
               help="Frame rate (photo mode; video mode keeps the video's rate).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,

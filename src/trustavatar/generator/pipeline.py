@@ -82,6 +82,11 @@ _DEFAULT_SIDE = 512
 #: a face video's longer side, at most, unless ``size`` asks for more: a phone's 4K clip
 #: dubbed at full size took 1.8 GB and 15 s a second of output (8K: 3.4 GB)
 VIDEO_DEFAULT_MAX_SIDE = 1920
+#: a photo's face is made at least this tall (px) by a larger working size, when no
+#: ``size`` is given, so that the QA can measure it (it measures faces of 90 px and more);
+#: the working size then grows up to the photo's own, at most to :data:`_AUTO_MAX_SIDE`
+QA_FACE_PX = 140
+_AUTO_MAX_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -421,6 +426,14 @@ def _embed_one(image: np.ndarray) -> FaceEmbedding:
             "needs an upright, roughly frontal face: is the picture sideways?)") from e
 
 
+def _photo_faces(photo: np.ndarray, side: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``photo`` resized to ``side`` (longer side) and the faces mediapipe finds in it."""
+    w, h = _fit(photo.shape[1], photo.shape[0], side)
+    img = np.asarray(cv2.resize(photo, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+    with FaceMesh(video=False, max_faces=2) as mesh:
+        return img, list(mesh.detect_all(img))
+
+
 def _big_enough(landmarks: np.ndarray, face: Path, size: tuple[int, int]) -> np.ndarray:
     """``landmarks``, unless the face is too small to animate at the working size."""
     height = face_height(landmarks)
@@ -437,12 +450,17 @@ def _reference(face: Path, mode: str, size: int | None
     """The image the consent gate checks and the renderer starts from, its landmarks, and
     the face video's facts (None for a photo)."""
     if mode == "photo":
-        img = load_image(face)
-        w, h = _fit(img.shape[1], img.shape[0],
-                    size or min(_DEFAULT_SIDE, max(img.shape[:2])))
-        img = np.asarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
-        with FaceMesh(video=False, max_faces=2) as mesh:
-            faces = mesh.detect_all(img)
+        photo = load_image(face)
+        side = size or min(_DEFAULT_SIDE, max(photo.shape[:2]))
+        img, faces = _photo_faces(photo, side)
+        if size is None and len(faces) == 1 and face_height(faces[0]) < QA_FACE_PX:
+            # a phone photo whose face fills a quarter of it: at 512 px the face was too
+            # small for the QA, which then measured nothing and passed (so it was unchecked)
+            larger = min(max(photo.shape[:2]), _AUTO_MAX_SIDE,
+                         math.ceil(side * QA_FACE_PX / face_height(faces[0])))
+            if larger > side:
+                img, faces = _photo_faces(photo, larger)
+        w, h = img.shape[1], img.shape[0]
         if not faces:
             raise FaceTrackingError(
                 f"no face found in {face.name}: the photo must show one face, frontal, "
