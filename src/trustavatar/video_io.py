@@ -32,6 +32,8 @@ class VideoInfo:
     duration: float
     frames: int  #: an estimate where the container does not say
     has_audio: bool
+    #: video streams that are not attached pictures (the first is the one read)
+    video_streams: int = 1
 
 
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
@@ -130,7 +132,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if first_frame_turn(c, v) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
-                         bool(c.streams.audio))
+                         bool(c.streams.audio), len(video_streams(c)))
 
 
 def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:

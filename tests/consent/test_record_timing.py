@@ -158,6 +158,32 @@ def test_a_live_webm_without_a_duration_has_its_identity_checked_over_the_clip(
     assert live.mouth_sync is not None and live.mouth_sync > 0.5
 
 
+def test_a_clip_with_two_video_streams_is_refused_without_using_an_attempt(
+        org: Org, registry: Registry, challenge: consent.Challenge, faces: dict[str, Path],
+        good: tuple[Path, list[np.ndarray], Any], tmp_path: Path) -> None:
+    """Only the first stream is checked; a second one, which a player may show instead, is
+    not one recording. Refused as bad input, before anything is counted."""
+    import av
+
+    _, frames, _ = good
+    clip = tmp_path / "two.mp4"
+    with av.open(str(clip), "w") as out:
+        streams = []
+        for _ in range(2):
+            v = out.add_stream("libx264", rate=round(FPS))
+            v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+            streams.append(v)
+        for f in frames[:10]:
+            for v in streams:
+                out.mux(v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        for v in streams:
+            out.mux(v.encode())
+    with pytest.raises(InputError, match="holds 2 video streams"):
+        _record(org, registry, challenge, clip, faces)
+    again = consent.get_challenge(registry, challenge.challenge_id)
+    assert again is not None and again.attempts == 0
+
+
 # --- liveness on synthetic landmark tracks, by time ------------------------------------------
 
 
