@@ -577,3 +577,34 @@ def test_a_phone_photo_with_a_small_face_is_worked_on_large_enough_to_check(stud
     assert r.qa.identity_median is not None and r.qa.sync_correlation is not None, r.qa
     assert not any("not measured" in n for n in r.qa.notes)
     assert QA_FACE_PX > 90
+
+
+def test_a_face_video_that_does_not_start_at_a_keyframe_says_so(tmp_path):
+    """Cut after its only keyframe, nothing decodes: it was reported as 'no face found'."""
+    import av
+
+    from trustavatar.generator import pipeline
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width = v.height = 128
+        v.pix_fmt = "yuv420p"
+        v.options = {"g": "250", "keyint_min": "250", "sc_threshold": "0", "bf": "0"}
+        for i in range(60):
+            frame = np.full((128, 128, 3), 2 * i, np.uint8)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(v.encode())
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(whole)) as src, av.open(str(cut), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        first = None
+        for k, packet in enumerate(src.demux(src.streams.video[0])):
+            if k >= 30 and packet.dts is not None:
+                first = packet.pts if first is None else first
+                packet.pts -= first
+                packet.dts -= first
+                packet.stream = stream
+                dst.mux(packet)
+    with pytest.raises(InputError, match=r"cut\.mp4 has no decodable video frames"):
+        pipeline._reference(cut, "video", None)

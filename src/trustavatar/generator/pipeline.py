@@ -473,8 +473,10 @@ def _reference(face: Path, mode: str, size: int | None
     if size is None and max(info.width, info.height) > VIDEO_DEFAULT_MAX_SIDE:
         size = VIDEO_DEFAULT_MAX_SIDE
     w, h = _fit(info.width, info.height, size)
+    decoded = 0
     with FaceMesh(video=False, max_faces=2) as mesh:
         for i, frame in enumerate(iter_frames(face, size=(w, h))):
+            decoded += 1
             if i > _VIDEO_ANALYSIS_SECONDS * info.fps:
                 break
             faces = mesh.detect_all(frame)
@@ -483,6 +485,9 @@ def _reference(face: Path, mode: str, size: int | None
             if len(faces) > 1:
                 raise FaceTrackingError(f"the face video shows {len(faces)} faces at frame {i};"
                                         " dubbing needs exactly one")
+    if not decoded:  # not "no face": nothing could be looked at
+        raise InputError(f"{face.name} has no decodable video frames (damaged, or cut so "
+                         "that it does not start at a keyframe)")
     raise FaceTrackingError(f"no face found in the first {_VIDEO_ANALYSIS_SECONDS:g} s of "
                             f"{face.name}")
 
