@@ -34,6 +34,8 @@ class VideoInfo:
     has_audio: bool
     #: video streams that are not attached pictures (the first is the one read)
     video_streams: int = 1
+    #: where the audio starts relative to the video (s; see :func:`audio_offset`)
+    audio_offset: float = 0.0
 
 
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
@@ -70,16 +72,29 @@ def video_streams(c: av.container.InputContainer) -> list[av.video.stream.VideoS
     return [s for s in c.streams.video if not s.disposition & attached]
 
 
-def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[str]
-                      ) -> av.video.stream.VideoStream:
+def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[str],
+                      error: type[InputError] = InputError) -> av.video.stream.VideoStream:
     """The video stream of ``c`` (opened from ``path``) to use: the first that is not an
-    attached picture. Raises :class:`InputError` when there is none."""
+    attached picture. Raises ``error`` (an :class:`InputError`) when there is none."""
     streams = video_streams(c)
     if not streams:
         if c.streams.video:
-            raise InputError(f"{path} holds only a still picture (cover art), not a video")
-        raise InputError(f"{path} has no video stream")
+            raise error(f"{path} holds only a still picture (cover art), not a video")
+        raise error(f"{path} has no video stream")
     return streams[0]
+
+
+def audio_offset(c: av.container.InputContainer, video: av.video.stream.VideoStream
+                 ) -> float:
+    """Where ``c``'s first audio stream starts relative to ``video`` (seconds; positive:
+    the sound starts later, and plays in sync only on the video's clock). 0 without one."""
+    v_start = (float(video.start_time * video.time_base)
+               if video.start_time is not None and video.time_base else 0.0)
+    if c.streams.audio:
+        a = c.streams.audio[0]
+        if a.start_time is not None and a.time_base:
+            return float(a.start_time * a.time_base) - v_start
+    return 0.0
 
 
 def display_size(stream: av.video.stream.VideoStream) -> tuple[int, int]:
@@ -132,7 +147,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if first_frame_turn(c, v) in (90, 270):
             width, height = height, width
         return VideoInfo(str(path), width, height, fps, duration, frames,
-                         bool(c.streams.audio), len(video_streams(c)))
+                         bool(c.streams.audio), len(video_streams(c)), audio_offset(c, v))
 
 
 def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:
@@ -154,6 +169,30 @@ def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:
         return float((end - first) * stream.time_base)
 
 
+class FrameClock:
+    """Each decoded frame's presentation time in seconds from the first frame's, never
+    going back: a frame without a timestamp is put one nominal frame (``step`` s) after
+    the previous one, and one whose time repeats or goes back 1 ms after it. Shared by
+    :func:`iter_timed_frames` and the detector's frame reader."""
+
+    def __init__(self, step: float) -> None:
+        self._step = step
+        self._start: float | None = None
+        self._previous = -math.inf
+
+    def time(self, frame: av.VideoFrame) -> float:
+        t = frame.time
+        if t is None or not math.isfinite(t):
+            t = self._previous + self._step if math.isfinite(self._previous) else 0.0
+        if self._start is None:
+            self._start = t
+        t -= self._start
+        if t <= self._previous:
+            t = self._previous + 1e-3
+        self._previous = t
+        return t
+
+
 def iter_frames(
     path: str | os.PathLike[str], *, size: tuple[int, int] | None = None
 ) -> Iterator[np.ndarray]:
@@ -169,27 +208,17 @@ def iter_timed_frames(
     path: str | os.PathLike[str], *, size: tuple[int, int] | None = None
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(seconds, frame)``: each frame of :func:`iter_frames` with its presentation
-    time from the first frame's, never going back (a frame without a timestamp is put one
-    nominal frame after the previous one). Variable-frame-rate footage (a phone dropping
-    to half rate in low light) keeps its timing only through these times."""
+    time from the first frame's (:class:`FrameClock`). Variable-frame-rate footage (a phone
+    dropping to half rate in low light) keeps its timing only through these times."""
     with _open(path) as c:
         stream = main_video_stream(c, path)
         stream.thread_type = "AUTO"
-        step = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        clock = FrameClock(1.0 / float(stream.average_rate or stream.guessed_rate or 25))
         shown = display_size(stream)
         stored = (stream.codec_context.width, stream.codec_context.height)
-        start: float | None = None
-        previous = -math.inf
         try:
             for frame in c.decode(stream):
-                t = frame.time
-                if t is None or not math.isfinite(t):
-                    t = previous + step if math.isfinite(previous) else 0.0
-                else:
-                    start = t if start is None else start
-                    t -= start
-                t = max(t, previous + 1e-6) if math.isfinite(previous) else max(t, 0.0)
-                previous = t
+                t = clock.time(frame)
                 img: np.ndarray = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
                 if shown != stored and (frame.width, frame.height) == stored:
                     img = np.asarray(cv2.resize(img, shown, interpolation=cv2.INTER_AREA

@@ -302,7 +302,7 @@ def check_clip(
             else:
                 scoring = stack.enter_context(SpeechProcess(audio, code, template=template))
                 level = frame_energy(audio, info.fps)
-                speech_start = _audio_start(path)
+                speech_start = info.audio_offset
         reference = (portrait if isinstance(portrait, FaceEmbedding)
                      else _embed_portrait(portrait))
         digest = sha256_file(path)
@@ -345,13 +345,6 @@ class _Frames:
 class _Crop:
     image: NDArray[np.uint8]
     face_px: float  #: the face's height (forehead to chin) in ``image``
-
-
-def _audio_start(path: Path) -> float:
-    """Where the clip's audio track starts relative to its video (s; positive: later)."""
-    from trustavatar.detector.video import probe_video  # the detector package is large
-
-    return probe_video(path).audio_offset
 
 
 def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = True) -> _Frames:

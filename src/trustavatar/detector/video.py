@@ -15,7 +15,6 @@ from __future__ import annotations
 
 __all__ = ["DecodedFrame", "FrameReader", "VideoProbe", "probe_video"]
 
-import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,10 +29,13 @@ from trustavatar._files import ffmpeg_path
 from trustavatar.errors import VideoInputError
 from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import (
+    FrameClock,
+    audio_offset,
     clockwise_turn,
     display_size,
     first_frame_turn,
     is_still_image,
+    main_video_stream,
     upright,
     video_streams,
 )
@@ -109,12 +111,11 @@ def _open(path: Path) -> av.container.InputContainer:
     if is_still_image(container):
         container.close()
         raise VideoInputError(f"{path} is a still image, not a video")
-    if not video_streams(container):
-        pictures = bool(container.streams.video)
+    try:
+        main_video_stream(container, path, VideoInputError)
+    except VideoInputError:
         container.close()
-        if pictures:
-            raise VideoInputError(f"{path} holds only a still picture (cover art), not a video")
-        raise VideoInputError(f"{path} has no video stream")
+        raise
     return container
 
 
@@ -149,18 +150,11 @@ def probe_video(path: str | os.PathLike[str], stream: int | None = None) -> Vide
         rotation = first_frame_turn(c, v)
         if rotation in (90, 270):
             width, height = height, width
-        v_start = (float(v.start_time * v.time_base)
-                   if v.start_time is not None and v.time_base else 0.0)
-        offset = 0.0
-        if c.streams.audio:
-            a = c.streams.audio[0]
-            if a.start_time is not None and a.time_base:
-                offset = float(a.start_time * a.time_base) - v_start
         return VideoProbe(
             path=str(p), container=c.format.name, codec=v.codec_context.name,
             width=width, height=height, fps=fps, duration=max(duration, 0.0),
             frames_estimate=int(v.frames or round(duration * fps)), rotation=rotation,
-            has_audio_stream=bool(c.streams.audio), audio_offset=offset,
+            has_audio_stream=bool(c.streams.audio), audio_offset=audio_offset(c, v),
             stream=v.index, video_streams=tuple(s.index for s in video_streams(c)),
         )
 
@@ -194,9 +188,8 @@ class FrameReader:
             stream.thread_type = "AUTO"
             self._shown = display_size(stream)
             self._stored = (stream.codec_context.width, stream.codec_context.height)
-            fps = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
-            start: float | None = None
-            previous = -math.inf
+            clock = FrameClock(
+                1.0 / (float(stream.average_rate or stream.guessed_rate or 25) or 25.0))
             bad = 0
             try:
                 for packet in c.demux(stream):
@@ -212,15 +205,7 @@ class FrameReader:
                     bad = 0
                     for frame in decoded:
                         # 1. a timestamp in seconds from the first frame, never going back
-                        t = frame.time
-                        if t is None or not math.isfinite(t):
-                            t = previous + 1.0 / fps if math.isfinite(previous) else 0.0
-                        if start is None:
-                            start = t
-                        t -= start
-                        if t <= previous:
-                            t = previous + 1e-3
-                        previous = t
+                        t = clock.time(frame)
                         if self.max_seconds is not None and t >= self.max_seconds:
                             return
                         # 2. upright and at most max_side pixels
