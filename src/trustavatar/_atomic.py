@@ -81,16 +81,22 @@ def _move_if_absent(tmp: Path, target: Path) -> None:
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise refused(target) from None
+        raise _refused(target) from None
     except OSError:  # no hard links here: check, then rename (a narrow race remains)
-        if target.exists() or target.is_symlink():
-            raise refused(target) from None
+        refuse_if_taken(target)
         tmp.replace(target)
         return
     tmp.unlink()
 
 
-def refused(target: Path) -> InputError:
+def refuse_if_taken(target: Path) -> None:
+    """Raise :class:`InputError` if anything (a file, a link) is at ``target`` now: an
+    output that appeared while this one was being made."""
+    if target.exists() or target.is_symlink():
+        raise _refused(target)
+
+
+def _refused(target: Path) -> InputError:
     """The error for an output that appeared while it was being made."""
     return InputError(f"{target} exists (it appeared while the output was being made); not "
                       "replaced: write elsewhere, or use --force to replace it")

@@ -25,7 +25,7 @@ import numpy as np
 
 from trustavatar import consent as consent_api
 from trustavatar import provenance
-from trustavatar._atomic import atomic_output, refused
+from trustavatar._atomic import atomic_output, refuse_if_taken
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -371,8 +371,8 @@ def generate(
             finally:
                 with contextlib.suppress(OSError):
                     raw.unlink()
-            if not overwrite and (out_p.exists() or out_p.is_symlink()):
-                raise refused(out_p)  # checked again, atomically, when it is moved in
+            if not overwrite:  # before the ledger row; again, atomically, when moved in
+                refuse_if_taken(out_p)
             from trustavatar.registry import LedgerEntry, append_generation
 
             t = time.perf_counter()
