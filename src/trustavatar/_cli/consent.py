@@ -106,14 +106,13 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
         record = record_consent(registry, artifact)  # last: a failure leaves no file
 
     def human(con: Console) -> None:
-        con.print(f"issued consent {artifact.consent_id} → {out}", markup=False)
-        con.print(f"  subject: {record.subject_name}", markup=False)
+        con.print(f"issued consent {artifact.consent_id} → {out}")
+        con.print(f"  subject: {record.subject_name}")
         con.print(f"  purposes: {', '.join(record.purposes)}; languages: "
-                  f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}",
-                  markup=False)
+                  f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}")
         con.print(f"  valid {format_time(record.not_before)} to {format_time(record.not_after)}")
         con.print("  the artifact holds a face embedding (biometric data): share it only "
-                  "with those who verify consent", markup=False)
+                  "with those who verify consent")
 
     emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
           "consent": record.to_dict()}, human)
@@ -162,7 +161,7 @@ def _show_clip_evidence(con: Console, evidence: Evidence) -> None:
     digest = next((d.sha256 for d in evidence.documents if d.kind == "consent-clip"), "?")
 
     def line(text: str) -> None:
-        con.print(text, markup=False)
+        con.print(text)
 
     line(f"  recorded consent clip (sha256 {digest[:16]}…, {clip.duration_s:g} s), checked "
          f"against challenge {clip.challenge_id}:")
@@ -186,7 +185,7 @@ def _show_clip_evidence(con: Console, evidence: Evidence) -> None:
 def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language: str | None,
                 channel: str | None) -> None:
     def line(text: str) -> None:
-        con.print(text, markup=False)
+        con.print(text)
 
     line(f"consent {g.consent_id} is valid for {g.subject_name}")
     line("  ✓ well-formed: canonical JSON matching the consent artifact schema v1")
@@ -233,10 +232,9 @@ def revoke_(consent_id: str, reason: str) -> int:
 
     def human(con: Console) -> None:
         verb = "was already revoked" if already else "revoked"
-        con.print(f"consent {consent_id} {verb} at {format_time(revocation.revoked_at)}",
-                  markup=False)
+        con.print(f"consent {consent_id} {verb} at {format_time(revocation.revoked_at)}")
         con.print("  export a revocation list for third parties: "
-                  "trustavatar consent revocations export --out FILE", markup=False)
+                  "trustavatar consent revocations export --out FILE")
 
     emit({"ok": True, "already_revoked": already, "revocation": revocation.to_dict()}, human)
     return ExitCode.OK
@@ -260,7 +258,7 @@ def list_() -> int:
         for r in records:
             con.print(f"{r.consent_id}  {r.status(now):<13}  {r.subject_name}  "
                       f"{format_time(r.not_before)} to {format_time(r.not_after)}  "
-                      f"purposes: {', '.join(r.purposes)}", markup=False)
+                      f"purposes: {', '.join(r.purposes)}")
 
     emit({"ok": True, "checked_at": format_time(now),
           "consents": [r.to_dict(at=now) for r in records]}, human)
@@ -294,7 +292,7 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
           "issuer_organisation": rl.issuer_organisation,
           "issued_at": format_time(rl.issued_at), "revocations": len(rl.revoked)},
          lambda con: con.print(f"wrote {len(rl.revoked)} revocation(s) signed by "
-                               f"{rl.issuer_organisation} to {out}", markup=False))
+                               f"{rl.issuer_organisation} to {out}"))
     return ExitCode.OK
 
 
@@ -346,7 +344,7 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
 
     def human(con: Console) -> None:
         def line(text: str = "") -> None:
-            con.print(text, markup=False)
+            con.print(text)
 
         line(f"challenge {ch.challenge_id} for {draft.display_name}: expires "
              f"{format_time(ch.expires_at)} (in {expires_min} min), {MAX_ATTEMPTS} attempts")
@@ -408,10 +406,10 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
 
     def human(con: Console) -> None:
         con.print(f"recorded consent {artifact.consent_id} for "
-                  f"{artifact.subject.display_name} → {out}", markup=False)
+                  f"{artifact.subject.display_name} → {out}")
         _show_report(con, result.report, challenge_id)
         con.print("  the artifact holds a face embedding (biometric data); keep the clip "
-                  "with the issuer", markup=False)
+                  "with the issuer")
 
     emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
           "consent_id": artifact.consent_id, "challenge": result.challenge.to_dict(),
@@ -425,9 +423,9 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
     def line(check: str, failure: str | None, figures: str) -> None:
         mark = "✓" if failure is None else "✗"
         text = figures if failure is None else f"{failure} [{figures}]"
-        con.print(f"  {mark} {check}: {text}", markup=False)
+        con.print(f"  {mark} {check}: {text}")
 
-    con.print(f"  ✓ freshness: challenge {challenge_id} was open", markup=False)
+    con.print(f"  ✓ freshness: challenge {challenge_id} was open")
     speech = report.speech
     if speech is None:
         line("speech", report.speech_problem, "no speech analysed")
@@ -451,7 +449,7 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
          f"{distance} over {len(ident.frames)} frames (≤ {ident.threshold})")
     screen = report.provenance
     if screen is None:
-        con.print("  - provenance: not checked", markup=False)
+        con.print("  - provenance: not checked")
     else:
         from trustavatar.watermark import Z_PRESENT  # OpenCV and PyAV: not for every command
 

@@ -85,7 +85,7 @@ def verify_(head: str | None, checkpoint: str | None) -> int:
 
 def _show_report(con: Console, report: LedgerReport) -> None:
     def line(text: str) -> None:
-        con.print(text, markup=False)
+        con.print(text)
 
     if report.ok:
         line(f"ledger intact: {report.rows} row(s), head row {report.head_seq} "
@@ -121,10 +121,9 @@ def list_(since: str | None) -> int:
 
     def human(con: Console) -> None:
         if not rows:
-            con.print("no generations recorded" + (f" since {since}" if since else ""),
-                      markup=False)
+            con.print("no generations recorded" + (f" since {since}" if since else ""))
         for row in rows:
-            con.print(_short(row), markup=False)
+            con.print(_short(row))
 
     emit({"ok": True, "rows": [r.to_dict() for r in rows]}, human)
     return ExitCode.OK
@@ -145,12 +144,11 @@ def show(seq: int) -> int:
     def human(con: Console) -> None:
         for key, value in data.items():
             if isinstance(value, dict):
-                con.print(f"{key}:", markup=False)
+                con.print(f"{key}:")
                 for k, v in value.items():
-                    con.print(f"  {k}: {v if isinstance(v, str) else json.dumps(v)}",
-                              markup=False)
+                    con.print(f"  {k}: {v if isinstance(v, str) else json.dumps(v)}")
             else:
-                con.print(f"{key}: {value if value is not None else '-'}", markup=False)
+                con.print(f"{key}: {value if value is not None else '-'}")
 
     emit({"ok": True, "row": data}, human)
     return ExitCode.OK
@@ -174,5 +172,5 @@ def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
         tmp.write_bytes(data)
     emit({"ok": True, "out": str(out), "checkpoint": cp.to_dict()},
          lambda con: con.print(f"signed the ledger head (row {cp.seq}, hash {cp.head_hash}) "
-                               f"as {cp.issuer_organisation} → {out}", markup=False))
+                               f"as {cp.issuer_organisation} → {out}"))
     return ExitCode.OK
