@@ -2,12 +2,21 @@
 
 A failure at any point leaves no partial file behind (the temporary is removed) and the
 target, if it existed, untouched.
+
+A process killed outright (``kill -9``, power loss) cannot remove its temporary file. Its
+name says which host and process made it (``.NAME.HOST-PID.XXXXXXXX.part``, where HOST is a
+hash of the host name), so the next output to the same target removes the temporaries of
+processes of this host that no longer run. A temporary of a live process, of another host
+(a shared network folder) or from a version before this naming is left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +24,55 @@ from pathlib import Path
 from trustavatar import _terminate
 from trustavatar.errors import InputError
 
-#: characters of the target's name kept in its temporary file's name (which callers may
-#: extend, e.g. ``.raw.mp4``: a file system allows 255 bytes)
+#: bytes of the target's name kept in its temporary file's name (which callers may extend,
+#: e.g. ``.raw.mp4``: a file system allows 255 bytes)
 _NAME_KEPT = 64
+
+
+def _owner() -> str:
+    """``HOST-PID`` for this process: which host and process a temporary file belongs to."""
+    host = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape"))
+    return f"{host.hexdigest()[:8]}-{os.getpid()}"
+
+
+#: what follows ``.{target name}.`` in a temporary file's name (callers may extend it)
+_TEMPORARY_TAIL = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.part(?:\..*)?",
+                             re.DOTALL)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _remove_stale(directory: Path, prefix: str) -> None:
+    """Remove the temporary files named ``{prefix}HOST-PID.XXXXXXXX.part*`` in
+    ``directory`` that this host's processes left when they were killed."""
+    host = _owner().split("-")[0]
+    try:
+        names = [e.name for e in os.scandir(directory) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        m = _TEMPORARY_TAIL.fullmatch(name, len(prefix))
+        if m is None or m["host"] != host or _running(int(m["pid"])):
+            continue
+        path = directory / name
+        with contextlib.suppress(OSError):  # another run got there first, or read-only
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+
+
+def _shortened(name: str) -> str:
+    """At most :data:`_NAME_KEPT` bytes of ``name`` (whole characters)."""
+    raw = os.fsencode(name)
+    return name if len(raw) <= _NAME_KEPT else raw[:_NAME_KEPT].decode("utf-8", "ignore")
 
 
 def _temporary_beside(target: Path) -> Path:
@@ -30,8 +85,10 @@ def _temporary_beside(target: Path) -> Path:
         raise InputError(f"cannot write {target}: {directory} is a file, not a directory")
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist")
-    try:  # a short name: ".{target}.XXXXXXXX.part" of a 240-character target passed 255
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:_NAME_KEPT]}.", suffix=".part",
+    prefix = f".{_shortened(target.name)}."
+    _remove_stale(directory, prefix)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{_owner()}.", suffix=".part",
                                         dir=directory)
     except OSError as e:
         raise InputError(f"cannot write to {directory}: {e.strerror}") from e

@@ -1,0 +1,73 @@
+"""Atomic output: what a killed process leaves behind is cleaned up by the next run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from trustavatar._atomic import atomic_output, atomic_write_bytes
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from trustavatar._atomic import atomic_output
+    with atomic_output(sys.argv[1]) as tmp:
+        tmp.write_bytes(b"half")
+        tmp.with_name(tmp.name + ".raw.mp4").write_bytes(b"half too")  # as generate() does
+        print(tmp, flush=True)
+        time.sleep(60)
+""")
+
+
+def _killed_mid_write(target: Path) -> Path:
+    """Run a process that is writing ``target``, kill it with SIGKILL, return its temporary."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(target)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    tmp = Path(proc.stdout.readline().strip())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert tmp.exists()
+    return tmp
+
+
+def test_the_temporaries_of_a_killed_process_are_removed_by_the_next_write(tmp_path) -> None:
+    target = tmp_path / "out.mp4"
+    left = _killed_mid_write(target)
+    assert left.name.startswith(".out.mp4.") and left.name.endswith(".part")
+    atomic_write_bytes(target, b"done")
+    assert target.read_bytes() == b"done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_a_live_process_or_another_hosts_temporary_is_kept(tmp_path) -> None:
+    target = tmp_path / "out.mp4"
+    with atomic_output(target) as mine:  # this process is alive: its temporary stays
+        mine.write_bytes(b"x")
+        other_host = tmp_path / ".out.mp4.0123abcd-1.abcdefgh.part"
+        other_host.write_bytes(b"y")  # (pid 1 runs here, but the host hash is not ours)
+        not_ours = tmp_path / ".out.mp4.notes.part"
+        not_ours.write_bytes(b"z")
+        atomic_write_bytes(target, b"first")
+        assert mine.exists() and other_host.exists() and not_ours.exists()
+    assert target.read_bytes() == b"x"
+
+
+def test_a_killed_write_of_another_target_is_not_touched(tmp_path) -> None:
+    left = _killed_mid_write(tmp_path / "a.mp4")
+    atomic_write_bytes(tmp_path / "b.mp4", b"b")
+    assert left.exists()
+
+
+@pytest.mark.parametrize("name", ["\N{GRINNING FACE}" * 62 + ".mp4", "x" * 250])
+def test_a_long_name_gets_a_temporary_name_the_file_system_takes(tmp_path, name) -> None:
+    target = tmp_path / name
+    with atomic_output(target) as tmp:
+        assert len(os.fsencode(tmp.name + ".raw.mp4")) <= 255
+        tmp.write_bytes(b"ok")
+    assert target.read_bytes() == b"ok"
