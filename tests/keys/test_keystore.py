@@ -198,3 +198,45 @@ def test_wrong_arguments_to_create_write_nothing(tmp_path, kwargs, says) -> None
     assert not (tmp_path / "h").exists()
     with pytest.raises(InputError, match="a folder path or a Home"):
         Keystore.open(5)  # type: ignore[arg-type]
+
+
+_REPLACE = """
+import sys
+from trustavatar.keys import Keystore
+print("go", flush=True)
+Keystore.create(sys.argv[1], organisation="Second", force=True)
+"""
+
+
+def test_a_second_init_waits_for_the_first_to_finish(keystore: Keystore) -> None:
+    """``keys init --force`` run twice at once: each retires and writes the whole identity
+    under the home's lock, so the key, the chain and identity.json never come from two
+    different runs. Here the test holds the lock as a first run would."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    home = keystore.home
+    fd = os.open(home.keys_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = subprocess.Popen([sys.executable, "-c", _REPLACE, str(home.root)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "go"
+        time.sleep(1.5)
+        assert proc.poll() is None, "the second run did not wait for the lock"
+        assert Keystore.open(home).identity.organisation == keystore.identity.organisation
+    finally:
+        os.close(fd)
+    assert proc.wait(timeout=60) == 0
+    after = Keystore.open(home)
+    assert after.identity.organisation == "Second"
+    key = after.signing_key()
+
+    def public(k: object) -> bytes:
+        return k.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    assert public(key.private_key.public_key()) == public(key.certificate.public_key())

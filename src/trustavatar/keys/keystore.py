@@ -9,11 +9,13 @@ from __future__ import annotations
 
 __all__ = ["Keystore", "SigningIdentity", "SigningKey"]
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -273,23 +275,24 @@ class Keystore:
             raise InputError(
                 "validity must be at least one day, and the root's at least the leaf's")
         now = _utcnow() if now is None else require_aware(now, "now")
-        cls._make_room(home, force=force, now=now)
-        root_key = _x509.new_private_key()
-        root = _x509.make_root(root_key, organisation=organisation, now=now, days=root_days)
-        leaf_key = _x509.new_private_key()
-        leaf = _x509.make_leaf(
-            leaf_key, issuer_cert=root, issuer_key=root_key, organisation=organisation,
-            now=now, days=leaf_days,
-        )
-        home.ensure()
-        kd = home.keys_dir
-        atomic_write_bytes(kd / _ROOT, _x509.chain_to_pem([root]))
-        atomic_write_bytes(kd / _ROOT_KEY, _key_pem(root_key, passphrase), mode=0o600)
-        TrustStore.from_home(home).add(_x509.chain_to_pem([root]), label=f"{organisation}-root")
-        return cls._commit(
-            home, organisation=organisation, key=leaf_key, chain=(leaf, root),
-            passphrase=passphrase, source="local-ca", now=now,
-        )
+        with _identity_lock(home):
+            cls._make_room(home, force=force, now=now)
+            root_key = _x509.new_private_key()
+            root = _x509.make_root(root_key, organisation=organisation, now=now, days=root_days)
+            leaf_key = _x509.new_private_key()
+            leaf = _x509.make_leaf(
+                leaf_key, issuer_cert=root, issuer_key=root_key, organisation=organisation,
+                now=now, days=leaf_days,
+            )
+            kd = home.keys_dir
+            atomic_write_bytes(kd / _ROOT, _x509.chain_to_pem([root]))
+            atomic_write_bytes(kd / _ROOT_KEY, _key_pem(root_key, passphrase), mode=0o600)
+            TrustStore.from_home(home).add(_x509.chain_to_pem([root]),
+                                           label=f"{organisation}-root")
+            return cls._commit(
+                home, organisation=organisation, key=leaf_key, chain=(leaf, root),
+                passphrase=passphrase, source="local-ca", now=now,
+            )
 
     @classmethod
     def import_identity(
@@ -331,12 +334,12 @@ class Keystore:
             raise InputError("the signing certificate is not valid now")
         org_attrs = leaf.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
         org = organisation or (str(org_attrs[0].value) if org_attrs else _x509.common_name(leaf))
-        cls._make_room(home, force=force, now=now)
-        home.ensure()
-        return cls._commit(
-            home, organisation=org, key=key, chain=chain, passphrase=passphrase,
-            source="imported", now=now,
-        )
+        with _identity_lock(home):
+            cls._make_room(home, force=force, now=now)
+            return cls._commit(
+                home, organisation=org, key=key, chain=chain, passphrase=passphrase,
+                source="imported", now=now,
+            )
 
     @classmethod
     def _make_room(cls, home: Home, *, force: bool, now: dt.datetime) -> None:
@@ -391,6 +394,23 @@ class Keystore:
 
     def trust_store(self) -> TrustStore:
         return TrustStore.from_home(self.home)
+
+
+@contextlib.contextmanager
+def _identity_lock(home: Home) -> Iterator[None]:
+    """Hold the home's identity lock (``keys/.lock``): two runs of ``keys init`` or ``keys
+    import`` at once would otherwise both find the place free, or both retire the same
+    identity, and leave one's key beside the other's certificate."""
+    home.ensure()
+    try:
+        fd = os.open(home.keys_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise KeystoreError(f"cannot lock {home.keys_dir}: {e.strerror}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits for the other run to finish
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _check_signer_profile(leaf: x509.Certificate) -> None:
