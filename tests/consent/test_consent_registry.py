@@ -138,3 +138,31 @@ def test_a_row_edited_in_the_database_is_damaged_not_listed_as_valid(
             consent.list_consents(reg)
         with pytest.raises(RegistryError, match="is damaged"):
             get_consent(reg, artifact.consent_id)
+
+
+def test_of_revocations_made_at_once_exactly_one_says_it_revoked(artifact, tmp_path) -> None:
+    """``consent revoke`` run several times at once: one reports "revoked", the others
+    "already revoked" (the check and the insert are one write transaction)."""
+    import threading
+
+    path = tmp_path / "r.sqlite3"
+    with Registry.open(path) as reg:
+        record_consent(reg, artifact)
+    start = threading.Barrier(6)
+    made: list[bool] = []
+
+    def revoke_one(i: int) -> None:
+        with Registry.open(path) as reg:
+            start.wait()
+            revocation, new = consent.revoke_once(reg, artifact.consent_id, reason=f"run {i}")
+            assert revocation.consent_id == artifact.consent_id
+            made.append(new)
+
+    threads = [threading.Thread(target=revoke_one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(made) == [False] * 5 + [True]
+    with Registry.open(path) as reg:
+        assert consent.revoke_once(reg, artifact.consent_id, reason="again")[1] is False

@@ -23,7 +23,7 @@ PUBLIC = {
         "EvidenceDocument", "Issuer", "Revocation", "RevocationList", "RevocationListSource",
         "Scope", "Subject", "Validity", "export_revocations", "get_consent", "issue",
         "list_consents", "load_artifact", "load_revocation_list", "parse_artifact",
-        "record_consent", "require", "revoke", "verify",
+        "record_consent", "require", "revoke", "revoke_once", "verify",
         # recorded consent: challenges, clip checks
         "CHALLENGE_TTL", "ENGLISH_TEMPLATE", "MAX_ATTEMPTS", "Challenge", "ClipEvidence",
         "ClipReport", "ConsentDraft", "ConsentTemplate", "IdentityResult", "LivenessResult",

@@ -32,12 +32,11 @@ from trustavatar.consent import (
     Evidence,
     create_challenge,
     export_revocations,
-    get_consent,
     issue,
     list_consents,
     load_artifact,
     record_consent,
-    revoke,
+    revoke_once,
     verify,
 )
 from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
@@ -226,9 +225,8 @@ def revoke_(consent_id: str, reason: str) -> int:
     st = state()
     require_registry(st, "no consent was issued in this home")
     with Registry.for_home(st.home) as registry:
-        before = get_consent(registry, consent_id)
-        revocation = revoke(registry, consent_id, reason=reason)
-    already = before is not None and before.revocation is not None
+        revocation, made = revoke_once(registry, consent_id, reason=reason)
+    already = not made
 
     def human(con: Console) -> None:
         verb = "was already revoked" if already else "revoked"

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
         list_consents,
         record_consent,
         revoke,
+        revoke_once,
     )
     from trustavatar.consent.verification import ConsentGrant, require, verify
 
@@ -100,6 +101,7 @@ _LAZY = {
     "score_spoken_code": "spoken_code",
     "ConsentRecord": "store", "ConsentStatus": "store", "Revocation": "store",
     "get_consent": "store", "list_consents": "store", "record_consent": "store", "revoke": "store",
+    "revoke_once": "store",
     "ConsentGrant": "verification", "require": "verification", "verify": "verification",
 }
 
@@ -151,6 +153,7 @@ __all__ = [
     "record_consent",
     "require",
     "revoke",
+    "revoke_once",
     "score_spoken_code",
     "verify",
 ]

@@ -13,6 +13,7 @@ __all__ = [
     "list_revocations",
     "record_consent",
     "revoke",
+    "revoke_once",
 ]
 
 import datetime as dt
@@ -224,6 +225,14 @@ def revoke(
     Raises :class:`~trustavatar.errors.ConsentNotFoundError` for an id the registry does not
     hold. Revoking again returns the first revocation unchanged.
     """
+    return revoke_once(registry, consent_id, reason=reason, at=at)[0]
+
+
+def revoke_once(
+    registry: Registry, consent_id: str, *, reason: str, at: dt.datetime | None = None
+) -> tuple[Revocation, bool]:
+    """:func:`revoke`, and whether this call made the revocation (``False``: the consent
+    was revoked already, by an earlier call or by one running at the same time)."""
     if not isinstance(reason, str):
         raise InputError(f"the reason must be a string, got {type(reason).__name__}")
     reason = reason.strip()
@@ -239,14 +248,14 @@ def revoke(
             raise ConsentNotFoundError(
                 f"no consent {consent_id!r} in the registry {registry.path}"
             )
-        conn.execute(
+        made = conn.execute(
             "INSERT OR IGNORE INTO consent_revocations (consent_id, revoked_at, reason)"
             " VALUES (?, ?, ?)",
             (consent_id, format_time(revoked_at), reason),
-        )
+        ).rowcount == 1
     revocation = find_revocation(registry, consent_id)
     assert revocation is not None  # just inserted or already there
-    return revocation
+    return revocation, made
 
 
 def find_revocation(registry: Registry, consent_id: str) -> Revocation | None:
