@@ -189,3 +189,46 @@ def test_source_formats_speech_cannot_come_in_are_named(tmp_path: Path, rate: in
         w.writeframes(noise.astype("<i2").tobytes())
     with pytest.raises(AudioInputError, match=says):
         load_audio(path)
+
+
+def _stereo(path: Path, left: np.ndarray, right: np.ndarray, rate: int, codec: str) -> Path:
+    """Two channels encoded with PyAV (``codec``; timed, so that the MP4 muxer hides AAC's
+    priming samples as in the fixtures)."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        a = out.add_stream(codec, rate=rate)
+        a.layout = "stereo"
+        resampler = av.AudioResampler(format=a.format.name, layout="stereo", rate=rate,
+                                      frame_size=a.frame_size or None)
+        frame = av.AudioFrame.from_ndarray(np.stack([left, right]).astype(np.float32),
+                                           format="fltp", layout="stereo")
+        frame.sample_rate = rate
+        frame.pts, frame.time_base = 0, Fraction(1, rate)
+        for f in resampler.resample(frame) + resampler.resample(None):
+            out.mux(a.encode(f))
+        out.mux(a.encode())
+    return path
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("pcm_s16le", "wav"), ("aac", "m4a")])
+def test_stereo_with_one_channel_inverted_is_heard(speech: Speech, tmp_path: Path,
+                                                    codec: str, suffix: str) -> None:
+    """Mixed down, L = -R cancels to silence (PCM) or to a codec's residue (AAC's
+    mid/side coding leaves ~ -47 dBFS): the speech is taken from one channel instead."""
+    x = speech.audio.samples * 0.8
+    path = _stereo(tmp_path / f"inverted.{suffix}", x, -x, speech.audio.sample_rate, codec)
+    audio = load_audio(path)
+    assert audio.rms_dbfs == pytest.approx(Audio.from_array(x, 16000).rms_dbfs, abs=1.0)
+    assert _envelope_correlation(audio, speech.audio) > 0.9
+    # an ordinary stereo file keeps FFmpeg's mixdown (both channels, +3 dB)
+    same = load_audio(_stereo(tmp_path / f"same.{suffix}", x, x, speech.audio.sample_rate,
+                              codec))
+    assert same.rms_dbfs == pytest.approx(audio.rms_dbfs + 3.0, abs=1.0)
+    # and silence in both channels is still silence
+    quiet = np.zeros_like(x)
+    with pytest.raises(AudioInputError, match="is silent"):
+        load_audio(_stereo(tmp_path / f"silent.{suffix}", quiet, quiet,
+                           speech.audio.sample_rate, codec))

@@ -183,8 +183,11 @@ def load_audio(
     """Decode the first audio stream of ``path`` to mono float32 at ``sample_rate`` Hz.
 
     Any container and codec FFmpeg reads is accepted (WAV, MP3, M4A, FLAC, Opus, the audio
-    track of an MP4/MOV/MKV video). Samples are clipped to ``[-1, 1]``. A file whose decoder
-    stops early (a truncated file) gives the audio decoded up to that point.
+    track of an MP4/MOV/MKV video). Channels are mixed down by FFmpeg; when that leaves
+    next to nothing of two channels that are loud (one is the other inverted, a recording
+    mistake that cancels in the mix), the louder channel is used alone. Samples are clipped
+    to ``[-1, 1]``. A file whose decoder stops early (a truncated file) gives the audio
+    decoded up to that point, as players do.
 
     Raises :class:`~trustavatar.errors.AudioInputError` with a one-line message when the
     file is missing or unreadable, is not a media file, has no audio track, decodes to
@@ -231,7 +234,11 @@ def load_audio(
             )
         # 5. Decode and resample frame by frame, stopping once past the limit.
         samples = _decode_stream(container, stream, p, sample_rate, max_seconds)
-    audio = Audio.from_array(samples, sample_rate)
+        audio = Audio.from_array(samples, sample_rate)
+        if audio.num_samples and audio.rms_dbfs < _CANCELLED_DBFS and channels >= 2:
+            # 6a. Near silent once mixed down: is one channel the other inverted (a wiring
+            # or editing mistake), so that the mix cancels the speech?
+            audio = _louder_channel(container, stream, p, sample_rate, max_seconds, audio)
     # 6. There is sound in it.
     if not audio.num_samples:
         raise AudioInputError(f"audio {p} decodes to no samples")
@@ -258,13 +265,42 @@ def _declared_seconds(container: av.container.InputContainer,
     return None
 
 
+#: A mixdown this quiet (dBFS) is checked for cancelled channels …
+_CANCELLED_DBFS: Final = -40.0
+#: … which it is when a channel is this much (dB) louder than the mix.
+_CANCELLED_BY_DB: Final = 20.0
+
+
+def _louder_channel(container: av.container.InputContainer,
+                    stream: av.audio.stream.AudioStream, path: Path, sample_rate: int,
+                    max_seconds: float, mix: Audio) -> Audio:
+    """The louder of the first two channels of ``stream``, decoded again, when it is
+    :data:`_CANCELLED_BY_DB` louder than ``mix`` (the channels cancelled in the mix;
+    lossy stereo coding leaves a residue, so the mix need not be silent); else ``mix``."""
+    best = mix
+    for channel in (0, 1):
+        try:
+            container.seek(0, stream=stream)
+        except av.error.FFmpegError:
+            return mix
+        one = Audio.from_array(
+            _decode_stream(container, stream, path, sample_rate, max_seconds, channel=channel),
+            sample_rate)
+        if one.rms > best.rms:
+            best = one
+    return best if best.rms_dbfs >= mix.rms_dbfs + _CANCELLED_BY_DB else mix
+
+
 def _decode_stream(
     container: av.container.InputContainer,
     stream: av.audio.stream.AudioStream,
     path: Path,
     sample_rate: int,
     max_seconds: float,
+    *,
+    channel: int | None = None,
 ) -> NDArray[np.float32]:
+    """The stream mixed down to mono, or only its ``channel`` (counted from 0)."""
     limit = math.floor(max_seconds * sample_rate)
     chunks: list[NDArray[np.float32]] = []
     total = 0
@@ -274,7 +310,11 @@ def _decode_stream(
     def take(frames: list[av.AudioFrame]) -> None:
         nonlocal total
         for out in frames:
-            chunk = _mono(out)
+            if channel is None:
+                chunk = _mono(out)
+            else:  # (a stream may turn mono part-way)
+                rows = out.to_ndarray()
+                chunk = np.asarray(rows[min(channel, rows.shape[0] - 1)], np.float32)
             chunks.append(chunk)
             total += chunk.shape[0]
         if total > limit:
@@ -290,7 +330,9 @@ def _decode_stream(
                 # A stream may change layout or rate mid-way: flush and start a new resampler.
                 if resampler is not None:
                     take(resampler.resample(None))
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+                resampler = av.AudioResampler(
+                    format="flt" if channel is None else "fltp",
+                    layout="mono" if channel is None else frame.layout.name, rate=sample_rate)
                 source_format = fmt
             take(resampler.resample(frame))
         if resampler is not None:
