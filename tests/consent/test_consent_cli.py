@@ -239,3 +239,44 @@ def test_revoke_in_a_home_without_registry_creates_nothing(capsys, tmp_path) -> 
     r = invoke(capsys, "--home", home, "consent", "revoke", "abc", "--reason", "x")
     assert r.code == 2 and "no registry" in _one_error_line(r.err)
     assert not home.exists()
+
+
+@pytest.mark.parametrize("command", ["issue", "revocations", "checkpoint", "sign"])
+def test_an_out_that_appears_while_the_command_runs_is_not_replaced(
+        h, issued, capsys, faces, release, tmp_path, monkeypatch, media, command) -> None:
+    """``--out`` is checked when the command starts and again when its output is moved in:
+    a file that appeared in between (another run, the user) is kept without --force. The
+    file appears here as soon as the signing key is unlocked, after the first check."""
+    from trustavatar.keys import Keystore
+    from trustavatar.registry import Registry
+
+    out = tmp_path / "late.json"
+    unlock = Keystore.signing_key
+
+    def unlock_then_someone_writes(self, passphrase=None):
+        key = unlock(self, passphrase)
+        out.write_text("theirs")
+        return key
+
+    monkeypatch.setattr(Keystore, "signing_key", unlock_then_someone_writes)
+    args = {
+        "issue": ["consent", "issue", "--face", faces["portrait"], "--name", "E", "--release",
+                  release, "--out", out],
+        "revocations": ["consent", "revocations", "export", "--out", out],
+        "checkpoint": ["ledger", "checkpoint", "--out", out],
+        "sign": ["provenance", "sign", media["jpeg"], "--out", out.with_suffix(".jpg")],
+    }[command]
+    if command == "sign":
+        out = out.with_suffix(".jpg")
+    home = Path(h[1])
+    with Registry.open(home / "registry.sqlite3") as reg:
+        consents = reg.query("SELECT COUNT(*) FROM consents")[0][0]
+    r = invoke(capsys, *h, *args)
+    assert r.code == 2 and "appeared while the output was being made" in _one_error_line(r.err)
+    assert out.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    with Registry.open(home / "registry.sqlite3") as reg:  # nothing recorded either
+        assert reg.query("SELECT COUNT(*) FROM consents")[0][0] == consents
+    r = invoke(capsys, *h, *args, "--force")
+    assert r.code == 0, r.err
+    assert out.read_bytes() != b"theirs"

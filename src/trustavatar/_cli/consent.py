@@ -4,13 +4,14 @@ record consent on a clip."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
 from trustavatar import consent as consent_api
-from trustavatar._atomic import atomic_output, check_writable
+from trustavatar._atomic import atomic_output, check_writable, refuse_if_taken
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -94,7 +95,8 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
                          "--not-before, --valid-days and --not-after)")
     key = Keystore.open(st.home).signing_key(passphrase)
     evidence = Evidence.operator_attestation(release)
-    with Registry.for_home(st.home) as registry, atomic_output(out, mode=_ARTIFACT_MODE) as tmp:
+    with Registry.for_home(st.home) as registry, atomic_output(
+            out, mode=_ARTIFACT_MODE, replace=force) as tmp:
         artifact = issue(
             key, portrait=face, display_name=display_name, evidence=evidence,
             purposes=purposes or (DEFAULT_PURPOSE,), languages=languages or ("*",),
@@ -102,6 +104,8 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
             operator=operator, at=now,
         )
         tmp.write_bytes(artifact.raw)
+        if not force:  # an --out that appeared meanwhile: refused before anything is recorded
+            refuse_if_taken(Path(out))
         record = record_consent(registry, artifact)  # last: a failure leaves no file
 
     def human(con: Console) -> None:
@@ -284,7 +288,7 @@ def revocations_export(out: str, force: bool, passphrase: bytes | None) -> int:
     key = keystore.signing_key(passphrase)
     with Registry.open(registry_path, read_only=True) as registry:
         rl = export_revocations(registry, key)
-    with atomic_output(out) as tmp:
+    with atomic_output(out, replace=force) as tmp:
         tmp.write_bytes(rl.raw)
     emit({"ok": True, "out": str(out), "sha256": rl.sha256,
           "issuer_organisation": rl.issuer_organisation,

@@ -168,7 +168,7 @@ def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     with _existing_registry(st) as registry:
         data = export_head(registry, key)
     cp = load_checkpoint(data, trust=TrustStore.of(key.chain[-1]))
-    with atomic_output(out) as tmp:
+    with atomic_output(out, replace=force) as tmp:
         tmp.write_bytes(data)
     emit({"ok": True, "out": str(out), "checkpoint": cp.to_dict()},
          lambda con: con.print(f"signed the ledger head (row {cp.seq}, hash {cp.head_hash}) "

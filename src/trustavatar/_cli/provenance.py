@@ -79,7 +79,7 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
     result = pv.sign(
         src, dst, key=key, trust=keystore.trust_store(), source_type=_SOURCE_TYPES[source_type],
         consent=binding, ingredients=ingredients, title=title,
-        tsa_url=st.home.load_config().tsa_url,
+        tsa_url=st.home.load_config().tsa_url, overwrite=force or in_place,
     )
     emit({"ok": True, **result.to_dict(),
           "consent": {"consent_id": binding.consent_id} if binding else None},

@@ -39,12 +39,14 @@ def sign(
     ingredients: Sequence[Ingredient] = (),
     title: str | None = None,
     tsa_url: str | None = None,
+    overwrite: bool = True,
 ) -> SignResult:
     """Embed a signed manifest in a copy of ``src`` written to ``dst``.
 
     The signed file is read back and verified before it is renamed into place: ``dst``
     appears only complete, signed and valid; on any failure nothing is left behind.
-    ``src`` may equal ``dst`` (signing in place).
+    ``src`` may equal ``dst`` (signing in place). ``overwrite=False``: never replace a file
+    at ``dst``, not even one that appeared while signing (:class:`InputError`).
     """
     t0 = time.perf_counter()
     src_p, dst_p = Path(src), Path(dst)
@@ -56,7 +58,7 @@ def sign(
         generation=generation, ingredients=ingredients,
     )
     ctx = _c2pa.context(trust)
-    with atomic_output(dst_p) as tmp:
+    with atomic_output(dst_p, replace=overwrite) as tmp:
         try:
             with (
                 _c2pa.builder(definition, ctx) as builder,
