@@ -247,3 +247,32 @@ def test_public_api_surface() -> None:
     ])
     for name in wm.__all__:
         assert hasattr(wm, name), name
+
+
+def test_every_video_stream_of_a_file_is_read(tmp_path: Path, clip, marked) -> None:
+    """A decoy stream placed first (unmarked, or too small to read) hid the watermarked
+    one: only the first stream was read (the audit and the demo read files this way)."""
+    import av
+
+    def two_streams(path: Path, first: list[np.ndarray], second: list[np.ndarray]) -> Path:
+        with av.open(str(path), "w") as out:
+            streams = []
+            for frames in (first, second):
+                s = out.add_stream("libx264", rate=25)
+                s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+                s.options = {"crf": "18"}
+                streams.append(s)
+            for a, b in zip(first, second, strict=False):
+                out.mux(streams[0].encode(av.VideoFrame.from_ndarray(a, format="rgb24")))
+                out.mux(streams[1].encode(av.VideoFrame.from_ndarray(b, format="rgb24")))
+            for s in streams:
+                out.mux(s.encode())
+        return path
+
+    grey = [np.full((48, 48, 3), 90, np.uint8)] * len(marked)  # below the 64 px minimum
+    for decoy in (clip, grey):
+        reading = read_watermark(two_streams(tmp_path / "decoy.mp4", decoy, marked), key=KEY)
+        assert reading.present and reading.payload == PAYLOAD
+    assert not read_watermark(two_streams(tmp_path / "none.mp4", clip, clip), key=KEY).present
+    with pytest.raises(WatermarkError, match="48x48 pixels"):
+        read_watermark(two_streams(tmp_path / "small.mp4", grey, grey), key=KEY)

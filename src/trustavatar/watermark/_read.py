@@ -116,23 +116,42 @@ def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
     stream, never held in memory) or an iterable of ``(H, W, 3) uint8`` RGB frames.
     ``max_frames`` stops after that many frames (all by default).
 
+    A file with several video streams (cover art aside) has each read on its own, and the
+    strongest reading is returned: a watermarked stream cannot hide behind a decoy one.
+    (The chance of a false alarm grows with the number of streams: ≈ 2.9e-7 each.)
+
     Absent is not an error: it returns ``present=False``. Raises
     :class:`~trustavatar.errors.ProvenanceInputError` (an ``InputError``) if the file is
     missing or not a decodable video, :class:`~trustavatar.errors.WatermarkError` for a
     bad frame, a bad key or no frames at all.
     """
+    if isinstance(source, str | os.PathLike):
+        return _read_file(Path(source), key, max_frames)
     reader = WatermarkReader(key=key, max_frames=max_frames)
     _feed(reader, source)
     return reader.reading()
 
 
+def _read_file(path: Path, key: bytes, max_frames: int | None) -> WatermarkReading:
+    """The strongest reading over ``path``'s video streams (errors only when none reads)."""
+    readings: list[WatermarkReading] = []
+    failures: list[ProvenanceInputError | WatermarkError] = []
+    for index in range(_stream_count(path)):
+        reader = WatermarkReader(key=key, max_frames=max_frames)
+        try:
+            for luma in _file_lumas(path, max_frames, index):
+                reader._add_luma(luma)
+            readings.append(reader.reading())
+        except (ProvenanceInputError, WatermarkError) as e:
+            failures.append(e)
+    if not readings:
+        raise failures[0]
+    return max(readings, key=lambda r: (r.present, r.payload is not None, r.z_score))
+
+
 def _feed(reader: WatermarkReader, source: VideoSource) -> None:
-    """Add ``source``'s frames to ``reader`` until it is full (a file is decoded straight
-    to luma)."""
-    if isinstance(source, str | os.PathLike):
-        for luma in _file_lumas(Path(source), reader._max_frames):
-            reader._add_luma(luma)
-    elif isinstance(source, Iterable) and not isinstance(source, bytes | bytearray):
+    """Add ``source``'s frames to ``reader`` until it is full."""
+    if isinstance(source, Iterable) and not isinstance(source, str | bytes | bytearray):
         for frame in source:
             if reader.full:
                 break
@@ -195,21 +214,33 @@ def _luma(frame: object, *, where: str) -> NDArray[np.float32]:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _file_lumas(path: Path, max_frames: int | None) -> Iterator[NDArray[np.float32]]:
+def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise ProvenanceInputError(f"cannot read video {path}: no such file")
     if path.is_dir():
         raise ProvenanceInputError(f"cannot read video {path}: it is a directory")
     try:
-        container = av.open(ffmpeg_path(path))
+        return av.open(ffmpeg_path(path))
     except (av.error.FFmpegError, OSError) as e:
         raise ProvenanceInputError(f"{path} is not a video that can be decoded") from e
+
+
+def _stream_count(path: Path) -> int:
+    """How many video streams ``path`` has, not counting attached pictures (cover art);
+    :class:`ProvenanceInputError` when there is none."""
+    with _open(path) as container:
+        count = len(video_streams(container))
+    if not count:
+        raise ProvenanceInputError(f"{path} has no video stream")
+    return count
+
+
+def _file_lumas(path: Path, max_frames: int | None, index: int = 0
+                ) -> Iterator[NDArray[np.float32]]:
+    """The luma of the frames of ``path``'s video stream ``index`` (cover art not counted)."""
     count = 0
-    with container:
-        streams = video_streams(container)  # not an attached picture (cover art)
-        if not streams:
-            raise ProvenanceInputError(f"{path} has no video stream")
-        stream = streams[0]
+    with _open(path) as container:
+        stream = video_streams(container)[index]
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
