@@ -21,6 +21,7 @@ import click
 
 from trustavatar import _terminate
 from trustavatar._cli._common import CliState
+from trustavatar._display import is_utf8
 from trustavatar._version import __version__
 from trustavatar.errors import Error, ExitCode
 from trustavatar.home import ENV_VAR, Home
@@ -96,9 +97,7 @@ def _not_utf8(args: list[str]) -> str | None:
     """The first command-line argument that is not UTF-8 text (the bytes Python could not
     decode stand in it as surrogates): named, with its bad bytes shown as escapes."""
     for i, arg in enumerate(args, 1):
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_utf8(arg):
             raw = arg.encode("utf-8", "surrogateescape")
             return f"argument {i} ({raw.decode('utf-8', 'backslashreplace')})"
     return None

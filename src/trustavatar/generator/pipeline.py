@@ -26,6 +26,7 @@ import numpy as np
 from trustavatar import consent as consent_api
 from trustavatar import provenance
 from trustavatar._atomic import atomic_output, refuse_if_taken
+from trustavatar._display import is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -240,7 +241,7 @@ def generate(
                        ("script", script)):
         if text is not None and not isinstance(text, str):
             raise InputError(f"{name} must be a string, got {type(text).__name__}")
-        if text is not None and not _is_utf8(text):  # it failed only at the ledger
+        if text is not None and not is_utf8(text):  # it failed only at the ledger
             raise InputError(f"{name} is not UTF-8 text (it holds undecodable bytes)")
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
@@ -403,18 +404,10 @@ def generate(
         )
 
 
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # surrogates standing for bytes that were not UTF-8
-        return False
-    return True
-
-
 def _login_name() -> str:
     """``$USER`` for the ledger's operator; "unknown" when unset or not UTF-8."""
     name = os.environ.get("USER") or ""
-    return name if name and _is_utf8(name) else "unknown"
+    return name if name and is_utf8(name) else "unknown"
 
 
 def _embed_one(image: np.ndarray) -> FaceEmbedding:
