@@ -231,3 +231,39 @@ def test_a_foreign_manifest_of_any_shape_is_reported_not_crashed_on(
     assert report.state is S.TRUSTED, report.failures
     assert report.claim_generator == "elsewhere 1" and report.consent is None
     assert report.to_dict()["state"] == "trusted"
+
+
+_SIGN_WITH_A_SIZE_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+from trustavatar import provenance as pv
+from trustavatar.errors import SigningError
+from trustavatar.keys import Keystore
+home, src, dst = sys.argv[1:4]
+ks = Keystore.open(home)
+key, trust = ks.signing_key(), ks.trust_store()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (Path(src).stat().st_size // 2, resource.RLIM_INFINITY))
+try:
+    pv.sign(src, dst, key=key, trust=trust)
+except SigningError as e:
+    print(e)
+"""
+
+
+@pytest.mark.parametrize("kind", ["mp4", "jpeg"])
+def test_an_output_that_cannot_be_written_is_named_with_the_reason(tmp_path, media, keystore,
+                                                                   kind) -> None:
+    """A full disk or a quota fails c2pa's writes, which it reported in its own words
+    ("UntrackedPointer", "JPEG write error"). A file size limit fails the writes for
+    real here, as a full disk does."""
+    import subprocess
+    import sys
+
+    dst = tmp_path / f"out{media[kind].suffix}"
+    said = subprocess.run(
+        [sys.executable, "-c", _SIGN_WITH_A_SIZE_LIMIT, str(keystore.home.root),
+         str(media[kind]), str(dst)], capture_output=True, text=True, check=True).stdout
+    assert said.strip() == f"cannot write {dst.name} in {tmp_path}: File too large"
+    assert not dst.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -6,8 +6,9 @@ __all__ = ["sign"]
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from trustavatar._atomic import atomic_output
 from trustavatar._files import sha256_file
@@ -25,6 +26,44 @@ from trustavatar.provenance.model import (
     ValidationState,
 )
 from trustavatar.provenance.verify import verify
+
+
+class _Output:
+    """The file being signed into, as the stream c2pa writes to; it keeps the first write
+    error, which c2pa reports only as a failure of its own ("JPEG write error",
+    "UntrackedPointer")."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w+b")
+        self.error: OSError | None = None
+
+    def _watch(self, op: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return op(*args)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def write(self, data: bytes) -> int:
+        return int(self._watch(self._file.write, data))
+
+    def flush(self) -> None:
+        self._watch(self._file.flush)
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._file.read(size))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._file.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._file.tell())
+
+    def __enter__(self) -> _Output:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._watch(self._file.close)
 
 
 def sign(
@@ -59,16 +98,16 @@ def sign(
     )
     ctx = _c2pa.context(trust)
     with atomic_output(dst_p, replace=overwrite) as tmp:
+        dest = _Output(tmp)
         try:
-            with (
-                _c2pa.builder(definition, ctx) as builder,
-                src_p.open("rb") as source,
-                tmp.open("w+b") as dest,
-            ):
+            with _c2pa.builder(definition, ctx) as builder, src_p.open("rb") as source, dest:
                 builder.sign(_c2pa.signer(key, tsa_url), mime, source, dest)
-        except OSError as e:
-            raise ProvenanceInputError(f"cannot read {src_p}: {e.strerror or e}") from e
-        except _c2pa.C2paError as e:
+        except (OSError, _c2pa.C2paError) as e:
+            if dest.error is not None:  # a full disk, a quota: c2pa's words do not say so
+                raise SigningError(f"cannot write {title or dst_p.name} in "
+                                   f"{dst_p.parent}: {dest.error.strerror or dest.error}") from e
+            if isinstance(e, OSError):
+                raise ProvenanceInputError(f"cannot read {src_p}: {e.strerror or e}") from e
             # name the output the user asked for, not the temporary file being signed
             tsa = (f" (the timestamp authority {tsa_url} was asked for a timestamp: is it "
                    "reachable? 'trustavatar config unset tsa_url' signs without one)"
