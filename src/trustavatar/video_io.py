@@ -6,7 +6,16 @@ applied, and :func:`probe` reports the displayed width and height.
 
 from __future__ import annotations
 
-__all__ = ["VideoInfo", "clockwise_turn", "first_frame_turn", "iter_frames", "probe", "upright"]
+__all__ = [
+    "StreamFacts",
+    "VideoInfo",
+    "clockwise_turn",
+    "first_frame_turn",
+    "iter_frames",
+    "probe",
+    "stream_facts",
+    "upright",
+]
 
 import contextlib
 import math
@@ -32,8 +41,8 @@ class VideoInfo:
     duration: float
     frames: int  #: an estimate where the container does not say
     has_audio: bool
-    #: video streams that are not attached pictures (the first is the one read)
-    video_streams: int = 1
+    #: the numbers of the video streams that are not attached pictures (the first is read)
+    video_streams: tuple[int, ...] = (0,)
     #: where the audio starts relative to the video (s; see :func:`audio_offset`)
     audio_offset: float = 0.0
 
@@ -131,23 +140,48 @@ def is_still_image(c: av.container.InputContainer) -> bool:
     return not IMAGE_FORMATS.isdisjoint(c.format.name.split(","))
 
 
+@dataclass(frozen=True)
+class StreamFacts:
+    """What the container says of one video stream: frames per second (25 when it does not
+    say), duration in seconds, frame count (estimated from those two where not given), the
+    displayed size (sample aspect ratio and rotation applied) and the clockwise rotation."""
+
+    fps: float
+    duration: float
+    frames: int
+    width: int
+    height: int
+    rotation: int
+
+
+def stream_facts(c: av.container.InputContainer, v: av.video.stream.VideoStream,
+                 path: str | os.PathLike[str]) -> StreamFacts:
+    """:class:`StreamFacts` of ``v``, a stream of ``c`` opened from ``path`` (one rule for
+    every probe: the generator's, the consent clip's and the detector's)."""
+    fps = float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
+    duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
+        c.duration / 1e6 if c.duration else 0.0)
+    if duration <= 0:  # not in the header (a browser's live WebM): from the packets
+        duration = _demuxed_seconds(path, v.index)
+    duration = max(duration, 0.0)
+    width, height = display_size(v)
+    rotation = first_frame_turn(c, v)
+    if rotation in (90, 270):
+        width, height = height, width
+    return StreamFacts(fps, duration, int(v.frames or round(duration * fps)), width, height,
+                       rotation)
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Container facts of a video; :class:`InputError` for a still image or no video stream."""
     with _open(path) as c:
         if is_still_image(c):
             raise InputError(f"{path} is a still image, not a video")
         v = main_video_stream(c, path)
-        fps = float(v.average_rate or v.guessed_rate or 25)
-        duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
-            c.duration / 1e6 if c.duration else 0.0)
-        if duration <= 0:  # not in the header (a browser's live WebM): from the packets
-            duration = _demuxed_seconds(path, v.index)
-        frames = v.frames or round(duration * fps)
-        width, height = display_size(v)
-        if first_frame_turn(c, v) in (90, 270):
-            width, height = height, width
-        return VideoInfo(str(path), width, height, fps, duration, frames,
-                         bool(c.streams.audio), len(video_streams(c)), audio_offset(c, v))
+        f = stream_facts(c, v, path)
+        return VideoInfo(str(path), f.width, f.height, f.fps, f.duration, f.frames,
+                         bool(c.streams.audio), tuple(s.index for s in video_streams(c)),
+                         audio_offset(c, v))
 
 
 def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:

@@ -34,6 +34,11 @@ def test_a_live_webm_without_a_duration_is_measured_from_its_packets(tmp_path) -
         assert not c.duration and not c.streams.video[0].duration  # none declared
     info = probe(clip)
     assert abs(info.duration - 2.0) < 0.1 and info.frames == 50
+    # the detector's probe follows the same rule (it said 0 s and 0 frames)
+    from trustavatar.detector.video import probe_video
+
+    scanned = probe_video(clip)
+    assert (scanned.duration, scanned.frames_estimate) == (info.duration, info.frames)
 
 
 def test_frame_times_follow_the_timestamps(tmp_path) -> None:

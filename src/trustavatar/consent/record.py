@@ -279,8 +279,8 @@ def check_clip(
     path = Path(clip)
     # 2. Input: a readable video, not too long; the portrait's face.
     info = probe(path)
-    if info.video_streams > 1:  # which one would a person reviewing the clip see?
-        raise InputError(f"clip {path.name} holds {info.video_streams} video streams; a "
+    if len(info.video_streams) > 1:  # which one would a person reviewing the clip see?
+        raise InputError(f"clip {path.name} holds {len(info.video_streams)} video streams; a "
                          "consent clip is one recording with one video stream")
     if info.duration > MAX_CLIP_SECONDS + 1:
         raise InputError(f"clip {path.name} is {info.duration:.1f} s long; at most "

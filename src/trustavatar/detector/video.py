@@ -33,9 +33,9 @@ from trustavatar.video_io import (
     audio_offset,
     clockwise_turn,
     display_size,
-    first_frame_turn,
     is_still_image,
     main_video_stream,
+    stream_facts,
     upright,
     video_streams,
 )
@@ -141,19 +141,11 @@ def probe_video(path: str | os.PathLike[str], stream: int | None = None) -> Vide
     p = Path(path)
     with _open(p) as c:
         v = _stream(c, p, stream)
-        fps = float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
-        if v.duration and v.time_base:
-            duration = float(v.duration * v.time_base)
-        else:
-            duration = c.duration / 1e6 if c.duration else 0.0
-        width, height = display_size(v)
-        rotation = first_frame_turn(c, v)
-        if rotation in (90, 270):
-            width, height = height, width
+        f = stream_facts(c, v, p)
         return VideoProbe(
             path=str(p), container=c.format.name, codec=v.codec_context.name,
-            width=width, height=height, fps=fps, duration=max(duration, 0.0),
-            frames_estimate=int(v.frames or round(duration * fps)), rotation=rotation,
+            width=f.width, height=f.height, fps=f.fps, duration=f.duration,
+            frames_estimate=f.frames, rotation=f.rotation,
             has_audio_stream=bool(c.streams.audio), audio_offset=audio_offset(c, v),
             stream=v.index, video_streams=tuple(s.index for s in video_streams(c)),
         )
