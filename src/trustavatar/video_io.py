@@ -7,6 +7,8 @@ applied, and :func:`probe` reports the displayed width and height.
 from __future__ import annotations
 
 __all__ = [
+    "MAX_BAD_PACKETS",
+    "Decoding",
     "StreamFacts",
     "VideoInfo",
     "clockwise_turn",
@@ -227,6 +229,43 @@ class FrameClock:
         return t
 
 
+#: Consecutive undecodable packets after which a file counts as broken off.
+MAX_BAD_PACKETS = 32
+
+
+class Decoding:
+    """The decoded frames of ``stream`` (of ``c``), packet by packet: a packet that does not
+    decode (damage, the missing reference frames of a clip cut between key frames) is
+    skipped, as players do, until :data:`MAX_BAD_PACKETS` in a row say the file broke off.
+    Afterwards :attr:`damaged` says whether anything was skipped or decoding stopped early,
+    and :attr:`bad_packets` how many packets were skipped. Shared by
+    :func:`iter_timed_frames` and the detector's frame reader."""
+
+    def __init__(self, c: av.container.InputContainer, stream: av.video.stream.VideoStream
+                 ) -> None:
+        self._c, self._stream = c, stream
+        self.damaged = False
+        self.bad_packets = 0
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        bad = 0
+        try:
+            for packet in self._c.demux(self._stream):
+                try:
+                    decoded = packet.decode()
+                except (av.FFmpegError, OSError):
+                    self.damaged = True
+                    self.bad_packets += 1
+                    bad += 1
+                    if bad > MAX_BAD_PACKETS:
+                        return
+                    continue
+                bad = 0
+                yield from decoded
+        except (av.FFmpegError, OSError):
+            self.damaged = True  # broken off part-way: what decoded stands
+
+
 def iter_frames(
     path: str | os.PathLike[str], *, size: tuple[int, int] | None = None
 ) -> Iterator[np.ndarray]:
@@ -250,19 +289,15 @@ def iter_timed_frames(
         clock = FrameClock(1.0 / float(stream.average_rate or stream.guessed_rate or 25))
         shown = display_size(stream)
         stored = (stream.codec_context.width, stream.codec_context.height)
-        try:
-            for frame in c.decode(stream):
-                t = clock.time(frame)
-                img: np.ndarray = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
-                if shown != stored and (frame.width, frame.height) == stored:
-                    img = np.asarray(cv2.resize(img, shown, interpolation=cv2.INTER_AREA
-                                                if shown[0] * shown[1] < stored[0] * stored[1]
-                                                else cv2.INTER_LINEAR), np.uint8)
-                img = upright(img, clockwise_turn(frame.rotation))
-                if size is not None and (img.shape[1], img.shape[0]) != size:
-                    img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA),
-                                     np.uint8)
-                yield t, img
-        except av.FFmpegError as e:
-            if not isinstance(e, av.error.EOFError):
-                return
+        for frame in Decoding(c, stream):
+            t = clock.time(frame)
+            img: np.ndarray = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
+            if shown != stored and (frame.width, frame.height) == stored:
+                img = np.asarray(cv2.resize(img, shown, interpolation=cv2.INTER_AREA
+                                            if shown[0] * shown[1] < stored[0] * stored[1]
+                                            else cv2.INTER_LINEAR), np.uint8)
+            img = upright(img, clockwise_turn(frame.rotation))
+            if size is not None and (img.shape[1], img.shape[0]) != size:
+                img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA),
+                                 np.uint8)
+            yield t, img

@@ -10,11 +10,13 @@ import numpy as np
 from trustavatar.video_io import iter_timed_frames, probe
 
 
-def _clip(path, times, *, fmt=None, codec="libx264", options=None):
+def _clip(path, times, *, fmt=None, codec="libx264", options=None, gop=None):
     with av.open(str(path), "w", format=fmt, options=options or {}) as out:
         v = out.add_stream(codec, rate=25)
         v.width = v.height = 64
         v.pix_fmt = "yuv420p"
+        if gop is not None:
+            v.options = {"g": str(gop)}
         v.codec_context.time_base = Fraction(1, 1000)
         for i, t in enumerate(times):
             frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 3 * i, np.uint8),
@@ -68,3 +70,29 @@ def test_anamorphic_video_is_shown_at_its_display_aspect(tmp_path) -> None:
     assert (probe_video(path).width, probe_video(path).height) == (512, 512)
     first = next(iter(FrameReader(path, max_side=256)))
     assert first.image.shape == (256, 256, 3) and first.scale == 0.5
+
+
+def test_packets_that_do_not_decode_at_the_start_are_skipped(tmp_path) -> None:
+    """The first three packets of an H.264 file overwritten with noise: FFmpeg's decoder
+    stops at the first one, so generate found 'no decodable frames' in a file the detector
+    read most frames of. Both read packet by packet now, and skip what does not decode."""
+    from trustavatar.detector.video import FrameReader
+    from trustavatar.video_io import Decoding
+
+    clip = _clip(tmp_path / "clean.mp4", [i / 25 for i in range(75)], gop=10)
+    with av.open(str(clip)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    data = bytearray(clip.read_bytes())
+    noise = np.random.default_rng(0)
+    for pos, size in packets[:3]:
+        data[pos:pos + size] = noise.integers(0, 256, size, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    times = [t for t, _ in iter_timed_frames(damaged)]
+    reader = FrameReader(damaged)
+    assert len(times) == len(list(reader)) >= 60
+    assert reader.damaged and reader.bad_packets >= 3
+    with av.open(str(damaged)) as c:
+        decoding = Decoding(c, c.streams.video[0])
+        assert len(list(decoding)) == len(times)
+        assert decoding.damaged and decoding.bad_packets == reader.bad_packets

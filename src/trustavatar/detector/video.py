@@ -29,6 +29,7 @@ from trustavatar._files import ffmpeg_path
 from trustavatar.errors import VideoInputError
 from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import (
+    Decoding,
     FrameClock,
     audio_offset,
     clockwise_turn,
@@ -39,10 +40,6 @@ from trustavatar.video_io import (
     upright,
     video_streams,
 )
-
-#: Container formats FFmpeg uses for single images: not videos.
-#: Consecutive undecodable packets after which a file counts as broken off.
-_MAX_BAD_PACKETS = 32
 
 
 @dataclass(frozen=True)
@@ -182,31 +179,21 @@ class FrameReader:
             self._stored = (stream.codec_context.width, stream.codec_context.height)
             clock = FrameClock(
                 1.0 / (float(stream.average_rate or stream.guessed_rate or 25) or 25.0))
-            bad = 0
+            decoding = Decoding(c, stream)
             try:
-                for packet in c.demux(stream):
-                    try:
-                        decoded = packet.decode()
-                    except (av.error.FFmpegError, OSError):
-                        self.damaged = True
-                        self.bad_packets += 1
-                        bad += 1
-                        if bad > _MAX_BAD_PACKETS:
-                            break  # broken off: the check for no frame at all still runs
-                        continue
-                    bad = 0
-                    for frame in decoded:
-                        # 1. a timestamp in seconds from the first frame, never going back
-                        t = clock.time(frame)
-                        if self.max_seconds is not None and t >= self.max_seconds:
-                            return
-                        # 2. upright and at most max_side pixels
-                        image, scale = self._convert(frame)
-                        self.frames += 1
-                        self.last_time = t
-                        yield DecodedFrame(self.frames - 1, t, image, scale)
-            except (av.error.FFmpegError, OSError):
-                self.damaged = True  # broken off part-way: keep what decoded
+                for frame in decoding:
+                    # 1. a timestamp in seconds from the first frame, never going back
+                    t = clock.time(frame)
+                    if self.max_seconds is not None and t >= self.max_seconds:
+                        return
+                    # 2. upright and at most max_side pixels
+                    image, scale = self._convert(frame)
+                    self.frames += 1
+                    self.last_time = t
+                    yield DecodedFrame(self.frames - 1, t, image, scale)
+            finally:
+                self.damaged = self.damaged or decoding.damaged
+                self.bad_packets += decoding.bad_packets
             if self.frames == 0:
                 raise VideoInputError(f"{self.path} has no decodable video frames")
             if iso_media_cut_short(self.path):
