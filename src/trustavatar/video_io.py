@@ -206,27 +206,43 @@ def _demuxed_seconds(path: str | os.PathLike[str], index: int) -> float:
 
 
 class FrameClock:
-    """Each decoded frame's presentation time in seconds from the first frame's, never
-    going back: a frame without a timestamp is put one nominal frame (``step`` s) after
-    the previous one, and one whose time repeats or goes back 1 ms after it. Shared by
-    :func:`iter_timed_frames` and the detector's frame reader."""
+    """Each decoded frame's presentation time in seconds from the stream's start
+    (``origin``, the stream's ``start_time``: frames that did not decode at the start leave
+    a gap rather than pulling every later frame earlier, against the sound), or from the
+    first frame's time when the stream gives no start or the first frame comes before it.
+    Never going back: a frame without a timestamp is put one nominal frame (``step`` s)
+    after the previous one, and one whose time repeats or goes back 1 ms after it. Shared
+    by :func:`iter_timed_frames` and the detector's frame reader."""
 
-    def __init__(self, step: float) -> None:
+    def __init__(self, step: float, origin: float | None = None) -> None:
         self._step = step
+        self._origin = origin
         self._start: float | None = None
         self._previous = -math.inf
 
+    @classmethod
+    def of(cls, stream: av.video.stream.VideoStream) -> FrameClock:
+        """The clock of ``stream``: its nominal frame step and its start time."""
+        rate = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
+        origin = (float(stream.start_time * stream.time_base)
+                  if stream.start_time is not None and stream.time_base else None)
+        return cls(1.0 / rate, origin)
+
     def time(self, frame: av.VideoFrame) -> float:
         t = frame.time
-        if t is None or not math.isfinite(t):
-            t = self._previous + self._step if math.isfinite(self._previous) else 0.0
+        timed = t is not None and math.isfinite(t)
         if self._start is None:
-            self._start = t
-        t -= self._start
-        if t <= self._previous:
-            t = self._previous + 1e-3
-        self._previous = t
-        return t
+            origin = self._origin
+            self._start = (t if timed and (origin is None or t < origin - 1e-3)
+                           else origin if origin is not None else 0.0)
+        if timed:
+            now = max(t - self._start, 0.0) if self._previous == -math.inf else t - self._start
+        else:
+            now = self._previous + self._step if math.isfinite(self._previous) else 0.0
+        if now <= self._previous:
+            now = self._previous + 1e-3
+        self._previous = now
+        return now
 
 
 #: Consecutive undecodable packets after which a file counts as broken off.
@@ -286,7 +302,7 @@ def iter_timed_frames(
     with _open(path) as c:
         stream = main_video_stream(c, path)
         stream.thread_type = "AUTO"
-        clock = FrameClock(1.0 / float(stream.average_rate or stream.guessed_rate or 25))
+        clock = FrameClock.of(stream)
         shown = display_size(stream)
         stored = (stream.codec_context.width, stream.codec_context.height)
         for frame in Decoding(c, stream):

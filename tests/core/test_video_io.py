@@ -91,6 +91,10 @@ def test_packets_that_do_not_decode_at_the_start_are_skipped(tmp_path) -> None:
     times = [t for t, _ in iter_timed_frames(damaged)]
     reader = FrameReader(damaged)
     assert len(times) == len(list(reader)) >= 60
+    # the frames that decoded keep their times: the gap stays at the start, and the
+    # picture stays with the sound (they were all pulled earlier by the gap)
+    assert times[0] > 0.1 and abs(times[-1] - 74 / 25) < 1e-6
+    assert abs(reader.last_time - 74 / 25) < 1e-6
     assert reader.damaged and reader.bad_packets >= 3
     with av.open(str(damaged)) as c:
         decoding = Decoding(c, c.streams.video[0])

@@ -177,8 +177,7 @@ class FrameReader:
             stream.thread_type = "AUTO"
             self._shown = display_size(stream)
             self._stored = (stream.codec_context.width, stream.codec_context.height)
-            clock = FrameClock(
-                1.0 / (float(stream.average_rate or stream.guessed_rate or 25) or 25.0))
+            clock = FrameClock.of(stream)
             decoding = Decoding(c, stream)
             try:
                 for frame in decoding:
