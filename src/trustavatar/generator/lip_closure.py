@@ -11,9 +11,11 @@ was closed and vice versa.
 The fix takes two sources for the mouth region: the frame as it is, and a copy whose
 opening is filled from the surrounding lips (OpenCV's Telea inpainting, so the upper half
 takes the upper lip's colour and the lower half the lower lip's). Both are warped with the
-same maps; inside the target's inner-lip polygon the squeezed real interior is kept (a
-half-open mouth still shows its own teeth), everywhere else the filled copy is used, so
-no sliver can reach into the cavity.
+same maps; inside the target's inner-lip polygon the squeezed real interior is kept,
+everywhere else the filled copy is used, so no sliver can reach into the cavity. (Video
+mode then paints the synthetic interior over a target opening of 0.01 and more, as for a
+filmed closed mouth: the squeezed real interior read as a mouth more closed than planned,
+see ``VideoRenderer.render``.)
 """
 
 from __future__ import annotations

@@ -117,9 +117,19 @@ class VideoRenderer:
         maps = warp.maps(src, dst)
         dubbed = remap(roi, maps)
         gap = current_gap(lm)
+        shown = gap  # the opening whose own interior the dub shows
         if pose.gap < gap:  # closing a filmed open mouth: no sliver may show its cavity
             closure = LipClosure(roi, lm - off)
             dubbed = closure.composite(dubbed, closure.source(roi), maps, dst_lm - off)
+            # Its lips are now the filled (closed) copy, and inside the target opening the
+            # filmed interior squeezed by pose.gap / gap: the cavity's dark shrinks to a line
+            # while the tongue, lower teeth and the inner lip margins (which mediapipe counts
+            # inside the filmed opening) are pressed together into lip colour. A landmarker
+            # read that as a mouth more closed than planned, the more so the wider the
+            # filmed mouth was (mismatched-audio dubs: output opening ~ plan - 0.06 x filmed
+            # opening). So it gets the interior a filmed closed mouth opened to the same gap
+            # gets, and the output no longer depends on how open the filmed mouth was.
+            shown = 0.0
         out = frame.copy()
         out[y0:y1, x0:x1] = dubbed
-        return self.interior.paint(out, dst_lm, amount=interior_amount(pose.gap, gap))
+        return self.interior.paint(out, dst_lm, amount=interior_amount(pose.gap, shown))
