@@ -5,14 +5,16 @@ target, if it existed, untouched.
 
 A process killed outright (``kill -9``, power loss) cannot remove its temporary file. Its
 name says which host and process made it (``.NAME.HOST-PID.XXXXXXXX.part``, where HOST is a
-hash of the host name), so the next output to the same target removes the temporaries of
-processes of this host that no longer run. A temporary of a live process, of another host
-(a shared network folder) or from a version before this naming is left alone.
+hash of the host name and process-id namespace), so the next output to the same target
+removes the temporaries of processes of this host that no longer run. A temporary of a live
+process, of another host (a shared network folder) or from a version before this naming is
+left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -31,8 +33,20 @@ _NAME_KEPT = 64
 
 def _owner() -> str:
     """``HOST-PID`` for this process: which host and process a temporary file belongs to."""
-    host = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape"))
-    return f"{host.hexdigest()[:8]}-{os.getpid()}"
+    return f"{_host()}-{os.getpid()}"
+
+
+@functools.cache
+def _host() -> str:
+    """A hash of the host name and the process-id namespace: two containers that share a
+    host name and a folder do not see each other's processes, so neither may judge the
+    other's temporaries."""
+    try:
+        namespace = str(Path("/proc/self/ns/pid").stat().st_ino)
+    except OSError:
+        namespace = ""
+    text = f"{socket.gethostname()}/{namespace}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 #: what follows ``.{target name}.`` in a temporary file's name (callers may extend it)
@@ -54,7 +68,7 @@ def _running(pid: int) -> bool:
 def _remove_stale(directory: Path, prefix: str) -> None:
     """Remove the temporary files named ``{prefix}HOST-PID.XXXXXXXX.part*`` in
     ``directory`` that this host's processes left when they were killed."""
-    host = _owner().split("-")[0]
+    host = _host()
     try:
         names = [e.name for e in os.scandir(directory) if e.name.startswith(prefix)]
     except OSError:
