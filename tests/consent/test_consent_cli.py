@@ -280,3 +280,25 @@ def test_an_out_that_appears_while_the_command_runs_is_not_replaced(
     r = invoke(capsys, *h, *args, "--force")
     assert r.code == 0, r.err
     assert out.read_bytes() != b"theirs"
+
+
+def test_export_writes_the_stored_artifact_byte_for_byte(h, issued, capsys, tmp_path) -> None:
+    out, result = issued
+    cid = result["consent"]["consent_id"]
+    copy = tmp_path / "copy.json"
+    r = invoke(capsys, *h, "consent", "export", cid, "--out", copy, "--json")
+    assert r.code == 0, r.err
+    assert copy.read_bytes() == out.read_bytes()
+    assert r.json()["artifact_sha256"] == result["artifact_sha256"]
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    r = invoke(capsys, *h, "consent", "verify", copy)
+    assert r.code == 0, r.err
+    # bad input: an unknown id, an output that exists, a home with no registry
+    r = invoke(capsys, *h, "consent", "export", "nope", "--out", tmp_path / "n.json")
+    assert r.code != 0 and "no consent 'nope'" in _one_error_line(r.err)
+    assert not (tmp_path / "n.json").exists()
+    r = invoke(capsys, *h, "consent", "export", cid, "--out", copy)
+    assert r.code == 2 and "exists already" in _one_error_line(r.err)
+    r = invoke(capsys, "--home", tmp_path / "elsewhere", "consent", "export", cid, "--out",
+               tmp_path / "e.json")
+    assert r.code == 2 and "no registry" in _one_error_line(r.err)

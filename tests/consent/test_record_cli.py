@@ -172,3 +172,34 @@ def test_challenge_whose_consent_would_have_ended_is_refused(h: list[str], capsy
                "--not-after", "2020-01-01T00:00:00Z", "--json")
     assert r.code == 2
     assert "must be later than the challenge's expiry" in r.json()["error"]["message"]
+
+
+def test_an_out_that_appears_while_the_clip_is_checked_is_kept(
+        h: list[str], capsys, tmp_path: Path, known_nonce: bytes, monkeypatch,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    """The challenge is used and the consent recorded by the time the artifact is written:
+    an --out that appeared meanwhile is kept (no --force), and the error says how to get
+    the artifact, which the registry holds."""
+    from trustavatar._cli import consent as consent_cli
+
+    out = tmp_path / "eileen.consent.json"
+    check = consent_cli.consent_api.record_clip
+
+    def check_then_someone_writes(*args, **kwargs):
+        result = check(*args, **kwargs)
+        out.write_text("theirs")
+        return result
+
+    monkeypatch.setattr(consent_cli.consent_api, "record_clip", check_then_someone_writes)
+    cid = _challenge(h, capsys)["challenge"]["challenge_id"]
+    r = invoke(capsys, *h, "consent", "record", "--challenge", cid, "--clip",
+               consent_clip("good"), "--portrait", faces["portrait"], "--out", out, "--json")
+    assert r.code == 2 and out.read_text() == "theirs"
+    message = r.json()["error"]["message"]
+    assert "appeared while the clip was checked and was kept" in message
+    consent_id = message.split()[1]
+    assert f"trustavatar consent export {consent_id} --out FILE" in message
+    r = invoke(capsys, *h, "consent", "export", consent_id, "--out", tmp_path / "got.json")
+    assert r.code == 0, r.err
+    r = invoke(capsys, *h, "consent", "verify", tmp_path / "got.json")
+    assert r.code == 0 and "evidence: recorded-clip" in r.out

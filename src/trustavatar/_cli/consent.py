@@ -21,6 +21,7 @@ from trustavatar._cli._common import (
     state,
     time_option,
 )
+from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, later, utc_now
 from trustavatar.consent import (
     CHALLENGE_TTL,
@@ -40,6 +41,7 @@ from trustavatar.consent import (
     revoke_once,
     verify,
 )
+from trustavatar.consent.store import artifact_bytes
 from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
 from trustavatar.face import MATCH_THRESHOLD
 from trustavatar.keys import Keystore, TrustStore
@@ -267,6 +269,29 @@ def list_() -> int:
     return ExitCode.OK
 
 
+@command.command("export")
+@click.argument("consent_id")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the artifact (JSON).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@json_option
+def export_(consent_id: str, out: str, force: bool) -> int:
+    """Write a recorded consent's artifact, byte for byte as issued (a lost copy, or one
+    that 'consent record' could not write)."""
+    st = state()
+    refuse_overwrite(out, force)
+    registry_path = require_registry(st, "no consent was issued in this home")
+    with Registry.open(registry_path, read_only=True) as registry:
+        raw = artifact_bytes(registry, consent_id)
+    with atomic_output(out, mode=_ARTIFACT_MODE, replace=force) as tmp:
+        tmp.write_bytes(raw)
+    digest = sha256_bytes(raw)
+    emit({"ok": True, "consent_id": consent_id, "artifact": str(out), "artifact_sha256": digest},
+         lambda con: con.print(f"wrote the artifact of consent {consent_id} to {out} "
+                               f"(sha256 {digest[:16]}…)"))
+    return ExitCode.OK
+
+
 @command.group("revocations")
 def revocations() -> None:
     """Signed revocation lists for offline checks by third parties."""
@@ -402,8 +427,16 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
                  lambda con: _show_report(con, report, challenge_id) if report else None)
             click.echo(f"trustavatar: error: {e.message}", err=True)
             return int(e.exit_code)
-        with atomic_output(out, mode=_ARTIFACT_MODE) as tmp:
-            tmp.write_bytes(result.artifact.raw)
+        cid = result.artifact.consent_id
+        try:
+            with atomic_output(out, mode=_ARTIFACT_MODE, replace=force) as tmp:
+                tmp.write_bytes(result.artifact.raw)
+        except (InputError, OSError) as e:  # the consent stands: say how to get its artifact
+            why = (f"{out} appeared while the clip was checked and was kept"
+                   if isinstance(e, InputError) and Path(out).exists() else
+                   f"its artifact could not be written ({getattr(e, 'message', None) or e})")
+            raise InputError(f"consent {cid} was recorded, but {why}; write the artifact "
+                             f"with: trustavatar consent export {cid} --out FILE") from e
     artifact = result.artifact
 
     def human(con: Console) -> None:
