@@ -123,11 +123,8 @@ def first_frame_turn(c: av.container.InputContainer,
                      stream: av.video.stream.VideoStream | None = None) -> int:
     """The clockwise turn of the first frame of ``stream`` (default: ``c``'s first video
     stream; PyAV reads the display matrix per frame; 0 when no frame decodes)."""
-    try:
-        for frame in c.decode(stream or c.streams.video[0]):
-            return clockwise_turn(frame.rotation)
-    except (av.FFmpegError, OSError):
-        pass
+    for frame in Decoding(c, stream or c.streams.video[0]):  # past undecodable packets
+        return clockwise_turn(frame.rotation)
     return 0
 
 

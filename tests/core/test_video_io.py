@@ -100,3 +100,38 @@ def test_packets_that_do_not_decode_at_the_start_are_skipped(tmp_path) -> None:
         decoding = Decoding(c, c.streams.video[0])
         assert len(list(decoding)) == len(times)
         assert decoding.damaged and decoding.bad_packets == reader.bad_packets
+
+
+def test_a_damaged_start_hides_neither_the_rotation_nor_the_watermark(tmp_path) -> None:
+    """Probes read the rotation from the first frame, and the watermark reader decoded with
+    FFmpeg's own loop: both stopped at the first damaged packet. A phone video turned 90°
+    was then probed as landscape while its frames came upright (a squashed dub), and a
+    watermarked video was 'not decodable' to the audit."""
+    from tests.detector.conftest import set_display_rotation
+
+    from trustavatar.detector.video import probe_video
+    from trustavatar.watermark import Watermark, read_watermark
+
+    mark = Watermark(bytes(range(8)))
+    rng = np.random.default_rng(1)
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt, v.options = 256, 128, "yuv420p", {"g": "10", "crf": "18"}
+        texture = rng.integers(60, 200, (128, 256, 3), dtype=np.uint8)
+        for _ in range(75):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(mark.apply(texture), format="rgb24")))
+        out.mux(v.encode())
+    set_display_rotation(path, 90)
+    with av.open(str(path)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    for pos, size in packets[:3]:
+        data[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    info, scanned = probe(path), probe_video(path)
+    frame = next(iter_timed_frames(path))[1]
+    assert (info.width, info.height) == (scanned.width, scanned.height) == (128, 256)
+    assert frame.shape[:2] == (256, 128) and scanned.rotation == 90
+    reading = read_watermark(path)
+    assert reading.present and reading.payload == bytes(range(8))

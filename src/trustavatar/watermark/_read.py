@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from trustavatar._files import ffmpeg_path
 from trustavatar.errors import ProvenanceInputError, WatermarkError
-from trustavatar.video_io import video_streams
+from trustavatar.video_io import Decoding, video_streams
 from trustavatar.watermark._code import CODED_BITS, decode
 from trustavatar.watermark._embed import DEFAULT_KEY, check_frame, check_key
 from trustavatar.watermark._layout import (
@@ -242,19 +242,16 @@ def _file_lumas(path: Path, max_frames: int | None, index: int = 0
     with _open(path) as container:
         stream = video_streams(container)[index]
         stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                if max_frames is not None and count >= max_frames:
-                    return
-                if min(frame.width, frame.height) < MIN_SIDE:
-                    raise WatermarkError(
-                        f"video {path} is {frame.width}x{frame.height} pixels; reading a "
-                        f"watermark needs at least {MIN_SIDE}x{MIN_SIDE}")
-                # swscale converts any pixel format / range to full-range 8-bit luma.
-                yield frame.to_ndarray(format="gray").astype(np.float32)
-                count += 1
-        except (av.error.FFmpegError, OSError) as e:
-            raise ProvenanceInputError(
-                f"video {path} cannot be decoded after {count} frames: {e}") from e
+        # packet by packet, past damage, as generate and scan read a video
+        for frame in Decoding(container, stream):
+            if max_frames is not None and count >= max_frames:
+                return
+            if min(frame.width, frame.height) < MIN_SIDE:
+                raise WatermarkError(
+                    f"video {path} is {frame.width}x{frame.height} pixels; reading a "
+                    f"watermark needs at least {MIN_SIDE}x{MIN_SIDE}")
+            # swscale converts any pixel format / range to full-range 8-bit luma.
+            yield frame.to_ndarray(format="gray").astype(np.float32)
+            count += 1
     if count == 0:
         raise ProvenanceInputError(f"video {path} has no decodable frames")
