@@ -6,9 +6,9 @@ target, if it existed, untouched.
 A process killed outright (``kill -9``, power loss) cannot remove its temporary file. Its
 name says which host and process made it (``.NAME.HOST-PID.XXXXXXXX.part``, where HOST is a
 hash of the host name and process-id namespace), so the next output to the same target
-removes the temporaries of processes of this host that no longer run. A temporary of a live
-process, of another host (a shared network folder) or from a version before this naming is
-left alone.
+removes the temporaries of processes of this host that no longer run, once they have been
+left untouched for an hour (:data:`STALE_AFTER`). A temporary of a live process, of another
+host (a shared network folder) or from a version before this naming is left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,21 +66,38 @@ def _running(pid: int) -> bool:
     return True
 
 
+#: A temporary file (with the files beside it that extend its name) untouched for this long
+#: (seconds) whose process is gone may be removed.
+STALE_AFTER = 3600.0
+
+
 def _remove_stale(directory: Path, prefix: str) -> None:
     """Remove the temporary files named ``{prefix}HOST-PID.XXXXXXXX.part*`` in
-    ``directory`` that this host's processes left when they were killed."""
+    ``directory`` that this host's processes left when they were killed: their process no
+    longer runs, and none of the group (``X.part``, ``X.part.raw.mp4`` …) was written to in
+    the last :data:`STALE_AFTER` seconds. The age also guards against what a process id
+    cannot tell: another machine that has the same host name (and so the same HOST)."""
     host = _host()
+    groups: dict[str, list[tuple[Path, float]]] = {}
     try:
-        names = [e.name for e in os.scandir(directory) if e.name.startswith(prefix)]
+        with os.scandir(directory) as entries:
+            for e in entries:
+                m = (_TEMPORARY_TAIL.fullmatch(e.name, len(prefix))
+                     if e.name.startswith(prefix) else None)
+                if m is None or m["host"] != host or not e.is_file(follow_symlinks=False):
+                    continue
+                group = e.name[:m.end("pid") + 14]  # …HOST-PID.XXXXXXXX.part
+                groups.setdefault(group, []).append(
+                    (directory / e.name, e.stat(follow_symlinks=False).st_mtime))
     except OSError:
         return
-    for name in names:
-        m = _TEMPORARY_TAIL.fullmatch(name, len(prefix))
-        if m is None or m["host"] != host or _running(int(m["pid"])):
+    now = time.time()
+    for group, files in groups.items():
+        pid = int(_TEMPORARY_TAIL.fullmatch(group, len(prefix))["pid"])  # type: ignore[index]
+        if _running(pid) or now - max(mtime for _, mtime in files) < STALE_AFTER:
             continue
-        path = directory / name
-        with contextlib.suppress(OSError):  # another run got there first, or read-only
-            if path.is_file() and not path.is_symlink():
+        for path, _ in files:
+            with contextlib.suppress(OSError):  # another run got there first, or read-only
                 path.unlink()
 
 

@@ -36,10 +36,25 @@ def _killed_mid_write(target: Path) -> Path:
     return tmp
 
 
+def _age(*paths: Path, seconds: float) -> None:
+    import time
+
+    for p in paths:
+        os.utime(p, (time.time() - seconds,) * 2)
+
+
 def test_the_temporaries_of_a_killed_process_are_removed_by_the_next_write(tmp_path) -> None:
+    from trustavatar._atomic import STALE_AFTER
+
     target = tmp_path / "out.mp4"
     left = _killed_mid_write(target)
+    raw = left.with_name(left.name + ".raw.mp4")
     assert left.name.startswith(".out.mp4.") and left.name.endswith(".part")
+    # written to within the hour: kept (its owner may be a machine of the same name)
+    _age(left, seconds=STALE_AFTER + 60)
+    atomic_write_bytes(target, b"first")
+    assert left.exists() and raw.exists()
+    _age(left, raw, seconds=STALE_AFTER + 60)
     atomic_write_bytes(target, b"done")
     assert target.read_bytes() == b"done"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
@@ -49,17 +64,21 @@ def test_a_live_process_or_another_hosts_temporary_is_kept(tmp_path) -> None:
     target = tmp_path / "out.mp4"
     with atomic_output(target) as mine:  # this process is alive: its temporary stays
         mine.write_bytes(b"x")
-        other_host = tmp_path / ".out.mp4.0123abcd-1.abcdefgh.part"
-        other_host.write_bytes(b"y")  # (pid 1 runs here, but the host hash is not ours)
+        other_host = tmp_path / ".out.mp4.0123abcd-99999999.abcdefgh.part"
+        other_host.write_bytes(b"y")  # (no such process here, but the host is not ours)
         not_ours = tmp_path / ".out.mp4.notes.part"
         not_ours.write_bytes(b"z")
+        _age(mine, other_host, not_ours, seconds=10 * 3600)
         atomic_write_bytes(target, b"first")
         assert mine.exists() and other_host.exists() and not_ours.exists()
     assert target.read_bytes() == b"x"
 
 
 def test_a_killed_write_of_another_target_is_not_touched(tmp_path) -> None:
+    from trustavatar._atomic import STALE_AFTER
+
     left = _killed_mid_write(tmp_path / "a.mp4")
+    _age(left, left.with_name(left.name + ".raw.mp4"), seconds=STALE_AFTER + 60)
     atomic_write_bytes(tmp_path / "b.mp4", b"b")
     assert left.exists()
 

@@ -403,7 +403,7 @@ def _identity_lock(home: Home) -> Iterator[None]:
     identity, and leave one's key beside the other's certificate."""
     home.ensure()
     try:
-        fd = os.open(home.keys_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(home.keys_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as e:
         raise KeystoreError(f"cannot lock {home.keys_dir}: {e.strerror}") from e
     try:
