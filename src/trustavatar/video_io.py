@@ -294,7 +294,7 @@ def iter_timed_frames(
     path: str | os.PathLike[str], *, size: tuple[int, int] | None = None
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(seconds, frame)``: each frame of :func:`iter_frames` with its presentation
-    time from the first frame's (:class:`FrameClock`). Variable-frame-rate footage (a phone
+    time from the stream's start (:class:`FrameClock`). Variable-frame-rate footage (a phone
     dropping to half rate in low light) keeps its timing only through these times."""
     with _open(path) as c:
         stream = main_video_stream(c, path)

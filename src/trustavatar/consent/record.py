@@ -333,7 +333,7 @@ def _embed_portrait(portrait: str | os.PathLike[str] | bytes) -> FaceEmbedding:
 @dataclass
 class _Frames:
     landmarks: list[NDArray[np.float32] | None]
-    times: list[float]  #: each frame's presentation time (s from the first frame)
+    times: list[float]  #: each frame's presentation time (s from the stream's start)
     counts: list[int]  #: faces in each counted frame
     crops: dict[int, _Crop]  #: frame index → face crop (full resolution)
     #: the first :data:`WATERMARK_FRAMES` frames read for a watermark (None: not asked, or

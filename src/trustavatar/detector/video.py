@@ -2,7 +2,7 @@
 
 Frames come out as :class:`DecodedFrame` — ``image`` ``(H, W, 3) uint8`` RGB, already
 rotated upright (display-matrix rotation) and downscaled so that its longer side is at most
-``max_side`` pixels — with a presentation timestamp in seconds from the first frame, so
+``max_side`` pixels — with a presentation timestamp in seconds from the stream's start, so
 variable-frame-rate video is handled by time, never by frame count. Memory is flat in the
 video's length: nothing but the current frame is held.
 
@@ -81,8 +81,8 @@ class VideoProbe:
 class DecodedFrame:
     """One frame: ``image`` ``(H, W, 3) uint8`` RGB (upright, maybe downscaled).
 
-    ``time`` is seconds from the video's first frame; ``scale`` is image pixels per
-    source pixel (1.0 unless the frame was downscaled).
+    ``time`` is seconds from the video stream's start (:class:`FrameClock`); ``scale`` is
+    image pixels per source pixel (1.0 unless the frame was downscaled).
     """
 
     index: int
@@ -181,7 +181,7 @@ class FrameReader:
             decoding = Decoding(c, stream)
             try:
                 for frame in decoding:
-                    # 1. a timestamp in seconds from the first frame, never going back
+                    # 1. a timestamp in seconds from the stream's start, never going back
                     t = clock.time(frame)
                     if self.max_seconds is not None and t >= self.max_seconds:
                         return
