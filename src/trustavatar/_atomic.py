@@ -148,6 +148,7 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
     """
     target = Path(target)
     tmp = _temporary_beside(target)
+    _MAKING[tmp] = target
     try:
         yield tmp
         tmp.chmod(mode)
@@ -162,6 +163,22 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        _MAKING.pop(tmp, None)
+
+
+#: the temporaries :func:`atomic_output` is writing now, and the outputs they will become
+_MAKING: dict[Path, Path] = {}
+
+
+def shown_path(path: str | os.PathLike[str]) -> Path:
+    """The path to name in a message about ``path``: the output it will become when it is
+    a temporary file being written (a library function handed one need not know), else
+    ``path`` itself."""
+    p = Path(path)
+    while p in _MAKING:
+        p = _MAKING[p]
+    return p
 
 
 def _move_if_absent(tmp: Path, target: Path) -> None:
@@ -191,7 +208,27 @@ def _refused(target: Path) -> InputError:
                       "replaced: write elsewhere, or use --force to replace it")
 
 
-def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_output(target, mode=mode) as tmp:
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
+                       replace: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically (``replace``: as :func:`atomic_output`)."""
+    with atomic_output(target, mode=mode, replace=replace) as tmp:
         tmp.write_bytes(data)
+
+
+def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
+                          ) -> Path:
+    """Write ``data`` to ``target``, or, if a file appeared there while the work that made
+    ``data`` ran, to the first free ``NAME-2.EXT``, ``NAME-3.EXT`` … beside it: for outputs
+    of long work (a batch scan), which a refusal would throw away. Returns the path
+    written."""
+    path = Path(target)
+    for k in range(1, 1000):
+        candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+        try:
+            atomic_write_bytes(candidate, data, mode=mode, replace=False)
+        except InputError:
+            if not (candidate.exists() or candidate.is_symlink()):
+                raise  # not taken: the folder itself cannot be written
+            continue
+        return candidate
+    raise InputError(f"cannot write {path}: it and 998 names beside it are taken")

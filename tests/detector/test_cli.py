@@ -131,3 +131,30 @@ def test_names_from_the_file_are_printed_as_written(capsys, tmp_path, home_args)
     r = invoke(capsys, *home_args, "provenance", "verify", signed)
     assert r.code == 0 and "internal error" not in r.err, r.err
     assert "ingredient: [/] [green]TRUSTED[/]\\x0ax (" in r.out, r.out
+
+
+def test_a_json_file_that_appears_during_the_scan_is_kept_and_the_scan_is_not_lost(
+        capsys, tmp_path, clips, home_args, monkeypatch):
+    """--json OUT is checked at the start; a file that appears there during a long batch
+    (another run, the user) was replaced. It is kept now, and the results go beside it."""
+    import trustavatar.detector as detector
+
+    out = tmp_path / "scan.json"
+    real = detector.scan_many
+
+    def scan_while_someone_writes(*args, **kwargs):
+        out.write_text("theirs")
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(detector, "scan_many", scan_while_someone_writes)
+    r = invoke(capsys, *home_args, "scan", "--json", out, "--analyzer", "frequency",
+               clips["noface"])
+    assert r.code == 0, r.err
+    assert out.read_text() == "theirs"
+    assert f"{out} appeared while scanning and was kept; the results are in " \
+           f"{tmp_path / 'scan-2.json'}" in r.err
+    doc = json.loads((tmp_path / "scan-2.json").read_text())
+    assert doc["results"][0]["path"] == str(clips["noface"])
+    r = invoke(capsys, *home_args, "scan", "--json", out, "--analyzer", "frequency",
+               clips["noface"], "--force")
+    assert r.code == 0 and json.loads(out.read_text())["results"]

@@ -140,3 +140,28 @@ def test_the_audit_reads_a_consents_languages_as_the_gate_does(studio: Any) -> N
         view = _consent_view(dataclasses.replace(record, languages=languages), now, now,
                              language)
         assert view["scope"]["language"] is covered, (languages, language)
+
+
+def test_an_audit_file_that_appears_while_auditing_is_kept(studio: Any, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch) -> None:
+    """The three outputs are checked at the start; one that appeared during the audit was
+    replaced. Now none is written (the set stays whole), unless --force."""
+    import trustavatar.reports as reports
+
+    out = tmp_path / "AUDIT.html"
+    real = reports.build_audit
+
+    def audit_while_someone_writes(*args, **kwargs):
+        (tmp_path / "AUDIT.json.sig").write_text("theirs")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "build_audit", audit_while_someone_writes)
+    r = invoke(capsys, "--home", studio.home.root, "audit", "--out", out, "--no-watermark")
+    assert r.code == 2 and "appeared while the output was being made" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("AUDIT")) == [
+        "AUDIT.json.sig"]
+    r = invoke(capsys, "--home", studio.home.root, "audit", "--out", out, "--no-watermark",
+               "--force")
+    assert r.code == 3, r.err  # written; the revoked consent needs action
+    assert (tmp_path / "AUDIT.json.sig").read_text() != "theirs"

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._atomic import atomic_output, atomic_write_bytes
+from trustavatar._atomic import atomic_output, atomic_write_bytes, refuse_if_taken
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -97,7 +97,7 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
             raise InputError(f"{option} {out}: a single .html file takes exactly one scanned "
                              f"video; give a folder for {len(results) + len(errors)} inputs")
         refuse_overwrite(out, force)
-        atomic_write_bytes(target, _render(results[0]).encode("utf-8"))
+        atomic_write_bytes(target, _render(results[0]).encode("utf-8"), replace=force)
         return {"reports": [str(target)], "index": None}
     if target.exists() and not target.is_dir():
         raise InputError(f"{option} {out}: not a folder (name a folder, or an .html file)")
@@ -126,6 +126,12 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
             with contextlib.suppress(OSError):
                 target.rmdir()
         raise
+    if not force:  # a page that appeared since the start is kept: nothing is replaced
+        for _, final in staged:
+            if final.exists() or final.is_symlink():
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                refuse_if_taken(final)
     for tmp, final in staged:
         tmp.replace(final)
     return {"reports": [str(page) for _, page in staged[:-1]], "index": str(index)}
@@ -251,7 +257,7 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
 
         report = build_audit(st.home, since=when, check_watermark=not no_watermark,
                              progress=progress)
-    paths = write_audit(report, out, key)
+    paths = write_audit(report, out, key, overwrite=force)
     d = report.data
     summary = {"ok": report.clean, "exit_code": 0 if report.clean else int(ExitCode.REJECTED),
                "files": {k: str(v) for k, v in paths.items()},

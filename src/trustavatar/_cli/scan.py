@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._atomic import atomic_write_bytes, check_writable
+from trustavatar._atomic import atomic_write_bytes, check_writable, write_beside_if_taken
 from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
 from trustavatar._display import visible
 from trustavatar.errors import ExitCode
@@ -206,8 +206,15 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         if to_stdout:
             click.echo(text)
         else:
+            data = (text + "\n").encode("utf-8")
             try:
-                atomic_write_bytes(json_out, (text + "\n").encode("utf-8"))
+                if force:
+                    atomic_write_bytes(json_out, data)
+                else:  # a file that appeared during the scan is kept; the scan is not lost
+                    written = write_beside_if_taken(json_out, data)
+                    if written != Path(json_out):
+                        click.echo(f"trustavatar: warning: {json_out} appeared while scanning "
+                                   f"and was kept; the results are in {written}", err=True)
             except OSError as e:
                 from trustavatar.errors import InputError
 

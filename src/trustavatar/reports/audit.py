@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
-from trustavatar._atomic import atomic_write_bytes
+from trustavatar._atomic import atomic_write_bytes, refuse_if_taken
 from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
 from trustavatar.consent.scope import language_in_scope
@@ -361,10 +361,12 @@ class AuditSignature:
                 "signed_at": self.signed_at, "anchor_sha256": self.anchor_sha256}
 
 
-def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: SigningKey
-                ) -> dict[str, Path]:
+def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: SigningKey, *,
+                overwrite: bool = True) -> dict[str, Path]:
     """Write ``OUT.html``, ``OUT.json`` and ``OUT.json.sig`` (each atomically; the HTML
-    last, so a page never exists without the JSON and signature it names)."""
+    last, so a page never exists without the JSON and signature it names).
+    ``overwrite=False``: replace none of them, not even one that appeared while the audit
+    was being made (:class:`InputError`, before any is written)."""
     html_path = Path(out_html)
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"the audit report must be an .html file, got {html_path.name}")
@@ -379,12 +381,15 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
                "document": {"name": json_path.name, "sha256": digest, "bytes": len(body),
                             "format": AUDIT_FORMAT}}
     sig = _envelope.seal(payload, key)
-    atomic_write_bytes(json_path, body)
-    atomic_write_bytes(sig_path, sig)
     page = render_audit_html(report, signature={"json": json_path.name, "sig": sig_path.name,
                                                 "sha256": digest,
                                                 "organisation": organisation})
-    atomic_write_bytes(html_path, page.encode("utf-8"))
+    if not overwrite:
+        for path in (json_path, sig_path, html_path):
+            refuse_if_taken(path)
+    atomic_write_bytes(json_path, body, replace=overwrite)
+    atomic_write_bytes(sig_path, sig, replace=overwrite)
+    atomic_write_bytes(html_path, page.encode("utf-8"), replace=overwrite)
     return {"html": html_path, "json": json_path, "signature": sig_path}
 
 
