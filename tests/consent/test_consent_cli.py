@@ -302,3 +302,29 @@ def test_export_writes_the_stored_artifact_byte_for_byte(h, issued, capsys, tmp_
     r = invoke(capsys, "--home", tmp_path / "elsewhere", "consent", "export", cid, "--out",
                tmp_path / "e.json")
     assert r.code == 2 and "no registry" in _one_error_line(r.err)
+
+
+def test_an_issued_consent_whose_artifact_cannot_be_written_says_how_to_get_it(
+        h, capsys, faces, release, tmp_path, monkeypatch) -> None:
+    """Recorded first, then written: an --out that appears in between is kept, and the
+    error names the recorded consent and the command that writes its artifact."""
+    out = tmp_path / "late.json"
+    record = consent_cli.record_consent
+
+    def record_then_someone_writes(*args, **kwargs):
+        done = record(*args, **kwargs)
+        out.write_text("theirs")
+        return done
+
+    monkeypatch.setattr(consent_cli, "record_consent", record_then_someone_writes)
+    r = invoke(capsys, *h, "consent", "issue", "--face", faces["portrait"], "--name", "E",
+               "--release", release, "--out", out, "--json")
+    assert r.code == 2 and out.read_text() == "theirs"
+    message = r.json()["error"]["message"]
+    cid = message.split()[1]
+    assert f"{out} appeared while the consent was issued and was kept" in message
+    assert message.endswith(f"trustavatar --home {h[1]} consent export {cid} --out FILE")
+    monkeypatch.undo()
+    r = invoke(capsys, *h, "consent", "export", cid, "--out", tmp_path / "got.json")
+    assert r.code == 0, r.err
+    assert invoke(capsys, *h, "consent", "verify", tmp_path / "got.json").code == 0

@@ -198,7 +198,7 @@ def test_an_out_that_appears_while_the_clip_is_checked_is_kept(
     message = r.json()["error"]["message"]
     assert "appeared while the clip was checked and was kept" in message
     consent_id = message.split()[1]
-    assert f"trustavatar consent export {consent_id} --out FILE" in message
+    assert message.endswith(f"trustavatar --home {h[1]} consent export {consent_id} --out FILE")
     r = invoke(capsys, *h, "consent", "export", consent_id, "--out", tmp_path / "got.json")
     assert r.code == 0, r.err
     r = invoke(capsys, *h, "consent", "verify", tmp_path / "got.json")

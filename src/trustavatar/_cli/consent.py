@@ -4,6 +4,7 @@ record consent on a clip."""
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -95,20 +96,21 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
             ) <= now:
         raise InputError("the consent would have ended before it is issued (check "
                          "--not-before, --valid-days and --not-after)")
+    check_writable(out)  # before anything is recorded
     key = Keystore.open(st.home).signing_key(passphrase)
     evidence = Evidence.operator_attestation(release)
-    with Registry.for_home(st.home) as registry, atomic_output(
-            out, mode=_ARTIFACT_MODE, replace=force) as tmp:
+    with Registry.for_home(st.home) as registry:
         artifact = issue(
             key, portrait=face, display_name=display_name, evidence=evidence,
             purposes=purposes or (DEFAULT_PURPOSE,), languages=languages or ("*",),
             channels=channels or ("*",), not_before=start, not_after=end, valid_for=valid_for,
             operator=operator, at=now,
         )
-        tmp.write_bytes(artifact.raw)
         if not force:  # an --out that appeared meanwhile: refused before anything is recorded
             refuse_if_taken(Path(out))
-        record = record_consent(registry, artifact)  # last: a failure leaves no file
+        record = record_consent(registry, artifact)
+    _write_artifact(out, artifact.raw, artifact.consent_id, force=force,
+                    during="the consent was issued")
 
     def human(con: Console) -> None:
         con.print(f"issued consent {artifact.consent_id} → {out}")
@@ -427,16 +429,8 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
                  lambda con: _show_report(con, report, challenge_id) if report else None)
             click.echo(f"trustavatar: error: {e.message}", err=True)
             return int(e.exit_code)
-        cid = result.artifact.consent_id
-        try:
-            with atomic_output(out, mode=_ARTIFACT_MODE, replace=force) as tmp:
-                tmp.write_bytes(result.artifact.raw)
-        except (InputError, OSError) as e:  # the consent stands: say how to get its artifact
-            why = (f"{out} appeared while the clip was checked and was kept"
-                   if isinstance(e, InputError) and Path(out).exists() else
-                   f"its artifact could not be written ({getattr(e, 'message', None) or e})")
-            raise InputError(f"consent {cid} was recorded, but {why}; write the artifact "
-                             f"with: trustavatar consent export {cid} --out FILE") from e
+        _write_artifact(out, result.artifact.raw, result.artifact.consent_id, force=force,
+                        during="the clip was checked")
     artifact = result.artifact
 
     def human(con: Console) -> None:
@@ -450,6 +444,23 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
           "consent_id": artifact.consent_id, "challenge": result.challenge.to_dict(),
           "report": result.report.to_dict()}, human)
     return ExitCode.OK
+
+
+def _write_artifact(out: str, raw: bytes, consent_id: str, *, force: bool, during: str) -> None:
+    """Write a consent's artifact once it is recorded. The consent stands if this fails (an
+    ``--out`` that appeared ``during`` the work, a full disk), so the error says how to get
+    the artifact from the registry."""
+    try:
+        with atomic_output(out, mode=_ARTIFACT_MODE, replace=force) as tmp:
+            tmp.write_bytes(raw)
+    except (InputError, OSError) as e:
+        why = (f"{out} appeared while {during} and was kept"
+               if isinstance(e, InputError) and Path(out).exists() else
+               f"its artifact could not be written ({getattr(e, 'message', None) or e})")
+        home = shlex.quote(str(state().home.root))
+        raise InputError(f"consent {consent_id} was recorded, but {why}; write the artifact "
+                         f"with: trustavatar --home {home} consent export {consent_id} "
+                         "--out FILE") from e
 
 
 def _show_report(con: Console, report: Any, challenge_id: str) -> None:
