@@ -239,13 +239,19 @@ from pathlib import Path
 from trustavatar import provenance as pv
 from trustavatar.errors import SigningError
 from trustavatar.keys import Keystore
+from trustavatar._atomic import atomic_output
 home, src, dst = sys.argv[1:4]
 ks = Keystore.open(home)
 key, trust = ks.signing_key(), ks.trust_store()
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (Path(src).stat().st_size // 2, resource.RLIM_INFINITY))
 try:
-    pv.sign(src, dst, key=key, trust=trust)
+    pv.sign(src, dst, key=key, trust=trust, title="Promo clip")
+except SigningError as e:
+    print(e)
+try:  # signing into a temporary of the caller's (as generate does): named as the output
+    with atomic_output(dst) as tmp:
+        pv.sign(src, tmp, key=key, trust=trust)
 except SigningError as e:
     print(e)
 """
@@ -264,6 +270,6 @@ def test_an_output_that_cannot_be_written_is_named_with_the_reason(tmp_path, med
     said = subprocess.run(
         [sys.executable, "-c", _SIGN_WITH_A_SIZE_LIMIT, str(keystore.home.root),
          str(media[kind]), str(dst)], capture_output=True, text=True, check=True).stdout
-    assert said.strip() == f"cannot write {dst.name} in {tmp_path}: File too large"
+    assert said.splitlines() == [f"cannot write {dst.name} in {tmp_path}: File too large"] * 2
     assert not dst.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

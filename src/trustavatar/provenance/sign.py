@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trustavatar._atomic import atomic_output
+from trustavatar._atomic import atomic_output, shown_path
 from trustavatar._files import sha256_file
 from trustavatar.errors import ProvenanceInputError, SigningError
 from trustavatar.keys import SigningKey, TrustStore
@@ -103,16 +103,16 @@ def sign(
             with _c2pa.builder(definition, ctx) as builder, src_p.open("rb") as source, dest:
                 builder.sign(_c2pa.signer(key, tsa_url), mime, source, dest)
         except (OSError, _c2pa.C2paError) as e:
+            shown = shown_path(dst_p)  # the output asked for, not a temporary file
             if dest.error is not None:  # a full disk, a quota: c2pa's words do not say so
-                raise SigningError(f"cannot write {title or dst_p.name} in "
-                                   f"{dst_p.parent}: {dest.error.strerror or dest.error}") from e
+                raise SigningError(f"cannot write {shown.name} in {shown.parent}: "
+                                   f"{dest.error.strerror or dest.error}") from e
             if isinstance(e, OSError):
                 raise ProvenanceInputError(f"cannot read {src_p}: {e.strerror or e}") from e
-            # name the output the user asked for, not the temporary file being signed
             tsa = (f" (the timestamp authority {tsa_url} was asked for a timestamp: is it "
                    "reachable? 'trustavatar config unset tsa_url' signs without one)"
                    if tsa_url else "")
-            raise SigningError(f"C2PA signing of {title or dst_p.name} failed: {e}{tsa}") from e
+            raise SigningError(f"C2PA signing of {shown.name} failed: {e}{tsa}") from e
         # Read back what we wrote: a signature that does not validate must not ship.
         report = verify(tmp, trust=trust)
         if report.state not in (ValidationState.TRUSTED, ValidationState.VALID_UNTRUSTED):
