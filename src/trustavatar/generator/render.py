@@ -88,6 +88,24 @@ class PhotoRenderer:
         return deform(self.landmarks, pose, frame=self.frame, lips=self.lips)
 
 
+def closing_interior_amount(gap: float, filmed_gap: float) -> float:
+    """How much synthetic interior a filmed mouth closed from ``filmed_gap`` to ``gap``
+    shows. After :class:`LipClosure` its lips are the filled (closed) copy, and inside the
+    target opening the filmed interior is squeezed by gap / filmed_gap: the cavity's dark
+    shrinks to a line while the tongue, lower teeth and inner lip margins (which mediapipe
+    counts inside the opening) are pressed into lip colour. A landmarker read that as a
+    mouth more closed than planned, the more so the wider it was filmed (dubs with another
+    clip's audio: output opening ~ plan - 0.07 x filmed opening). So a mouth closed to
+    half its filmed opening or less gets the interior a filmed closed mouth opened to
+    ``gap`` gets; between that and the filmed opening the amount falls to none, where the
+    mouth shows its own interior as it was filmed (no jump from synthetic to real teeth
+    as the plan crosses the filmed opening)."""
+    if filmed_gap <= 0:
+        return interior_amount(gap, 0.0)
+    nearness = float(np.clip((filmed_gap - gap) / (0.5 * filmed_gap), 0.0, 1.0))
+    return interior_amount(gap, 0.0) * nearness
+
+
 class VideoRenderer:
     """Re-render the mouth and jaw of video frames; everything else stays as filmed."""
 
@@ -117,19 +135,11 @@ class VideoRenderer:
         maps = warp.maps(src, dst)
         dubbed = remap(roi, maps)
         gap = current_gap(lm)
-        shown = gap  # the opening whose own interior the dub shows
+        amount = interior_amount(pose.gap, gap)
         if pose.gap < gap:  # closing a filmed open mouth: no sliver may show its cavity
             closure = LipClosure(roi, lm - off)
             dubbed = closure.composite(dubbed, closure.source(roi), maps, dst_lm - off)
-            # Its lips are now the filled (closed) copy, and inside the target opening the
-            # filmed interior squeezed by pose.gap / gap: the cavity's dark shrinks to a line
-            # while the tongue, lower teeth and the inner lip margins (which mediapipe counts
-            # inside the filmed opening) are pressed together into lip colour. A landmarker
-            # read that as a mouth more closed than planned, the more so the wider the
-            # filmed mouth was (mismatched-audio dubs: output opening ~ plan - 0.06 x filmed
-            # opening). So it gets the interior a filmed closed mouth opened to the same gap
-            # gets, and the output no longer depends on how open the filmed mouth was.
-            shown = 0.0
+            amount = closing_interior_amount(pose.gap, gap)
         out = frame.copy()
         out[y0:y1, x0:x1] = dubbed
-        return self.interior.paint(out, dst_lm, amount=interior_amount(pose.gap, shown))
+        return self.interior.paint(out, dst_lm, amount=amount)
