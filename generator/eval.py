@@ -372,19 +372,33 @@ def _consent(portrait: Path, out: Path) -> None:
     out.write_bytes(art.raw)
 
 
-def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[str, Any]:
-    """Screen one clip and, if kept, generate and measure both modes."""
-    from trustavatar.face import embed_face
-    from trustavatar.generator import generate
+def plan_track(audio: Any, fps: float, *, posteriors: Any = None, head: bool = True,
+               **cfg: float) -> Any:
+    """The generator's motion plan for ``audio`` at ``fps`` (the same audio front end and
+    planner as generate(), seed 0; ``cfg``: MotionConfig fields to change)."""
     from trustavatar.generator.audio import (
         OpennessTable,
         frame_count,
         frame_energy,
-        load_audio,
         phone_posteriors,
         posterior_viseme_track,
     )
     from trustavatar.generator.motion import MotionConfig, plan_motion
+
+    n = frame_count(audio.duration, fps)
+    table = OpennessTable.load()
+    if posteriors is None:
+        posteriors = phone_posteriors(audio)
+    vis = posterior_viseme_track(posteriors, fps=fps, n_frames=n, table=table)
+    return plan_motion(vis, frame_energy(audio, fps)[:n], fps=fps, seed=0, head=head,
+                       config=table.motion_config(MotionConfig(**cfg)))
+
+
+def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[str, Any]:
+    """Screen one clip and, if kept, generate and measure both modes."""
+    from trustavatar.face import embed_face
+    from trustavatar.generator import generate
+    from trustavatar.generator.audio import frame_energy, load_audio, phone_posteriors
     from trustavatar.video_io import probe
 
     t0 = time.perf_counter()
@@ -424,11 +438,7 @@ def evaluate_clip(entry: dict[str, Any], media: str, keep: str | None) -> dict[s
         posteriors = phone_posteriors(audio)
 
         def plan(fps: float, **cfg: float) -> np.ndarray:
-            n = frame_count(audio.duration, fps)
-            table = OpennessTable.load()
-            vis = posterior_viseme_track(posteriors, fps=fps, n_frames=n, table=table)
-            return plan_motion(vis, frame_energy(audio, fps)[:n], fps=fps, seed=0,
-                               config=table.motion_config(MotionConfig(**cfg))).gap
+            return np.asarray(plan_track(audio, fps, posteriors=posteriors, **cfg).gap)
 
         # 3. inputs: first face frame (PNG), consent for it, the clip under a video suffix
         png = work / "face.png"
