@@ -6,14 +6,15 @@ Here each real clip is dubbed with speech from another source (`media/audio`), s
 says nothing about the filmed mouth, and the renderer's dependence on the filmed mouth can
 be measured: the rendered opening is regressed on the plan and the filmed opening (each
 clip's mean removed). A faithful renderer has the filmed coefficient b at 0 and
-r(rendered, plan) near 1. Session 20 found b = -0.057 here (a filmed open mouth closed to
-the plan read as more closed than planned) and fixed it (`generator/EVAL.md`).
+r(rendered, plan) near 1. Session 20 found b clearly negative (a filmed open mouth closed
+to the plan read as more closed than planned: -0.037 on this script's pairs, -0.057 on
+the study's) and fixed it (`generator/EVAL.md`).
 
 The frames are rendered by the generator's own `VideoRenderer`, frame by frame, without
 encoding or the watermark (those do not change the figures, and take most of the time),
 and measured by mediapipe as `eval.py` measures. Nothing is written to the repository.
 
-    python generator/eval_dub.py                 # 16 clips, ~3 min on 2 cores
+    python generator/eval_dub.py                 # 16 clips, ~1 min on 2 cores
     python generator/eval_dub.py --limit 4 --json /tmp/dub.json
 """
 
@@ -116,6 +117,8 @@ def summarise(dubs: list[dict[str, Any]]) -> dict[str, Any]:
                          "r_plan_filmed": float(np.corrcoef(plan, filmed)[0, 1]),
                          "b_filmed": float(b)})
         centred.append(a - a.mean(0))
+    if not centred:
+        raise SystemExit("no dub had 20 frames with a face to measure")
     c = np.concatenate(centred)
     (a_w, b_w), (_, se_w) = fit(c[:, 0], c[:, 1:])
     every = np.concatenate([np.asarray(d["frames"], float) for d in dubs if len(d["frames"])])

@@ -151,20 +151,45 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
     _MAKING[tmp] = target
     try:
         yield tmp
-        tmp.chmod(mode)
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        _terminate.raise_if_requested()  # SIGTERM whose exception was lost on its way
-        if replace:
-            tmp.replace(target)
-        else:
-            _move_if_absent(tmp, target)
+        _finish(tmp, mode)
+        move_in(tmp, target, replace=replace)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
     finally:
         _MAKING.pop(tmp, None)
+
+
+def _finish(tmp: Path, mode: int) -> None:
+    tmp.chmod(mode)
+    with tmp.open("rb+") as f:
+        os.fsync(f.fileno())
+
+
+def staged_file(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+    """``data`` written completely to a new temporary file beside ``target`` (uniquely
+    named, as :func:`atomic_output`'s), for outputs that must all be ready before any is
+    moved in with :func:`move_in`. The caller removes it if it is not moved in."""
+    tmp = _temporary_beside(Path(target))
+    try:
+        tmp.write_bytes(data)
+        _finish(tmp, mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def move_in(tmp: Path, target: str | os.PathLike[str], *, replace: bool) -> None:
+    """Rename the complete temporary ``tmp`` onto ``target`` (``replace=False``: only if
+    nothing is there, atomically where the file system has hard links; else
+    :class:`InputError`, and ``tmp`` stays for the caller to remove)."""
+    _terminate.raise_if_requested()  # SIGTERM whose exception was lost on its way
+    if replace:
+        tmp.replace(target)
+    else:
+        _move_if_absent(tmp, Path(target))
 
 
 #: the temporaries :func:`atomic_output` is writing now, and the outputs they will become
@@ -215,6 +240,14 @@ def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int
         tmp.write_bytes(data)
 
 
+def _numbered(path: Path, k: int) -> str:
+    """``STEM-k.EXT``, the stem cut (whole characters) so that the name fits 255 bytes."""
+    end = f"-{k}{path.suffix}"
+    room = 255 - len(os.fsencode(end))
+    stem = os.fsencode(path.stem)
+    return (path.stem if len(stem) <= room else stem[:room].decode("utf-8", "ignore")) + end
+
+
 def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
                           ) -> Path:
     """Write ``data`` to ``target``, or, if a file appeared there while the work that made
@@ -223,7 +256,7 @@ def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: 
     written."""
     path = Path(target)
     for k in range(1, 1000):
-        candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+        candidate = path if k == 1 else path.with_name(_numbered(path, k))
         try:
             atomic_write_bytes(candidate, data, mode=mode, replace=False)
         except InputError:

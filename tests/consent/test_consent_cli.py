@@ -328,3 +328,16 @@ def test_an_issued_consent_whose_artifact_cannot_be_written_says_how_to_get_it(
     r = invoke(capsys, *h, "consent", "export", cid, "--out", tmp_path / "got.json")
     assert r.code == 0, r.err
     assert invoke(capsys, *h, "consent", "verify", tmp_path / "got.json").code == 0
+
+
+def test_a_dangling_link_at_out_is_an_existing_output(h, issued, capsys, tmp_path) -> None:
+    """It was taken as free at the start and refused only at the end, as a file that
+    'appeared while the output was being made' (after a whole scan or audit)."""
+    _, result = issued
+    link = tmp_path / "dangling.json"
+    link.symlink_to(tmp_path / "nowhere")
+    r = invoke(capsys, *h, "consent", "export", result["consent"]["consent_id"], "--out", link)
+    assert r.code == 2 and "exists already (use --force" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "export", result["consent"]["consent_id"], "--out", link,
+               "--force")
+    assert r.code == 0 and not link.is_symlink() and link.read_bytes()

@@ -90,3 +90,18 @@ def test_a_long_name_gets_a_temporary_name_the_file_system_takes(tmp_path, name)
         assert len(os.fsencode(tmp.name + ".raw.mp4")) <= 255
         tmp.write_bytes(b"ok")
     assert target.read_bytes() == b"ok"
+
+
+def test_results_that_cannot_go_where_asked_go_beside_it(tmp_path) -> None:
+    """scan --json: a file that appeared during a batch is kept and the results go to
+    NAME-2.json; with a name near the 255-byte limit the numbered name is cut to fit."""
+    from trustavatar._atomic import write_beside_if_taken
+
+    for name in ("scan.json", "s" * 250 + ".json"):
+        taken = tmp_path / name
+        taken.write_text("theirs")
+        written = write_beside_if_taken(taken, b"ours")
+        assert written != taken and written.read_bytes() == b"ours"
+        assert written.name.endswith("-2.json") and len(os.fsencode(written.name)) <= 255
+        assert taken.read_text() == "theirs"
+        assert write_beside_if_taken(taken, b"again").name.endswith("-3.json")

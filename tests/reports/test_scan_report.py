@@ -308,3 +308,38 @@ def test_an_untrusted_manifests_values_are_marked_as_claims(studio: Any) -> None
         assert ("Adobe Inc. (claimed, not verified)" in text) is marked, state
         assert ("AUTHENTIC (claimed, not verified)" in text) is marked, state
         assert ("none of them is verified" in text) is marked, state
+
+
+def test_two_report_runs_into_one_folder_do_not_mix(studio: Any, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages were staged under one fixed name each (.index.html.staged): a second run
+    into the same folder, between the first's staging and its renames, took the first's
+    staged index away (an internal error) and left pages of both runs under one index.
+    Each page is now staged under its own temporary name; the later run keeps the pages
+    of the earlier one, without --force."""
+    from trustavatar._cli import report as report_cli
+
+    first, second = studio.scan.to_dict(), {**studio.scan.to_dict(), "path": "/b/other.mp4"}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"results": [first], "errors": []}))
+    b.write_text(json.dumps({"results": [second], "errors": []}))
+    out = tmp_path / "pages"
+    move_in = report_cli.move_in
+    interleaved: list[int] = []
+
+    def move_after_the_other_run(*args: Any, **kwargs: Any) -> None:
+        if not interleaved:
+            interleaved.append(-1)  # the other run, inside, moves its pages in plainly
+            interleaved[0] = invoke(capsys, "report", b, "--out", out).code
+        move_in(*args, **kwargs)
+
+    monkeypatch.setattr(report_cli, "move_in", move_after_the_other_run)
+    r = invoke(capsys, "report", a, "--out", out)
+    assert interleaved == [0]
+    assert r.code == 2 and "appeared while the output was being made" in r.err
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "other.html"]
+    assert "other.html" in (out / "index.html").read_text()
+    # a folder that cannot be made is bad input, not an internal error
+    r = invoke(capsys, "report", a, "--out", a / "pages")
+    assert r.code == 2 and "cannot make the folder" in r.err

@@ -125,8 +125,8 @@ def refuse_overwrite(out: str, force: bool,
             if path is not None and Path(path).exists() and target.samefile(path):
                 raise InputError(f"the output {out} is also the input {option}: "
                                  "write the output elsewhere")
-        if not force:
-            raise InputError(f"{out} exists already (use --force to replace it)")
+    if (target.exists() or target.is_symlink()) and not force:  # a dangling link counts
+        raise InputError(f"{out} exists already (use --force to replace it)")
 
 
 def require_registry(st: CliState, hint: str) -> Path:

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._atomic import atomic_output, atomic_write_bytes, refuse_if_taken
+from trustavatar._atomic import atomic_write_bytes, move_in, refuse_if_taken, staged_file
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -32,8 +32,8 @@ from trustavatar.errors import ExitCode, InputError, ReportError
 _MAX_RESULT_BYTES = 256 << 20
 
 
-#: a page name's stem, at most (a file system allows 255 bytes for the whole name, and
-#: the page is first written as ``.NAME.html.staged.XXXXXXXX.part``)
+#: a page name's stem, at most (a file system allows 255 bytes for a name; the page is
+#: first written under a temporary one, see trustavatar._atomic)
 _MAX_SLUG = 100
 
 
@@ -111,30 +111,40 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
         err = e.get("error")
         msg = err.get("message") if isinstance(err, dict) else str(err)
         entries.append({"path": e.get("path"), "error": msg})
+    index = target / "index.html"  # every page rendered before anything is made
+    pages = [(target / name, _render(r)) for r, name in zip(results, names, strict=True)]
+    pages.append((index, render_scan_index(entries)))
     created = not target.exists()
-    target.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
     try:
-        for r, name in zip(results, names, strict=True):
-            staged.append((_stage(target / name, _render(r)), target / name))
-        index = target / "index.html"
-        staged.append((_stage(index, render_scan_index(entries)), index))
-    except BaseException:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{option} {out}: cannot make the folder: {e.strerror or e}") from e
+    staged: list[tuple[Path, Path]] = []
+    moved: list[Path] = []
+    try:  # every page complete, each under its own temporary name, before any is moved in
+        for final, text in pages:
+            staged.append((staged_file(final, text.encode("utf-8")), final))
+        if not force:  # a page that appeared since the start is kept: none is replaced
+            for _, final in staged:
+                refuse_if_taken(final)
+        for tmp, final in staged:
+            move_in(tmp, final, replace=force)
+            moved.append(final)
+    except BaseException as e:
+        if not force:  # pages of this run already moved in go again: no half set stays
+            for final in moved:
+                final.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # a page turned into a folder, a full disk
+            raise InputError(f"{option} {out}: cannot write the pages: "
+                             f"{e.strerror or e}") from e
+        raise
+    finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-        if created:
+        if created and not any(final.exists() for _, final in staged):
             with contextlib.suppress(OSError):
                 target.rmdir()
-        raise
-    if not force:  # a page that appeared since the start is kept: nothing is replaced
-        for _, final in staged:
-            if final.exists() or final.is_symlink():
-                for tmp, _ in staged:
-                    tmp.unlink(missing_ok=True)
-                refuse_if_taken(final)
-    for tmp, final in staged:
-        tmp.replace(final)
-    return {"reports": [str(page) for _, page in staged[:-1]], "index": str(index)}
+    return {"reports": [str(page) for page, _ in pages[:-1]], "index": str(index)}
 
 
 def _render(result: dict[str, Any]) -> str:
@@ -146,13 +156,6 @@ def _render(result: dict[str, Any]) -> str:
             ) as e:  # a hand-edited result
         raise ReportError(f"malformed scan result for {result['path']}: "
                           f"{type(e).__name__}: {e}") from e
-
-
-def _stage(final: Path, text: str) -> Path:
-    """``text`` written to a temporary file beside ``final`` (renamed by the caller)."""
-    with atomic_output(final.with_name(f".{final.name}.staged")) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return final.with_name(f".{final.name}.staged")
 
 
 # --- trustavatar report --------------------------------------------------------------
