@@ -64,8 +64,9 @@ PUBLIC = {
         "create_analyzer", "eye_aspect_ratio", "eye_landmarks", "list_analyzers", "probe_video",
         "register_analyzer", "register_feature", "scan", "scan_many",
     ],
-    "trustavatar.video_io": ["MAX_BAD_PACKETS", "Decoding", "StreamFacts", "VideoInfo", "clockwise_turn", "first_frame_turn",
-                             "iter_frames", "probe", "stream_facts", "upright"],
+    "trustavatar.video_io": ["MAX_BAD_PACKETS", "Decoding", "StreamFacts", "VideoInfo",
+                             "clockwise_turn", "first_frame_turn", "iter_frames", "probe",
+                             "stream_facts", "upright"],
     "trustavatar.registry": [
         "GENESIS_HASH", "LEDGER_CHECKPOINT_TYPE", "MIGRATIONS", "LedgerCheckpoint", "LedgerEntry",
         "LedgerProblem", "LedgerProblemKind", "LedgerReport", "LedgerRow", "Migration",

@@ -4,6 +4,8 @@ reads follows the target. Real mediapipe on a real (rendered) face, nothing mock
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -155,5 +157,6 @@ def test_no_jump_as_the_plan_crosses_the_filmed_opening() -> None:
             renderer, gap = VideoRenderer(frame, flm), current_gap(flm)
             outs = [renderer.render(frame, flm, MouthPose(gap=float(p))).astype(np.int16)
                     for p in np.arange(max(0.0, gap - 0.03), gap + 0.02, 0.002)]
-            changed = [int((np.abs(b - a).max(-1) > 20).sum()) for a, b in zip(outs, outs[1:])]
+            changed = [int((np.abs(b - a).max(-1) > 20).sum())
+                       for a, b in itertools.pairwise(outs)]
             assert max(changed) < 200, (filmed, changed)
