@@ -21,7 +21,7 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from trustavatar import _terminate
@@ -220,10 +220,15 @@ def _move_if_absent(tmp: Path, target: Path) -> None:
     tmp.unlink()
 
 
+def taken(target: Path) -> bool:
+    """Whether anything is at ``target``: a file, a folder, or a link (a dangling one too)."""
+    return target.exists() or target.is_symlink()
+
+
 def refuse_if_taken(target: Path) -> None:
     """Raise :class:`InputError` if anything (a file, a link) is at ``target`` now: an
     output that appeared while this one was being made."""
-    if target.exists() or target.is_symlink():
+    if taken(target):
         raise _refused(target)
 
 
@@ -255,13 +260,45 @@ def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: 
     of long work (a batch scan), which a refusal would throw away. Returns the path
     written."""
     path = Path(target)
-    for k in range(1, 1000):
-        candidate = path if k == 1 else path.with_name(_numbered(path, k))
-        try:
-            atomic_write_bytes(candidate, data, mode=mode, replace=False)
-        except InputError:
-            if not (candidate.exists() or candidate.is_symlink()):
-                raise  # not taken: the folder itself cannot be written
-            continue
-        return candidate
-    raise InputError(f"cannot write {path}: it and 998 names beside it are taken")
+    tmp = staged_file(path, data, mode=mode)  # written once, moved in under a free name
+    try:
+        for k in range(1, 1000):
+            candidate = path if k == 1 else path.with_name(_numbered(path, k))
+            try:
+                move_in(tmp, candidate, replace=False)
+            except InputError:
+                if not taken(candidate):
+                    raise
+                continue
+            return candidate
+        raise InputError(f"cannot write {path}: it and 998 names beside it are taken")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def move_in_together(outputs: Sequence[tuple[Path, bytes]], *, replace: bool,
+                     mode: int = 0o644) -> None:
+    """Write several outputs that belong together (report pages and their index, an audit
+    and its signature): each is staged complete under its own temporary name before any
+    is moved in, in the order given. ``replace=False``: if any is taken, before or while
+    they are moved in, :class:`InputError`, and those of this call already moved in are
+    removed again, so that no half set stays. Temporaries never outlive the call."""
+    staged: list[tuple[Path, Path]] = []
+    moved: list[Path] = []
+    try:
+        for path, data in outputs:
+            staged.append((staged_file(path, data, mode=mode), path))
+        if not replace:
+            for _, path in staged:
+                refuse_if_taken(path)
+        for tmp, path in staged:
+            move_in(tmp, path, replace=replace)
+            moved.append(path)
+    except BaseException:
+        if not replace:
+            for path in moved:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)

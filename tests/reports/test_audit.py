@@ -169,16 +169,16 @@ def test_an_audit_file_that_appears_while_auditing_is_kept(studio: Any, tmp_path
 
 def test_an_audit_file_that_appears_between_the_moves_leaves_no_half_set(
         studio: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    from trustavatar.reports import audit
+    from trustavatar import _atomic
 
-    move_in = audit.move_in
+    move_in = _atomic.move_in
 
     def move_then_someone_writes(tmp: Path, path: Path, **kwargs: Any) -> None:
         move_in(tmp, path, **kwargs)
         if path.suffix == ".json":
             (tmp_path / "AUDIT.json.sig").write_text("theirs")
 
-    monkeypatch.setattr(audit, "move_in", move_then_someone_writes)
+    monkeypatch.setattr(_atomic, "move_in", move_then_someone_writes)
     r = invoke(capsys, "--home", studio.home.root, "audit", "--out", tmp_path / "AUDIT.html",
                "--no-watermark")
     assert r.code == 2 and "appeared while the output was being made" in r.err

@@ -318,14 +318,14 @@ def test_two_report_runs_into_one_folder_do_not_mix(studio: Any, tmp_path: Path,
     staged index away (an internal error) and left pages of both runs under one index.
     Each page is now staged under its own temporary name; the later run keeps the pages
     of the earlier one, without --force."""
-    from trustavatar._cli import report as report_cli
+    from trustavatar import _atomic
 
     first, second = studio.scan.to_dict(), {**studio.scan.to_dict(), "path": "/b/other.mp4"}
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps({"results": [first], "errors": []}))
     b.write_text(json.dumps({"results": [second], "errors": []}))
     out = tmp_path / "pages"
-    move_in = report_cli.move_in
+    move_in = _atomic.move_in
     interleaved: list[int] = []
 
     def move_after_the_other_run(*args: Any, **kwargs: Any) -> None:
@@ -334,7 +334,7 @@ def test_two_report_runs_into_one_folder_do_not_mix(studio: Any, tmp_path: Path,
             interleaved[0] = invoke(capsys, "report", b, "--out", out).code
         move_in(*args, **kwargs)
 
-    monkeypatch.setattr(report_cli, "move_in", move_after_the_other_run)
+    monkeypatch.setattr(_atomic, "move_in", move_after_the_other_run)
     r = invoke(capsys, "report", a, "--out", out)
     assert interleaved == [0]
     assert r.code == 2 and "appeared while the output was being made" in r.err

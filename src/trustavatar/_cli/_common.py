@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from trustavatar._atomic import taken
 from trustavatar._time import in_range
 from trustavatar.errors import InputError
 from trustavatar.home import Home
@@ -125,7 +126,7 @@ def refuse_overwrite(out: str, force: bool,
             if path is not None and Path(path).exists() and target.samefile(path):
                 raise InputError(f"the output {out} is also the input {option}: "
                                  "write the output elsewhere")
-    if (target.exists() or target.is_symlink()) and not force:  # a dangling link counts
+    if taken(target) and not force:  # a dangling link counts
         raise InputError(f"{out} exists already (use --force to replace it)")
 
 

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._atomic import atomic_write_bytes, move_in, refuse_if_taken, staged_file
+from trustavatar._atomic import atomic_write_bytes, move_in_together
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -119,29 +119,13 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
         target.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{option} {out}: cannot make the folder: {e.strerror or e}") from e
-    staged: list[tuple[Path, Path]] = []
-    moved: list[Path] = []
-    try:  # every page complete, each under its own temporary name, before any is moved in
-        for final, text in pages:
-            staged.append((staged_file(final, text.encode("utf-8")), final))
-        if not force:  # a page that appeared since the start is kept: none is replaced
-            for _, final in staged:
-                refuse_if_taken(final)
-        for tmp, final in staged:
-            move_in(tmp, final, replace=force)
-            moved.append(final)
-    except BaseException as e:
-        if not force:  # pages of this run already moved in go again: no half set stays
-            for final in moved:
-                final.unlink(missing_ok=True)
-        if isinstance(e, OSError):  # a page turned into a folder, a full disk
-            raise InputError(f"{option} {out}: cannot write the pages: "
-                             f"{e.strerror or e}") from e
-        raise
+    try:  # a page that appeared since the start is kept without --force: none is replaced
+        move_in_together([(final, text.encode("utf-8")) for final, text in pages],
+                         replace=force)
+    except OSError as e:  # a page turned into a folder, a full disk
+        raise InputError(f"{option} {out}: cannot write the pages: {e.strerror or e}") from e
     finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        if created and not any(final.exists() for _, final in staged):
+        if created and not any(final.exists() for final, _ in pages):
             with contextlib.suppress(OSError):
                 target.rmdir()
     return {"reports": [str(page) for page, _ in pages[:-1]], "index": str(index)}

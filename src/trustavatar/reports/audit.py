@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
-from trustavatar._atomic import move_in, refuse_if_taken, staged_file
+from trustavatar._atomic import move_in_together
 from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
 from trustavatar.consent.scope import language_in_scope
@@ -384,26 +384,9 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     page = render_audit_html(report, signature={"json": json_path.name, "sig": sig_path.name,
                                                 "sha256": digest,
                                                 "organisation": organisation})
-    outputs = ((json_path, body), (sig_path, sig), (html_path, page.encode("utf-8")))
-    staged: list[tuple[Path, Path]] = []
-    moved: list[Path] = []
-    try:  # all three complete before any is moved in, the page last
-        for path, data in outputs:
-            staged.append((staged_file(path, data), path))
-        if not overwrite:
-            for _, path in staged:
-                refuse_if_taken(path)
-        for tmp, path in staged:
-            move_in(tmp, path, replace=overwrite)
-            moved.append(path)
-    except BaseException:
-        if not overwrite:  # one that appeared mid-way: this run's others go again
-            for path in moved:
-                path.unlink(missing_ok=True)
-        raise
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+    # all three complete before any is moved in, the page last
+    move_in_together([(json_path, body), (sig_path, sig), (html_path, page.encode("utf-8"))],
+                     replace=overwrite)
     return {"html": html_path, "json": json_path, "signature": sig_path}
 
 
