@@ -161,6 +161,21 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
         _MAKING.pop(tmp, None)
 
 
+@contextlib.contextmanager
+def scratch_file(tmp: Path, suffix: str) -> Iterator[Path]:
+    """A scratch path beside the temporary ``tmp`` of :func:`atomic_output` (its name plus
+    ``suffix``, so a stale one is cleaned up with ``tmp``'s group), removed at the end;
+    messages about it name the output ``tmp`` will become (:func:`shown_path`)."""
+    scratch = tmp.with_name(tmp.name + suffix)
+    _MAKING[scratch] = tmp
+    try:
+        yield scratch
+    finally:
+        _MAKING.pop(scratch, None)
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+
+
 def _finish(tmp: Path, mode: int) -> None:
     tmp.chmod(mode)
     with tmp.open("rb+") as f:

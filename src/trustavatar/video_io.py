@@ -153,11 +153,17 @@ class StreamFacts:
     rotation: int
 
 
+def nominal_fps(v: av.video.stream.VideoStream) -> float:
+    """The frame rate ``v`` declares (its average, else FFmpeg's guess, else its time base's
+    rate), 25 when it declares none: one rule for the probes and :class:`FrameClock`."""
+    return float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
+
+
 def stream_facts(c: av.container.InputContainer, v: av.video.stream.VideoStream,
                  path: str | os.PathLike[str]) -> StreamFacts:
     """:class:`StreamFacts` of ``v``, a stream of ``c`` opened from ``path`` (one rule for
     every probe: the generator's, the consent clip's and the detector's)."""
-    fps = float(v.average_rate or v.guessed_rate or v.base_rate or 0) or 25.0
+    fps = nominal_fps(v)
     duration = float(v.duration * v.time_base) if v.duration and v.time_base else (
         c.duration / 1e6 if c.duration else 0.0)
     if duration <= 0:  # not in the header (a browser's live WebM): from the packets
@@ -220,7 +226,7 @@ class FrameClock:
     @classmethod
     def of(cls, stream: av.video.stream.VideoStream) -> FrameClock:
         """The clock of ``stream``: its nominal frame step and its start time."""
-        rate = float(stream.average_rate or stream.guessed_rate or 25) or 25.0
+        rate = nominal_fps(stream)
         origin = (float(stream.start_time * stream.time_base)
                   if stream.start_time is not None and stream.time_base else None)
         return cls(1.0 / rate, origin)

@@ -71,6 +71,37 @@ def test_not_a_database(tmp_path) -> None:
         Registry.open(tmp_path / "missing-dir" / "r.sqlite3")
 
 
+_OPEN_WITH_A_SIZE_LIMIT = """
+import resource, signal, sys
+from trustavatar.errors import RegistryError
+from trustavatar.registry import Registry
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
+try:
+    Registry.open(sys.argv[1]).close()
+except RegistryError as e:
+    print(e)
+"""
+
+
+def test_a_full_disk_is_not_called_a_broken_database(tmp_path) -> None:
+    """Opening a registry writes (WAL mode's shared memory file, migrations): a full disk or
+    quota failed it as "not a usable SQLite database: disk I/O error", which sends a user
+    to restore a database that is fine. A file size limit fails the writes as a full disk
+    does."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "registry.sqlite3"
+    Registry.open(path).close()
+    said = subprocess.run([sys.executable, "-c", _OPEN_WITH_A_SIZE_LIMIT, str(path)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert said.startswith(f"cannot use the registry {path}: disk I/O error (a full disk"), said
+    assert "not a usable" not in said
+    with Registry.open(path) as registry:  # untouched
+        assert registry.schema_version() == len(MIGRATIONS)
+
+
 def test_record_list_revoke(artifact, make_artifact, t0, tmp_path) -> None:
     with Registry.open(tmp_path / "r.sqlite3") as reg:
         assert consent.list_consents(reg) == []

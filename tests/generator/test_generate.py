@@ -610,3 +610,33 @@ def test_a_face_video_that_does_not_start_at_a_keyframe_says_so(tmp_path):
                 dst.mux(packet)
     with pytest.raises(InputError, match=r"cut\.mp4 has no decodable video frames"):
         pipeline._reference(cut, "video", None)
+
+
+def test_a_full_disk_mid_render_names_the_output_not_a_temporary(studio, tmp_path):
+    """A file size limit fails the encoder's writes as a full disk does: the message names
+    the output asked for (it named the hidden ``.….part.raw.mp4`` scratch file), and
+    nothing is left behind."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    # room for the registry's writes (its file, WAL and shared memory), not for the video
+    room = studio.home.registry_path.stat().st_size + 64_000
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "o.mp4"
+    p = subprocess.run(
+        [sys.executable, "-m", "trustavatar", "--home", str(studio.home.root), "generate",
+         "--face", str(sample_portrait_path()), "--consent", str(studio.consent),
+         "--script", " ".join([SCRIPT] * 4), "--size", "512", "--out", str(out)],
+        capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert p.returncode != 0
+    assert f"cannot write the video {out}: File too large" in p.stderr, p.stderr
+    assert ".part" not in p.stderr
+    assert list(out_dir.iterdir()) == []

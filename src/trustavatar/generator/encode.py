@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 
+from trustavatar._atomic import shown_path
 from trustavatar._files import ffmpeg_path
 from trustavatar.errors import GenerationError, InputError
 from trustavatar.generator._closing import CloseOrAbort
@@ -89,7 +90,7 @@ class VideoWriter(CloseOrAbort):
         return packets
 
     def _write_error(self, e: OSError) -> GenerationError:
-        return GenerationError(f"cannot write the video {self._path}: "
+        return GenerationError(f"cannot write the video {shown_path(self._path)}: "
                                f"{e.strerror or e}")
 
     def _mux_video(self, packets: list[av.Packet]) -> list[bytes]:

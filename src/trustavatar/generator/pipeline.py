@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["MIN_FACE_PX", "GenerationResult", "QAPolicy", "generate"]
 
-import contextlib
 import datetime as dt
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 
 from trustavatar import consent as consent_api
 from trustavatar import provenance
-from trustavatar._atomic import atomic_output, refuse_if_taken
+from trustavatar._atomic import atomic_output, refuse_if_taken, scratch_file
 from trustavatar._display import is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
@@ -324,8 +323,7 @@ def generate(
         # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
         inputs = {"face": sha256_file(face_p), **speech.inputs}
         with atomic_output(out_p, replace=overwrite) as final_tmp:
-            raw = final_tmp.with_name(final_tmp.name + ".raw.mp4")
-            try:
+            with scratch_file(final_tmp, ".raw.mp4") as raw:
                 t = time.perf_counter()
                 stages = _Stages()
                 face_px = face_height(ref_landmarks)
@@ -369,9 +367,6 @@ def generate(
                     tsa_url=home.load_config().tsa_url,
                 )
                 timings["sign_s"] = time.perf_counter() - t
-            finally:
-                with contextlib.suppress(OSError):
-                    raw.unlink()
             if not overwrite:  # before the ledger row; again, atomically, when moved in
                 refuse_if_taken(out_p)
             from trustavatar.registry import LedgerEntry, append_generation

@@ -25,6 +25,19 @@ from trustavatar.registry.migrations import MIGRATIONS, Migration
 _BUSY_TIMEOUT_MS = 10_000
 
 
+def _unusable(path: Path, e: sqlite3.Error) -> RegistryError:
+    """The error for a registry SQLite could not open or set up: the file's fault, or the
+    disk's (a full disk once read as "not a usable SQLite database: disk I/O error")."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
+        return RegistryError(f"cannot use the registry {path}: {e} (a full disk, a quota or "
+                             "a failing file system)")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_BUSY",
+                        "SQLITE_LOCKED")):
+        return RegistryError(f"cannot use the registry {path}: {e}")
+    return RegistryError(f"{path} is not a usable SQLite database: {e}")
+
+
 class Registry:
     """An open registry connection. Use :meth:`open` or :meth:`for_home`; close it (or use
     ``with``) when done. Not shared between threads."""
@@ -81,7 +94,7 @@ class Registry:
             found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                        "name = 'schema_migrations'").fetchone()
         except sqlite3.Error as e:
-            raise RegistryError(f"{self.path} is not a usable SQLite database: {e}") from e
+            raise _unusable(self.path, e) from e
         if found is None:
             size = self.path.stat().st_size
             what = "is empty (0 bytes)" if size == 0 else "has no trustavatar tables"
@@ -133,7 +146,7 @@ class Registry:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         except sqlite3.Error as e:
-            raise RegistryError(f"{self.path} is not a usable SQLite database: {e}") from e
+            raise _unusable(self.path, e) from e
         if str(mode).lower() != "wal":
             raise RegistryError(f"cannot switch {self.path} to WAL mode (got {mode!r})")
 
