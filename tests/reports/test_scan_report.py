@@ -190,6 +190,14 @@ def test_cli_report_from_saved_json_and_bad_input(studio: Any, tmp_path: Path,
     assert not (tmp_path / "bad.html").exists()
     bad.write_text("{not json")
     assert invoke(capsys, "report", bad, "--out", tmp_path / "bad.html").code == 2
+    # a video given by mistake: json.loads guessed UTF-32 from its first bytes and said
+    # "'utf-32-be' codec can't decode bytes"
+    r = invoke(capsys, "report", studio.videos[0], "--out", tmp_path / "bad.html")
+    assert r.code == 2 and "not UTF-8 text" in r.err and "is it a video?" in r.err, r.err
+    assert "utf-32" not in r.err
+    saved.write_bytes(b"\xef\xbb\xbf" + saved.read_bytes())  # a byte order mark: accepted
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "bom", "--json")
+    assert r.code == 0, r.err
 
 
 def test_cli_scan_writes_reports_for_a_batch(studio: Any, tmp_path: Path,

@@ -159,8 +159,14 @@ def report_command(result_json: str, out: str, force: bool) -> int:
     """
     raw = read_input(result_json, max_bytes=_MAX_RESULT_BYTES, what="scan result")
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        text = raw.decode("utf-8-sig")  # json.loads would guess UTF-16/32 for a video's bytes
+    except UnicodeDecodeError as e:
+        raise InputError(f"{result_json} is not a scan result: not UTF-8 text (byte {e.start} "
+                         "is invalid; is it a video? 'scan --json OUT' writes the result "
+                         "file)") from e
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
         raise InputError(f"{result_json} is not JSON: {e}") from e
     except RecursionError as e:
         raise InputError(f"{result_json} is not a scan result: nested too deeply") from e
