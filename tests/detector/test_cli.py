@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.clitools import invoke
-from tests.detector.test_scan import _watermarked
+from tests.detector.test_scan import _watermarked, listed_in_ledger
 from trustavatar._cli import cli
 from trustavatar._cli import scan as scan_cli
 
@@ -30,6 +30,11 @@ def test_scan_prints_a_verdict_and_exits_by_it(capsys, clips, scanned, home_args
 
 def test_json_to_stdout_and_a_watermarked_video_exits_10(capsys, tmp_path, home_args):
     wm = _watermarked(tmp_path / "wm.mp4")
+    unconfirmed = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer",
+                         "provenance", wm)
+    assert unconfirmed.code == 0, unconfirmed.err  # a mark anyone could add: not flagged
+    assert unconfirmed.json()["results"][0]["verdict"] == "inconclusive"
+    listed_in_ledger(home_args[1])  # the home that made it: flagged
     r = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer", "provenance",
                "--analyzer", "frequency", wm)
     assert r.code == 10
@@ -112,6 +117,7 @@ def test_names_from_the_file_are_printed_as_written(capsys, tmp_path, home_args)
     folder = tmp_path / "names"
     folder.mkdir()
     wm = _watermarked(tmp_path / "wm.mp4")
+    listed_in_ledger(home_args[1])
     names = ["[green]VERIFIED AUTHENTIC[green].mp4", "x[foo]y.mp4", "two\nlines.mp4",
              "evil\u202egpj.mp4"]
     for name in names:

@@ -104,11 +104,14 @@ def test_little_face_or_an_untrusted_ai_claim_is_never_likely_authentic():
     quiet = {"frequency": _result("frequency", 0.0, figures=typical)}
     short = TrackSummary(50, 10, 2.0, 0.4, 1, 0.4, 100.0)
     assert decide(quiet, short, model).verdict is not Verdict.LIKELY_AUTHENTIC
-    claim = _result("provenance", 0.0, reasons=[
-        "a C2PA manifest that is valid-untrusted (signer 'X') declares the video AI-generated"])
-    d = decide({**quiet, "provenance": claim}, TRACK, model)
-    assert d.verdict is not Verdict.LIKELY_AUTHENTIC
-    assert any("declares the video AI" in r for r in d.reasons)
+    for said in ("a C2PA manifest that is valid-untrusted (signer 'X') declares the video "
+                 "AI-generated", "the trustavatar watermark is present (…), claimed, not "
+                 "verified"):
+        claim = _result("provenance", 0.0, reasons=[said],
+                        figures={"unverified_claims": [said]})
+        d = decide({**quiet, "provenance": claim}, TRACK, model)
+        assert d.verdict is not Verdict.LIKELY_AUTHENTIC
+        assert said in d.reasons
 
 
 def _rows(n: int = 40, seed: int = 0) -> list[TrainingRow]:

@@ -119,20 +119,55 @@ def test_a_video_whose_frames_do_not_decode_is_an_error_not_a_hang(clips, no_tru
     assert "no decodable video frames" in str(done[0])
 
 
+PAYLOAD = payload_for("urn:c2pa:test-manifest")
+
+
 def _watermarked(path, seconds: float = 2.0):
-    mark = Watermark(payload_for("urn:c2pa:test-manifest"))
+    mark = Watermark(PAYLOAD)
     face = portrait()
     return write_clip(path, lambda i: mark.apply(face), n=int(seconds * 25))
 
 
-def test_our_watermark_is_decisive(no_trust, tmp_path):
-    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust,
+def listed_in_ledger(home_path, payload: bytes = PAYLOAD) -> Home:
+    """A home whose ledger has one generation row with the watermark ``payload``."""
+    from tests.ledger.ledgertools import make_entry
+    from trustavatar.registry import Registry, append_generation
+
+    home = Home.resolve(home_path)
+    with Registry.for_home(home) as registry:
+        append_generation(registry, make_entry(watermark_payload=payload.hex()))
+    return home
+
+
+def test_a_watermark_nothing_confirms_is_a_claim_not_proof(no_trust, tmp_path):
+    """The mark's key is public (the generator is open source): anyone can add it to real
+    footage. A mark alone made any video 'likely-manipulated, p = 1.00, decided by
+    provenance', a way to discredit a real video, which an untrusted manifest never was."""
+    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=tmp_path / "empty",
              analyzers=["provenance", "frequency"])
     prov = r.analyzers["provenance"]
-    assert prov.decisive and prov.figures["watermark_present"] is True
-    assert prov.figures["watermark_payload"] == payload_for("urn:c2pa:test-manifest").hex()
+    assert not prov.decisive and prov.figures["watermark_present"] is True
+    assert prov.figures["watermark_payload"] == PAYLOAD.hex()
+    assert prov.figures["watermark_confirmed_by"] is None
+    assert prov.figures["watermark_ledger_note"].startswith("no ledger in the home")
+    assert r.decided_by == "fusion" and r.verdict is not Verdict.LIKELY_AUTHENTIC
+    assert any("claimed, not verified" in x and "key is public" in x for x in r.reasons)
+    assert not (tmp_path / "empty").exists()  # a scan creates no home
+
+
+def test_a_watermark_this_homes_ledger_lists_is_decisive(no_trust, tmp_path):
+    home = listed_in_ledger(tmp_path / "home")
+    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=home,
+             analyzers=["provenance", "frequency"])
+    prov = r.analyzers["provenance"]
+    assert prov.decisive and prov.figures["watermark_confirmed_by"] == "ledger"
+    assert prov.figures["watermark_ledger_rows"] == [1]
     assert r.verdict is Verdict.LIKELY_MANIPULATED and r.probability == 1.0
-    assert r.decided_by == "provenance" and "watermark is present" in r.reasons[0]
+    assert r.decided_by == "provenance" and "this home's ledger lists it: row 1" in r.reasons[0]
+    other = listed_in_ledger(tmp_path / "other", payload_for("urn:c2pa:another"))
+    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=other,
+             analyzers=["provenance"])
+    assert not r.analyzers["provenance"].decisive
 
 
 def test_a_trusted_ai_manifest_is_decisive_and_an_untrusted_one_is_not(clips, no_trust,
@@ -189,7 +224,7 @@ def test_a_decoy_stream_placed_first_does_not_hide_the_video(no_trust, tmp_path)
     watermarked AI video made the file 'inconclusive, no face' (exit 0)."""
     import av
 
-    mark = Watermark(payload_for("urn:c2pa:test-manifest"))
+    mark = Watermark(PAYLOAD)
     face = mark.apply(portrait())
     path = tmp_path / "decoy.mp4"
     with av.open(str(path), "w") as out:
@@ -203,11 +238,12 @@ def test_a_decoy_stream_placed_first_does_not_hide_the_video(no_trust, tmp_path)
             out.mux(real.encode(av.VideoFrame.from_ndarray(face, format="rgb24")))
         for s in (decoy, real):
             out.mux(s.encode())
-    r = scan(path, trust=no_trust, analyzers=["provenance", "frequency"])
+    home = listed_in_ledger(tmp_path / "home")
+    r = scan(path, trust=no_trust, home=home, analyzers=["provenance", "frequency"])
     assert r.verdict is Verdict.LIKELY_MANIPULATED and r.decided_by == "provenance"
     assert r.video["stream"] == 1 and r.video["video_streams"] == 2
     assert r.warnings[0].startswith("the file holds 2 video streams, each scanned: #0 (320x240")
-    only = scan(path, trust=no_trust, analyzers=["provenance"], stream=0)
+    only = scan(path, trust=no_trust, home=home, analyzers=["provenance"], stream=0)
     assert only.verdict is not Verdict.LIKELY_MANIPULATED and only.video["stream"] == 0
     with pytest.raises(VideoInputError, match="no video stream #5"):
         scan(path, trust=no_trust, analyzers=["provenance"], stream=5)
@@ -245,3 +281,28 @@ def test_cover_art_is_not_a_video(tmp_path):
         assert c.streams.video[0].disposition & av.stream.Disposition.attached_pic
     with pytest.raises(VideoInputError, match="only a still picture"):
         scan(path, analyzers=["frequency"])
+
+
+def test_a_trusted_manifest_confirms_its_watermark_and_a_broken_one_is_named(no_trust,
+                                                                             tmp_path):
+    home = Home.resolve(tmp_path / "home")
+    keystore = Keystore.create(home, organisation="Detector Test Org")
+    signed = tmp_path / "signed.mp4"
+    pv.sign(_watermarked(tmp_path / "wm.mp4"), signed, key=keystore.signing_key(),
+            trust=keystore.trust_store(),
+            generation=pv.GenerationBinding("gen-1", PAYLOAD.hex()))
+    r = scan(signed, trust=keystore.trust_store(), home=home, analyzers=["provenance"])
+    prov = r.analyzers["provenance"]
+    assert prov.decisive and prov.figures["watermark_confirmed_by"] == "manifest"
+    assert any("the payload the trusted manifest binds" in x for x in prov.reasons)
+    # the file changed after signing: the signer is trusted, the manifest does not verify
+    data = bytearray(signed.read_bytes())
+    off, size = find_box(bytes(data), "mdat")
+    data[off + size // 2] ^= 0xFF
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    r = scan(broken, trust=keystore.trust_store(), home=home, analyzers=["provenance"])
+    prov = r.analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "invalid" and not prov.decisive
+    said = " ".join(prov.reasons)
+    assert "does not verify" in said and "signer is not trusted" not in said, said

@@ -351,3 +351,18 @@ def test_two_report_runs_into_one_folder_do_not_mix(studio: Any, tmp_path: Path,
     # a folder that cannot be made is bad input, not an internal error
     r = invoke(capsys, "report", a, "--out", a / "pages")
     assert r.code == 2 and "cannot make the folder" in r.err
+
+
+def test_the_watermark_row_says_whether_anything_confirms_it(studio: Any) -> None:
+    d = studio.scan.to_dict()
+    prov = d["analyzers"]["provenance"]
+    for confirmed_by, says in (("ledger", "listed in the scanning home's ledger"),
+                               ("manifest", "bound by the trusted manifest"),
+                               (None, "claimed, not verified")):
+        figures = {**prov["figures"], "watermark_present": True,
+                   "watermark_payload": "00000000000000aa",
+                   "watermark_confirmed_by": confirmed_by}
+        page = render_scan_report({**d, "analyzers": {**d["analyzers"], "provenance": {
+            **prov, "figures": figures}}})
+        text = " ".join(Page(page).text)
+        assert says in text, confirmed_by

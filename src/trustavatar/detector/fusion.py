@@ -16,12 +16,13 @@ source repository (a pooled rate hides sources whose real clips all score high).
 
 Decision, in order:
 
-1. decisive provenance evidence (trusted AI-generation manifest, watermark) →
-   ``likely-manipulated`` with probability 1;
+1. decisive provenance evidence (trusted AI-generation manifest, a watermark the home's
+   ledger or the trusted manifest confirms) → ``likely-manipulated`` with probability 1;
 2. nothing measurable (no face, no applicable analyzer) → ``inconclusive``, no probability;
 3. probability ≥ ``likely_manipulated`` → ``likely-manipulated``;
 4. probability ≤ ``likely_authentic`` with enough face (half the frames, 3 s) and no
-   untrusted AI declaration → ``likely-authentic``;
+   unverified provenance claim (an untrusted AI declaration, an unconfirmed watermark) →
+   ``likely-authentic``;
 5. otherwise ``inconclusive``.
 
 A learned analyzer (the lip-sync ViT) joins by registering a :class:`FeatureDef` for its
@@ -357,7 +358,9 @@ def decide(results: Mapping[str, AnalyzerResult], track: TrackSummary, model: Fu
         reasons = [*prov.reasons[:2]]
         return Decision(Verdict.LIKELY_MANIPULATED, 1.0, "provenance", tuple(reasons),
                         features, contributions, timeline)
-    claims = [r for r in (prov.reasons if prov is not None else ()) if "declares the video AI" in r]
+    # claims: an untrusted manifest's AI declaration, a watermark nothing confirms
+    claims = [str(r) for r in (prov.figures.get("unverified_claims") or ()
+                               if prov is not None else ())]
     # 2. anything measured at all?
     measured = [r for n, r in results.items() if n != "provenance" and r.applicable]
     if not measured:

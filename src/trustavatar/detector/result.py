@@ -89,7 +89,8 @@ class AnalyzerResult:
 
     ``score`` is its evidence of manipulation on its own scale (documented per analyzer),
     or None when it does not apply (see ``status``). ``decisive`` marks evidence that
-    settles the verdict alone (a trusted AI-generation manifest, a found watermark).
+    settles the verdict alone (a trusted AI-generation manifest, a watermark the home's
+    ledger or the trusted manifest confirms).
     """
 
     name: str

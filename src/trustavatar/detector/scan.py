@@ -34,6 +34,7 @@ from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, ScanResu
 from trustavatar.detector.tracking import FaceTracker
 from trustavatar.detector.video import FrameReader, probe_video
 from trustavatar.errors import AudioInputError, DetectionError, Error, VideoInputError
+from trustavatar.home import Home
 from trustavatar.keys import TrustStore
 
 #: ``progress(fraction_done)`` — called now and then during a scan.
@@ -43,11 +44,9 @@ AUDIO_MAX_SECONDS = 1800.0
 DEVICES = ("cpu", "cuda")
 
 
-def _default_trust() -> tuple[TrustStore, str | None]:
-    from trustavatar.home import Home
-
+def _default_trust(home: Home) -> tuple[TrustStore, str | None]:
     try:
-        return TrustStore.from_home(Home.resolve()), None
+        return TrustStore.from_home(home), None
     except Error as e:
         return TrustStore.of(), f"trust store not loaded ({e.message}); no signer is trusted"
 
@@ -56,6 +55,7 @@ def scan(
     path: str | os.PathLike[str],
     *,
     trust: TrustStore | None = None,
+    home: Home | str | os.PathLike[str] | None = None,
     analyzers: Sequence[str] | None = None,
     analyzer_options: Mapping[str, Mapping[str, Any]] | None = None,
     fusion: FusionModel | None = None,
@@ -68,7 +68,10 @@ def scan(
 ) -> ScanResult:
     """Scan one video for manipulation; see :class:`~trustavatar.detector.ScanResult`.
 
-    ``trust``: the C2PA trust anchors (default: the trustavatar home's). ``analyzers``:
+    ``trust``: the C2PA trust anchors (default: the home's). ``home``: the trustavatar
+    home whose trust anchors (when ``trust`` is not given) and ledger are used; its ledger
+    confirms a watermark as one of its own generations (default: ``$TRUSTAVATAR_HOME`` or
+    the user data folder; nothing is created there). ``analyzers``:
     registered names (default: every default analyzer). ``fusion``: the fusion model
     (default: the packaged one). ``max_seconds`` scans only the start of long videos.
     ``max_side`` bounds the frame size analysed (4K is downscaled first). ``stream``: scan
@@ -84,12 +87,13 @@ def scan(
     started = time.perf_counter()
     warnings: list[str] = []
     _check_options(path, analyzers, max_seconds, max_side, window, progress)
+    the_home = Home.resolve(home)
     p = Path(path)
     # 1. a readable video with a video stream
     info = probe_video(p, stream)
     if stream is None and len(info.video_streams) > 1:
         return _each_stream(p, info.video_streams, progress, dict(
-            trust=trust, analyzers=analyzers, analyzer_options=analyzer_options,
+            trust=trust, home=the_home, analyzers=analyzers, analyzer_options=analyzer_options,
             fusion=fusion, device=device, max_seconds=max_seconds, max_side=max_side,
             window=window))
     if device not in DEVICES:
@@ -112,7 +116,7 @@ def scan(
     if device != "cpu" and not any(device in analyzer_spec(n).devices for n in names):
         warnings.append(f"no selected analyzer runs on {device}; everything ran on the CPU")
     if trust is None:
-        trust, note = _default_trust()
+        trust, note = _default_trust(the_home)
         if note:
             warnings.append(note)
     # 3. the soundtrack (only if some analyzer wants it)
@@ -120,7 +124,7 @@ def scan(
     if any(analyzer_spec(n).needs_audio for n in names):
         audio, audio_note = _soundtrack(p, info.has_audio_stream)
     ctx = ScanContext(path=p, video=info, audio=audio, audio_note=audio_note, trust=trust,
-                      device=device, window=window, reference=model.reference)
+                      device=device, window=window, reference=model.reference, home=the_home)
     active: dict[str, Analyzer] = {n: create_analyzer(n, **options.get(n, {})) for n in names}
     failed: dict[str, str] = {}
     coverage: dict[int, list[int]] = {}
@@ -257,10 +261,8 @@ class BatchItem:
 def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
     try:
         if home is not None and "trust" not in kwargs:
-            from trustavatar.home import Home
-
             kwargs = {**kwargs, "trust": TrustStore.from_home(Home.resolve(home))}
-        return BatchItem(path, scan(path, **kwargs))
+        return BatchItem(path, scan(path, home=home, **kwargs))
     except Error as e:
         return BatchItem(path, None, type(e).__name__, e.message, int(e.exit_code))
     except Exception as e:  # a bug: report it, keep the batch going
@@ -304,8 +306,8 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
     """Scan many videos, ``workers`` at a time (processes); yields as each finishes.
 
     A file that cannot be scanned yields a :class:`BatchItem` with the error and the
-    batch goes on. ``home`` is the trustavatar home whose trust anchors each worker loads
-    (default: the usual one); other keyword arguments go to :func:`scan`.
+    batch goes on. ``home`` is the trustavatar home whose trust anchors and ledger each
+    worker uses (default: the usual one); other keyword arguments go to :func:`scan`.
     """
     if isinstance(paths, str | bytes | os.PathLike):
         raise VideoInputError("scan_many takes a sequence of paths, not one path: "

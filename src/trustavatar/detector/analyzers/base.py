@@ -25,6 +25,7 @@ from trustavatar.detector.result import AnalyzerResult, WindowScore
 from trustavatar.detector.tracking import FaceObservation, TrackSummary
 from trustavatar.detector.video import VideoProbe
 from trustavatar.generator.audio import Audio
+from trustavatar.home import Home
 from trustavatar.keys import TrustStore
 
 #: Reference statistics of a figure on real footage: {"mean": m, "std": s}.
@@ -38,7 +39,8 @@ class ScanContext:
     ``audio`` is the decoded soundtrack (16 kHz mono) or None with ``audio_note`` saying
     why (no audio stream, silent, undecodable). ``reference`` maps figure names to their
     distribution on real clips (from the fusion file). ``window`` is the timeline's window
-    length in seconds.
+    length in seconds. ``home``: the trustavatar home whose ledger can confirm a watermark
+    (None: no ledger is consulted).
     """
 
     path: Path
@@ -49,6 +51,7 @@ class ScanContext:
     device: str = "cpu"
     window: float = 2.0
     reference: Reference = field(default_factory=dict)
+    home: Home | None = None
 
 
 class Analyzer(ABC):

@@ -5,16 +5,27 @@
 2. The trustavatar watermark is read from the same decoded frames the other analyzers see
    (:func:`trustavatar.watermark.read_watermark` in a helper thread fed frame by frame).
 
-A *trusted* manifest that declares AI generation, or a watermark found (false-alarm
-probability ≈ 3e-7), is decisive evidence of generation (``decisive=True``, score 1).
-An AI declaration from an untrusted or invalid manifest is reported but not decisive (it
-could be attached to real footage to discredit it). Absence — no manifest, no watermark —
-is never evidence of authenticity: the score is then 0 and the fusion ignores it.
+Decisive evidence of generation (``decisive=True``, score 1):
+
+- a *trusted* manifest that declares AI generation;
+- a watermark found (false-alarm probability ≈ 3e-7 on natural video) whose payload is
+  *confirmed*: listed in the scanning home's ledger (one of its own generations), or
+  carried by the file's trusted manifest.
+
+Claims, reported but not decisive: an AI declaration from an untrusted or invalid manifest,
+and a watermark nothing here confirms. The watermark's key is public (the generator is
+open source), so anyone can add the mark to any video, real footage included, as anyone
+can attach an untrusted manifest: either could be used to discredit a real video. A claim
+keeps the verdict from being ``likely-authentic`` (``unverified_claims``). Absence — no
+manifest, no watermark — is never evidence of authenticity: the score is then 0 and the
+fusion ignores it.
 
 Figures: ``c2pa_state`` (trusted, valid-untrusted, invalid, absent, unsupported-format),
 ``ai_generated``, ``signer``, ``claim_generator``, ``digital_source_types``,
 ``generation_id``, ``consent_id``, ``watermark_present``, ``watermark_z``,
-``watermark_payload`` (hex), ``watermark_frames``.
+``watermark_payload`` (hex), ``watermark_frames``, ``watermark_confirmed_by`` (``ledger``,
+``manifest`` or None), ``watermark_ledger_rows`` (the ledger rows with that payload),
+``watermark_ledger_note`` (why the ledger was not consulted), ``unverified_claims``.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +46,28 @@ from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus
 from trustavatar.detector.tracking import FaceObservation, TrackSummary
 from trustavatar.errors import Error, UnsupportedFormatError
 
+if TYPE_CHECKING:
+    from trustavatar.home import Home
+    from trustavatar.registry.ledger import LedgerRow
+
 _END = object()
+
+
+def _ledger_rows(home: Home | None, payload: str) -> tuple[list[LedgerRow], str | None]:
+    """The rows of ``home``'s ledger whose output carries the watermark ``payload``, and
+    why the ledger could not be consulted (None when it was)."""
+    from trustavatar.registry import Registry
+    from trustavatar.registry.ledger import find_by_watermark
+
+    if home is None:
+        return [], "no trustavatar home to look the payload up in"
+    if not home.registry_path.is_file():
+        return [], f"no ledger in the home {home.root}"
+    try:
+        with Registry.open(home.registry_path, read_only=True) as registry:
+            return find_by_watermark(registry, payload), None
+    except Error as e:
+        return [], f"the ledger could not be read: {e.message}"
 
 
 class _WatermarkThread:
@@ -100,6 +132,8 @@ class ProvenanceAnalyzer(Analyzer):
         self._figures: dict[str, Any] = {}
         self._reasons: list[str] = []
         self._decisive = False
+        self._claims: list[str] = []
+        self._manifest_watermark: str | None = None  # the payload a trusted manifest binds
         self._manifest(ctx)
         self._wm = None
         from trustavatar.watermark import MIN_SIDE
@@ -139,20 +173,60 @@ class ProvenanceAnalyzer(Analyzer):
             c2pa_failures=[f.code for f in report.failures],
         )
         types = ", ".join(fig["digital_source_types"]) or "no source type"
+        if state is pv.ValidationState.TRUSTED and report.generation is not None:
+            self._manifest_watermark = report.generation.watermark
         if state is pv.ValidationState.TRUSTED and report.ai_generated:
             self._decisive = True
             self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_label}' "
                                  f"declares the video AI-generated ({types})")
         elif report.ai_generated:
-            self._reasons.append(
-                f"a C2PA manifest that is {state.value} (signer '{report.signer_label}') "
-                f"declares the video AI-generated ({types}); not decisive, as its signer is "
-                "not trusted")
+            why = ("its signer is not trusted" if state is pv.ValidationState.VALID_UNTRUSTED
+                   else "the manifest does not verify (the file or the manifest changed "
+                   "after signing, or it is malformed)")
+            self._claim(f"a C2PA manifest that is {state.value} (signer "
+                        f"'{report.signer_label}', claimed, not verified) declares the video "
+                        f"AI-generated ({types}); not decisive, as {why}")
         elif state is pv.ValidationState.TRUSTED:
             self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_label}' "
                                  "declares no AI generation")
         else:
             self._reasons.append(f"the C2PA manifest is {state.value}")
+
+    def _claim(self, reason: str) -> None:
+        self._claims.append(reason)
+        self._reasons.append(reason)
+
+    def _watermark_found(self, reading: Any) -> None:
+        """Decisive when the payload is confirmed by the home's ledger or the trusted
+        manifest; otherwise a claim (see the module docstring)."""
+        fig = self._figures
+        payload = reading.payload.hex() if reading.payload else None
+        seen = (f"the trustavatar watermark is present (z = {reading.z_score:.1f} over "
+                f"{reading.frames_used} frames, payload {payload or 'unreadable'})")
+        rows: list[Any] = []
+        if payload is not None:
+            rows, note = _ledger_rows(self._ctx.home, payload)
+            fig["watermark_ledger_rows"] = [r.seq for r in rows]
+            if note:
+                fig["watermark_ledger_note"] = note
+        if rows:
+            first = rows[0]
+            fig["watermark_confirmed_by"] = "ledger"
+            self._decisive = True
+            self._reasons.append(
+                f"{seen}, and this home's ledger lists it: row {first.seq}, generated "
+                f"{first.created_at:%Y-%m-%d %H:%M} UTC under consent {first.entry.consent_id}")
+        elif payload is not None and payload == self._manifest_watermark:
+            fig["watermark_confirmed_by"] = "manifest"
+            self._decisive = True
+            self._reasons.append(f"{seen}, the payload the trusted manifest binds")
+        else:
+            fig["watermark_confirmed_by"] = None
+            where = ("the payload could not be read" if payload is None else
+                     "neither this home's ledger nor a trusted manifest lists that payload")
+            self._claim(f"{seen}, claimed, not verified: {where}. The mark's key is public, "
+                        "so anyone can add it to any video, real footage included; not "
+                        "decisive")
 
     def update(self, obs: FaceObservation) -> None:
         if self._wm is None:
@@ -180,16 +254,11 @@ class ProvenanceAnalyzer(Analyzer):
                            watermark_payload=reading.payload.hex() if reading.payload else None,
                            watermark_frames=int(reading.frames_used))
                 if reading.present:
-                    self._decisive = True
-                    payload = (f", payload {reading.payload.hex()}" if reading.payload
-                               else ", payload unreadable")
-                    self._reasons.append(
-                        f"the trustavatar watermark is present (z = {reading.z_score:.1f} over "
-                        f"{reading.frames_used} frames{payload}): the video was made by a "
-                        "trustavatar generator")
+                    self._watermark_found(reading)
             elif self._wm.error is not None:
                 fig["watermark_error"] = str(self._wm.error)
-        if not self._decisive and not any("declares the video AI" in r for r in self._reasons):
+        fig["unverified_claims"] = list(self._claims)
+        if not self._decisive and not self._claims:
             self._reasons.append("no provenance evidence of generation (absence of a manifest "
                                  "or watermark is not evidence of authenticity)")
         self._busy += time.perf_counter() - t0
