@@ -59,3 +59,31 @@ def test_an_unwritable_cache_still_gives_the_detector(tmp_path: Path,
     detector = frontal_face_detector(dlib)
     assert len(_detections(detector, load_image(faces["portrait"]))) >= 1
     assert blocker.is_file()
+
+
+def test_a_planted_detector_is_not_used(cache: Path, faces: dict[str, Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A working detector that is not dlib's (one weight changed here) decided which face
+    the consent gate compared; only a copy with the known SHA-256 is used."""
+    from trustavatar.face import models
+
+    frontal_face_detector(dlib)
+    good = cache.read_bytes()
+    for offset in range(len(good) // 2, len(good)):  # a change dlib still reads
+        planted = bytearray(good)
+        planted[offset] ^= 0x01
+        cache.write_bytes(bytes(planted))
+        try:
+            dlib.fhog_object_detector(str(cache))  # it loads: a detector, just not dlib's
+            break
+        except RuntimeError:
+            continue
+    assert cache.read_bytes() != good
+    frontal_face_detector(dlib)
+    assert cache.read_bytes() == good
+    # a dlib version whose file is not known: dlib's own copy every time, nothing cached
+    monkeypatch.setattr(models, "DETECTOR_SHA256", {})
+    cache.unlink()
+    detector = frontal_face_detector(dlib)
+    assert not cache.exists()
+    assert len(_detections(detector, load_image(faces["portrait"]))) >= 1

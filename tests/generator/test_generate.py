@@ -143,6 +143,28 @@ def test_gate_refuses_another_persons_face(studio, tmp_path):
     _nothing_written(studio, out, before)
 
 
+def test_gate_checks_the_face_it_animates_not_another_in_the_picture(studio, tmp_path):
+    """Another person's face turned 50 degrees (the face mesh finds it, dlib's detector does
+    not) with a small copy of the subject in a corner (dlib finds only that): the gate
+    compared the subject and the renderer animated the other face, signed and ledgered."""
+    import cv2
+
+    other = cv2.imread(str(write_second_person(tmp_path)))
+    h, w = other.shape[:2]
+    turned = cv2.warpAffine(other, cv2.getRotationMatrix2D((w / 2, h / 2), 50, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REFLECT)
+    canvas = cv2.resize(turned, (512, 600))
+    subject = cv2.imread(str(sample_portrait_path()))
+    canvas[600 - 185:600 - 5, 5:185] = cv2.resize(subject, (180, 180))
+    combo = tmp_path / "combo.png"
+    cv2.imwrite(str(combo), canvas)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(FaceTrackingError, match="not the face dlib recognises"):
+        generate(face=combo, consent=studio.consent, out=out, script=SCRIPT, home=studio.home,
+                 size=200)
+    _nothing_written(studio, out, before)
+
+
 def test_video_whose_face_changes_to_another_person_is_refused(studio, photo_video, tmp_path):
     """The gate checks the video's first frame; the source frames checked once a second
     while dubbing must show the subject too (here everything after the first second shows
@@ -169,6 +191,55 @@ def test_video_whose_face_changes_to_another_person_is_refused(studio, photo_vid
     _nothing_written(studio, out, before)
 
 
+def _face_video(path: Path, frames: list[np.ndarray]) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_a_few_frames_of_someone_else_between_the_checked_ones_are_found(studio, photo_video,
+                                                                         tmp_path):
+    """The frames a dub compared with the subject were predictable (one a second, the
+    widest-mouth ones): footage showing someone else between them was dubbed. A face that
+    changes from one frame to the next is now compared, and so is a random frame a second."""
+    from trustavatar.video_io import iter_frames
+
+    subject = list(iter_frames(photo_video.output))[:75]
+    with Image.open(write_second_person(tmp_path)) as im:
+        other = np.asarray(im.convert("RGB").resize((256, 256)))
+    frames = [other if 15 <= i < 18 else f for i, f in enumerate(subject)]
+    face = _face_video(tmp_path / "flash.mp4", frames)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentIdentityError, match=r"frame 15 of flash.mp4 shows someone other"):
+        generate(face=face, consent=studio.consent, out=out,
+                 script="One, two, three, four, five, six.", home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_a_face_video_too_small_to_check_throughout_is_refused(studio, photo_video, tmp_path):
+    """Under 90 px the QA measures nothing, so after the gate's one frame nobody checked
+    who the footage showed."""
+    import cv2
+
+    from trustavatar.video_io import iter_frames
+
+    small = [cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA)
+             for f in list(iter_frames(photo_video.output))[:50]]
+    face = _face_video(tmp_path / "small.mp4", small)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(FaceTrackingError, match=r"small.mp4 is \d+ px tall .* at least 90 px"):
+        generate(face=face, consent=studio.consent, out=out,
+                 script="One, two, three.", home=studio.home)
+    _nothing_written(studio, out, before)
+
+
 def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_video,
                                                                tmp_path):
     """Its header (moved to the front) still declares every frame; the frames themselves
@@ -190,7 +261,7 @@ def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_vi
     with pytest.raises(FaceTrackingError, match=r"cut.mp4 breaks off at [\d.]+ s but .* "
                                                 r"truncated or damaged"):
         generate(face=face, consent=studio.consent, out=out, audio=photo_video.output,
-                 home=studio.home)
+                 language="en", home=studio.home)
     _nothing_written(studio, out, before)
 
 
@@ -260,6 +331,60 @@ def test_gate_refuses_out_of_scope_and_expired(studio, tmp_path):
     _nothing_written(studio, out, before)
 
 
+def test_the_language_spoken_is_the_language_checked(studio, tmp_path, photo_video):
+    """SSML switched espeak-ng to German under an English-only check, and audio without a
+    language skipped the check (both generated under an en/de consent; here fr stands for
+    a language outside it)."""
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    for ssml, says in (
+            ('<speak>Hello <s xml:lang="fr">Bonjour à tous.</s></speak>', "switches the language"),
+            ('<speak><voice name="fr">Bonjour à tous.</voice></speak>', "<voice> may not")):
+        with pytest.raises(InputError, match=says):
+            generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                     script=ssml, language="en", home=studio.home)
+    with pytest.raises(ConsentScopeError, match="give the language of the audio"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 audio=photo_video.output, home=studio.home)
+    _nothing_written(studio, out, before)
+
+
+def test_a_revocation_list_from_the_issuer_is_checked(studio, tmp_path):
+    """A consent revoked where it was issued, known here only from the issuer's signed list
+    (generate had no way to be told; consent verify had)."""
+    from trustavatar.errors import ConsentRevokedError
+    from trustavatar.registry import Registry as Reg
+
+    elsewhere = studio.issue("elsewhere", languages=("en",))
+    artifact = consent.load_artifact(elsewhere)
+    with Reg.open(tmp_path / "issuer.sqlite3") as issuer:
+        consent.record_consent(issuer, artifact)
+        consent.revoke(issuer, artifact.consent_id, reason="withdrawn")
+        listed = tmp_path / "revocations.json"
+        listed.write_bytes(consent.export_revocations(issuer, studio.keystore.signing_key()).raw)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentRevokedError):
+        generate(face=sample_portrait_path(), consent=elsewhere, out=out, script=SCRIPT,
+                 home=studio.home, revocations=[listed])
+    _nothing_written(studio, out, before)
+
+
+def test_a_refused_run_leaves_a_fresh_home_without_a_registry(studio, tmp_path):
+    import inspect
+
+    from trustavatar.errors import ConsentUntrustedIssuerError
+    from trustavatar.home import Home as H
+    from trustavatar.keys import Keystore
+
+    home = H.resolve(tmp_path / "fresh")
+    Keystore.create(home, organisation="Elsewhere")
+    with pytest.raises(ConsentUntrustedIssuerError):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
+                 script=SCRIPT, home=home)
+    assert not list(home.root.glob("registry.sqlite3*"))
+    # the gate always checks now: no argument verifies "as of" another time
+    assert "at" not in inspect.signature(generate).parameters
+
+
 def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     out, before = tmp_path / "o.mp4", studio.ledger_rows()
     source = Path(photo_video.output).read_bytes()
@@ -309,7 +434,7 @@ def test_bad_inputs_are_clear(studio, tmp_path, photo_video):
     Audio.from_array(noise, 16000).write_wav(burst)
     with pytest.raises(AudioInputError, match=r"burst\.wav is 0\.10 s long; .* at least 0\.4 s"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out, audio=burst,
-                 home=studio.home)
+                 language="en", home=studio.home)
     with pytest.raises(AudioInputError, match=r"the spoken script is 0\.\d+ s long"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out, script="A.",
                  home=studio.home)
@@ -501,7 +626,7 @@ def test_audio_without_speech_is_refused_before_the_render(studio, tmp_path, kin
     rows = studio.ledger_rows()
     with pytest.raises(AudioInputError, match=rf"no speech found in {kind}\.wav"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
-                 audio=wav, home=studio.home, size=160,
+                 audio=wav, language="en", home=studio.home, size=160,
                  progress=lambda stage, done, total: stages.append(stage))
     assert "rendering" not in stages
     _nothing_written(studio, tmp_path / "o.mp4", rows)
@@ -513,7 +638,7 @@ def test_a_script_longer_than_ten_minutes_is_refused_like_audio(studio, tmp_path
     with pytest.raises(AudioInputError, match=r"the spoken script is \d+ s long; at most 600 s"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
                  script='<speak>Hello <break time="700s"/> there.</speak>', home=studio.home,
-                 size=160)
+                 size=200)
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -550,7 +675,7 @@ def test_a_variable_frame_rate_video_keeps_its_timing(studio, photo_video, tmp_p
     spoken = load_audio(photo_video.output)
     Audio.from_array(spoken.samples[: 16000 * 4], 16000).write_wav(speech)
     r = generate(face=face, consent=studio.consent, out=tmp_path / "o.mp4", audio=speech,
-                 home=studio.home, qa="report")
+                 language="en", home=studio.home, qa="report")
     dubbed = list(frames_of(r.output))
     for when in (0.4, 2.0, 3.2):  # at full rate, and twice at half rate
         k = round(when * r.fps)

@@ -47,8 +47,9 @@ def _script(value: str | None) -> str | None:
 @click.option("--script", default=None,
               help="Text to speak with espeak-ng (SSML accepted), or @FILE.")
 @click.option("--lang", "language", default=None,
-              help="Language of the script (espeak-ng code, default en); checked against the "
-                   "consent's scope.")
+              help="Language of the script (espeak-ng code, default en) or of the audio; "
+                   "checked against the consent's scope (needed with --audio unless the "
+                   "consent covers every language).")
 @click.option("--voice", default=None, help="espeak-ng voice name.")
 @click.option("--rate", type=click.IntRange(80, 450), default=None,
               help="Speaking rate, words per minute.")
@@ -65,12 +66,17 @@ def _script(value: str | None) -> str | None:
               help="fail: a failed quality check writes nothing; report: keep the output.")
 @click.option("--operator", default=None, help="Who runs this (recorded in the ledger).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--revocations", "revocation_files", multiple=True,
+              type=click.Path(dir_okay=False),
+              help="A signed revocation list ('consent revocations export') to check the "
+                   "consent against, besides this home's registry (repeatable): for a "
+                   "consent issued elsewhere.")
 @passphrase_option
 @json_option
 def command(face: str, consent_path: str, audio: str | None, script: str | None,
             language: str | None, voice: str | None, rate: int | None, out: str,
             size: int | None, fps: float, seed: int, qa: QAPolicy, operator: str | None,
-            force: bool, passphrase: bytes | None) -> int:
+            force: bool, revocation_files: tuple[str, ...], passphrase: bytes | None) -> int:
     """Animate FACE to AUDIO or SCRIPT, only under a valid consent; sign and ledger it."""
     from trustavatar.generator import generate
 
@@ -94,7 +100,7 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
             face=face, consent=consent_path, out=out, audio=audio, script=_script(script),
             language=language, voice=voice, rate=rate, size=size, fps=fps, seed=seed,
             qa=qa, home=st.home, passphrase=passphrase, operator=operator,
-            progress=progress, overwrite=force,
+            progress=progress, overwrite=force, revocations=revocation_files,
         )
     given = click.get_current_context().get_parameter_source("fps")
     if (result.mode == "video" and given is click.core.ParameterSource.COMMANDLINE

@@ -11,7 +11,10 @@ dlib's frontal face detector is built into dlib as a compressed string, and
 (``platformdirs.user_cache_dir("trustavatar")``, one file per dlib version, written whole
 or not at all), and later processes load that copy. The copy finds the same faces with the
 same scores; the tests compare them. If the cache is unwritable or its file is damaged,
-dlib's own copy is used.
+dlib's own copy is used. The copy is used only when its SHA-256 is the one known for that
+dlib version (:data:`DETECTOR_SHA256`): a detector planted in the cache folder decided
+which face the consent gate compared. For a dlib version not listed, dlib's own copy is
+used every time.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any, Final
 import platformdirs
 
 from trustavatar._atomic import atomic_output
+from trustavatar._files import sha256_file
 from trustavatar.errors import FaceError, InputError
 from trustavatar.face.resnet import FaceResNet, load_face_resnet
 
@@ -92,6 +96,13 @@ def _load() -> FaceModels:
         raise FaceError(f"cannot load the dlib face models: {e}") from e
 
 
+#: SHA-256 of dlib's frontal face detector as ``fhog_object_detector.save`` writes it, per
+#: dlib version (the file is the same on every machine: add a version after checking it)
+DETECTOR_SHA256: Final[dict[str, str]] = {
+    "20.0.1": "f3f7aa833fb4a14a46fc48689f45b98d85ef72d6dfaf8bdc012b7d3c522a5426",
+}
+
+
 def detector_cache_path(dlib_version: str) -> Path:
     """Where the uncompressed copy of dlib's frontal face detector is kept."""
     return (Path(platformdirs.user_cache_dir("trustavatar"))
@@ -101,13 +112,17 @@ def detector_cache_path(dlib_version: str) -> Path:
 def frontal_face_detector(dlib: Any) -> Any:
     """dlib's frontal face detector (``dlib.fhog_object_detector``), from the cached copy
     when there is a good one (see the module's docstring)."""
-    path = detector_cache_path(str(dlib.__version__))
-    if path.is_file():
-        try:
-            return dlib.fhog_object_detector(str(path))
-        except RuntimeError:
-            pass  # damaged: replaced below
+    version = str(dlib.__version__)
+    known = DETECTOR_SHA256.get(version)
+    path = detector_cache_path(version)
+    if known is not None and path.is_file():
+        with contextlib.suppress(OSError, RuntimeError):
+            if sha256_file(path) == known:
+                return dlib.fhog_object_detector(str(path))
+        # damaged or replaced: written anew below
     detector = dlib.get_frontal_face_detector()
+    if known is None:
+        return detector
     with contextlib.suppress(OSError, RuntimeError, InputError):
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(path) as tmp:

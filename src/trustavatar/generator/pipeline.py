@@ -9,12 +9,11 @@ from __future__ import annotations
 
 __all__ = ["MIN_FACE_PX", "GenerationResult", "QAPolicy", "generate"]
 
-import datetime as dt
 import math
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,18 +29,20 @@ from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
     ConsentIdentityError,
+    ConsentScopeError,
     FaceError,
     FaceTrackingError,
     GenerationError,
     InputError,
     QualityCheckError,
 )
-from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, load_image
+from trustavatar.face import MATCH_THRESHOLD, FaceBox, FaceEmbedding, load_image
 from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator import audio as audio_api
 from trustavatar.generator.deform import MouthPose
 from trustavatar.generator.encode import VideoWriter, check_written
 from trustavatar.generator.finishing import FrameFinisher
+from trustavatar.generator.identity_watch import UNRECOGNISED_MAX_SHARE, IdentityWatch
 from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,
@@ -207,8 +208,8 @@ def generate(
     operator: str | None = None,
     motion: MotionConfig | None = None,
     progress: Progress | None = None,
-    at: dt.datetime | None = None,
     overwrite: bool = True,
+    revocations: Sequence[str | os.PathLike[str]] = (),
 ) -> GenerationResult:
     """Make a consented, watermarked, C2PA-signed talking-head MP4.
 
@@ -219,9 +220,14 @@ def generate(
     :class:`QualityCheckError` and writes nothing. ``overwrite=False``: never replace a
     file at ``out``, not even one that appears there while the video is being made (the
     CLI without ``--force``); such a run fails with nothing written and nothing ledgered.
+    ``revocations``: signed revocation lists (files from ``consent revocations export``)
+    checked besides this home's registry: how a consent issued elsewhere is known to be
+    revoked.
 
     Raises a :class:`~trustavatar.errors.ConsentError` (nothing rendered, nothing written)
-    when the consent does not grant ``avatar-generation`` for this face and language.
+    when the consent does not grant ``avatar-generation`` for this face and language now:
+    the gate checks at the current time (there is no argument to verify as of another
+    time, which let a revoked or expired consent through).
     """
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -270,6 +276,9 @@ def generate(
         raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
     if not isinstance(overwrite, bool):
         raise InputError(f"overwrite must be True or False, got {overwrite!r}")
+    if isinstance(revocations, str | bytes | os.PathLike) or not all(
+            isinstance(r, str | os.PathLike) for r in revocations):
+        raise InputError("revocations must be a sequence of file paths")
 
     # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
     #    whether the output is long enough to be measured by a QA process beside the
@@ -286,14 +295,28 @@ def generate(
         key = keystore.signing_key(passphrase)
         trust = keystore.trust_store()
         reference, ref_landmarks, video = _reference(face_p, mode, size)
-        ref_embedding = _embed_one(reference)
+        if mode == "video" and face_height(ref_landmarks) < IDENTITY_MIN_FACE_PX:
+            # every part of the footage must be shown to be the subject: a face this small
+            # cannot be (it was dubbed unchecked after the gate's one frame)
+            raise FaceTrackingError(
+                f"the face in {face_p.name} is {face_height(ref_landmarks):.0f} px tall at "
+                f"the working size; dubbing needs at least {IDENTITY_MIN_FACE_PX} px to check "
+                "the person throughout the video (use a larger --size or closer footage)")
+        ref_embedding = _embed_one(reference, ref_landmarks, face_p)
         lang_for_scope = speech.language  # a script's (default en); audio's when given
         artifact = consent_api.load_artifact(consent)  # step 1 of the gate: read and parse once
+        if lang_for_scope is None and "*" not in artifact.scope.languages:
+            raise ConsentScopeError(
+                f"consent {artifact.consent_id} covers only the languages "
+                f"{', '.join(artifact.scope.languages)}: give the language of the audio "
+                "(--lang) so that it can be checked")
+        # the home's registry is read (revocations) if it exists, and made only once the
+        # gate has passed: a refused run leaves nothing behind
+        grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
+                                    language=lang_for_scope, trust=trust,
+                                    revocation_lists=list(revocations), home=home)
         with Registry.for_home(home) as registry:
             registry.check_writable()  # the ledger row comes last: fail before the render
-            grant = consent_api.require(artifact, face=ref_embedding, purpose=PURPOSE,
-                                        language=lang_for_scope, trust=trust, registry=registry,
-                                        at=at, home=home)
         subject = artifact.subject.face_embedding.dequantise()
         timings["consent_gate_s"] = time.perf_counter() - t
 
@@ -405,13 +428,35 @@ def _login_name() -> str:
     return name if name and is_utf8(name) else "unknown"
 
 
-def _embed_one(image: np.ndarray) -> FaceEmbedding:
+def _embed_one(image: np.ndarray, landmarks: np.ndarray, face: Path) -> FaceEmbedding:
+    """The embedding the consent gate compares: of the face the renderer animates. dlib
+    finds its own face; one that is not where the face mesh put the face to animate is
+    refused (a small copy of the subject beside another, rotated, face let the gate check
+    the one and the renderer animate the other)."""
     try:
-        return identity_embedding(image)
+        found = identity_embedding(image)
     except FaceError as e:  # the face mesh found one (or no rendering was possible)
         raise FaceTrackingError(
             f"the consent gate cannot compare this face with the consent's: {e.message} (dlib "
             "needs an upright, roughly frontal face: is the picture sideways?)") from e
+    if found.box is None or not same_face(found.box, landmarks):
+        raise FaceTrackingError(
+            f"the consent gate cannot compare the face in {face.name} with the consent's: "
+            "the face it would animate is not the face dlib recognises (is the face "
+            "turned or tilted, or is there another face?)")
+    return found
+
+
+def same_face(box: FaceBox, landmarks: np.ndarray) -> bool:
+    """Whether dlib's ``box`` frames the face of the mesh ``landmarks``: its centre within
+    the mesh's bounding box, and a size between a third of the mesh's height and twice it
+    (dlib's box runs from the brows to the chin, the mesh from the forehead)."""
+    x0, y0 = landmarks.min(axis=0)
+    x1, y1 = landmarks.max(axis=0)
+    cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
+    size = max(box.right - box.left, box.bottom - box.top)
+    height = face_height(landmarks)
+    return bool(x0 <= cx <= x1 and y0 <= cy <= y1 and height / 3 <= size <= 2 * height)
 
 
 def _photo_faces(photo: np.ndarray, side: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -554,32 +599,42 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
                 emit(i, renderer.render(_pose(track, i)))
         else:
             dubber = VideoRenderer(reference, ref_landmarks)
-            missing = 0
+            missing = checked = unrecognised = 0
+            watch = IdentityWatch(n, track.fps, wanted)
             with FaceMesh(video=True) as mesh:
                 for i, frame in enumerate(_video_frames(face, (w, h), n, track.fps)):
                     lm = mesh.detect(frame)
                     if lm is None:
                         missing += 1
+                        watch.lost()
                         out = frame
                     else:
                         out = dubber.render(frame, lm, _pose(track, i))
-                    if i in wanted and lm is not None:
+                    if lm is not None and watch.due(i, frame, lm):
+                        checked += 1
                         try:
                             src = identity_embedding(frame, face_height(lm), landmarks=lm,
                                                      boxes=boxes)
                         except FaceError:
-                            src = None  # mediapipe sees a face dlib cannot embed: not checked
+                            src = None  # mediapipe sees a face dlib cannot embed
+                            unrecognised += 1
                         if src is not None:
                             if src.distance(subject) > MATCH_THRESHOLD:
                                 raise ConsentIdentityError(
                                     f"frame {i} of {face.name} shows someone other than the "
                                     f"consenting subject (face distance "
                                     f"{src.distance(subject):.3f})")
-                            references[i] = src
+                            if i in wanted:
+                                references[i] = src
                     emit(i, out)
             if missing > n / 2:
                 raise FaceTrackingError(f"the face was lost in {missing} of {n} frames of "
                                         f"{face.name}")
+            if unrecognised > UNRECOGNISED_MAX_SHARE * checked:
+                raise ConsentIdentityError(
+                    f"the face in {face.name} could not be recognised in {unrecognised} of "
+                    f"{checked} checked frames: the dub cannot be shown to keep the "
+                    "consenting subject")
     stages.lap("wait_s")  # the last frames, the encoder's flush and the audio track
     return references, finisher
 

@@ -171,10 +171,10 @@ def synthesize(
     # 2. SSML: detect, then insist on well-formed XML with a <speak> root.
     if ssml is None:
         ssml = text.lstrip().startswith(("<speak", "<?xml"))
-    if ssml:
-        _check_ssml(text)
     # 3. Voice: a known language, optionally with a known variant.
     lang = _resolve_language(language)
+    if ssml:
+        _check_ssml(text, lang)
     variant = _resolve_variant(voice) if voice is not None else None
     voice_name = f"{lang}+{variant}" if variant else lang
     # 4. Synthesis, under the lock: the library is a process-wide singleton.
@@ -415,7 +415,7 @@ def _resolve_language(language: str) -> str:
     if code not in _language_codes():
         raise ScriptInputError(
             f"unknown language {language!r} (espeak-ng knows e.g. 'en', 'en-us', 'de', 'fr'; "
-            "see list_languages())"
+            "see trustavatar.generator.audio.list_languages())"
         )
     return code
 
@@ -426,7 +426,7 @@ def _resolve_variant(voice: str) -> str:
     if variant is None:
         raise ScriptInputError(
             f"unknown voice {voice!r} (a variant such as 'f3', 'm2' or 'klatt'; "
-            "see list_voices(variants=True))"
+            "see trustavatar.generator.audio.list_voices(variants=True))"
         )
     return variant
 
@@ -441,14 +441,29 @@ def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
         raise ScriptInputError(f"{name} {value} is outside espeak-ng's range {lo}..{hi}")
 
 
-def _check_ssml(text: str) -> None:
-    """Well-formed XML, a ``<speak>`` root, and no DTD (no entity expansion)."""
+def _check_ssml(text: str, language: str) -> None:
+    """Well-formed XML, a ``<speak>`` root, no DTD (no entity expansion), and no change of
+    language: every ``xml:lang`` is ``language`` or a refinement of it (``en-gb`` under
+    ``en``), and ``<voice>`` takes no ``name`` (espeak-ng's voice names are languages).
+    The script's language is what a consent's scope is checked against; an SSML switch to
+    another language passed the consent gate as ``language``."""
     root: list[str] = []
     parser = xml.parsers.expat.ParserCreate()
+    base = language.lower()
 
-    def start(name: str, _attrs: dict[str, str]) -> None:
+    def start(name: str, attrs: dict[str, str]) -> None:
         if not root:
             root.append(name)
+        tag = attrs.get("xml:lang")
+        if tag is not None and not (tag.lower() == base or tag.lower().startswith(base + "-")):
+            raise ScriptInputError(
+                f"the SSML switches the language to {tag!r} (xml:lang on <{name}>), but the "
+                f"script is spoken in {language!r}, the language the consent is checked for: "
+                "give that language as the script's language instead")
+        if name == "voice" and ("name" in attrs or "languages" in attrs):
+            raise ScriptInputError(
+                "SSML <voice> may not choose a voice by name or language (it can switch the "
+                "language past the consent check): choose the voice with the voice option")
 
     def doctype(*_args: object) -> None:
         raise ScriptInputError("SSML must not contain a DOCTYPE")
