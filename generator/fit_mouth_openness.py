@@ -24,7 +24,8 @@ are merged into one column. A ridge regression predicts each clip's z-scored ope
 ``posterior_viseme_track`` → ``plan_motion`` path the generator runs) correlates best with
 the held-out generator's mouths, averaged over its clips. The table is then refitted on all
 teachers and written with its provenance (clips, repositories, licences, seconds) and the
-leave-one-generator-out figures. Nothing from the media is stored, only the 41 scores.
+leave-one-generator-out figures. Nothing from the media is stored, only the 40 scores (the
+three non-speech phones share one) and the floor and ceiling that map them to an opening.
 Runtime: ~1 minute on 2 CPU cores.
 
 ``--exclude-repo`` leaves a repository's clips out, for a table that never saw them (the

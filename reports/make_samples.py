@@ -5,6 +5,10 @@
 Builds a throwaway studio (fixtures/report_studio.py: real generations, one consent revoked
 after its video), scans both videos, writes DIR/scan/ (pages + index.html), DIR/AUDIT.html
 (+ .json, .json.sig) and, when Debian's chromium is installed, DIR/*.png screenshots.
+
+DIR is emptied first only when this script made it: a new or empty folder is used, a folder
+holding the marker file an earlier run left (``.trustavatar-report-samples``) is cleared, and
+anything else (a folder with other files, a file, a link) is refused with exit 2, untouched.
 """
 
 from __future__ import annotations
@@ -19,6 +23,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fixtures.report_studio import make_report_studio  # noqa: E402
+
+MARKER = ".trustavatar-report-samples"  # written into DIR: "this script made this folder"
+
+
+def prepare_out(out: Path) -> str | None:
+    """Make ``out`` an empty folder of this script's, or say why not (nothing touched)."""
+    if out.is_symlink():
+        return f"--out {out} is a symbolic link: give a folder"
+    if out.exists() and not out.is_dir():
+        return f"--out {out} exists and is not a folder"
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            return (f"--out {out} is a folder that is not empty and was not made by this script "
+                    f"(no {MARKER} in it): it is left as it is; give a new or empty folder")
+        shutil.rmtree(out)  # an earlier run's samples
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by reports/make_samples.py; the next run deletes this "
+                              "folder and writes it again\n")
+    return None
 
 
 def screenshot(page: Path, png: Path) -> None:
@@ -41,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("/tmp/trustavatar-report-samples"))  # noqa: S108
     args = ap.parse_args(argv)
-    if args.out.exists():
-        shutil.rmtree(args.out)
+    refused = prepare_out(args.out)
+    if refused is not None:
+        print(f"make_samples.py: {refused}", file=sys.stderr)
+        return 2
     studio = make_report_studio(args.out / "studio")
     results = [scan(v, trust=studio.keystore.trust_store()).to_dict() for v in studio.videos]
     done = write_reports(results, [], str(args.out / "scan"), force=True)

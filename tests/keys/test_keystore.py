@@ -70,8 +70,13 @@ def test_encrypted_key_needs_the_right_passphrase(home: Home) -> None:
     ks = Keystore.create(home, organisation="Enc", passphrase=b"correct horse")
     assert b"ENCRYPTED PRIVATE KEY" in (home.keys_dir / "signing-key.pem").read_bytes()
     assert ks.identity.encrypted
-    with pytest.raises(KeystoreLockedError, match="encrypted"):
+    with pytest.raises(KeystoreLockedError, match="encrypted") as locked:
         ks.signing_key()
+    # one line that serves both the CLI and Python callers
+    said = str(locked.value)
+    assert "\n" not in said
+    assert said.endswith("is encrypted: give its passphrase (--passphrase-env VAR on the "
+                         "command line, passphrase= in Python)"), said
     with pytest.raises(PassphraseError, match="wrong passphrase"):
         ks.signing_key(b"battery staple")
     assert len(ks.signing_key(b"correct horse").sign(b"data")) == 64
@@ -134,7 +139,8 @@ def test_import_rejects_a_certificate_c2pa_cannot_use(tmp_path, keystore: Keysto
 def test_import_names_its_own_options(tmp_path, keystore: Keystore) -> None:
     encrypted = Keystore.create(Home.resolve(tmp_path / "e"), organisation="E", passphrase=b"pw")
     key_pem = (encrypted.home.keys_dir / "signing-key.pem").read_bytes()
-    with pytest.raises(KeystoreLockedError, match=r"\(--key-passphrase-env VAR\)"):
+    with pytest.raises(KeystoreLockedError, match=r"\(--key-passphrase-env VAR on the command "
+                       r"line, key_passphrase= in Python\)"):
         Keystore.import_identity(Home.resolve(tmp_path / "x"),
                                  chain_pem=chain_to_pem(encrypted.identity.chain),
                                  key_pem=key_pem)

@@ -16,6 +16,7 @@ from trustavatar.keys import Keystore, TrustStore
 from trustavatar.keys.trust import MAX_LABEL
 
 _MAX_PEM = 1 << 20
+_MIN_PREFIX = 8  # hex digits of a SHA-256 that name a root (TrustStore.matching)
 
 
 @click.group("keys")
@@ -133,12 +134,16 @@ def trust_add(root: str, label: str | None) -> int:
 @click.argument("anchor")
 @json_option
 def trust_remove(anchor: str) -> int:
-    """Stop trusting a root: ANCHOR is its label or the start of its SHA-256 ('keys trust
-    list'). This home's own root is kept: its outputs would no longer verify here."""
+    """Stop trusting a root: ANCHOR is its label or the start of its SHA-256, at least 8
+    hex digits ('keys trust list'). This home's own root is kept: its outputs would no
+    longer verify here."""
     st = state()
     store = TrustStore.from_home(st.home)
     chain = Keystore.open(st.home).identity.chain if Keystore.exists(st.home) else ()
-    if any(a.certificate in chain for a in store.matching(anchor)):
+    found = store.matching(anchor)
+    if not found:
+        raise InputError(_unmatched(anchor))
+    if any(a.certificate in chain for a in found):
         raise InputError(f"{anchor!r} is this home's own root: what it signs would no longer "
                          "verify here")
     _, gone = store.remove(anchor)
@@ -146,6 +151,17 @@ def trust_remove(anchor: str) -> int:
          lambda con: con.print(f"no longer trusted: {gone.subject} (sha256 "
                                f"{gone.fingerprint[:16]}…)"))
     return ExitCode.OK
+
+
+def _unmatched(anchor: str) -> str:
+    """What to say when no root is labelled ``anchor`` or has a SHA-256 starting with it."""
+    key = anchor.strip().lower()
+    if key and len(key) < _MIN_PREFIX and all(c in "0123456789abcdef" for c in key):
+        return (f"no trust anchor labelled {anchor!r}, and {len(key)} hex digits are too few "
+                f"for the start of a SHA-256: give at least {_MIN_PREFIX} ('keys trust list' "
+                "shows them)")
+    return (f"no trust anchor labelled {anchor!r} or with a SHA-256 starting so (a SHA-256 "
+            f"prefix needs at least {_MIN_PREFIX} hex digits; 'keys trust list' shows them)")
 
 
 @trust.command("list")

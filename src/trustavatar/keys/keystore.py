@@ -179,11 +179,14 @@ def _key_pem(key: PrivateKeyTypes, passphrase: bytes | None) -> bytes:
 
 
 def _load_key(data: bytes, passphrase: bytes | None, *, source: str,
-              option: str = "--passphrase-env") -> PrivateKeyTypes:
+              option: str = "--passphrase-env", argument: str = "passphrase"
+              ) -> PrivateKeyTypes:
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
     if encrypted and not passphrase:
+        # one line for both audiences: the CLI's option and the Python API's argument
         raise KeystoreLockedError(
-            f"the signing key {source} is encrypted: give its passphrase ({option} VAR)"
+            f"the signing key {source} is encrypted: give its passphrase ({option} VAR on "
+            f"the command line, {argument}= in Python)"
         )
     try:
         return serialization.load_pem_private_key(data, passphrase if encrypted else None)
@@ -319,7 +322,7 @@ class Keystore:
         now = _utcnow() if now is None else require_aware(now, "now")
         chain = tuple(load_pem_certificates(chain_pem, source="the chain file"))
         key = _load_key(key_pem, key_passphrase, source="in the key file",
-                        option="--key-passphrase-env")
+                        option="--key-passphrase-env", argument="key_passphrase")
         _algorithm_for(key)
         leaf = chain[0]
         if leaf.public_key().public_bytes(
