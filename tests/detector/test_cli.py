@@ -66,6 +66,56 @@ def test_a_batch_goes_on_past_bad_files(capsys, tmp_path, clips, home_args):
     assert "not a regular file" in errors["gone.mp4"]["message"]
     assert errors["broken.mp4"]["type"] == "VideoInputError"
     assert "not a video" in errors["broken.mp4"]["message"]
+    # the text file is not dropped in silence: listed as skipped, with a count
+    assert doc["skipped"] == [{"path": str(folder / "readme.txt"), "reason": "not a video: text"}]
+    assert doc["summary"]["skipped"] == 1
+    assert f"skipped {folder / 'readme.txt'}: not a video: text" in r.err
+
+
+def test_a_folder_scan_finds_videos_whatever_their_names(capsys, tmp_path, clips, home_args):
+    # an uploader who names the files cannot get a video past a batch scan
+    video = clips["noface"].read_bytes()
+    folder = tmp_path / "uploads"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "upload_noext").write_bytes(video)
+    (folder / "clip.f4v").write_bytes(video)
+    (folder / "sub" / "clip.mp4.part").write_bytes(video)
+    (folder / "notes.txt").write_bytes(video)  # a video, whatever its suffix says
+    (folder / ".hidden").write_bytes(video)
+    (folder / "cut.bin").write_bytes(video[:8] + b"\0" * 64)  # an MP4 cut short: reported
+    (folder / "readme.txt").write_text("not a video")
+    (folder / "meta.json").write_text('{"a": 1}')
+    (folder / "portrait.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    (folder / "random.bin").write_bytes(bytes(range(256)) * 8)
+    (folder / ".DS_Store").write_bytes(b"")
+    r = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer", "provenance", folder)
+    assert r.code == 11, r.err  # cut.bin could not be scanned; nothing flagged
+    doc = r.json()
+    names = {x["path"].removeprefix(str(folder) + "/") for x in doc["results"]}
+    assert names == {"upload_noext", "clip.f4v", "sub/clip.mp4.part", "notes.txt", ".hidden"}
+    assert [e["path"] for e in doc["errors"]] == [str(folder / "cut.bin")]
+    skipped = {x["path"].removeprefix(str(folder) + "/"): x["reason"] for x in doc["skipped"]}
+    assert set(skipped) == {"readme.txt", "meta.json", "portrait.jpg", "random.bin",
+                            ".DS_Store"}
+    assert skipped["portrait.jpg"] == "not a video: a JPEG image"
+    assert skipped["meta.json"] == "not a video: text"
+    assert doc["summary"]["skipped"] == 5 and doc["summary"]["errors"] == 1
+    for name in skipped:
+        assert f"trustavatar: skipped {folder / name}: " in r.err
+    assert "5 file(s) in the folders skipped" in r.err
+    # a folder with no video at all is an input that could not be scanned (2), its files
+    # still listed
+    empty = tmp_path / "no-videos"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("nothing here")
+    r = invoke(capsys, *home_args, "scan", "--json", "-", empty)
+    assert r.code == 2
+    doc = r.json()
+    assert doc["skipped"] == [{"path": str(empty / "readme.txt"), "reason": "not a video: text"}]
+    assert "no video files in folder" in doc["errors"][0]["error"]["message"]
+    assert "1 other file(s) skipped" in doc["errors"][0]["error"]["message"]
+    r = invoke(capsys, *home_args, "scan", "--help")
+    assert "whatever its name" in r.out and "skipped" in r.out
 
 
 def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path, clips,

@@ -387,9 +387,13 @@ def test_no_checkpoint_is_signed_over_a_broken_ledger(registry, fill, attacker,
 
 
 def test_unreadable_ledger_raises(registry, fill, attacker) -> None:
+    from trustavatar.registry.db import RegistryDamagedError
+
     fill(1)
     attacker.run("DROP TABLE generation_ledger")
-    with pytest.raises(RegistryError, match="cannot read the registry"):
+    # a RegistryError still; named for what happened (every row deleted with the table)
+    with pytest.raises(RegistryDamagedError, match="has no ledger table: the ledger was "
+                                                   "deleted"):
         verify_ledger(registry)
 
 
@@ -409,3 +413,57 @@ def test_listing_can_skip_a_damaged_row_for_an_audit(registry, fill, attacker) -
         list_generations(registry)
     assert [r.seq for r in list_generations(registry, skip_damaged=True)] == [1, 3]
     assert not verify_ledger(registry).ok
+
+
+def _rebuild_without_constraints(attacker: Attacker) -> None:
+    """What someone with the file can do: the table made again with no types or checks."""
+    cols = ("seq, created_at, operator, consent_id, consent_artifact_sha256, mode, inputs, "
+            "output_path, output_sha256, manifest_label, watermark_payload, qa, prev_hash, "
+            "row_hash")
+    attacker.run("CREATE TABLE loose AS SELECT * FROM generation_ledger")
+    attacker.run("DROP TABLE generation_ledger")
+    attacker.run(f"CREATE TABLE generation_ledger ({cols})")
+    attacker.run("INSERT INTO generation_ledger SELECT * FROM loose")
+    attacker.run("DROP TABLE loose")
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    (3.5, "3.5"), (3.0, "3.0"), ("three", "'three'"), ("3", "'3'"), (None, "NULL"),
+    (b"\x03", "b'\\x03'"),
+])
+def test_a_row_number_that_is_not_a_stored_integer_is_an_edit(registry, fill, attacker,
+                                                             stored, shown) -> None:
+    # it read as intact (3.5 truncated to 3; '3' hashed as 3) or crashed (NULL, 'three')
+    fill(5)
+    _rebuild_without_constraints(attacker)
+    attacker.run("UPDATE generation_ledger SET seq = ? WHERE seq = 3", (stored,))
+    report = verify_ledger(registry)
+    assert not report.ok and report.rows == 5
+    assert kinds(report) == [(3, "edited")], report.problems
+    assert report.problems[0].detail == (
+        f"row 3 was edited after it was written: its row number is stored as {shown}, not as "
+        "a whole number")
+    assert report.head_seq == 5
+    with pytest.raises(RegistryError, match="is damaged: row numbers are whole numbers"):
+        list_generations(registry)
+    assert [r.seq for r in list_generations(registry, skip_damaged=True)] == [1, 2, 4, 5]
+
+
+def test_rows_with_odd_numbers_anywhere_are_all_edits(registry, fill, attacker) -> None:
+    fill(4)
+    _rebuild_without_constraints(attacker)
+    attacker.run("UPDATE generation_ledger SET seq = 'x' WHERE seq = 1")
+    attacker.run("UPDATE generation_ledger SET seq = NULL WHERE seq = 4")
+    report = verify_ledger(registry)
+    assert kinds(report) == [(1, "edited"), (4, "edited")], report.problems
+    # a row put in with an odd number and no place in the chain: an edit at the end
+    attacker.run("UPDATE generation_ledger SET seq = 1 WHERE seq = 'x'")
+    attacker.run("UPDATE generation_ledger SET seq = 4 WHERE seq IS NULL")
+    assert verify_ledger(registry).ok
+    attacker.run("INSERT INTO generation_ledger SELECT 'extra', created_at, operator, "
+                 "consent_id, consent_artifact_sha256, mode, inputs, output_path, "
+                 "output_sha256, manifest_label, watermark_payload, qa, 'nowhere', row_hash "
+                 "FROM generation_ledger WHERE seq = 2")
+    report = verify_ledger(registry)
+    assert kinds(report) == [(5, "edited")], report.problems
+    assert "stored as 'extra'" in report.problems[0].detail

@@ -18,9 +18,19 @@ from trustavatar._cli._common import (
     time_option,
 )
 from trustavatar._files import read_input
-from trustavatar.errors import CheckpointSignatureError, ExitCode, InputError
+from trustavatar.errors import (
+    CheckpointSignatureError,
+    ExitCode,
+    InputError,
+    KeystoreError,
+    RegistryError,
+)
+from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
+from trustavatar.keys._x509 import fingerprint
+from trustavatar.keys.trust import load_pem_certificates
 from trustavatar.registry import (
+    LedgerCheckpoint,
     LedgerReport,
     LedgerRow,
     Registry,
@@ -30,8 +40,17 @@ from trustavatar.registry import (
     load_checkpoint,
     verify_ledger,
 )
+from trustavatar.registry.db import RegistryDamagedError
 
 _MAX_CHECKPOINT_BYTES = 64 << 10
+
+
+class LedgerBrokenError(RegistryError):
+    """``ledger verify``: the ledger cannot be read as a chain at all (its table dropped, the
+    registry emptied, cut short or overwritten): the extreme case of rows deleted, so a
+    broken chain (exit 3), not a failed operation."""
+
+    exit_code = ExitCode.REJECTED
 
 
 @click.group("ledger")
@@ -61,8 +80,19 @@ def _short(row: LedgerRow) -> str:
                    "the end.")
 @json_option
 def verify_(head: str | None, checkpoint: str | None) -> int:
-    """Check the hash chain: exit 0 if intact, 3 if rows were edited, deleted or moved (or
-    the --checkpoint's signature does not verify), 2 for bad input."""
+    """Check the hash chain.
+
+    \b
+    Exit codes:
+       0  the chain is intact
+       3  the chain is broken: rows were edited, deleted, moved or inserted, or removed
+          from the end (seen against --head or --checkpoint); the ledger table or the
+          registry file is gone or damaged (emptied, cut short, overwritten); or the
+          --checkpoint does not verify or is not this home's (signed under another root)
+       2  bad input: no registry in this home, an unreadable or malformed --checkpoint or
+          --head
+       1  the registry cannot be opened (permissions, a full disk, an older schema)
+    """
     st = state()
     data = None
     if checkpoint is not None:
@@ -71,16 +101,62 @@ def verify_(head: str | None, checkpoint: str | None) -> int:
     cp = None
     if data is not None and trust is not None:
         cp = load_checkpoint(data, trust=trust)
-        mine = (Keystore.open(st.home).identity.organisation if Keystore.exists(st.home)
-                else None)
-        if mine is not None and cp.issuer_organisation != mine:  # not "rows removed"
-            raise CheckpointSignatureError(
-                f"the checkpoint was signed by {cp.issuer_organisation!r} and this home's "
-                f"organisation is {mine!r}: it is another ledger's checkpoint")
-    with _existing_registry(st) as registry:
-        report = verify_ledger(registry, expected_head=head, checkpoint=cp, trust=trust)
+        _require_own_checkpoint(st.home, cp)
+    try:
+        with _existing_registry(st) as registry:
+            report = verify_ledger(registry, expected_head=head, checkpoint=cp, trust=trust)
+    except RegistryDamagedError as e:  # every row gone at once: the chain is broken
+        raise LedgerBrokenError(f"ledger BROKEN: {e.message}") from e
     emit(report.to_dict(), lambda con: _show_report(con, report))
     return ExitCode.OK if report.ok else ExitCode.REJECTED
+
+
+def _own_certificates(home: Home) -> tuple[set[str], set[str]]:
+    """SHA-256 fingerprints of the home's own local roots (``keys/root-ca.pem``) and signing
+    certificates, the current identity's and those ``keys init --force`` / ``keys import
+    --force`` retired to ``keys/retired/``."""
+    roots: set[str] = set()
+    signers: set[str] = set()
+    retired = home.keys_dir / "retired"
+    try:
+        folders = [home.keys_dir, *(sorted(p for p in retired.iterdir() if p.is_dir())
+                                    if retired.is_dir() else [])]
+    except OSError as e:
+        raise KeystoreError(f"cannot read {retired} (this home's retired identities): "
+                            f"{e.strerror or e}") from e
+    for folder in folders:
+        for name, into, leaf_only in (("root-ca.pem", roots, False),
+                                      ("signing-chain.pem", signers, True)):
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                certs = load_pem_certificates(path.read_bytes(), source=str(path))
+            except (OSError, InputError) as e:
+                raise KeystoreError(f"cannot read {path} (this home's identity): {e}") from e
+            into.update(fingerprint(c) for c in (certs[:1] if leaf_only else certs))
+    return roots, signers
+
+
+def _require_own_checkpoint(home: Home, cp: LedgerCheckpoint) -> None:
+    """Refuse a checkpoint (already verified against the trust store) that this home did
+    not sign: its signer must chain to one of the home's own roots, current or retired, or
+    be one of its own signing certificates (an identity imported from a CA), by
+    fingerprint. The organisation's name alone does not tell: another home may carry the
+    same name, and its root may be trusted here. A home with no identity of its own (an
+    auditor's copy) has nothing to compare with: the trust store decides."""
+    roots, signers = _own_certificates(home)
+    if not roots and not signers:
+        return
+    if cp.anchor_sha256 in roots or cp.envelope.signer_sha256 in signers:
+        return
+    mine = (Keystore.open(home).identity.organisation if Keystore.exists(home) else None)
+    named = (f"this home's organisation is {mine!r}" if mine != cp.issuer_organisation
+             else "this home's organisation has the same name")
+    raise CheckpointSignatureError(
+        f"the checkpoint was signed by {cp.issuer_organisation!r} under the root "
+        f"{(cp.anchor_sha256 or '?')[:16]}…, which is not this home's (nor one it retired), "
+        f"and {named}: it is another ledger's checkpoint")
 
 
 def _show_report(con: Console, report: LedgerReport) -> None:

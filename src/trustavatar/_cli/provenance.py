@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -17,9 +18,14 @@ from trustavatar._cli._common import (
     state,
 )
 from trustavatar._display import visible
-from trustavatar.errors import ExitCode
+from trustavatar.errors import Error, ExitCode
+from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.provenance.model import SHORT_SOURCE_TYPES as _SOURCE_TYPES
+from trustavatar.provenance.model import check_signer_names, trusted_names
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 EXIT_BY_STATE = {
     pv.ValidationState.TRUSTED: ExitCode.OK,
@@ -88,30 +94,83 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
     return ExitCode.OK
 
 
-def print_report(report: pv.ProvenanceReport, con: Console) -> None:
+#: what marks a value that only the manifest says (its signature not trusted or broken)
+CLAIMED = " (claimed, not verified)"
+
+
+def print_report(report: pv.ProvenanceReport, con: Console,
+                 consent_status: dict[str, Any] | None = None) -> None:
     style = {"trusted": "green", "valid-untrusted": "yellow", "invalid": "red",
              "absent": "blue"}[report.state.value]
     con.print(Text.assemble(f"{visible(report.path)}: ", (report.state.value, f"bold {style}"),
                             f" — {visible(report.summary)}"))
     if report.state is pv.ValidationState.ABSENT:
         return
+    claimed = CLAIMED if report.claimed else ""
+    if report.claimed:
+        con.print("  what follows is what the file claims: its signature "
+                  + ("does not hold" if report.state is pv.ValidationState.INVALID
+                     else "is not trusted") + ", so none of it is verified", style="yellow")
     types = ", ".join(t.rsplit("/", 1)[-1] for t in report.digital_source_types) or "none declared"
-    con.print(f"  AI-generated: {'yes' if report.ai_generated else 'no'} ({types})")
+    con.print(f"  AI-generated: {'yes' if report.ai_generated else 'no'} "
+              f"({visible(types)}){claimed}")
     con.print(f"  signer: {visible(report.signer_name)}; "
-              f"generator: {visible(report.claim_generator or '-')}")
+              f"generator: {visible(report.claim_generator or '-')}{claimed}")
     if report.consent:
         con.print(f"  consent: {visible(report.consent.consent_id)} "
-                  f"(artifact sha256 {report.consent.artifact_sha256[:16]}…)")
+                  f"(artifact sha256 {report.consent.artifact_sha256[:16]}…){claimed}")
+        if consent_status is not None:
+            con.print(f"    in this home's registry: {visible(consent_status['words'])}",
+                      style=None if consent_status.get("status") == "valid" else "yellow")
     else:
         con.print("  consent: no consent binding")
     for ing in report.ingredients:
         con.print(f"  ingredient: {visible(ing.title)} ({visible(ing.mime)}, "
                   f"{visible(ing.relationship)}, "
-                  f"sha256 {ing.sha256[:16]}…)")
+                  f"sha256 {ing.sha256[:16]}…){claimed}")
     if report.training_mining:
         uses = sorted(set(report.training_mining.values()))
-        con.print(f"  AI training / data mining: {visible(', '.join(uses))}")
+        con.print(f"  AI training / data mining: {visible(', '.join(uses))}{claimed}")
     con.print(f"  timestamp: {visible(report.timestamp or report.timestamp_note)}")
+
+
+def consent_status(home: Home, binding: pv.ConsentBinding) -> dict[str, Any]:
+    """What this home's registry knows now of the consent a trusted manifest binds (read
+    only): its status (valid, revoked, expired, not yet valid), or that it is not there or
+    could not be read. ``words`` says it for a person."""
+    from trustavatar._time import format_time, utc_now
+    from trustavatar.consent.store import get_consent
+    from trustavatar.registry import Registry
+
+    out: dict[str, Any] = {"in_registry": None, "status": None, "revoked_at": None,
+                           "not_before": None, "not_after": None, "artifact_matches": None}
+    if not home.registry_path.is_file():
+        return out | {"in_registry": False, "words": "not there (this home has no registry)"}
+    try:
+        with Registry.open(home.registry_path, read_only=True) as registry:
+            record = get_consent(registry, binding.consent_id)
+    except Error as e:
+        return out | {"words": f"unknown: the registry could not be read ({e.message})"}
+    if record is None:
+        return out | {"in_registry": False, "words": "not there (issued elsewhere?)"}
+    now = utc_now()
+    status = record.status(now)
+    matches = record.artifact_sha256 == binding.artifact_sha256
+    out |= {"in_registry": True, "status": status, "artifact_matches": matches,
+            "not_before": format_time(record.not_before),
+            "not_after": format_time(record.not_after),
+            "revoked_at": (format_time(record.revocation.revoked_at)
+                           if record.revocation is not None else None)}
+    words = {"valid": f"valid (until {out['not_after']})",
+             "revoked": f"REVOKED on {out['revoked_at']}",
+             "expired": f"EXPIRED on {out['not_after']}",
+             "not-yet-valid": f"not yet valid (from {out['not_before']})"}[status]
+    if record.revocation is not None and status != "revoked":
+        words += f"; revocation recorded for {out['revoked_at']}"
+    if not matches:
+        words += (f"; the registry holds another artifact for this id (sha256 "
+                  f"{record.artifact_sha256[:16]}…)")
+    return out | {"words": words}
 
 
 @command.command("verify")
@@ -121,8 +180,28 @@ def verify_cmd(path: str) -> int:
     """Verify the manifest of PATH against the trust store.
 
     Exit code: 0 trusted, 5 valid but untrusted signer, 3 invalid, 4 no manifest.
+
+    What an untrusted or invalid manifest says (AI generation, signer, consent,
+    ingredients) is shown as claimed, not verified. For a trusted manifest bound to a
+    consent, the consent's status in this home's registry is shown when it is there.
     """
-    report = pv.verify(path, trust=TrustStore.from_home(state().home))
-    emit({"ok": report.state is pv.ValidationState.TRUSTED, **report.to_dict()},
-         lambda con: print_report(report, con))
+    home = state().home
+    trust = TrustStore.from_home(home)
+    report = pv.verify(path, trust=trust)
+    report = check_signer_names(report, trusted_names(trust, _own_signer(home)))
+    status = (consent_status(home, report.consent)
+              if report.state is pv.ValidationState.TRUSTED and report.consent else None)
+    emit({"ok": report.state is pv.ValidationState.TRUSTED, **report.to_dict(),
+          "consent_status": status},
+         lambda con: print_report(report, con, status))
     return EXIT_BY_STATE[report.state]
+
+
+def _own_signer(home: Home) -> tuple[x509.Certificate, ...]:
+    """This home's signing certificate (none without an identity, or a damaged one)."""
+    if not Keystore.exists(home):
+        return ()
+    try:
+        return Keystore.open(home).identity.chain[:1]
+    except Error:
+        return ()

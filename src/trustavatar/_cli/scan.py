@@ -29,34 +29,149 @@ Exit codes:
       one file of a batch is reported for that file and counts under 11 / 2
 
 \b
+Folders: every file in them is considered, whatever its name. A file named as a
+video (.mp4, .mov, .mkv, ...) is scanned; any other file is scanned when its
+content is a video (FFmpeg's container probe, nothing decoded), and also when it
+starts like a video container that FFmpeg cannot open (a cut-off upload: reported
+as an input that failed). The rest (images, text, audio, hidden junk) are listed
+as skipped, on stderr and under "skipped" in --json, and do not change the exit
+code; a folder with no video at all counts as an input that could not be scanned.
+A file named on the command line is always scanned, whatever its name.
+
+\b
 Verdicts: likely-authentic, inconclusive, likely-manipulated. likely-authentic only means
 no analyzer found anything unusual with enough face to look at; no manifest, no watermark,
 good lip sync or normal blinking are never evidence of authenticity.
 """
 
+#: first bytes of the containers that hold video (some also audio only: FFmpeg decides)
+_CONTAINER_MAGIC: tuple[bytes, ...] = (
+    b"\x1a\x45\xdf\xa3",  # Matroska, WebM
+    b"FLV",
+    bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"),  # ASF: WMV
+    b"\x00\x00\x01\xba",  # MPEG program stream
+    b"\x00\x00\x01\xb3",  # MPEG video
+    b"OggS",
+    b".RMF",  # RealMedia
+    bytes.fromhex("060e2b34"),  # MXF
+    b"YUV4MPEG2",
+    b"DKIF",  # IVF (VP8/VP9/AV1)
+)
+#: ISO base media (MP4, MOV, 3GP, F4V): the first box's type
+_ISO_BOXES = frozenset((b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot",
+                        b"uuid", b"styp"))
 
-def expand(inputs: tuple[str, ...], recursive: bool) -> tuple[list[str], list[tuple[str, str]]]:
-    """Files to scan (folders expanded to their videos) and (input, problem) pairs."""
+
+def _looks_like_a_container(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) starts like a container that holds video."""
+    if head[4:8] in _ISO_BOXES:
+        return True
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return True
+    ts = 188
+    if len(head) > 2 * ts and all(head[i] == 0x47 for i in (0, ts, 2 * ts)):  # MPEG-TS
+        return True
+    if len(head) > 4 + 2 * ts and all(head[4 + i] == 0x47 for i in (0, ts, 2 * ts)):  # M2TS
+        return True
+    return head.startswith(_CONTAINER_MAGIC)
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a character cut at the end of the block is still text
+        if e.start < len(head) - 3:
+            return False
+        text = head[:e.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
+
+
+def classify(path: Path) -> tuple[str, str]:
+    """What to do with ``path``, a file found in a folder that is not named as a video:
+    ``("scan", "")`` when its content is a video (FFmpeg's container probe of its bytes,
+    the name not looked at, nothing decoded), ``("error", message)`` when it cannot be
+    read, else ``("skip", why)``."""
+    import av
+
+    from trustavatar.video_io import is_still_image, video_streams
+
+    if path.is_symlink() and not path.exists():
+        return "skip", "a broken link"
+    if not path.is_file():
+        return "skip", "not a regular file (a pipe, socket or device)"
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+            if not head:
+                return "skip", "empty (0 bytes)"
+            if head.startswith(b"\xff\xd8\xff"):
+                return "skip", "not a video: a JPEG image"
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and b"acTL" not in head:  # not APNG
+                return "skip", "not a video: a PNG image"
+            if _is_text(head):
+                return "skip", "not a video: text"
+            f.seek(0)
+            try:
+                # a file object: FFmpeg goes by the content alone, not by the name (by its
+                # name alone it would read a .txt as ANSI art)
+                with av.open(f, mode="r", metadata_errors="ignore") as c:
+                    if is_still_image(c):
+                        return "skip", f"not a video: a still image ({c.format.name})"
+                    if not video_streams(c):
+                        what = "audio only" if c.streams.audio else "no video stream"
+                        return "skip", f"not a video: {what} ({c.format.name})"
+                    return "scan", ""
+            except (av.FFmpegError, ValueError, UnicodeDecodeError):
+                if _looks_like_a_container(head):  # a damaged or cut-off video: reported
+                    return "scan", ""
+                return "skip", "not a video (FFmpeg does not recognise its content)"
+    except OSError as e:
+        return "error", f"cannot read {path}: {e.strerror or e} (not checked for a video)"
+
+
+def expand(inputs: tuple[str, ...], recursive: bool
+           ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Files to scan (folders expanded to their videos), (input, problem) pairs and the
+    (file, why) pairs of files in folders that were skipped as not videos."""
     files: list[str] = []
     problems: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     for raw in inputs:
         p = Path(raw)
         if p.is_dir():
-            named = sorted(f for f in (p.rglob("*") if recursive else p.iterdir())
-                           if f.suffix.lower() in VIDEO_SUFFIXES and not f.is_dir())
-            found = [str(f) for f in named if f.is_file()]
-            # named like a video but not a file: a broken link, a pipe (reported, not
-            # skipped in silence)
-            problems.extend((str(f), f"cannot read video {f}: not a regular file (a broken "
-                                     "link or a pipe?)") for f in named if not f.is_file())
-            if not named:
-                problems.append((raw, f"no video files in folder {raw}"))
+            found: list[str] = []
+            passed: list[tuple[str, str]] = []
+            before = len(problems)
+            for f in sorted(p.rglob("*") if recursive else p.iterdir()):
+                if f.is_dir():
+                    continue
+                if f.suffix.lower() in VIDEO_SUFFIXES:
+                    if f.is_file():
+                        found.append(str(f))
+                    else:  # named like a video but not a file: a broken link, a pipe
+                        # (reported, not skipped in silence)
+                        problems.append((str(f), f"cannot read video {f}: not a regular "
+                                                 "file (a broken link or a pipe?)"))
+                    continue
+                action, why = classify(f)
+                if action == "scan":
+                    found.append(str(f))
+                elif action == "error":
+                    problems.append((str(f), why))
+                else:
+                    passed.append((str(f), why))
+            if not found and len(problems) == before:
+                others = f" ({len(passed)} other file(s) skipped: not videos)" if passed else ""
+                problems.append((raw, f"no video files in folder {raw}{others}"))
             files.extend(found)
+            skipped.extend(passed)
         elif p.exists():
             files.append(raw)  # an explicit file is tried whatever its suffix
         else:
             problems.append((raw, f"cannot read video {raw}: no such file"))
-    return files, problems
+    return files, problems, skipped
 
 
 _STYLE = {"likely-authentic": "green", "inconclusive": "yellow", "likely-manipulated": "red"}
@@ -142,7 +257,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         if not torch.cuda.is_available():
             raise click.BadParameter("torch sees no CUDA device on this machine; use --device "
                                      "cpu", param_hint="--device")
-    files, problems = expand(inputs, recursive)
+    files, problems, skipped = expand(inputs, recursive)
     # outputs that cannot be written fail now, not after the whole batch has been scanned
     if json_out is not None and not to_stdout:
         refuse_overwrite(json_out, force, [(f"the scanned video {f}", f) for f in files])
@@ -167,6 +282,8 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                                  "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
     for problem in errors:
         click.echo(f"trustavatar: error: {problem['error']['message']}", err=True)
+    for path, why in skipped:  # listed, never dropped in silence
+        click.echo(f"trustavatar: skipped {visible(path)}: {why}", err=True)
     results: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"device": device, "max_seconds": max_seconds, "fusion": fusion,
                               "analyzers": list(analyzers) or None}
@@ -199,8 +316,9 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             "detector_version": DETECTOR_VERSION,
             "summary": {v: sum(r["verdict"] == v for r in results)
                         for v in ("likely-authentic", "inconclusive", "likely-manipulated")}
-            | {"errors": len(errors)},
+            | {"errors": len(errors), "skipped": len(skipped)},
             "results": results, "errors": errors,
+            "skipped": [{"path": path, "reason": why} for path, why in skipped],
         }
         text = json.dumps(doc, indent=2)
         if to_stdout:
@@ -235,5 +353,8 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                 click.echo(f"report: {done['index'] or done['reports'][0]}", err=True)
     if not results and not errors:
         click.echo("trustavatar: error: nothing to scan", err=True)
+    if skipped:
+        click.echo(f"trustavatar: {len(skipped)} file(s) in the folders skipped: not videos "
+                   "(listed above)", err=True)
     sys.stderr.flush()
     return code

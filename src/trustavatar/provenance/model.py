@@ -12,18 +12,28 @@ __all__ = [
     "Signer",
     "SourceType",
     "ValidationState",
+    "check_signer_names",
+    "trusted_names",
 ]
 
+import dataclasses
 import enum
 import os
 import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
 
 from trustavatar._files import sha256_file
 from trustavatar.errors import InputError, ProvenanceVerificationError
 from trustavatar.provenance.formats import sniff
+
+if TYPE_CHECKING:
+    from trustavatar.keys import TrustStore
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -220,6 +230,16 @@ class ProvenanceReport:
     ingredients: tuple[Ingredient, ...] = ()
     training_mining: dict[str, str] = field(default_factory=dict)
     timestamp: str | None = None
+    #: The trusted identity (a trust anchor's name, or this home's own signer's) whose name
+    #: the signer carries although its certificate does not chain to a trusted root: a
+    #: possible impersonation. Set by :func:`check_signer_names`; None otherwise.
+    impersonates: str | None = None
+
+    @property
+    def claimed(self) -> bool:
+        """Whether what the manifest says is only claimed: its signature does not hold
+        (invalid) or its signer is not trusted (valid-untrusted)."""
+        return self.state in (ValidationState.INVALID, ValidationState.VALID_UNTRUSTED)
 
     @property
     def ai_generated(self) -> bool | None:
@@ -234,13 +254,24 @@ class ProvenanceReport:
         if self.state is ValidationState.TRUSTED:
             return f"valid manifest signed by trusted signer {self.signer_name}"
         if self.state is ValidationState.VALID_UNTRUSTED:
+            if self.impersonates is not None:
+                return (f"valid manifest, but signer {self.signer_name} is NOT trusted: "
+                        f"{self._impersonation}")
             return (f"valid manifest, but signer {self.signer_name} is not in the trust store "
                     "(add its root with 'trustavatar keys trust add')")
         if self.state is ValidationState.INVALID:
             reasons = "; ".join(f.explanation for f in self.failures) or "unknown failure"
+            if self.impersonates is not None:
+                reasons += f"; {self._impersonation}"
             return f"INVALID manifest: {reasons}"
         return ("no C2PA manifest: provenance unknown (stripped or never signed; "
                 "this is not evidence either way)")
+
+    @property
+    def _impersonation(self) -> str:
+        return (f"its name matches the trusted identity {self.impersonates!r}, but its "
+                "certificate does not chain to that identity's root (possible impersonation: "
+                "do not trust this signer)")
 
     @property
     def signer_name(self) -> str:
@@ -287,7 +318,48 @@ class ProvenanceReport:
             "training_mining": self.training_mining,
             "timestamp": self.timestamp,
             "timestamp_note": self.timestamp_note,
+            "impersonates": self.impersonates,
         }
+
+
+def _name_key(name: str) -> str:
+    """A name as compared for look-alikes: Unicode-normalised (NFKC), case-folded, with
+    runs of white space as one space."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _names_of(name: x509.Name) -> list[str]:
+    oids = (x509.NameOID.COMMON_NAME, x509.NameOID.ORGANIZATION_NAME)
+    return [str(a.value) for oid in oids for a in name.get_attributes_for_oid(oid)]
+
+
+def trusted_names(trust: TrustStore, own: Sequence[x509.Certificate] = ()) -> tuple[str, ...]:
+    """The names of the identities trusted here: each trust anchor's common and
+    organisation names, and those of ``own`` (this home's signing certificate, whose root
+    is one of the anchors), for :func:`check_signer_names`."""
+    names = [n for a in trust.anchors for n in _names_of(a.certificate.subject)]
+    names += [n for c in own for n in _names_of(c.subject)]
+    return tuple(dict.fromkeys(n for n in names if n.strip()))
+
+
+def check_signer_names(report: ProvenanceReport, names: Iterable[str]) -> ProvenanceReport:
+    """``report`` with :attr:`~ProvenanceReport.impersonates` set when its signer is not
+    trusted (valid-untrusted, or invalid with an untrusted signing credential) and the
+    signer's name or its issuer's equals one of ``names`` (:func:`trusted_names`; compared
+    case-folded and Unicode-normalised): a self-signed certificate carrying a trusted
+    signer's names must not read like that signer."""
+    if report.signer is None or report.state not in (
+            ValidationState.VALID_UNTRUSTED, ValidationState.INVALID):
+        return report
+    if report.state is ValidationState.INVALID and not any(
+            f.code == "signingCredential.untrusted" for f in report.failures):
+        return report  # a trusted signer's manifest that was tampered with
+    trusted = {_name_key(n): n for n in names}
+    for claimed in (report.signer.common_name, report.signer.issuer):
+        match = trusted.get(_name_key(claimed)) if claimed else None
+        if match is not None:
+            return dataclasses.replace(report, impersonates=match)
+    return report
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ created with mode 0600.
 
 from __future__ import annotations
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "RegistryDamagedError"]
 
 import contextlib
 import os
@@ -23,12 +23,24 @@ from trustavatar.home import Home
 from trustavatar.registry.migrations import MIGRATIONS, Migration
 
 _BUSY_TIMEOUT_MS = 10_000
+#: SQLite's words for a file whose content is damaged or not a database at all
+_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+class RegistryDamagedError(RegistryError):
+    """The registry's content is gone or damaged: an emptied file, a file that is not (or no
+    longer) an SQLite database, a table that was dropped. Not raised when the file cannot
+    be reached (permissions, a full disk, a lock): that is a plain
+    :class:`~trustavatar.errors.RegistryError`. The exit code is the same (1);
+    ``ledger verify`` reports it as a broken chain (3)."""
 
 
 def _unusable(path: Path, e: sqlite3.Error) -> RegistryError:
     """The error for a registry SQLite could not open or set up: the file's fault, or the
     disk's (a full disk once read as "not a usable SQLite database: disk I/O error")."""
     name = getattr(e, "sqlite_errorname", "") or ""
+    if name.startswith(_DAMAGED):
+        return RegistryDamagedError(f"{path} is not a usable SQLite database: {e}")
     if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
         return RegistryError(f"cannot use the registry {path}: {e} (a full disk, a quota or "
                              "a failing file system)")
@@ -54,9 +66,14 @@ class Registry:
     ) -> Registry:
         """Open (creating if needed) the database at ``path`` and apply pending migrations.
 
-        ``read_only``: for commands that only read. When the file or its folder cannot be
-        written (an archived copy, a read-only mount) the database is opened immutable,
-        which WAL mode otherwise forbids; such a copy must already be at the newest schema.
+        ``read_only``: for commands that only read. The database must exist and is not
+        changed in any way: no schema is created, no migration applied, the journal mode
+        is left as it is (SQLite's ``mode=ro``), so it must already be at the newest schema
+        (an older one is refused: open it once for writing). SQLite may still create the
+        ``-wal`` and ``-shm`` files beside a WAL database, as any reader does, and reads
+        what the ``-wal`` holds. When the file or its folder cannot be written (an archived
+        copy, a read-only mount) the database is opened immutable, which WAL mode otherwise
+        forbids.
         """
         if not isinstance(path, str | os.PathLike):
             raise RegistryError(f"the registry is a file path, got {type(path).__name__}")
@@ -68,6 +85,8 @@ class Registry:
         if read_only and path.is_file() and not (
                 os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)):
             return cls._open_immutable(path, migrations)
+        if read_only:
+            return cls._open_read_only(path, migrations)
         try:
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -77,8 +96,6 @@ class Registry:
         conn.row_factory = sqlite3.Row
         registry = cls(conn, path)
         try:
-            if read_only:
-                registry._refuse_without_schema()
             registry._configure()
             registry._migrate(migrations)
         except BaseException:
@@ -98,9 +115,49 @@ class Registry:
         if found is None:
             size = self.path.stat().st_size
             what = "is empty (0 bytes)" if size == 0 else "has no trustavatar tables"
-            raise RegistryError(f"the registry {self.path} {what}: its ledger and consents are "
-                                "not there (restore it from a backup, or move it away to start "
-                                "a new one)")
+            raise RegistryDamagedError(
+                f"the registry {self.path} {what}: its ledger and consents are not there "
+                "(restore it from a backup, or move it away to start a new one)")
+
+    @classmethod
+    def _open_read_only(cls, path: Path, migrations: Sequence[Migration]) -> Registry:
+        """Open ``path`` for reading only (``mode=ro``): nothing in it is changed."""
+        try:
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                   isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as e:
+            raise _unusable(path, e) from e
+        conn.row_factory = sqlite3.Row
+        registry = cls(conn, path)
+        try:
+            registry._refuse_without_schema()
+            registry._require_schema(migrations, "a reading command does not upgrade it; "
+                                     "the next command that writes to it (consent issue, "
+                                     "challenge, revoke, generate) will")
+        except BaseException:
+            conn.close()
+            raise
+        return registry
+
+    def _require_schema(self, migrations: Sequence[Migration], how: str) -> None:
+        """Refuse a registry opened without migrating that is not at the newest schema."""
+        try:
+            version = self.schema_version()
+        except RegistryDamagedError:
+            raise
+        except RegistryError as e:
+            if getattr(e.__cause__, "sqlite_errorname", None) != "SQLITE_ERROR":
+                raise  # busy, locked, I/O: not the file's content
+            raise RegistryDamagedError(f"{self.path} is not a usable trustavatar registry: "
+                                       f"{e.__cause__}") from e
+        if version > len(migrations):
+            raise RegistryError(
+                f"the registry {self.path} has schema version {version}, newer than this "
+                f"trustavatar knows ({len(migrations)}): upgrade trustavatar")
+        if version != len(migrations):
+            raise RegistryError(
+                f"the registry {self.path} has schema version {version}, this trustavatar "
+                f"reads version {len(migrations)}: {how}")
 
     @classmethod
     def _open_immutable(cls, path: Path, migrations: Sequence[Migration]) -> Registry:
@@ -118,19 +175,11 @@ class Registry:
         registry = cls(conn, path)
         try:
             registry._refuse_without_schema()
-        except RegistryError:
+            registry._require_schema(migrations, "it cannot be written here: open it once "
+                                     "where it can be written")
+        except BaseException:
             conn.close()
             raise
-        try:
-            version = registry.schema_version()
-        except RegistryError as e:
-            conn.close()
-            raise RegistryError(f"{path} is not a usable SQLite database: {e}") from e
-        if version != len(migrations):
-            conn.close()
-            raise RegistryError(
-                f"the read-only registry {path} has schema version {version}, this trustavatar "
-                f"reads version {len(migrations)}: open it once where it can be written")
         return registry
 
     @classmethod
@@ -231,7 +280,9 @@ class Registry:
         try:
             return self._conn.execute(sql, tuple(parameters)).fetchall()
         except sqlite3.Error as e:
-            raise RegistryError(f"cannot read the registry {self.path}: {e}") from e
+            kind = (RegistryDamagedError if (getattr(e, "sqlite_errorname", "") or ""
+                                             ).startswith(_DAMAGED) else RegistryError)
+            raise kind(f"cannot read the registry {self.path}: {e}") from e
 
     def schema_version(self) -> int:
         """The highest applied migration number (0 for an empty registry)."""

@@ -83,6 +83,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._display import has_control_characters
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
     CheckpointSignatureError,
@@ -91,7 +92,7 @@ from trustavatar.errors import (
     UntrustedChainError,
 )
 from trustavatar.keys import SigningKey, TrustStore
-from trustavatar.registry.db import Registry
+from trustavatar.registry.db import Registry, RegistryDamagedError
 
 #: ``prev_hash`` of row 1: SHA-256 of ``b"trustavatar.generation-ledger.v1"`` (also written
 #: into migration 2's insert trigger; never change it).
@@ -133,12 +134,17 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _stored(value: object) -> str:
+    """A value read from the table, as SQL would show it (NULL for None)."""
+    return "NULL" if value is None else _short(value)
+
+
 def _text(value: object, name: str, *, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} must be a non-empty string, got {_short(value)}")
     if len(value) > max_len:
         raise InputError(f"{name} is longer than {max_len} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+    if has_control_characters(value):
         raise InputError(f"{name} contains control characters: {_short(value)}")
     return value
 
@@ -293,6 +299,9 @@ def _row_hash(columns: Mapping[str, Any]) -> str:
 
 
 def _row(r: sqlite3.Row) -> LedgerRow:
+    if not _is_seq(r["seq"]):
+        raise RegistryError(f"a ledger row numbered {_stored(r['seq'])} is damaged: row numbers "
+                            "are whole numbers (run 'trustavatar ledger verify')")
     try:
         entry = LedgerEntry(
             operator=r["operator"],
@@ -568,12 +577,11 @@ class _Seen:
     """A stored row as the walk sees it."""
 
     columns: Mapping[str, Any]  # every column as stored (any SQLite type)
+    #: the stored seq; for a row whose seq is not a whole number (see :func:`_placed`), the
+    #: place the walk gives it
+    seq: int = 0
     written_as: int | None = None  # the seq its hash verifies with; None: changed since
     problem: LedgerProblem | None = None
-
-    @property
-    def seq(self) -> int:
-        return int(self.columns["seq"])
 
     @property
     def prev(self) -> object:
@@ -596,6 +604,65 @@ def _written_as(columns: Mapping[str, Any], candidates: Sequence[int | None]) ->
         except _envelope.EnvelopeFormatError:  # a value JSON cannot hold: changed by hand
             return None
     return None
+
+
+def _is_seq(value: object) -> bool:
+    """Whether a stored seq is what the ledger writes: an SQLite INTEGER (a REAL such as 3.5
+    or 3.0, a TEXT such as '3', a BLOB or NULL is an edit: row numbers are hashed as
+    integers)."""
+    return type(value) is int
+
+
+def _placed(rows: Sequence[Mapping[str, Any]]) -> list[_Seen]:
+    """The rows as the walk sees them, in stored order. A row whose seq is not a whole
+    number was edited (by hand: the table's own type forbids it): it is flagged now, and
+    put where its ``prev_hash`` says it belongs (after the row whose hash it records), else
+    where SQLite sorted it (a REAL among the numbers; NULL, TEXT and BLOB at the end), with
+    the number of that place, so that the rows around it read as they are."""
+    good = [r for r in rows if _is_seq(r["seq"])]
+    odd = [r for r in rows if not _is_seq(r["seq"])]
+    following: dict[object, list[int]] = {}  # prev_hash → the odd rows that record it
+    for k, r in enumerate(odd):
+        if isinstance(r["prev_hash"], str):
+            following.setdefault(r["prev_hash"], []).append(k)
+    placed: set[int] = set()
+    seen: list[_Seen] = []
+
+    def put_odd(k: int) -> None:  # an odd row, then the odd rows chained after it
+        stack = [k]
+        while stack:
+            k = stack.pop()
+            if k in placed:
+                continue
+            placed.add(k)
+            seen.append(_Seen(odd[k], seq=(seen[-1].seq + 1) if seen else 1,
+                              problem=LedgerProblem(None, "edited", "")))
+            stack.extend(reversed(following.get(odd[k]["row_hash"], [])))
+
+    def chained_after(row_hash: object) -> None:
+        for k in following.get(row_hash, []):
+            put_odd(k)
+
+    by_value = sorted((r["seq"], k) for k, r in enumerate(odd) if isinstance(r["seq"], float))
+    v = 0
+    chained_after(GENESIS_HASH)
+    for r in good:
+        while v < len(by_value) and by_value[v][0] < r["seq"]:  # where SQLite sorted it
+            put_odd(by_value[v][1])
+            v += 1
+        seen.append(_Seen(r, seq=r["seq"]))
+        chained_after(r["row_hash"])
+    for _, k in by_value[v:]:
+        put_odd(k)
+    for k in range(len(odd)):  # NULL, TEXT, BLOB with no place in the chain: at the end
+        put_odd(k)
+    for s in seen:
+        if s.problem is not None and s.problem.seq is None:
+            s.problem = LedgerProblem(
+                s.seq, "edited",
+                f"row {s.seq} was edited after it was written: its row number is stored as "
+                f"{_stored(s.columns['seq'])}, not as a whole number")
+    return seen
 
 
 def _flag(s: _Seen, kind: LedgerProblemKind, detail: str) -> None:
@@ -624,6 +691,9 @@ def _walk(seen: Sequence[_Seen]) -> list[LedgerProblem]:
     shift = 0  # seq - written_as of the last unflagged row: rows renumbered so far
     searches = 0
     for i, r in enumerate(seen):
+        if r.problem is not None:  # its seq is not a whole number (:func:`_placed`)
+            prev = r
+            continue
         if r.seq < 1:
             _flag(r, "inserted", f"row {r.seq} was inserted: the ledger numbers rows from 1")
             continue
@@ -704,6 +774,21 @@ def _broken_link(seen: Sequence[_Seen], i: int, r: _Seen, prev: _Seen | None, sh
                  f"chained to it (row {r.seq} records a different hash for row {prev.seq})")
 
 
+def _require_ledger_table(registry: Registry) -> None:
+    """Raise :class:`~trustavatar.registry.db.RegistryDamagedError` when the ledger's table
+    is gone (every row deleted, with the table) or lacks columns (rebuilt by hand)."""
+    columns = {str(r[1]) for r in registry.query("PRAGMA table_info(generation_ledger)")}
+    if not columns:
+        raise RegistryDamagedError(
+            f"the registry {registry.path} has no ledger table: the ledger was deleted, every "
+            "row with it (restore the registry from a backup)")
+    missing = [c for c in _COLUMNS if c not in columns]
+    if missing:
+        raise RegistryDamagedError(
+            f"the ledger table of {registry.path} has no column {', '.join(missing)}: it was "
+            "rebuilt by hand (restore the registry from a backup)")
+
+
 def verify_ledger(
     registry: Registry,
     *,
@@ -719,8 +804,12 @@ def verify_ledger(
     'deleted', 'reordered', 'inserted'; (4) against ``expected_head`` (a ``row_hash`` the
     auditor kept) and the checkpoint: 'truncated'.
 
-    A broken chain is a result (``ok`` False), not an exception; only a registry that cannot
-    be read raises :class:`~trustavatar.errors.RegistryError`.
+    A broken chain is a result (``ok`` False), not an exception; a row whose number is not
+    a whole number is an edited row. Only a registry that cannot be read raises
+    :class:`~trustavatar.errors.RegistryError`: a
+    :class:`~trustavatar.registry.db.RegistryDamagedError` when what it holds is gone or
+    damaged (the ledger table dropped or rebuilt without its columns, the file emptied, cut
+    short or overwritten), which ``ledger verify`` reports as a broken chain.
     """
     # 1. the kept heads
     if expected_head is not None:
@@ -733,8 +822,9 @@ def verify_ledger(
             raise InputError("a ledger checkpoint needs a trust store to check who signed it")
         verified = load_checkpoint(checkpoint, trust=trust)
     # 2. the rows
+    _require_ledger_table(registry)
     rows = registry.query(_SELECT + " ORDER BY seq")
-    seen = [_Seen({c: r[c] for c in _COLUMNS}) for r in rows]
+    seen = _placed([{c: r[c] for c in _COLUMNS} for r in rows])
     # 3. the chain
     problems = _walk(seen)
     head_seq = seen[-1].seq if seen else 0
