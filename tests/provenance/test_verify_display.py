@@ -126,6 +126,54 @@ def test_check_signer_names_rules() -> None:
     assert check_signer_names(trusted, names) is trusted
 
 
+def _portrait_video(path: Path, frames: int = 10) -> Path:
+    """A short H.264 video of the packaged sample portrait (the consenting subject)."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(sample_portrait_path()).convert("RGB"))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.height, stream.width = image.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for _ in range(frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_signing_binds_a_consent_only_to_its_subjects_face(tmp_path, capsys, media) -> None:
+    """Any consent was bound to any media: a research-only consent, or one of another
+    person, to a video, signed as trusted."""
+    from fixtures.faces import write_second_person
+
+    home = _home(tmp_path, "home", "CLI Org", capsys)
+    release = tmp_path / "release.pdf"
+    release.write_bytes(b"%PDF-1.7 release\n")
+    artifacts = {}
+    for name, extra in (("avatar", ()), ("research", ("--purpose", "research"))):
+        artifacts[name] = tmp_path / f"{name}.consent.json"
+        r = invoke(capsys, *home, "consent", "issue", "--face", sample_portrait_path(),
+                   "--name", "Eileen Collins", "--release", release, "--out",
+                   artifacts[name], *extra)
+        assert r.code == 0, r.err
+    face_video = _portrait_video(tmp_path / "portrait.mp4")
+    ok = invoke(capsys, *home, "provenance", "sign", face_video, "--out", tmp_path / "a.mp4",
+                "--consent", artifacts["avatar"])
+    assert ok.code == 0, ok.err
+    research = invoke(capsys, *home, "provenance", "sign", face_video, "--out",
+                      tmp_path / "b.mp4", "--consent", artifacts["research"])
+    assert research.code == 3 and "avatar-generation" in research.err, research.err
+    other = invoke(capsys, *home, "provenance", "sign", write_second_person(tmp_path),
+                   "--out", tmp_path / "c.jpg", "--consent", artifacts["avatar"])
+    assert other.code == 3 and "does not match the consenting subject" in other.err
+    faceless = invoke(capsys, *home, "provenance", "sign", media["mp4"], "--out",
+                      tmp_path / "d.mp4", "--consent", artifacts["avatar"])
+    assert faceless.code == 2 and "shows exactly one face" in faceless.err
+    assert not any((tmp_path / n).exists() for n in ("b.mp4", "c.jpg", "d.mp4"))
+
+
 def test_a_trusted_manifest_shows_its_consents_status_here(tmp_path, capsys, media) -> None:
     home = _home(tmp_path, "home", "CLI Org", capsys)
     release = tmp_path / "release.pdf"
@@ -136,7 +184,8 @@ def test_a_trusted_manifest_shows_its_consents_status_here(tmp_path, capsys, med
     assert r.code == 0, r.err
     consent_id = r.json()["consent"]["consent_id"]
     signed = tmp_path / "signed.mp4"
-    assert invoke(capsys, *home, "provenance", "sign", media["mp4"], "--out", signed,
+    face_video = _portrait_video(tmp_path / "portrait.mp4")
+    assert invoke(capsys, *home, "provenance", "sign", face_video, "--out", signed,
                   "--consent", artifact).code == 0
     r = invoke(capsys, *home, "provenance", "verify", signed)
     assert r.code == 0

@@ -18,7 +18,7 @@ from trustavatar._cli._common import (
     state,
 )
 from trustavatar._display import visible
-from trustavatar.errors import Error, ExitCode
+from trustavatar.errors import Error, ExitCode, InputError
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.provenance.model import SHORT_SOURCE_TYPES as _SOURCE_TYPES
@@ -40,16 +40,47 @@ def command() -> None:
     """Sign media with a C2PA manifest; verify a file's manifest."""
 
 
-def consent_binding(artifact: str) -> pv.ConsentBinding:
-    """Verify a consent artifact (signature, issuer, validity, revocation) and bind to it."""
+#: Seconds of a video searched for a frame with one face, to compare with a consent.
+_FACE_SEARCH_SECONDS = 5.0
+
+
+def consent_binding(artifact: str, media: str, mime: str) -> pv.ConsentBinding:
+    """Verify a consent artifact (signature, issuer, validity, revocation), that it grants
+    avatar generation, and that the face in ``media`` (a picture, or a video's first frame
+    with one face) is its subject's; then bind to it. Any consent was bound to any media
+    before: a research-only consent of one person to a video of another."""
     from trustavatar import consent
     from trustavatar.registry import Registry
 
     st = state()
+    face = _media_face(media, mime)
     with Registry.for_home(st.home) as registry:
-        grant = consent.verify(Path(artifact), trust=TrustStore.from_home(st.home),
-                               registry=registry, home=st.home)
+        grant = consent.verify(Path(artifact), purpose="avatar-generation", face=face,
+                               trust=TrustStore.from_home(st.home), registry=registry,
+                               home=st.home)
     return pv.ConsentBinding(grant.consent_id, grant.artifact_sha256)
+
+
+def _media_face(media: str, mime: str) -> Any:
+    """What to compare with the consent's subject: the picture itself, a video's first
+    frame with exactly one face, or None for sound."""
+    if mime.startswith("image/"):
+        return Path(media)
+    if not mime.startswith("video/"):
+        return None
+    from trustavatar.face.mesh import FaceCounter
+    from trustavatar.video_io import iter_frames, probe
+
+    fps = probe(media).fps
+    with FaceCounter(max_faces=2) as counter:
+        for i, frame in enumerate(iter_frames(media)):
+            if i > _FACE_SEARCH_SECONDS * fps:
+                break
+            if counter.count(frame) == 1:
+                return frame
+    raise InputError(f"--consent: no frame in the first {_FACE_SEARCH_SECONDS:g} s of "
+                     f"{Path(media).name} shows exactly one face to compare with the "
+                     "consent's subject")
 
 
 @command.command("sign")
@@ -79,8 +110,8 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
     refuse_overwrite(dst, force or in_place, [] if in_place else inputs)
     keystore = Keystore.open(st.home)
     key = keystore.signing_key(passphrase)
-    pv.detect_format(src)
-    binding = consent_binding(consent_path) if consent_path else None
+    mime = pv.detect_format(src)
+    binding = consent_binding(consent_path, src, mime) if consent_path else None
     ingredients = [pv.Ingredient.from_file(p) for p in ingredient_paths]
     result = pv.sign(
         src, dst, key=key, trust=keystore.trust_store(), source_type=_SOURCE_TYPES[source_type],
