@@ -12,7 +12,17 @@ An envelope is the RFC 8785 (JCS) serialisation of::
     }
 
 Reading is strict: the bytes must be UTF-8 JSON without duplicate keys and must equal
-their own JCS re-serialisation, so each document has exactly one byte form.
+their own JCS re-serialisation, so each document has exactly one byte form. For the same
+reason ECDSA signatures must be low-S (``s <= n/2``; :func:`seal` makes them so: ``(r, n-s)``
+verifies as well as ``(r, s)``, and would be a second form), and ``x5c`` must list a
+certification path exactly: no certificate twice, each one the issuer of the one before,
+nothing that is not part of the path (checked with the chain).
+
+A signed document is never valid beyond its signer's certificate: the envelope carries no
+trusted timestamp, so the time a document says it was signed is the signer's word. When a
+payload has a ``validity.not_after``, :func:`seal` caps it at the end of the signing
+chain's validity (see :func:`signing_chain_end`), and readers treat the document as
+valid only while its chain is.
 
 This module is private. It raises its own small exception family
 (:class:`EnvelopeFormatError`, :class:`EnvelopeSignatureError`); each caller wraps them
@@ -36,6 +46,7 @@ __all__ = [
     "open_envelope",
     "seal",
     "signer_organisation",
+    "signing_chain_end",
 ]
 
 import base64
@@ -43,7 +54,7 @@ import binascii
 import datetime as dt
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -55,11 +66,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import NameOID
 
 from trustavatar._files import sha256_bytes
+from trustavatar._time import format_time, parse_time
+from trustavatar.errors import KeystoreError, UntrustedChainError
 from trustavatar.keys import Anchor, SigningKey, TrustStore, validate_chain
-from trustavatar.keys._x509 import common_name, fingerprint
+from trustavatar.keys._x509 import fingerprint, organisations
 
 #: Every algorithm :attr:`trustavatar.keys.SigningKey.algorithm` can return.
 SUPPORTED_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "Ed25519")
@@ -70,6 +82,14 @@ _EC: Final = {
     "ES512": ("secp521r1", hashes.SHA512, 66),
 }
 _MAX_CHAIN: Final = 4
+#: The order n of each ECDSA curve's group: a signature (r, s) is canonical when s <= n/2.
+_EC_ORDER: Final = {
+    "ES256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "ES384": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+                 "581A0DB248B0A77AECEC196ACCC52973", 16),
+    "ES512": int("01FF" + "FFFFFFFF" * 7 + "FFFFFFFA"
+                 "51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+}
 
 
 class EnvelopeError(Exception):
@@ -85,11 +105,20 @@ class EnvelopeSignatureError(EnvelopeError):
 
 
 class EnvelopeIssuerError(EnvelopeError):
-    """The document names one organisation as its issuer but another one signed it."""
+    """The document names one organisation as its issuer but another one signed it (or a
+    certificate that names no single organisation)."""
 
-    def __init__(self, named: str, signer: str) -> None:
-        super().__init__(f"names issuer {named!r} but is signed by {signer!r}")
+    def __init__(self, named: str, signer: str | None) -> None:
+        if signer is None:
+            super().__init__(f"names issuer {named!r} but its signing certificate does not "
+                             "name exactly one organisation (O)")
+        else:
+            super().__init__(f"names issuer {named!r} but is signed by {signer!r}")
         self.named, self.signer = named, signer
+
+
+class _HighS(InvalidSignature):
+    """An ECDSA signature with s > n/2: the second byte form of a valid signature."""
 
 
 # --- canonical JSON --------------------------------------------------------------------
@@ -201,9 +230,11 @@ class Envelope:
         """Hex SHA-256 of the signing certificate's DER."""
         return fingerprint(self.chain[0])
 
-    def verify_signature(self) -> None:
+    def verify_signature(self, *, allow_high_s: bool = False) -> None:
         """Check the signature over JCS(payload) with the signing certificate's key.
 
+        An ECDSA signature must be low-S unless ``allow_high_s``: only for bytes known to be
+        the ones issued (a registry recorded them) by a signer older than the low-S rule.
         Raises :class:`EnvelopeSignatureError`; the message says little on purpose.
         """
         if self.alg not in SUPPORTED_ALGORITHMS:
@@ -211,20 +242,45 @@ class Envelope:
         message = canonical_json(dict(self.payload))
         try:
             _verify(self.alg, self.chain[0], message, self.signature)
+        except _HighS as e:
+            if allow_high_s:
+                return
+            raise EnvelopeSignatureError(
+                "signature does not verify: the ECDSA signature is not in its canonical "
+                "low-S form (s > n/2)") from e
         except (InvalidSignature, ValueError, TypeError) as e:
             raise EnvelopeSignatureError("signature does not verify") from e
 
-    def check_signer(self, *, trust: TrustStore, at: dt.datetime, organisation: str) -> Anchor:
+    def check_signer(self, *, trust: TrustStore, at: dt.datetime, organisation: str,
+                     allow_high_s: bool = False) -> Anchor:
         """What every signed document's reader checks, in order: (1) the signature verifies
-        (:class:`EnvelopeSignatureError`); (2) the signer chains to ``trust`` at time ``at``
+        (:class:`EnvelopeSignatureError`); (2) the chain is a certification path from the
+        signer to one of ``trust``'s anchors at time ``at``
         (:class:`~trustavatar.errors.UntrustedChainError`); (3) the ``organisation`` the
-        document names is the signer's (:class:`EnvelopeIssuerError`). Returns the anchor."""
-        self.verify_signature()
+        document names is the one the signing certificate names in its O attribute
+        (:class:`EnvelopeIssuerError`); (4) the anchor speaks for that organisation: its
+        root names it (:class:`~trustavatar.errors.UntrustedChainError`: a trusted
+        partner's root cannot sign in another organisation's name). Returns the anchor.
+        ``allow_high_s``: see :meth:`verify_signature`."""
+        self.verify_signature(allow_high_s=allow_high_s)
         anchor = validate_chain(self.chain, trust=trust, at=at)
-        signer = signer_organisation(self.chain[0])
-        if signer != organisation:
+        signer = _single_organisation(self.chain[0])
+        if signer is None or signer != organisation:
             raise EnvelopeIssuerError(organisation, signer)
+        if signer not in anchor.organisations:
+            spoken = ", ".join(repr(o) for o in anchor.organisations) or "no organisation"
+            raise UntrustedChainError(
+                f"signed as {signer!r} under the trusted root {anchor.label!r} (SHA-256 "
+                f"{anchor.fingerprint[:16]}…), which speaks only for {spoken} (a "
+                "certification authority's root: accept the organisations it certifies with "
+                "'keys trust add ROOT --organisation NAME')")
         return anchor
+
+    def chain_end(self, anchor: Anchor) -> dt.datetime:
+        """When this envelope's certification path to ``anchor`` stops being valid: the
+        earliest ``notAfter`` of its certificates and the anchor's (see
+        :func:`signing_chain_end`). ``x5c`` holds only the path (:meth:`check_signer`)."""
+        return signing_chain_end((*self.chain, anchor.certificate))
 
 
 class SignedDocument:
@@ -255,6 +311,8 @@ def _verify(alg: str, cert: x509.Certificate, message: bytes, signature: bytes) 
         r = int.from_bytes(signature[:size], "big")
         s = int.from_bytes(signature[size:], "big")
         key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hash_cls()))
+        if s > _EC_ORDER[alg] // 2:  # checked after: a forgery still says only "does not verify"
+            raise _HighS("high S")
     elif alg == "PS256":
         if not isinstance(key, rsa.RSAPublicKey):
             raise InvalidSignature("key does not match the algorithm")
@@ -273,19 +331,77 @@ def _verify(alg: str, cert: x509.Certificate, message: bytes, signature: bytes) 
 
 
 def seal(payload: Mapping[str, Any], key: SigningKey) -> bytes:
-    """Sign JCS(``payload``) with ``key`` and return the canonical envelope bytes."""
-    message = canonical_json(dict(payload))
+    """Sign JCS(``payload``) with ``key`` and return the canonical envelope bytes.
+
+    ECDSA signatures are normalised to low-S. A payload with a ``validity.not_after`` later
+    than the signing chain's end (:func:`signing_chain_end`) is signed with ``not_after``
+    set to that end: readers would not honour it longer (it carries no trusted timestamp).
+    A ``validity.not_before`` at or after that end raises
+    :class:`~trustavatar.errors.KeystoreError` (the certificate must be renewed first)."""
+    body = _within_signer_validity(dict(payload), key.chain)
+    message = canonical_json(body)
+    alg = key.algorithm
     envelope = {
-        "payload": dict(payload),
+        "payload": body,
         "signature": {
-            "alg": key.algorithm,
+            "alg": alg,
             "x5c": [
                 base64.b64encode(c.public_bytes(Encoding.DER)).decode("ascii") for c in key.chain
             ],
-            "value": _b64url(key.sign(message)),
+            "value": _b64url(_low_s(alg, key.sign(message))),
         },
     }
     return canonical_json(envelope)
+
+
+def signing_chain_end(chain: Sequence[x509.Certificate]) -> dt.datetime:
+    """The earliest ``notAfter`` in ``chain`` (UTC, to the second): after it, no document
+    signed with the chain is valid, whatever time it says it was signed at."""
+    if not chain:
+        raise ValueError("no certificate chain")
+    return min(c.not_valid_after_utc for c in chain).replace(microsecond=0)
+
+
+def _within_signer_validity(payload: dict[str, Any],
+                            chain: Sequence[x509.Certificate]) -> dict[str, Any]:
+    validity = payload.get("validity")
+    if not isinstance(validity, Mapping) or not isinstance(validity.get("not_after"), str):
+        return payload
+    end = signing_chain_end(chain)
+    try:
+        not_after = parse_time(validity["not_after"])
+    except ValueError:
+        return payload  # the document's own checks refuse it
+    if not_after <= end:
+        return payload
+    start = validity.get("not_before")
+    begins = _parsed(start) if isinstance(start, str) else None
+    if begins is not None and begins >= end:
+        raise KeystoreError(
+            f"the signing certificate is valid only until {format_time(end)}, before the "
+            f"document's validity would begin ({start}): renew the signing identity first "
+            "(keys init --force, or keys import)")
+    return {**payload, "validity": {**validity, "not_after": format_time(end)}}
+
+
+def _parsed(text: str) -> dt.datetime | None:
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
+
+
+def _low_s(alg: str, signature: bytes) -> bytes:
+    """An ECDSA ``r || s`` signature with ``s`` replaced by ``n - s`` when over ``n/2``."""
+    if alg not in _EC:
+        return signature
+    size = _EC[alg][2]
+    r = int.from_bytes(signature[:size], "big")
+    s = int.from_bytes(signature[size:], "big")
+    n = _EC_ORDER[alg]
+    if s > n // 2:
+        s = n - s
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 def open_envelope(document: Any, *, raw: bytes) -> Envelope:
@@ -305,6 +421,8 @@ def open_envelope(document: Any, *, raw: bytes) -> Envelope:
         raise EnvelopeFormatError("'signature.alg' and 'signature.value' must be strings")
     if not isinstance(x5c, list) or not 1 <= len(x5c) <= _MAX_CHAIN:
         raise EnvelopeFormatError(f"'signature.x5c' must list 1 to {_MAX_CHAIN} certificates")
+    if len(set(map(str, x5c))) != len(x5c):
+        raise EnvelopeFormatError("'signature.x5c' lists the same certificate twice")
     chain = []
     for i, item in enumerate(x5c):
         if not isinstance(item, str):
@@ -336,9 +454,24 @@ def _certificate(der: bytes, what: str) -> x509.Certificate:
 
 
 def signer_organisation(cert: x509.Certificate) -> str:
-    """The organisation (O) a certificate names, else its common name."""
-    attrs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(attrs[0].value) if attrs else common_name(cert)
+    """The organisation (O) a signing certificate names: the issuer a signed document
+    names. Raises :class:`~trustavatar.errors.KeystoreError` when the certificate names
+    none or several: readers take the organisation from O only (never from the common
+    name), so such a certificate cannot sign trustavatar documents."""
+    organisation = _single_organisation(cert)
+    if organisation is None:
+        found = organisations(cert)
+        raise KeystoreError(
+            "the signing certificate names "
+            + ("no organisation (O)" if not found else f"{len(found)} organisations (O)")
+            + ": trustavatar documents name their issuer by the signing certificate's one "
+            "O attribute (import a certificate whose subject has one)")
+    return organisation
+
+
+def _single_organisation(cert: x509.Certificate) -> str | None:
+    found = organisations(cert)
+    return found[0] if len(found) == 1 else None
 
 
 def _short(text: str, limit: int = 60) -> str:

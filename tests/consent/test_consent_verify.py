@@ -61,7 +61,10 @@ def test_valid_artifact_grants(artifact, org, t0, faces) -> None:
     assert grant.subject_name == "Eileen Collins"
     assert grant.purposes == ("avatar-generation",)
     assert grant.languages == ("en", "de") and grant.channels == ("*",)
-    assert grant.not_before == t0 and grant.not_after == t0 + consent.DEFAULT_VALIDITY
+    # 365 days, but never past the signing certificate (also 365 days, made just before t0)
+    leaf_end = org.key.certificate.not_valid_after_utc
+    assert grant.not_before == t0 and artifact.validity.not_after == grant.not_after == min(
+        t0 + consent.DEFAULT_VALIDITY, leaf_end)
     assert grant.issuer_organisation == "Test Org" and grant.operator == "Test Operator"
     assert grant.evidence_method == "operator-attestation"
     assert grant.artifact_sha256 == artifact.sha256

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 
@@ -139,3 +140,28 @@ def test_check_signer_runs_signature_chain_and_issuer_checks_in_order(keystore) 
     forged = _envelope.Envelope({"type": "t", "n": 2}, env.alg, env.chain, env.signature, data)
     with pytest.raises(_envelope.EnvelopeSignatureError):
         forged.check_signer(trust=trust, at=now, organisation=org)
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_ecdsa_signatures_are_sealed_low_s_and_the_high_s_twin_is_refused(keys, alg) -> None:
+    """(r, n - s) verifies as well as (r, s): a second byte form of the same document,
+    made without the key (red-team finding F11). seal() writes s <= n/2; readers refuse
+    the other."""
+    size, n = {"ES256": 32, "ES384": 48, "ES512": 66}[alg], _envelope._EC_ORDER[alg]
+    for i in range(24):  # about half came out high-S before
+        doc = json.loads(_envelope.seal({"n": i}, keys[alg]))
+        raw = base64.urlsafe_b64decode(doc["signature"]["value"] + "==")
+        s = int.from_bytes(raw[size:], "big")
+        assert s <= n // 2
+        _open(_envelope.canonical_json(doc)).verify_signature()
+    twin = raw[:size] + (n - s).to_bytes(size, "big")
+    doc["signature"]["value"] = base64.urlsafe_b64encode(twin).rstrip(b"=").decode()
+    with pytest.raises(_envelope.EnvelopeSignatureError, match="low-S"):
+        _open(_envelope.canonical_json(doc)).verify_signature()
+
+
+def test_x5c_listing_a_certificate_twice_is_malformed(keys) -> None:
+    doc = json.loads(_envelope.seal({"n": 1}, keys["ES256"]))
+    doc["signature"]["x5c"] *= 2
+    with pytest.raises(_envelope.EnvelopeFormatError, match="same certificate twice"):
+        _open(_envelope.canonical_json(doc))

@@ -114,14 +114,20 @@ def trust() -> None:
 @trust.command("add")
 @click.argument("root", type=click.Path(dir_okay=False))
 @click.option("--label", default=None, help="A short name (default: the file name).")
+@click.option("--organisation", "organisations", multiple=True, metavar="NAME",
+              help="An organisation this root may certify besides the one it names itself "
+                   "(repeatable): for a certification authority's root, whose name is the "
+                   "authority's. Without it a root speaks only for its own organisation.")
 @json_option
-def trust_add(root: str, label: str | None) -> int:
-    """Trust a third-party root certificate (PEM)."""
+def trust_add(root: str, label: str | None, organisations: tuple[str, ...]) -> int:
+    """Trust a third-party root certificate (PEM). Documents signed under it must name the
+    organisation the root names, or one given with --organisation."""
     st = state()
     before = TrustStore.from_home(st.home)
     after, anchor = before.add(
         read_input(root, max_bytes=_MAX_PEM, what="root certificate"),
         label=label or Path(root).stem[:MAX_LABEL], source=root,
+        organisations=organisations,
     )
     already = after is before
     verb = f"already trusted (as {anchor.label})" if already else "trusted"

@@ -12,6 +12,7 @@ __all__ = [
     "list_consents",
     "list_revocations",
     "record_consent",
+    "recorded_artifact_sha256",
     "revoke",
     "revoke_once",
 ]
@@ -202,6 +203,14 @@ def get_consent(registry: Registry, consent_id: str) -> ConsentRecord | None:
     """The record of ``consent_id``, or None if the registry has no such consent."""
     rows = registry.query(_SELECT + " WHERE c.consent_id = ?", (consent_id,))
     return _record(rows[0]) if rows else None
+
+
+def recorded_artifact_sha256(registry: Registry, consent_id: str) -> str | None:
+    """The SHA-256 of the artifact recorded under ``consent_id`` (None: no such consent).
+    Reads that one column: a verifier asks it of every artifact it checks."""
+    rows = registry.query("SELECT artifact_sha256 FROM consents WHERE consent_id = ?",
+                          (consent_id,))
+    return str(rows[0][0]) if rows else None
 
 
 def list_consents(registry: Registry) -> list[ConsentRecord]:

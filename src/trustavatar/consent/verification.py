@@ -6,14 +6,14 @@ Both return a :class:`ConsentGrant` or raise exactly one
 
 from __future__ import annotations
 
-__all__ = ["ConsentGrant", "require", "verify"]
+__all__ = ["MAX_CLOCK_SKEW", "ConsentGrant", "require", "verify"]
 
 import contextlib
 import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._time import format_time, in_range, utc_now
@@ -21,7 +21,7 @@ from trustavatar.consent.artifact import ArtifactSource, ConsentArtifact, load_a
 from trustavatar.consent.issuance import _LANGUAGE, _TOKEN
 from trustavatar.consent.revocation import RevocationListSource, load_revocation_list
 from trustavatar.consent.scope import language_in_scope
-from trustavatar.consent.store import find_revocation
+from trustavatar.consent.store import find_revocation, recorded_artifact_sha256
 from trustavatar.errors import (
     ConsentExpiredError,
     ConsentIdentityError,
@@ -40,6 +40,11 @@ from trustavatar.keys import TrustStore
 from trustavatar.keys._x509 import fingerprint
 from trustavatar.registry import Registry
 
+#: How far an artifact's ``issued_at`` may lie after the time it is checked at (clocks of
+#: the issuing and the verifying machine differ a little). Beyond it the artifact claims to
+#: have been signed after the moment asked about, and is refused.
+MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class ConsentGrant:
@@ -51,6 +56,8 @@ class ConsentGrant:
     languages: tuple[str, ...]
     channels: tuple[str, ...]
     not_before: dt.datetime
+    #: End of validity in effect: the artifact's ``not_after``, or the end of its signing
+    #: certificate chain's validity when that comes first.
     not_after: dt.datetime
     issued_at: dt.datetime
     issuer_organisation: str
@@ -131,16 +138,21 @@ def verify(
     ``face``: an image (path, bytes, ``(H, W, 3) uint8 RGB``) or an embedding to bind to
     the subject. ``purpose`` / ``language`` / ``channel``: checked against the scope when
     given. ``trust``: the trusted roots (default: the home's). ``registry``: local
-    revocations (default: the home's registry if it exists). ``revocation_lists``: signed
-    lists to check too; each must verify and chain to ``trust``. ``at``: the time the
+    revocations, and the artifact recorded under each consent id: another artifact under a
+    recorded id is refused (default: the home's registry if it exists).
+    ``revocation_lists``: signed lists to check too; each must verify and chain to
+    ``trust``. ``at``: the time the
     answer is for (default: now). ``home``: the home for the defaults (default: resolved
     from ``$TRUSTAVATAR_HOME``). ``face_threshold``: at most :data:`MATCH_THRESHOLD`.
 
     Raises, for the first step that fails: ``ConsentMalformedError`` (1),
     ``ConsentSignatureError`` (2), ``ConsentUntrustedIssuerError`` (3),
-    ``ConsentNotYetValidError`` / ``ConsentExpiredError`` (4), ``ConsentRevokedError`` or
-    ``ConsentRevocationListError`` (5), ``ConsentScopeError`` (6), ``ConsentIdentityError``
-    (7). Unreadable files (artifact, face image, list) raise ``InputError``.
+    ``ConsentNotYetValidError`` / ``ConsentExpiredError`` (4: also an ``issued_at`` more
+    than :data:`MAX_CLOCK_SKEW` after ``at``, and ``at`` past the end of the signing
+    chain's validity), ``ConsentUntrustedIssuerError`` for another artifact recorded under
+    the same id, ``ConsentRevokedError`` or ``ConsentRevocationListError`` (5),
+    ``ConsentScopeError`` (6), ``ConsentIdentityError`` (7). Unreadable files (artifact,
+    face image, list) raise ``InputError``.
     """
     at = utc_now() if at is None else in_range(at, "at")
     if not 0 < face_threshold <= MATCH_THRESHOLD:
@@ -180,11 +192,15 @@ def _verify(
     artifact = load_artifact(source)
     cid = artifact.consent_id
 
-    # 2. Signature over JCS(payload) with the embedded signing certificate; 3. the signer
-    # chains to a trusted root at issue time and is the named organisation.
+    # 2. Signature over JCS(payload) with the embedded signing certificate (low-S: one byte
+    # form; artifacts issued before that rule, ~half of them high-S, pass only where the
+    # registry recorded exactly these bytes); 3. the signer chains to a trusted root at
+    # issue time, is the named organisation, and the root speaks for that organisation.
+    recorded = None if registry is None else recorded_artifact_sha256(registry, cid)
     try:
         anchor = artifact.envelope.check_signer(trust=trust, at=artifact.issued_at,
-                                                organisation=artifact.issuer.organisation)
+                                                organisation=artifact.issuer.organisation,
+                                                allow_high_s=recorded == artifact.sha256)
     except _envelope.EnvelopeSignatureError as e:
         raise ConsentSignatureError(f"consent {cid}: {e}") from e
     except UntrustedChainError as e:
@@ -192,23 +208,39 @@ def _verify(
     except _envelope.EnvelopeIssuerError as e:
         raise ConsentUntrustedIssuerError(f"consent {cid} {e}") from e
 
-    # 4. Validity at `at`: not_before <= at < not_after.
+    # 4. Validity at `at`: not_before <= at < not_after, issued by then, and only while the
+    #    signing chain is valid: issued_at is the signer's own word (no trusted timestamp),
+    #    so a key past its certificate's end could otherwise sign "in the past" for ever.
     validity = artifact.validity
     if at < validity.not_before:
         raise ConsentNotYetValidError(
             f"consent {cid} is not yet valid: valid from {format_time(validity.not_before)}, "
             f"checked at {format_time(at)}"
         )
+    if artifact.issued_at > at + MAX_CLOCK_SKEW:
+        raise ConsentNotYetValidError(
+            f"consent {cid} says it was issued at {format_time(artifact.issued_at)}, after "
+            f"the time checked ({format_time(at)}; {MAX_CLOCK_SKEW.total_seconds() / 60:g} "
+            "minutes of clock difference are allowed): it did not exist yet"
+        )
+    chain_end = artifact.envelope.chain_end(anchor)
     if at >= validity.not_after:
         raise ConsentExpiredError(
             f"consent {cid} expired at {format_time(validity.not_after)}, "
             f"checked at {format_time(at)}"
         )
+    if at >= chain_end:
+        raise ConsentExpiredError(
+            f"consent {cid} is valid only while the certificate chain that signed it is, "
+            f"which ended at {format_time(chain_end)} (the artifact says until "
+            f"{format_time(validity.not_after)}; it carries no trusted timestamp), "
+            f"checked at {format_time(at)}"
+        )
 
     # 5. Not revoked at `at`: the local registry, then every signed list given (each must
     #    verify; a list counts only for the same organisation under the same root).
-    sources = _check_revocations(artifact, registry, revocation_lists, trust, anchor.fingerprint,
-                                 at)
+    sources = _check_revocations(artifact, registry, recorded, revocation_lists, trust,
+                                 anchor.fingerprint, at)
 
     # 6. Scope: purpose, language (RFC 4647 basic filtering, "*" = any), channel.
     scope = artifact.scope
@@ -229,7 +261,7 @@ def _verify(
         languages=scope.languages,
         channels=scope.channels,
         not_before=validity.not_before,
-        not_after=validity.not_after,
+        not_after=min(validity.not_after, chain_end),
         issued_at=artifact.issued_at,
         issuer_organisation=artifact.issuer.organisation,
         operator=artifact.issuer.operator,
@@ -246,14 +278,24 @@ def _verify(
 def _check_revocations(
     artifact: ConsentArtifact,
     registry: Registry | None,
+    recorded: str | None,
     revocation_lists: Sequence[RevocationListSource],
     trust: TrustStore,
     anchor_sha256: str,
     at: dt.datetime,
 ) -> tuple[str, ...]:
+    """``recorded``: the SHA-256 of the artifact ``registry`` holds under this id."""
     cid = artifact.consent_id
     sources: list[str] = []
     if registry is not None:
+        if recorded is not None and recorded != artifact.sha256:
+            # re-signed under a recorded id (another face, scope or subject): not what was
+            # issued; the audit and the C2PA binding would otherwise name the recorded one
+            raise ConsentUntrustedIssuerError(
+                f"consent {cid}: the registry holds another artifact under this consent id "
+                f"(SHA-256 {recorded[:16]}…, this one {artifact.sha256[:16]}…): a second "
+                "artifact under a recorded consent id is refused"
+            )
         revocation = find_revocation(registry, cid)
         if revocation is not None and revocation.revoked_at <= at:
             raise ConsentRevokedError(

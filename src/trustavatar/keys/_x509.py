@@ -18,7 +18,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 #: id-kp-documentSigning (RFC 9336)
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
+#: c2pa-kp-claimSigning (C2PA 2.x) and Microsoft's C2PA signing purpose: c2pa-rs accepts both
+C2PA_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+MS_C2PA_SIGNING = x509.ObjectIdentifier("1.3.6.1.4.1.311.76.59.1.9")
+#: What our signing leaves carry.
 SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING)
+#: The extended key usages that make a certificate a signer of trustavatar documents
+#: (consent artifacts, revocation lists, checkpoints, audit signatures): one of them must be
+#: present. They are the content-signing purposes c2pa-rs accepts; its timeStamping and
+#: OCSPSigning are for time-stamp and OCSP responders, not for signing documents, and
+#: serverAuth / clientAuth (TLS) are not signing purposes at all.
+ACCEPTED_SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING, C2PA_SIGNING, MS_C2PA_SIGNING)
 
 
 #: Longest organisation or common name X.509 allows (RFC 5280 upper bounds).
@@ -111,6 +121,12 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def chain_to_pem(chain: Sequence[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+
+
+def organisations(cert: x509.Certificate) -> tuple[str, ...]:
+    """Every organisation (O) attribute of the certificate's subject, in order."""
+    return tuple(str(a.value)
+                 for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
 
 
 def common_name(cert: x509.Certificate) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["Anchor", "TrustStore", "validate_chain"]
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -19,13 +20,20 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar._time import require_aware
 from trustavatar.errors import InputError, UntrustedChainError
 from trustavatar.home import Home
-from trustavatar.keys._x509 import DOCUMENT_SIGNING, chain_to_pem, common_name, fingerprint
+from trustavatar.keys._x509 import (
+    ACCEPTED_SIGNER_EKUS,
+    DOCUMENT_SIGNING,
+    chain_to_pem,
+    common_name,
+    fingerprint,
+    organisations,
+)
 
 #: The trust URI c2pa-rs records for our anchors.
 TRUST_URI = "urn:trustavatar:trust:signers:v1"
@@ -40,6 +48,9 @@ class Anchor:
     certificate: x509.Certificate
     label: str
     path: Path | None = None
+    #: organisations the user accepts this root to certify besides the one it names itself
+    #: (a certification authority's root: ``keys trust add ROOT --organisation NAME``)
+    vouched: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -49,10 +60,21 @@ class Anchor:
     def subject(self) -> str:
         return self.certificate.subject.rfc4514_string()
 
+    @property
+    def organisations(self) -> tuple[str, ...]:
+        """The organisations this anchor speaks for: those its root certificate names (O),
+        and those the user accepted it for when trusting it (:attr:`vouched`). A document
+        signed under it must come from one of them: trusting a partner's root lets the
+        partner sign as the partner, not as anyone else (not as us)."""
+        own = organisations(self.certificate)
+        return (*own, *(o for o in self.vouched if o not in own))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "label": self.label,
             "subject": self.subject,
+            "organisations": list(self.organisations),
+            "vouched": list(self.vouched),
             "sha256": self.fingerprint,
             "not_after": self.certificate.not_valid_after_utc.isoformat(),
             "path": str(self.path) if self.path else None,
@@ -69,6 +91,44 @@ def load_pem_certificates(data: bytes, *, source: str) -> list[x509.Certificate]
     except ValueError as e:
         raise InputError(f"{source} holds no readable PEM certificate") from e
     return certs
+
+
+def _vouched_path(anchor_path: Path) -> Path:
+    """Where the organisations an anchor is accepted for are kept: beside its PEM file."""
+    return anchor_path.with_suffix(".organisations.json")
+
+
+def _checked_organisations(names: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise InputError("organisations must be a sequence of names, not one string")
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise InputError(f"an organisation name is 1 to 64 characters, got {name!r}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise InputError(f"organisation name {name!r} holds control characters")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _read_vouched(anchor_path: Path) -> tuple[str, ...]:
+    path = _vouched_path(anchor_path)
+    if not path.exists():
+        return ()
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(names, list):
+            raise ValueError("not a list")
+        return _checked_organisations(names)
+    except (OSError, ValueError, InputError) as e:
+        raise InputError(f"{path} is not a list of organisation names ({e}): fix or remove "
+                         "it") from e
+
+
+def _write_vouched(anchor_path: Path, names: Sequence[str]) -> None:
+    atomic_write_bytes(_vouched_path(anchor_path),
+                       json.dumps(list(names), ensure_ascii=False).encode(), mode=0o644)
 
 
 @dataclass(frozen=True)
@@ -88,8 +148,9 @@ class TrustStore:
                     raise InputError(f"the trust anchor {p} is not a file (a folder? move it "
                                      "out of the trust folder)")
                 label = p.stem.split("-", 1)[1] if "-" in p.stem else p.stem
+                vouched = _read_vouched(p)
                 for cert in load_pem_certificates(p.read_bytes(), source=str(p)):
-                    anchors.append(Anchor(cert, label, p))
+                    anchors.append(Anchor(cert, label, p, vouched))
         return cls(tuple(anchors), home)
 
     @classmethod
@@ -98,11 +159,14 @@ class TrustStore:
         return cls(tuple(Anchor(c, common_name(c)) for c in certificates))
 
     def add(
-        self, pem: bytes, *, label: str, source: str = "certificate"
+        self, pem: bytes, *, label: str, source: str = "certificate",
+        organisations: Sequence[str] = (),
     ) -> tuple[TrustStore, Anchor]:
         """Persist a root certificate as an anchor; returns the new store and the anchor.
         A root that is trusted already is not added twice: its anchor is returned as it
-        is (compare the store's anchors before and after to tell)."""
+        is (compare the store's anchors before and after to tell), with ``organisations``
+        added to those it is accepted for. ``organisations``: names this root may certify
+        besides its own (a certification authority's root, which names the authority)."""
         if self.home is None:
             raise InputError("this trust store is not backed by a trustavatar home")
         if len(label) > MAX_LABEL:
@@ -112,14 +176,23 @@ class TrustStore:
             raise InputError(f"{source} must hold exactly one certificate, found {len(certs)}")
         cert = certs[0]
         _require_ca(cert, source)
+        wanted = _checked_organisations(organisations)
         for existing in self.anchors:
             if existing.fingerprint == fingerprint(cert):
-                return self, existing
+                more = tuple(o for o in wanted if o not in existing.vouched)
+                if not more or existing.path is None:
+                    return self, existing
+                updated = dataclasses.replace(existing, vouched=(*existing.vouched, *more))
+                _write_vouched(existing.path, updated.vouched)
+                rest = tuple(a for a in self.anchors if a.fingerprint != existing.fingerprint)
+                return TrustStore((*rest, updated), self.home), updated
         safe = re.sub(r"[^A-Za-z0-9_-]+", "_", label).strip("_") or "root"
         self.home.ensure()
         path = self.home.trust_dir / f"{fingerprint(cert)[:16]}-{safe}.pem"
+        if wanted:
+            _write_vouched(path, wanted)
         atomic_write_bytes(path, chain_to_pem([cert]), mode=0o644)
-        anchor = Anchor(cert, safe, path)
+        anchor = Anchor(cert, safe, path, wanted)
         others = tuple(a for a in self.anchors if a.fingerprint != anchor.fingerprint)
         return TrustStore((*others, anchor), self.home), anchor
 
@@ -147,6 +220,7 @@ class TrustStore:
         for anchor in found:  # the same root kept in more than one file
             if anchor.path is not None:
                 anchor.path.unlink(missing_ok=True)
+                _vouched_path(anchor.path).unlink(missing_ok=True)
         rest = tuple(a for a in self.anchors if a.fingerprint != gone.fingerprint)
         return TrustStore(rest, self.home), gone
 
@@ -200,10 +274,17 @@ def validate_chain(
 ) -> Anchor:
     """Check that ``chain`` (leaf first) leads to one of ``trust``'s anchors at time ``at``.
 
-    Steps: (1) the leaf is an end-entity signing certificate (not a CA, digitalSignature);
-    (2) every certificate is valid at ``at``; (3) each is signed by the next, ending at a
-    trust anchor (an anchor may also appear in the chain itself). Returns the anchor or
-    raises :class:`~trustavatar.errors.UntrustedChainError`, also for certificates that
+    Steps: (1) the leaf is an end-entity signing certificate: not a CA (no basicConstraints
+    CA:TRUE, no keyCertSign), KeyUsage present with digitalSignature, ExtendedKeyUsage
+    present with one of :data:`~trustavatar.keys._x509.ACCEPTED_SIGNER_EKUS`;
+    (2) ``chain`` is exactly a certification path: each certificate after the leaf issued
+    the one before it, none is listed twice, and it ends at a trust anchor or at a
+    certificate an anchor issued (nothing after the anchor, nothing unused); (3) every
+    certificate, the anchor included, is valid at ``at``; (4) every issuer is a CA
+    (basicConstraints CA:TRUE; keyCertSign when it has a KeyUsage) whose pathLenConstraint
+    allows the intermediates below it; (5) no certificate of the path has a critical
+    extension that is not checked here. Returns the anchor or raises
+    :class:`~trustavatar.errors.UntrustedChainError`, also for certificates that
     cryptography cannot read (odd encodings, unsupported keys).
     """
     require_aware(at, "at")  # a naive time is the caller's mistake, not a bad certificate
@@ -215,6 +296,79 @@ def validate_chain(
         raise UntrustedChainError("unreadable certificate in the chain") from e
 
 
+#: Critical extensions this module checks (RFC 5280 4.2: a certificate with any other
+#: critical extension must be refused). Subject alternative names and certificate
+#: policies are accepted as information: no name or policy is asked for.
+_HANDLED_CRITICAL = frozenset({
+    ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
+    ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.CERTIFICATE_POLICIES,
+})
+
+
+def _no_unknown_critical(cert: x509.Certificate, role: str) -> None:
+    for ext in cert.extensions:
+        if ext.critical and ext.oid not in _HANDLED_CRITICAL:
+            name = getattr(ext.oid, "_name", None) or ext.oid.dotted_string
+            raise UntrustedChainError(
+                f"{role} certificate {common_name(cert)!r} has a critical extension this "
+                f"verifier does not process ({name}, {ext.oid.dotted_string})")
+
+
+def _extension(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> object | None:
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_end_entity(leaf: x509.Certificate) -> None:
+    """The signer profile (what ``keys init`` makes and C2PA asks for): an end-entity
+    certificate that may sign documents."""
+    bc = _extension(leaf, x509.BasicConstraints)
+    if isinstance(bc, x509.BasicConstraints) and bc.ca:
+        raise UntrustedChainError("the signing certificate is a CA certificate")
+    _no_unknown_critical(leaf, "signing")
+    ku = _extension(leaf, x509.KeyUsage)
+    if not isinstance(ku, x509.KeyUsage):
+        raise UntrustedChainError("the signing certificate has no KeyUsage extension "
+                                  "(digitalSignature is required)")
+    if not ku.digital_signature:
+        raise UntrustedChainError("the signing certificate lacks the digitalSignature usage")
+    if ku.key_cert_sign:
+        raise UntrustedChainError("the signing certificate may sign certificates "
+                                  "(keyCertSign): it is not an end-entity certificate")
+    wanted = ", ".join(getattr(o, "_name", o.dotted_string) for o in ACCEPTED_SIGNER_EKUS)
+    eku = _extension(leaf, x509.ExtendedKeyUsage)
+    if not isinstance(eku, x509.ExtendedKeyUsage):
+        raise UntrustedChainError(f"the signing certificate has no ExtendedKeyUsage "
+                                  f"extension (one of {wanted} is required)")
+    if not any(oid in ACCEPTED_SIGNER_EKUS for oid in eku):
+        have = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku) or "none"
+        raise UntrustedChainError(f"the signing certificate's ExtendedKeyUsage ({have}) "
+                                  f"allows none of {wanted}")
+
+
+def _check_issuer(cert: x509.Certificate, below: Sequence[x509.Certificate], role: str) -> None:
+    """``cert`` issued the path's certificate below it; ``below``: the intermediate CAs
+    between it and the leaf (the leaf excluded)."""
+    bc = _extension(cert, x509.BasicConstraints)
+    if not isinstance(bc, x509.BasicConstraints) or not bc.ca:
+        raise UntrustedChainError(f"{role} {common_name(cert)!r} is not a CA certificate "
+                                  "(basicConstraints CA:TRUE missing)")
+    ku = _extension(cert, x509.KeyUsage)
+    if isinstance(ku, x509.KeyUsage) and not ku.key_cert_sign:
+        raise UntrustedChainError(f"{role} {common_name(cert)!r} may not sign certificates "
+                                  "(its KeyUsage lacks keyCertSign)")
+    _no_unknown_critical(cert, role)
+    if bc.path_length is not None:
+        # RFC 5280 4.2.1.9: self-issued intermediates do not count
+        count = sum(1 for c in below if c.issuer != c.subject)
+        if count > bc.path_length:
+            raise UntrustedChainError(
+                f"{role} {common_name(cert)!r} allows {bc.path_length} intermediate CA "
+                f"certificate(s) below it (pathLenConstraint); the chain has {count}")
+
+
 def _validate_chain(
     chain: Sequence[x509.Certificate], *, trust: TrustStore, at: dt.datetime
 ) -> Anchor:
@@ -222,37 +376,38 @@ def _validate_chain(
         raise UntrustedChainError("no certificate chain")
     leaf = chain[0]
     # 1. end-entity profile
-    try:
-        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if bc.ca:
-            raise UntrustedChainError("the signing certificate is a CA certificate")
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        ku = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not ku.digital_signature:
-            raise UntrustedChainError("the signing certificate lacks the digitalSignature usage")
-    except x509.ExtensionNotFound:
-        pass
+    _check_end_entity(leaf)
+    # 2. the chain lists a path, each certificate once
+    if len({fingerprint(c) for c in chain}) != len(chain):
+        raise UntrustedChainError("the certificate chain lists the same certificate twice")
     anchors = {a.fingerprint: a for a in trust.anchors}
-    # 2 + 3. walk up the chain
-    current = leaf
-    _valid_at(current, at, "signing")
-    rest = list(chain[1:])
-    for _ in range(len(chain) + 1):
-        if fingerprint(current) in anchors:
-            return anchors[fingerprint(current)]
+    for i, cert in enumerate(chain):
+        intermediates = chain[1:i]
+        anchor = anchors.get(fingerprint(cert))
+        if anchor is not None:  # the path reached a trust anchor listed in the chain
+            if i + 1 < len(chain):
+                raise UntrustedChainError(
+                    f"the certificate chain goes on after the trusted root "
+                    f"{common_name(cert)!r}: it must end there")
+            _valid_at(cert, at, "root" if i else "signing")
+            if i:
+                _check_issuer(cert, intermediates, "root")
+            return anchor
+        _valid_at(cert, at, "signing" if i == 0 else "intermediate")
+        if i:
+            _check_issuer(cert, intermediates, "intermediate")
+        if i + 1 < len(chain):
+            if not _issued_by(cert, chain[i + 1]):
+                raise UntrustedChainError(
+                    f"certificate {i + 1} of the chain ({common_name(chain[i + 1])!r}) did "
+                    f"not issue certificate {i} ({common_name(cert)!r}): the chain must "
+                    "list the signing certificate, then each issuer in turn, and nothing else")
+            continue
         for anchor in trust.anchors:
-            if _issued_by(current, anchor.certificate):
+            if _issued_by(cert, anchor.certificate):
                 _valid_at(anchor.certificate, at, "root")
+                _check_issuer(anchor.certificate, chain[1:], "root")
                 return anchor
-        parent = next((c for c in rest if _issued_by(current, c)), None)
-        if parent is None:
-            break
-        _require_ca(parent, f"intermediate {common_name(parent)!r}")
-        _valid_at(parent, at, "intermediate")
-        rest.remove(parent)
-        current = parent
     raise UntrustedChainError(
         f"signer {common_name(leaf)!r} (issued by {leaf.issuer.rfc4514_string()}) "
         "does not chain to a trusted root"

@@ -11,7 +11,9 @@ on disk and returns an :class:`AuditReport`:
   declaration, consent binding matching the ledger), the watermark (present, payload equal
   to the ledger's), the file still the one generated (SHA-256);
 - what needs action (consent revoked after the video was made, expired consent for a video
-  still on disk, a missing, modified or unmarked output, a broken ledger);
+  still on disk, a video generated under an artifact other than the one recorded for its
+  consent id, quality checks that failed and were kept with ``--qa report``, a missing,
+  modified or unmarked output, a broken ledger);
 - an EU AI Act Article 50 transparency checklist filled from that evidence.
 
 :func:`write_audit` writes ``AUDIT.html``, ``AUDIT.json`` (RFC 8785 canonical JSON) and
@@ -94,8 +96,11 @@ class AuditReport:
 # --- building ---------------------------------------------------------------------------
 
 
-def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str | None
-                  ) -> dict[str, Any]:
+def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str | None,
+                  artifact_sha256: str | None = None) -> dict[str, Any]:
+    """The consent of one ledger row as the registry holds it. ``artifact_sha256``: the
+    artifact the row was generated under (the ledger's); ``artifact_matches`` says whether
+    it is the one recorded for the consent id (None when not given)."""
     if record is None:
         return {"found": False, "status_now": "not-in-registry"}
     status_now = record.status(at)
@@ -115,6 +120,10 @@ def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str
         "revoked_at": format_time(record.revocation.revoked_at) if record.revocation else None,
         "scope": {"purpose": in_scope_purpose, "language": in_scope_language,
                   "language_generated": language},
+        "artifact_sha256": record.artifact_sha256,
+        "artifact_used_sha256": artifact_sha256,
+        "artifact_matches": (None if artifact_sha256 is None
+                             else artifact_sha256 == record.artifact_sha256),
     }
 
 
@@ -138,7 +147,9 @@ def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
                        "ai_generated": rep.ai_generated,
                        "consent_id": rep.consent.consent_id if rep.consent else None,
                        "consent_matches": (rep.consent is not None
-                                           and rep.consent.consent_id == row.entry.consent_id),
+                                           and rep.consent.consent_id == row.entry.consent_id
+                                           and rep.consent.artifact_sha256
+                                           == row.entry.consent_artifact_sha256),
                        "manifest_label": rep.manifest_label}
     except Error as e:
         out["c2pa"] = {"state": "unreadable", "summary": str(e), "ai_generated": None,
@@ -157,11 +168,54 @@ def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
     return out
 
 
-def _actions(consent: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
+def _qa_failure(qa: Mapping[str, Any]) -> str | None:
+    """What a ledger row's quality figures say failed, or None when they passed (or hold no
+    verdict: rows of other writers). ``generate --qa report`` keeps an output whose checks
+    failed; its row records ``passed: 0`` and the figures (``QAReport.figures()``)."""
+    passed = qa.get("passed")
+    if passed is None or (not isinstance(passed, bool) and passed not in (0, 1)):
+        return None
+    if passed:
+        return None
+    from trustavatar.generator.qa import (
+        IDENTITY_FRAME_MAX,
+        IDENTITY_MEDIAN_MAX,
+        SYNC_MAX_OFFSET,
+        SYNC_MIN_CORRELATION,
+    )
+
+    def number(key: str) -> float | None:
+        v = qa.get(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    found = []
+    median, worst = number("identity_median"), number("identity_max")
+    offset, corr = number("sync_offset_frames"), number("sync_correlation")
+    if median is not None and median > IDENTITY_MEDIAN_MAX:
+        found.append(f"identity drifted (median distance {median:.3f} > {IDENTITY_MEDIAN_MAX})")
+    if worst is not None and worst > IDENTITY_FRAME_MAX:
+        found.append(f"identity drifted in a frame (distance {worst:.3f} > {IDENTITY_FRAME_MAX})")
+    if offset is not None and abs(offset) > SYNC_MAX_OFFSET:
+        found.append(f"lip sync off by {offset:g} frames (at most {SYNC_MAX_OFFSET})")
+    if corr is not None and corr < SYNC_MIN_CORRELATION:
+        found.append(f"lip sync correlation {corr:.2f} < {SYNC_MIN_CORRELATION}")
+    return ("the quality checks failed when the video was made (kept with --qa report): "
+            + ("; ".join(found) if found else "see the ledger row's qa figures")
+            + ": review it before it is used")
+
+
+def _actions(consent: Mapping[str, Any], f: Mapping[str, Any],
+             qa: Mapping[str, Any] | None = None) -> list[str]:
     why = []
     if not consent.get("found"):
         why.append("its consent record is not in the registry")
     else:
+        if consent.get("artifact_matches") is False:
+            why.append(
+                "the video was generated under an artifact that is not the one recorded for "
+                f"this consent id (ledger SHA-256 {str(consent['artifact_used_sha256'])[:16]}…, "
+                f"registry {str(consent['artifact_sha256'])[:16]}…): the consent shown is not "
+                "the one it was made under; find that artifact and who issued it")
         if consent["status_now"] == "revoked":
             after = consent["status_at_generation"] != "revoked"
             why.append("consent was revoked " + ("after the video was generated: take it "
@@ -192,6 +246,9 @@ def _actions(consent: Mapping[str, Any], f: Mapping[str, Any]) -> list[str]:
         wm = f.get("watermark")
         if wm is not None and not wm.get("present"):
             why.append("no watermark found in the output")
+    failed_qa = None if qa is None else _qa_failure(qa)
+    if failed_qa is not None:
+        why.append(failed_qa)
     return why
 
 
@@ -211,10 +268,13 @@ def _checklist(videos: list[dict[str, Any]], ledger_ok: bool, watermarks_checked
     wm = share(lambda v: bool((v["file"].get("watermark") or {}).get("present"))) \
         if watermarks_checked else ("not checked", "watermarks were not read (--no-watermark)")
     bound = share(lambda v: bool((v["file"].get("c2pa") or {}).get("consent_matches")))
+    def had_consent(v: dict[str, Any]) -> bool:  # the recorded artifact, valid then
+        c = v["consent"]
+        return c.get("status_at_generation") == "valid" and c.get("artifact_matches") is not False
+
     consented = ("n/a", "no generation recorded") if not videos else (
-        "yes" if all(v["consent"].get("status_at_generation") == "valid" for v in videos)
-        else "no",
-        f"{sum(v['consent'].get('status_at_generation') == 'valid' for v in videos)} of "
+        "yes" if all(had_consent(v) for v in videos) else "no",
+        f"{sum(had_consent(v) for v in videos)} of "
         f"{len(videos)} generations had valid consent when made")
     return [
         {"item": "Art. 50(2): synthetic video marked in a machine-readable format and "
@@ -275,9 +335,10 @@ def build_audit(home: Home | str | os.PathLike[str] | None = None, *,
                 record = consents.get(row.entry.consent_id)
                 language = row.entry.qa.get("language")
                 consent = _consent_view(record, now, row.created_at,
-                                        language if isinstance(language, str) else None)
+                                        language if isinstance(language, str) else None,
+                                        row.entry.consent_artifact_sha256)
                 f = _file_view(Path(row.entry.output_path), row, trust, check_watermark)
-                why = _actions(consent, f)
+                why = _actions(consent, f, row.entry.qa)
                 if row.seq in bad_rows:
                     why.insert(0, "this ledger row is part of a broken chain")
                 videos.append({

@@ -1,0 +1,68 @@
+"""A certification authority's root names the authority, not the organisations it certifies:
+trusting it for them is said explicitly (``keys trust add ROOT --organisation NAME``)."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from tests.clitools import invoke
+from tests.keys.pki import certificate, new_key, root
+
+from trustavatar import consent
+from trustavatar.errors import ConsentUntrustedIssuerError
+from trustavatar.face import sample_portrait_path
+from trustavatar.home import Home
+from trustavatar.keys import Keystore, TrustStore
+from trustavatar.keys._x509 import chain_to_pem
+
+
+def _ca_issued_home(tmp_path) -> tuple[Home, x509.Certificate]:
+    ca_key, leaf_key = new_key(), new_key()
+    ca = root(ca_key, "Example Trust Services")
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    leaf = certificate(leaf_key, issuer=(ca, ca_key), org="Studio", cn="Studio signer",
+                       extra=[(aki, False)])
+    home = Home.resolve(tmp_path / "home")
+    Keystore.import_identity(home, chain_pem=chain_to_pem([leaf, ca]), key_pem=leaf_key
+                             .private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return home, ca
+
+
+def test_a_ca_issued_identity_signs_once_its_root_is_trusted_for_the_studio(tmp_path,
+                                                                              capsys):
+    home, ca = _ca_issued_home(tmp_path)
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(chain_to_pem([ca]))
+    assert invoke(capsys, "--home", home.root, "keys", "trust", "add", ca_pem).code == 0
+    release = tmp_path / "release.txt"
+    release.write_text("signed release")
+    artifact = consent.issue(Keystore.open(home).signing_key(), portrait=sample_portrait_path(),
+                             display_name="Sample", evidence=consent.Evidence
+                             .operator_attestation(release))
+    with pytest.raises(ConsentUntrustedIssuerError, match="--organisation NAME"):
+        consent.verify(artifact.raw, trust=TrustStore.from_home(home), home=home)
+    r = invoke(capsys, "--home", home.root, "keys", "trust", "add", ca_pem, "--organisation",
+               "Studio", "--json")
+    assert r.code == 0 and r.json()["anchor"]["vouched"] == ["Studio"]
+    grant = consent.verify(artifact.raw, trust=TrustStore.from_home(home), home=home)
+    assert grant.consent_id == artifact.consent_id
+    # the authority speaks for the studio, not for anyone it might certify
+    assert TrustStore.from_home(home).anchors[0].organisations == ("Example Trust Services",
+                                                                   "Studio")
+    TrustStore.from_home(home).remove("ca")  # the file beside it goes with it
+    assert not list(home.trust_dir.iterdir())
+
+
+def test_a_damaged_list_of_organisations_is_named(tmp_path, capsys):
+    home, ca = _ca_issued_home(tmp_path)
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(chain_to_pem([ca]))
+    assert invoke(capsys, "--home", home.root, "keys", "trust", "add", ca_pem,
+                  "--organisation", "Studio").code == 0
+    (sidecar,) = home.trust_dir.glob("*.organisations.json")
+    sidecar.write_text('{"not": "a list"}')
+    r = invoke(capsys, "--home", home.root, "keys", "trust", "list")
+    assert r.code == 2 and "is not a list of organisation names" in r.err
