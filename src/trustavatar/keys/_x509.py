@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustavatar._display import has_control_characters
+from trustavatar.errors import InputError
+
 #: id-kp-documentSigning (RFC 9336)
 DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
@@ -33,6 +36,23 @@ ACCEPTED_SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING, C2PA_SIGNING, MS_C2P
 
 #: Longest organisation or common name X.509 allows (RFC 5280 upper bounds).
 MAX_NAME_CHARS = 64
+
+
+def organisation_name(name: object) -> str:
+    """``name`` as an organisation name (O) for a certificate or a trust anchor, stripped:
+    :class:`InputError` unless it is 1 to :data:`MAX_NAME_CHARS` characters with no control
+    characters (it ends up in every document signed under it)."""
+    if not isinstance(name, str):
+        raise InputError(f"the organisation name must be a string, got {type(name).__name__}")
+    name = name.strip()
+    if not name:
+        raise InputError("the organisation name must not be empty")
+    if has_control_characters(name):
+        raise InputError("the organisation name must not contain control characters")
+    if len(name) > MAX_NAME_CHARS:
+        raise InputError(f"the organisation name is at most {MAX_NAME_CHARS} characters "
+                         f"(an X.509 limit); this one has {len(name)}")
+    return name
 
 
 def _name(organisation: str, common_name: str) -> x509.Name:

@@ -259,17 +259,7 @@ class Keystore:
         """
         home = Home.resolve(home)
         passphrase = _passphrase(passphrase)
-        if not isinstance(organisation, str):
-            raise InputError(f"the organisation name must be a string, got "
-                             f"{type(organisation).__name__}")
-        organisation = organisation.strip()
-        if not organisation:
-            raise InputError("the organisation name must not be empty")
-        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in organisation):
-            raise InputError("the organisation name must not contain control characters")
-        if len(organisation) > _x509.MAX_NAME_CHARS:
-            raise InputError(f"the organisation name is at most {_x509.MAX_NAME_CHARS} characters "
-                             f"(an X.509 limit); this one has {len(organisation)}")
+        organisation = _x509.organisation_name(organisation)
         for name, days in (("leaf_days", leaf_days), ("root_days", root_days)):
             if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 36500:
                 raise InputError(f"{name} must be a whole number of days from 1 to 36500, "

@@ -32,6 +32,7 @@ from trustavatar.keys._x509 import (
     chain_to_pem,
     common_name,
     fingerprint,
+    organisation_name,
     organisations,
 )
 
@@ -103,10 +104,7 @@ def _checked_organisations(names: Sequence[str]) -> tuple[str, ...]:
         raise InputError("organisations must be a sequence of names, not one string")
     out: list[str] = []
     for name in names:
-        if not isinstance(name, str) or not name.strip() or len(name) > 64:
-            raise InputError(f"an organisation name is 1 to 64 characters, got {name!r}")
-        if any(ord(c) < 32 or ord(c) == 127 for c in name):
-            raise InputError(f"organisation name {name!r} holds control characters")
+        name = organisation_name(name)
         if name not in out:
             out.append(name)
     return tuple(out)
