@@ -4,24 +4,17 @@ track, so the sync analyzer never ran on them and their rows measured the rest a
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-COMMON = Path(__file__).resolve().parents[2] / "detector" / "_common.py"
+from tests.workbench import load_script
 
 
 def _common():
-    spec = importlib.util.spec_from_file_location("detector_common", COMMON)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["detector_common"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("detector/_common.py", "detector_common")
 
 
 def _clip(path: Path, seconds: float = 2.0) -> None:

@@ -204,6 +204,16 @@ def _face_video(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
+def _dub_refused(studio: Studio, tmp_path: Path, face: Path, error: type[Exception],
+                 match: str) -> None:
+    """Dubbing ``face`` fails with ``error`` (``match``), and nothing is written."""
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(error, match=match):
+        generate(face=face, consent=studio.consent, out=out,
+                 script="One, two, three, four, five, six.", home=studio.home)
+    _nothing_written(studio, out, before)
+
+
 def test_a_few_frames_of_someone_else_between_the_checked_ones_are_found(studio, photo_video,
                                                                          tmp_path):
     """The frames a dub compared with the subject were predictable (one a second, the
@@ -215,12 +225,8 @@ def test_a_few_frames_of_someone_else_between_the_checked_ones_are_found(studio,
     with Image.open(write_second_person(tmp_path)) as im:
         other = np.asarray(im.convert("RGB").resize((256, 256)))
     frames = [other if 15 <= i < 18 else f for i, f in enumerate(subject)]
-    face = _face_video(tmp_path / "flash.mp4", frames)
-    out, before = tmp_path / "o.mp4", studio.ledger_rows()
-    with pytest.raises(ConsentIdentityError, match=r"frame 15 of flash.mp4 shows someone other"):
-        generate(face=face, consent=studio.consent, out=out,
-                 script="One, two, three, four, five, six.", home=studio.home)
-    _nothing_written(studio, out, before)
+    _dub_refused(studio, tmp_path, _face_video(tmp_path / "flash.mp4", frames),
+                 ConsentIdentityError, r"frame 15 of flash.mp4 shows someone other")
 
 
 def test_a_face_video_too_small_to_check_throughout_is_refused(studio, photo_video, tmp_path):
@@ -232,12 +238,8 @@ def test_a_face_video_too_small_to_check_throughout_is_refused(studio, photo_vid
 
     small = [cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA)
              for f in list(iter_frames(photo_video.output))[:50]]
-    face = _face_video(tmp_path / "small.mp4", small)
-    out, before = tmp_path / "o.mp4", studio.ledger_rows()
-    with pytest.raises(FaceTrackingError, match=r"small.mp4 is \d+ px tall .* at least 90 px"):
-        generate(face=face, consent=studio.consent, out=out,
-                 script="One, two, three.", home=studio.home)
-    _nothing_written(studio, out, before)
+    _dub_refused(studio, tmp_path, _face_video(tmp_path / "small.mp4", small),
+                 FaceTrackingError, r"small.mp4 is \d+ px tall .* at least 90 px")
 
 
 def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_video,

@@ -3,24 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "reports" / "make_samples.py"
+from tests.workbench import load_script
 
 
 @pytest.fixture(scope="module")
 def make_samples() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reports_make_samples", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reports_make_samples"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("reports/make_samples.py", "reports_make_samples")
 
 
 def test_a_folder_it_did_not_make_is_refused_and_kept(tmp_path, capsys, make_samples) -> None:
