@@ -233,8 +233,10 @@ class Envelope:
     def verify_signature(self, *, allow_high_s: bool = False) -> None:
         """Check the signature over JCS(payload) with the signing certificate's key.
 
-        An ECDSA signature must be low-S unless ``allow_high_s``: only for bytes known to be
-        the ones issued (a registry recorded them) by a signer older than the low-S rule.
+        An ECDSA signature must be low-S unless ``allow_high_s``: for consent artifacts,
+        which are identified by their bytes, only bytes known to be the ones issued (a
+        registry recorded them) by a signer older than the low-S rule; documents identified
+        by their content (revocation lists, checkpoints, audit signatures) allow it.
         Raises :class:`EnvelopeSignatureError`; the message says little on purpose.
         """
         if self.alg not in SUPPORTED_ALGORITHMS:

@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from trustavatar import consent
+from trustavatar._time import format_time
 from trustavatar.consent.store import artifact_bytes, get_consent, record_consent
 from trustavatar.errors import ConsentNotFoundError, InputError, RegistryError
 from trustavatar.registry import MIGRATIONS, Migration, Registry
@@ -197,3 +198,33 @@ def test_of_revocations_made_at_once_exactly_one_says_it_revoked(artifact, tmp_p
     assert sorted(made) == [False] * 5 + [True]
     with Registry.open(path) as reg:
         assert consent.revoke_once(reg, artifact.consent_id, reason="again")[1] is False
+
+
+def test_the_registry_status_ends_with_the_signing_certificate(tmp_path, monkeypatch) -> None:
+    """An artifact issued before validity was capped at the signing chain's end says a
+    later not_after; verify() refuses it after the chain's end, and the registry's status
+    (consent list, the audit, provenance verify) must say expired then too."""
+    from trustavatar import _envelope
+    from trustavatar.errors import ConsentExpiredError
+    from trustavatar.face import sample_portrait_path
+    from trustavatar.home import Home
+    from trustavatar.keys import Keystore
+
+    home = Home.resolve(tmp_path / "h")
+    ks = Keystore.create(home, organisation="Org", leaf_days=2)
+    monkeypatch.setattr(_envelope, "_within_signer_validity", lambda p, c: p)  # no cap
+    release = tmp_path / "r.txt"
+    release.write_text("release")
+    with Registry.for_home(home) as reg:
+        artifact = consent.issue(ks.signing_key(), portrait=sample_portrait_path(),
+                                 display_name="S", registry=reg,
+                                 evidence=consent.Evidence.operator_attestation(release))
+    monkeypatch.undo()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    with Registry.for_home(home) as reg:
+        record = get_consent(reg, artifact.consent_id)
+        assert record.not_after > later  # what the artifact says
+        assert record.ends_at < later and record.status(later) == "expired"
+        assert record.to_dict(at=later)["valid_until"] == format_time(record.ends_at)
+        with pytest.raises(ConsentExpiredError):
+            consent.verify(artifact.raw, registry=reg, trust=ks.trust_store(), at=later)

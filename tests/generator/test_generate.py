@@ -59,6 +59,7 @@ def test_photo_mode_output_is_signed_bound_watermarked_and_ledgered(studio, phot
     assert rows and rows[0].entry.manifest_label == r.manifest_label
     assert rows[0].entry.output_sha256 == r.output_sha256
     assert rows[0].entry.qa["language"] == "en"  # asked as "EN": tags are case-blind
+    assert rows[0].entry.qa["failures"] == [] and rows[0].entry.qa["passed"] == 1
     assert r.qa.identity_median is not None and r.qa.identity_median <= 0.25
     assert r.qa.sync_offset_frames is not None and abs(r.qa.sync_offset_frames) <= 1
     # each stage's time: the steps one after another within the total; rendering (one

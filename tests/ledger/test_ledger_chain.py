@@ -467,3 +467,24 @@ def test_rows_with_odd_numbers_anywhere_are_all_edits(registry, fill, attacker) 
     report = verify_ledger(registry)
     assert kinds(report) == [(5, "edited")], report.problems
     assert "stored as 'extra'" in report.problems[0].detail
+
+
+def test_a_checkpoint_signed_before_the_low_s_rule_still_verifies(
+    registry, fill, signing_key, trust
+) -> None:
+    """Before signatures were made low-S, about half were high-S: a checkpoint kept
+    off-machine then read as forged (exit 3). Only consent artifacts, identified by their
+    bytes, need one byte form."""
+    import rfc8785
+    from tests.keys.pki import P256_N, b64url, from_b64url
+
+    fill(2)
+    checkpoint = export_head(registry, signing_key, at=signing_now())
+    envelope = json.loads(checkpoint)
+    raw = from_b64url(envelope["signature"]["value"])
+    s = int.from_bytes(raw[32:], "big")
+    envelope["signature"]["value"] = b64url(raw[:32] + (P256_N - s).to_bytes(32, "big"))
+    high_s = rfc8785.dumps(envelope)
+    assert high_s != checkpoint
+    report = verify_ledger(registry, checkpoint=high_s, trust=trust)
+    assert report.ok and report.checkpoint is not None and report.checkpoint.seq == 2

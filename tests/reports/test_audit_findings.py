@@ -98,3 +98,8 @@ def test_quality_checks_kept_with_qa_report_need_action(studio) -> None:
     assert "kept with --qa report" in drifted
     off = next(w for w in videos["gen-3"]["needs_action"] if QA_FAILED in w)
     assert "lip sync off by 3 frames" in off and "correlation 0.21 < 0.5" in off
+    # rows that record the QA's own failures show them as decided then
+    _row(studio, 5, artifact_sha256=sha, qa={**PASSED_QA, "passed": 0, "failures": [
+        "no face recognisable in 3 of 8 checked output frames (first: 12)"]})
+    recorded = next(w for w in _videos(studio)["gen-5"]["needs_action"] if QA_FAILED in w)
+    assert "no face recognisable in 3 of 8 checked output frames" in recorded

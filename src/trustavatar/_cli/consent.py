@@ -117,7 +117,7 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
         con.print(f"  subject: {record.subject_name}")
         con.print(f"  purposes: {', '.join(record.purposes)}; languages: "
                   f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}")
-        con.print(f"  valid {format_time(record.not_before)} to {format_time(record.not_after)}")
+        con.print(f"  valid {format_time(record.not_before)} to {format_time(record.ends_at)}")
         con.print("  the artifact holds a face embedding (biometric data): share it only "
                   "with those who verify consent")
 
@@ -263,7 +263,7 @@ def list_() -> int:
             con.print("no consents recorded (issue one with 'trustavatar consent issue')")
         for r in records:
             con.print(f"{r.consent_id}  {r.status(now):<13}  {r.subject_name}  "
-                      f"{format_time(r.not_before)} to {format_time(r.not_after)}  "
+                      f"{format_time(r.not_before)} to {format_time(r.ends_at)}  "
                       f"purposes: {', '.join(r.purposes)}")
 
     emit({"ok": True, "checked_at": format_time(now),

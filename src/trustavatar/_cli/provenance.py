@@ -189,7 +189,7 @@ def consent_status(home: Home, binding: pv.ConsentBinding) -> dict[str, Any]:
     matches = record.artifact_sha256 == binding.artifact_sha256
     out |= {"in_registry": True, "status": status, "artifact_matches": matches,
             "not_before": format_time(record.not_before),
-            "not_after": format_time(record.not_after),
+            "not_after": format_time(record.ends_at),
             "revoked_at": (format_time(record.revocation.revoked_at)
                            if record.revocation is not None else None)}
     words = {"valid": f"valid (until {out['not_after']})",

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Final, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._display import has_control_characters
 from trustavatar._envelope import signer_organisation
 from trustavatar._files import read_input, refuse_document_as_path
 from trustavatar._time import format_time, parse_time, to_second, utc_now
@@ -99,8 +100,11 @@ def load_revocation_list(source: RevocationListSource, *, trust: TrustStore) -> 
         name = f"revocation list {Path(source).name}"
     rl = _parse(data, source=name)
     try:
+        # high-S allowed: a list is not identified by its bytes, and lists signed before
+        # the low-S rule (about half) must keep verifying
         anchor = rl.envelope.check_signer(trust=trust, at=rl.issued_at,
-                                          organisation=rl.issuer_organisation)
+                                          organisation=rl.issuer_organisation,
+                                          allow_high_s=True)
     except _envelope.EnvelopeSignatureError as e:
         raise ConsentRevocationListError(f"{name}: {e}") from e
     except UntrustedChainError as e:
@@ -130,6 +134,6 @@ def _parse(data: bytes, *, source: str) -> RevocationList:
     except ValueError as e:  # an impossible date that matched the pattern
         raise ConsentRevocationListError(f"malformed {source}: invalid time") from e
     organisation = payload["issuer"]["organisation"]
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in organisation):
+    if has_control_characters(organisation):  # C0, DEL and C1: the one rule
         raise ConsentRevocationListError(f"malformed {source}: control characters in issuer")
     return RevocationList(organisation, issued_at, MappingProxyType(revoked), envelope)

@@ -17,12 +17,14 @@ __all__ = [
     "revoke_once",
 ]
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from trustavatar._envelope import signing_chain_end
 from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.artifact import ConsentArtifact, parse_artifact
@@ -68,6 +70,17 @@ class ConsentRecord:
     evidence_method: str
     artifact_sha256: str
     revocation: Revocation | None
+    #: when the artifact's signing certificate chain stops being valid (None: not known)
+    signed_until: dt.datetime | None = None
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        """The end of validity in effect: ``not_after``, or the signing chain's end when
+        that comes first (as :func:`~trustavatar.consent.verify` decides; artifacts issued
+        before their validity was capped at the chain's end say a later ``not_after``)."""
+        if self.signed_until is None:
+            return self.not_after
+        return min(self.not_after, self.signed_until)
 
     def status(self, at: dt.datetime) -> ConsentStatus:
         """The state at ``at`` as the registry sees it (no signature check)."""
@@ -75,7 +88,7 @@ class ConsentRecord:
             return "revoked"
         if at < self.not_before:
             return "not-yet-valid"
-        if at >= self.not_after:
+        if at >= self.ends_at:
             return "expired"
         return "valid"
 
@@ -88,6 +101,7 @@ class ConsentRecord:
             "issued_at": format_time(self.issued_at),
             "not_before": format_time(self.not_before),
             "not_after": format_time(self.not_after),
+            "valid_until": format_time(self.ends_at),
             "purposes": list(self.purposes),
             "languages": list(self.languages),
             "channels": list(self.channels),
@@ -132,16 +146,25 @@ def _record(row: sqlite3.Row) -> ConsentRecord:
         )
     except (ValueError, TypeError) as e:
         raise RegistryError(f"the registry row for consent {row['consent_id']} is damaged") from e
-    problem = _disagreement(record, row["artifact"])
-    if problem is not None:
-        raise RegistryError(f"the registry row for consent {row['consent_id']} is damaged: "
+    parsed = _stored_artifact(record, row["artifact"])
+    return dataclasses.replace(record,
+                               signed_until=signing_chain_end(parsed.envelope.chain))
+
+
+def _stored_artifact(record: ConsentRecord, artifact: object) -> ConsentArtifact:
+    """The row's stored artifact, the signed original; :class:`RegistryError` when the
+    row's columns (which lists and checks read) differ from it: a row edited in the
+    database."""
+    problem = _disagreement(record, artifact)
+    if isinstance(problem, str):
+        raise RegistryError(f"the registry row for consent {record.consent_id} is damaged: "
                             f"{problem}")
-    return record
+    return problem
 
 
-def _disagreement(record: ConsentRecord, artifact: object) -> str | None:
-    """What in a row's columns (which lists and checks read) differs from its stored
-    artifact, the signed original: a row edited in the database."""
+def _disagreement(record: ConsentRecord, artifact: object) -> str | ConsentArtifact:
+    """What in a row's columns differs from its stored artifact, or the parsed artifact
+    when nothing does."""
     if not isinstance(artifact, bytes) or sha256_bytes(artifact) != record.artifact_sha256:
         return "its stored artifact does not match its SHA-256"
     try:
@@ -158,7 +181,7 @@ def _disagreement(record: ConsentRecord, artifact: object) -> str | None:
              record.evidence_method)
     if expected != found:
         return "its columns differ from its stored artifact"
-    return None
+    return parsed
 
 
 def record_consent(

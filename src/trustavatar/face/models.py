@@ -33,6 +33,7 @@ __all__ = [
 import contextlib
 import functools
 import importlib.util
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any, Final
 import platformdirs
 
 from trustavatar._atomic import atomic_output
-from trustavatar._files import sha256_file
+from trustavatar._files import sha256_bytes
 from trustavatar.errors import FaceError, InputError
 from trustavatar.face.resnet import FaceResNet, load_face_resnet
 
@@ -117,8 +118,12 @@ def frontal_face_detector(dlib: Any) -> Any:
     path = detector_cache_path(version)
     if known is not None and path.is_file():
         with contextlib.suppress(OSError, RuntimeError):
-            if sha256_file(path) == known:
-                return dlib.fhog_object_detector(str(path))
+            data = path.read_bytes()  # read once: the file could change between check and load
+            if sha256_bytes(data) == known:
+                with tempfile.TemporaryDirectory(prefix="trustavatar-") as private:
+                    copy = Path(private) / "detector.svm"
+                    copy.write_bytes(data)
+                    return dlib.fhog_object_detector(str(copy))
         # damaged or replaced: written anew below
     detector = dlib.get_frontal_face_detector()
     if known is None:

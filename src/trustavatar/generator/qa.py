@@ -83,10 +83,13 @@ class QAReport:
                            "sync_min_correlation": SYNC_MIN_CORRELATION}
         return d
 
-    def figures(self) -> dict[str, float | int | None]:
+    def figures(self) -> dict[str, Any]:
+        """What the ledger row records: the figures, the verdict and the failures as they
+        were decided (an audit shows them as recorded, not judged again by today's rules)."""
         return {"identity_median": self.identity_median, "identity_max": self.identity_max,
                 "sync_offset_frames": self.sync_offset_frames,
-                "sync_correlation": self.sync_correlation, "passed": int(self.passed)}
+                "sync_correlation": self.sync_correlation, "passed": int(self.passed),
+                "failures": list(self.failures)}
 
 
 #: frames are upscaled to at least this shorter side before embedding (dlib's recogniser

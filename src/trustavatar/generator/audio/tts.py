@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 import ctypes
+import re
 import threading
 import xml.parsers.expat
 from dataclasses import dataclass, field
@@ -441,10 +442,16 @@ def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
         raise ScriptInputError(f"{name} {value} is outside espeak-ng's range {lo}..{hi}")
 
 
+#: What SSML attributes may not hold (names or values): a language or voice choice.
+_SSML_SWITCH = re.compile(r"lang|name|voice", re.IGNORECASE)
+
+
 def _check_ssml(text: str, language: str) -> None:
     """Well-formed XML, a ``<speak>`` root, no DTD (no entity expansion), and no change of
     language: every ``xml:lang`` is ``language`` or a refinement of it (``en-gb`` under
-    ``en``), and ``<voice>`` takes no ``name`` (espeak-ng's voice names are languages).
+    ``en``), and no other attribute names or holds a language or voice (``<voice name>``:
+    espeak-ng's voice names are languages; its own parser finds ``xml:lang=`` even inside
+    another attribute's value).
     The script's language is what a consent's scope is checked against; an SSML switch to
     another language passed the consent gate as ``language``."""
     root: list[str] = []
@@ -454,16 +461,21 @@ def _check_ssml(text: str, language: str) -> None:
     def start(name: str, attrs: dict[str, str]) -> None:
         if not root:
             root.append(name)
+        for key, value in attrs.items():
+            # espeak-ng finds attributes by scanning a tag's raw text: "xml:lang=" or
+            # "name=" written inside another attribute's value switched the language too
+            if "=" in value or _SSML_SWITCH.search(value) or (
+                    key != "xml:lang" and _SSML_SWITCH.search(key)):
+                raise ScriptInputError(
+                    f"SSML attribute {key}={value!r} on <{name}> is not accepted: attributes "
+                    "may not name a language or voice (it can switch the language past the "
+                    "consent check); give the language and voice as options instead")
         tag = attrs.get("xml:lang")
         if tag is not None and not (tag.lower() == base or tag.lower().startswith(base + "-")):
             raise ScriptInputError(
                 f"the SSML switches the language to {tag!r} (xml:lang on <{name}>), but the "
                 f"script is spoken in {language!r}, the language the consent is checked for: "
                 "give that language as the script's language instead")
-        if name == "voice" and ("name" in attrs or "languages" in attrs):
-            raise ScriptInputError(
-                "SSML <voice> may not choose a voice by name or language (it can switch the "
-                "language past the consent check): choose the voice with the voice option")
 
     def doctype(*_args: object) -> None:
         raise ScriptInputError("SSML must not contain a DOCTYPE")
