@@ -214,3 +214,130 @@ def test_a_json_file_that_appears_during_the_scan_is_kept_and_the_scan_is_not_lo
     r = invoke(capsys, *home_args, "scan", "--json", out, "--analyzer", "frequency",
                clips["noface"], "--force")
     assert r.code == 0 and json.loads(out.read_text())["results"]
+
+
+def _avif(path, size: int = 64):
+    """An AVIF photo (one AV1 still in an ``ftyp avif`` file): Pillow's AVIF plugin, else
+    PyAV's AVIF muxer; ``None`` where this machine can make neither."""
+    import io
+
+    import av
+    import numpy as np
+    from PIL import Image, features
+
+    rgb = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    if features.check("avif"):
+        Image.fromarray(rgb).save(path, "AVIF")
+        return path
+    for codec in ("libsvtav1", "libaom-av1", "librav1e", "av1"):
+        try:
+            buf = io.BytesIO()
+            with av.open(buf, "w", format="avif") as c:
+                s = c.add_stream(codec, rate=1)
+                s.width = s.height = size
+                s.pix_fmt = "yuv420p"
+                for packet in [*s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")),
+                               *s.encode()]:
+                    c.mux(packet)
+        except (av.FFmpegError, ValueError):
+            continue
+        path.write_bytes(buf.getvalue())
+        return path
+    return None
+
+
+def _one_frame_mp4(path, size: int = 64):
+    """An MP4 whose one video stream holds a single frame (a still in a video container)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((size, size, 3), np.uint8), format="rgb24")
+        for packet in [*s.encode(frame), *s.encode()]:
+            c.mux(packet)
+    return path
+
+
+#: a CI log in colour (pytest --color=yes): ESC [ ... m around the words
+_COLOUR_LOG = (b"\x1b[1m\x1b[34m==== test session starts ====\x1b[0m\n"
+               + b"".join(b"tests/test_%d.py::test_case \x1b[32mPASSED\x1b[0m\n" % i
+                          for i in range(400))
+               + b"\x1b]8;;https://ci.example/job\x07job\x1b]8;;\x07 \x1b(B\x1b[K\xe2\x9c\x93\n")
+
+
+def test_photos_and_colour_logs_in_a_folder_are_skipped_not_scanned(capsys, tmp_path, clips,
+                                                                    home_args):
+    # AVIF/HEIC photos open in FFmpeg's mov demuxer as a one-frame "video", a .txt with
+    # ANSI codes in its tty demuxer as ANSI art: none is a video to scan
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "upload_noext").write_bytes(clips["noface"].read_bytes())  # a real video
+    avif = _avif(folder / "IMG_0001.avif")
+    if avif is not None:
+        data = avif.read_bytes()
+        assert data[4:12] == b"ftypavif"
+        # the same bytes as a HEIC (brand heic), and as an MP4 brand (one frame: a still)
+        (folder / "IMG_0002.heic").write_bytes(data[:8] + b"heic" + data[12:])
+        (folder / "still_isom").write_bytes(data[:8] + b"isom" + data[12:])
+    _one_frame_mp4(tmp_path / "one.mp4")
+    (folder / "poster").write_bytes((tmp_path / "one.mp4").read_bytes())
+    (folder / "ci.log").write_bytes(_COLOUR_LOG)
+    (folder / "colored.txt").write_bytes(_COLOUR_LOG)
+    # not UTF-8 (a Latin-1 'é'), so not text by its bytes: FFmpeg's tty demuxer takes it
+    (folder / "latin1.txt").write_bytes(_COLOUR_LOG.replace(b"session", b"s\xe9ance"))
+    (folder / "report.pdf").write_bytes(b"%PDF-1.7\n" + b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    r = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer", "provenance", folder)
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert [x["path"] for x in doc["results"]] == [str(folder / "upload_noext")]
+    assert doc["errors"] == []
+    skipped = {x["path"].removeprefix(str(folder) + "/"): x["reason"] for x in doc["skipped"]}
+    assert skipped["ci.log"] == skipped["colored.txt"] == "not a video: text"
+    assert skipped["latin1.txt"].startswith("not a video: text (FFmpeg's tty demuxer")
+    assert skipped["poster"].startswith("not a video: a still image (one frame")
+    assert skipped["report.pdf"] == "not a video: a PDF document"
+    if avif is not None:
+        assert skipped["IMG_0001.avif"] == "not a video: an AVIF image (ftyp brand 'avif')"
+        assert skipped["IMG_0002.heic"] == "not a video: a HEIC image (ftyp brand 'heic')"
+        assert skipped["still_isom"].startswith("not a video: a still image (one frame")
+    assert doc["summary"]["skipped"] == len(skipped) == len(list(folder.iterdir())) - 1
+    for name in skipped:
+        assert f"trustavatar: skipped {folder / name}: " in r.err
+
+
+def test_text_with_ansi_codes_is_text_and_ffmpeg_s_picture_formats_are_not_videos():
+    # the rules on what the classifier reads (bytes; FFmpeg's format and stream facts),
+    # whatever encoders this machine has
+    from types import SimpleNamespace
+
+    assert scan_cli._is_text(_COLOUR_LOG[:4096])
+    assert scan_cli._is_text(b"done\n" * 818 + b"\x1b[3")  # a code cut by the block's end
+    assert not scan_cli._is_text(b"\x1b[1mtext\x00")  # binary
+    assert not scan_cli._is_text(b"\x1b[1m\x80\x81\x82 more bytes")
+    assert scan_cli._image_brand(b"\0\0\0\x1cftypheix\0\0\0\0mif1heix") == (
+        "a HEIC image (ftyp brand 'heix')")
+    assert scan_cli._image_brand(b"\0\0\0\x1cftypavis\0\0\0\0avismsf1") == (
+        "an animated AVIF image (ftyp brand 'avis')")
+    assert scan_cli._image_brand(b"\0\0\0\x18ftypisom\0\0\0\0isommp41") == ""
+    assert scan_cli._image_brand(b"\0\0\0\x18ftypqt  \0\0\0\0qt  ") == ""
+
+    def container(name, *frames):
+        streams = [SimpleNamespace(frames=n) for n in frames]
+        return SimpleNamespace(format=SimpleNamespace(name=name)), streams
+
+    assert "ANSI art" in scan_cli._not_moving(*container("tty", 0))
+    for name in ("bin", "xbin", "adf", "idf"):
+        assert scan_cli._not_moving(*container(name, 0)).startswith("not a video: text")
+    for name in ("qoi_pipe", "dds_pipe", "j2k_pipe", "ico", "msp", "image2pipe"):
+        assert scan_cli._not_moving(*container(name, 0)).startswith(
+            "not a video: a still image"), name
+    mov = "mov,mp4,m4a,3gp,3g2,mj2"
+    assert "one frame" in scan_cli._not_moving(*container(mov, 1))
+    assert "one frame" in scan_cli._not_moving(*container(mov, 1, 1))  # AVIF with alpha
+    # videos: frames declared, or not declared at all (MKV, fragmented MP4)
+    for name, frames in ((mov, (250,)), (mov, (0,)), ("matroska,webm", (0,)),
+                         ("yuv4mpegpipe", (0,)), ("mpjpeg", (0,)), (mov, (1, 250))):
+        assert scan_cli._not_moving(*container(name, *frames)) == "", (name, frames)

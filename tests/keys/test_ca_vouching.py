@@ -66,3 +66,27 @@ def test_a_damaged_list_of_organisations_is_named(tmp_path, capsys):
     sidecar.write_text('{"not": "a list"}')
     r = invoke(capsys, "--home", home.root, "keys", "trust", "list")
     assert r.code == 2 and "is not a list of organisation names" in r.err
+
+
+def test_adding_a_trusted_root_again_says_so_also_when_it_vouches_for_more(tmp_path, capsys):
+    home, ca = _ca_issued_home(tmp_path)
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(chain_to_pem([ca]))
+    args = ("--home", home.root, "keys", "trust", "add", ca_pem)
+    r = invoke(capsys, *args)
+    assert r.code == 0 and r.out.startswith("trusted: ") and "already" not in r.out
+    # added again: already trusted, now also for the studio (the store adds a vouched name)
+    r = invoke(capsys, *args, "--organisation", "Studio")
+    assert r.code == 0, r.err
+    assert r.out.startswith("already trusted (as ca): ")
+    assert "now also accepted for Studio" in r.out
+    r = invoke(capsys, *args, "--organisation", "Studio", "--organisation", "Branch", "--json")
+    doc = r.json()
+    assert doc["already_trusted"] is True and doc["organisations_added"] == ["Branch"]
+    assert doc["anchor"]["vouched"] == ["Studio", "Branch"]
+    # nothing new: already trusted, nothing said to be added
+    r = invoke(capsys, *args, "--organisation", "Studio")
+    assert r.out.startswith("already trusted (as ca): ") and "now also" not in r.out
+    r = invoke(capsys, *args, "--json")
+    assert r.json()["already_trusted"] is True and r.json()["organisations_added"] == []
+    assert len(TrustStore.from_home(home).anchors) == 1

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
+from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
@@ -65,13 +66,17 @@ def init(organisation: str, valid_days: int, force: bool, passphrase: bytes | No
 @click.option("--key-passphrase-env", metavar="VAR", default=None,
               help="Environment variable with the passphrase of the given key file.")
 @click.option("--org", "organisation", default=None,
-              help="Organisation name (default: from the certificate).")
+              help="The organisation the certificate must name (its one O attribute, which "
+                   "every signed document names): a check, refused when it differs. "
+                   "Default: the certificate's.")
 @click.option("--force", is_flag=True, help="Retire an existing identity instead of refusing.")
 @passphrase_option
 @json_option
 def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
             organisation: str | None, force: bool, passphrase: bytes | None) -> int:
-    """Use a CA-issued signing certificate and key (stored encrypted with --passphrase-env)."""
+    """Use a CA-issued signing certificate and key (stored encrypted with --passphrase-env).
+    The certificate must name exactly one organisation (O); the chain file lists it first,
+    then each issuer in turn."""
     st = state()
     key_pass = (read_passphrase(key_passphrase_env, "--key-passphrase-env")
                 if key_passphrase_env else None)
@@ -81,9 +86,16 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
         key_passphrase=key_pass, passphrase=passphrase, organisation=organisation, force=force,
     )
 
+    # A root speaks for the organisations it names itself: a certification authority's
+    # root (which names the authority) is trusted for the identity's with --organisation.
+    org = ks.identity.organisation
+    hint = "trustavatar keys trust add ROOT.pem"
+    if org not in ks.identity.root_organisations:
+        hint += ' --organisation "' + org.translate({ord(c): "\\" + c for c in '\\"$`'}) + '"'
+
     def human(con: Console) -> None:
         _show(ks, con, "imported signing identity")
-        con.print("  (trust its root with 'trustavatar keys trust add ROOT.pem')")
+        con.print(Text(f"  (trust its root with: {hint})"))
 
     emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict()}, human)
     return ExitCode.OK
@@ -124,15 +136,28 @@ def trust_add(root: str, label: str | None, organisations: tuple[str, ...]) -> i
     organisation the root names, or one given with --organisation."""
     st = state()
     before = TrustStore.from_home(st.home)
-    after, anchor = before.add(
+    _, anchor = before.add(
         read_input(root, max_bytes=_MAX_PEM, what="root certificate"),
         label=label or Path(root).stem[:MAX_LABEL], source=root,
         organisations=organisations,
     )
-    already = after is before
-    verb = f"already trusted (as {anchor.label})" if already else "trusted"
-    emit({"ok": True, "already_trusted": already, "anchor": anchor.to_dict()},
-         lambda con: con.print(f"{verb}: {anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"))
+    # trusted already when the home held this root before (by its SHA-256): the store
+    # add returns is a new one also when it only accepted the root for more organisations
+    previous = next((a for a in before.anchors if a.fingerprint == anchor.fingerprint), None)
+    added = ([o for o in anchor.vouched if o not in previous.vouched] if previous is not None
+             else [])
+    text = f"{anchor.subject} (sha256 {anchor.fingerprint[:16]}…)"
+    if previous is None:
+        text = f"trusted: {text}"
+    else:
+        text = f"already trusted (as {anchor.label}): {text}"
+        if added:
+            text += "; now also accepted for " + ", ".join(added)
+    result: dict[str, object] = {"ok": True, "already_trusted": previous is not None,
+                                 "anchor": anchor.to_dict()}
+    if previous is not None:
+        result["organisations_added"] = added
+    emit(result, lambda con: con.print(Text(visible(text))))
     return ExitCode.OK
 
 

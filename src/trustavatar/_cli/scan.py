@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -15,6 +16,9 @@ from trustavatar._atomic import atomic_write_bytes, check_writable, write_beside
 from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
 from trustavatar._display import visible
 from trustavatar.errors import ExitCode
+
+if TYPE_CHECKING:
+    import av
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
                             ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv"})
@@ -33,9 +37,10 @@ Folders: every file in them is considered, whatever its name. A file named as a
 video (.mp4, .mov, .mkv, ...) is scanned; any other file is scanned when its
 content is a video (FFmpeg's container probe, nothing decoded), and also when it
 starts like a video container that FFmpeg cannot open (a cut-off upload: reported
-as an input that failed). The rest (images, text, audio, hidden junk) are listed
-as skipped, on stderr and under "skipped" in --json, and do not change the exit
-code; a folder with no video at all counts as an input that could not be scanned.
+as an input that failed). The rest (images, AVIF/HEIC photos and other one-frame
+stills included; text, logs with colour codes included; audio; hidden junk) are
+listed as skipped, on stderr and under "skipped" in --json, and do not change the
+exit code; a folder with no video at all counts as an input that could not be scanned.
 A file named on the command line is always scanned, whatever its name.
 
 \b
@@ -76,7 +81,19 @@ def _looks_like_a_container(head: bytes) -> bool:
     return head.startswith(_CONTAINER_MAGIC)
 
 
+#: ANSI/VT100 escape sequences: a CI log's colours, cursor moves, window titles, links
+_ANSI_ESCAPE = re.compile(r"""\x1b(?:
+      \[[0-?]*[ -/]*[@-~]              # CSI: colours (ESC [ 1 ; 31 m), cursor moves
+    | \][^\x07\x1b]*(?:\x07|\x1b\\)    # OSC: window title, hyperlink
+    | [ -/]*[0-~]                     # the others: ESC ( B, ESC 7, ESC =
+    )""", re.VERBOSE)
+#: one cut by the end of the block read
+_ANSI_ESCAPE_CUT = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?|[ -/]*)\Z")
+
+
 def _is_text(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) is text: UTF-8 of printable characters and
+    white space, ANSI escape sequences allowed (a CI log in colour is text, not a video)."""
     if b"\0" in head:
         return False
     try:
@@ -85,17 +102,65 @@ def _is_text(head: bytes) -> bool:
         if e.start < len(head) - 3:
             return False
         text = head[:e.start].decode("utf-8")
+    if "\x1b" in text:
+        text = _ANSI_ESCAPE_CUT.sub("", _ANSI_ESCAPE.sub("", text))
     return all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
+
+
+#: FFmpeg demuxers that show text as a "video" (ANSI art, BBS art): never a video
+_TEXT_FORMATS = frozenset(("tty", "bin", "xbin", "adf", "idf"))
+#: FFmpeg demuxers of still images beyond :data:`trustavatar.video_io.IMAGE_FORMATS`
+#: (any ``*_pipe`` is one too: dds_pipe, j2k_pipe, qoi_pipe, ...; yuv4mpegpipe is video)
+_MORE_IMAGE_FORMATS = frozenset(("image2pipe", "ico", "msp", "alias_pix", "brender_pix",
+                                 "fits", "txd"))
+#: ISO base media brands (an ``ftyp`` box's major brand) of HEIF images: AVIF, HEIC, and
+#: their image sequences (an animated AVIF, a HEIF burst), never a video to scan
+_IMAGE_BRANDS = {b"avif": "an AVIF image", b"avis": "an animated AVIF image",
+                 b"heic": "a HEIC image", b"heix": "a HEIC image", b"heim": "a HEIC image",
+                 b"heis": "a HEIC image", b"hevm": "a HEIF image sequence",
+                 b"hevs": "a HEIF image sequence", b"hevx": "a HEIF image sequence",
+                 b"mif1": "a HEIF image", b"mif2": "a HEIF image",
+                 b"msf1": "a HEIF image sequence", b"avci": "a HEIF image",
+                 b"avcs": "a HEIF image sequence", b"jpeg": "a HEIF image"}
+
+
+def _image_brand(head: bytes) -> str:
+    """What ``head`` is when it starts with an ``ftyp`` box whose major brand is a HEIF
+    image's (AVIF, HEIC): FFmpeg's mov demuxer opens one as a one-frame video. ``""``
+    for anything else."""
+    if head[4:8] != b"ftyp":
+        return ""
+    brand = head[8:12]
+    what = _IMAGE_BRANDS.get(brand, "")
+    return f"{what} (ftyp brand {brand.decode('ascii')!r})" if what else ""
+
+
+def _not_moving(c: av.container.InputContainer, streams: list[av.video.stream.VideoStream]
+                ) -> str:
+    """Why ``c``, a container FFmpeg opened with video ``streams``, is no video to scan
+    (text shown as ANSI art, a still image), else ``""``."""
+    from trustavatar.video_io import is_still_image
+
+    names = c.format.name.split(",")
+    if not _TEXT_FORMATS.isdisjoint(names):
+        return f"not a video: text (FFmpeg's {c.format.name} demuxer shows it as ANSI art)"
+    if (is_still_image(c) or not _MORE_IMAGE_FORMATS.isdisjoint(names)
+            or any(n.endswith("_pipe") for n in names)):
+        return f"not a video: a still image ({c.format.name})"
+    if streams and all(s.frames == 1 for s in streams):  # 0: not declared (MKV, fragments)
+        return f"not a video: a still image (one frame, {c.format.name})"
+    return ""
 
 
 def classify(path: Path) -> tuple[str, str]:
     """What to do with ``path``, a file found in a folder that is not named as a video:
     ``("scan", "")`` when its content is a video (FFmpeg's container probe of its bytes,
-    the name not looked at, nothing decoded), ``("error", message)`` when it cannot be
-    read, else ``("skip", why)``."""
+    nothing decoded), ``("error", message)`` when it cannot be read, else ``("skip", why)``:
+    images (HEIF photos: AVIF, HEIC; anything FFmpeg opens as a picture or as one frame),
+    text (ANSI colour codes allowed; what FFmpeg would show as ANSI art) and the rest."""
     import av
 
-    from trustavatar.video_io import is_still_image, video_streams
+    from trustavatar.video_io import video_streams
 
     if path.is_symlink() and not path.exists():
         return "skip", "a broken link"
@@ -110,16 +175,22 @@ def classify(path: Path) -> tuple[str, str]:
                 return "skip", "not a video: a JPEG image"
             if head.startswith(b"\x89PNG\r\n\x1a\n") and b"acTL" not in head:  # not APNG
                 return "skip", "not a video: a PNG image"
+            if head.startswith(b"%PDF-"):  # FFmpeg finds the JPEGs in one: an MJPEG "video"
+                return "skip", "not a video: a PDF document"
+            if image := _image_brand(head):
+                return "skip", f"not a video: {image}"
             if _is_text(head):
                 return "skip", "not a video: text"
             f.seek(0)
             try:
-                # a file object: FFmpeg goes by the content alone, not by the name (by its
-                # name alone it would read a .txt as ANSI art)
+                # a file object: FFmpeg goes by the content, not by a suffix it claims;
+                # PyAV still hands it the name, and a .txt with ANSI codes then opens as
+                # ANSI art (tty): those text "videos" are skipped by _not_moving
                 with av.open(f, mode="r", metadata_errors="ignore") as c:
-                    if is_still_image(c):
-                        return "skip", f"not a video: a still image ({c.format.name})"
-                    if not video_streams(c):
+                    streams = video_streams(c)
+                    if why := _not_moving(c, streams):
+                        return "skip", why
+                    if not streams:
                         what = "audio only" if c.streams.audio else "no video stream"
                         return "skip", f"not a video: {what} ({c.format.name})"
                     return "scan", ""

@@ -37,6 +37,7 @@ from typing import Any, Final, Literal, TypeAlias
 from cryptography import x509
 
 from trustavatar import _envelope
+from trustavatar._display import CONTROL_CHARACTERS
 from trustavatar._files import (
     refuse_document_as_path,
     refuse_special_file,
@@ -346,11 +347,20 @@ def parse_artifact(data: bytes) -> ConsentArtifact:
     return _from_payload(envelope)
 
 
+#: The control characters no string of an artifact may hold: C0 and DEL, as the v1
+#: schema's names say. Not C1 (U+0080-U+009F): issuance refuses it
+#: (:func:`trustavatar._display.has_control_characters`, the rule for what is stored), but
+#: it let C1 through before and the v1 schema allows it, so a signed artifact holding one
+#: may be valid, and must stay valid. Where such a name is shown, _display.visible
+#: escapes it.
+_REFUSED_IN_ARTIFACTS: Final = frozenset(c for c in CONTROL_CHARACTERS if c < 0x80)
+
+
 def _no_control_characters(value: Any, where: str = "payload") -> None:
     # JSON Schema patterns run on Python's re, where '$' also matches before a final
     # newline; this closes that gap for every string at once.
     if isinstance(value, str):
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        if any(ord(c) in _REFUSED_IN_ARTIFACTS for c in value):
             raise _malformed(f"at {where}: control characters are not allowed")
     elif isinstance(value, Mapping):
         for k, v in value.items():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
+from trustavatar._display import has_control_characters
 from trustavatar._files import read_input, sha256_bytes
 from trustavatar._time import format_time, later, to_second, utc_now
 from trustavatar.consent.artifact import (
@@ -84,10 +85,12 @@ def issue(
             f"the signing certificate is not valid at {format_time(issued_at)} (valid "
             f"{format_time(cert.not_valid_before_utc)} to {format_time(cert.not_valid_after_utc)})"
         )
-    issuer = Issuer(
-        _envelope.signer_organisation(cert),
-        None if operator is None else _name(operator, "operator"),
-    )
+    organisation = _envelope.signer_organisation(cert)
+    if has_control_characters(organisation):  # a certificate imported before keys refused it
+        raise KeystoreError("the signing certificate's organisation (O) holds control "
+                            "characters: it cannot name the issuer of a consent (import a "
+                            "certificate whose O has none)")
+    issuer = Issuer(organisation, None if operator is None else _name(operator, "operator"))
     scope = Scope(
         purposes=_tokens(purposes, "purpose", _TOKEN),
         languages=_tokens(languages, "language", _LANGUAGE, lower=True),
@@ -140,7 +143,7 @@ def _name(value: str, what: str) -> str:
         raise InputError(f"the {what} must not be empty")
     if len(value) > _MAX_NAME:
         raise InputError(f"the {what} is longer than {_MAX_NAME} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if has_control_characters(value):  # C0, DEL and C1 (U+0085, U+009B): the one rule
         raise InputError(f"the {what} must not contain control characters")
     return value
 

@@ -38,7 +38,11 @@ from trustavatar.errors import (
 )
 from trustavatar.home import Home
 from trustavatar.keys import _x509
-from trustavatar.keys.trust import TrustStore, load_pem_certificates
+from trustavatar.keys.trust import (
+    TrustStore,
+    certification_path_break,
+    load_pem_certificates,
+)
 
 _IDENTITY = "identity.json"
 _CHAIN = "signing-chain.pem"
@@ -124,6 +128,16 @@ class SigningIdentity:
     @property
     def certificate(self) -> x509.Certificate:
         return self.chain[0]
+
+    @property
+    def root_organisations(self) -> tuple[str, ...]:
+        """The organisations (O) the chain's root names: the issuer of the chain's last
+        certificate (the root itself when the chain ends with it). Trusting that root
+        (``keys trust add``) accepts documents from these organisations only; a
+        certification authority's root must be accepted for :attr:`organisation` besides
+        (``--organisation``)."""
+        return tuple(str(a.value) for a in self.chain[-1].issuer.get_attributes_for_oid(
+            x509.NameOID.ORGANIZATION_NAME))
 
     def to_dict(self) -> dict[str, object]:
         leaf = self.certificate
@@ -303,8 +317,12 @@ class Keystore:
         """Use a CA-issued certificate chain (leaf first) and its private key.
 
         The leaf must carry the C2PA signer profile (digitalSignature, EKU
-        emailProtection, AKI/SKI, not a CA). The issuing root is *not* trusted
-        automatically: add it with :meth:`TrustStore.add` if it should be.
+        emailProtection, AKI/SKI, not a CA) and name exactly one organisation (O): the
+        issuer every document it signs names. ``organisation``, when given, must be that
+        O (a check, not a rename). The chain must be a certification path: each
+        certificate the issuer of the one before it, none twice. The issuing root is *not*
+        trusted automatically: add it with :meth:`TrustStore.add` if it should be (with
+        ``organisations=[O]`` when the root names another organisation, a CA's root).
         """
         home = Home.resolve(home)
         passphrase = _passphrase(passphrase)
@@ -325,8 +343,8 @@ class Keystore:
         _check_signer_profile(leaf)
         if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
             raise InputError("the signing certificate is not valid now")
-        org_attrs = leaf.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
-        org = organisation or (str(org_attrs[0].value) if org_attrs else _x509.common_name(leaf))
+        org = _signer_organisation(leaf, organisation)
+        _check_certification_path(chain)
         with _identity_lock(home):
             cls._make_room(home, force=force, now=now)
             return cls._commit(
@@ -404,6 +422,55 @@ def _identity_lock(home: Home) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
+    """The one organisation (O) the signing certificate ``leaf`` names: every document it
+    signs names it as the issuer, and readers take it from that O only. ``wanted`` (``keys
+    import --org``) must be the same name: it cannot change what the documents say."""
+    found = _x509.organisations(leaf)
+    if len(found) != 1:
+        subject = leaf.subject.rfc4514_string()
+        what = ("no organisation (O)" if not found else f"{len(found)} organisations (O): "
+                + ", ".join(repr(o) for o in found))
+        raise InputError(
+            f"the signing certificate names {what} (subject {subject}): trustavatar documents "
+            "name their issuer by the signing certificate's one O attribute, so it could not "
+            "sign them; ask the certification authority for a certificate whose subject has "
+            "exactly one O")
+    org = found[0]
+    try:
+        _x509.organisation_name(org)
+    except InputError as e:
+        raise InputError(f"the signing certificate's organisation (O) cannot name the issuer "
+                         f"of trustavatar documents: {e}") from e
+    if wanted is not None and _x509.organisation_name(wanted) != org.strip():
+        raise InputError(
+            f"the organisation given ({wanted.strip()!r}) is not the one the signing "
+            f"certificate names ({org!r}), which every document it signs names: leave the "
+            "organisation out (--org), or import a certificate issued to the one you meant")
+    return org
+
+
+def _check_certification_path(chain: Sequence[x509.Certificate]) -> None:
+    """The chain file lists a certification path (signed documents carry it as their x5c,
+    which readers accept only as the path): each certificate issued the one before it,
+    none is listed twice."""
+    at = certification_path_break(chain)
+    if at is None:
+        return
+    cert, below = chain[at], chain[at - 1]
+    if _x509.fingerprint(cert) in {_x509.fingerprint(c) for c in chain[:at]}:
+        raise InputError(
+            f"the chain file lists certificate {at + 1} ({_x509.common_name(cert)!r}) twice "
+            "(counting from 1, the signing certificate first): "
+            "list the signing certificate, then each issuer in turn, each once")
+    raise InputError(
+        f"the chain file is not a certification path: certificate {at + 1} "
+        f"({_x509.common_name(cert)!r}) did not issue certificate {at} "
+        f"({_x509.common_name(below)!r}), counting from 1; list the signing certificate "
+        "first, then each issuer in turn (its issuing CA, that CA's issuer, ...), and nothing "
+        "else")
 
 
 def _check_signer_profile(leaf: x509.Certificate) -> None:

@@ -276,12 +276,15 @@ def validate_chain(
     CA:TRUE, no keyCertSign), KeyUsage present with digitalSignature, ExtendedKeyUsage
     present with one of :data:`~trustavatar.keys._x509.ACCEPTED_SIGNER_EKUS`;
     (2) ``chain`` is exactly a certification path: each certificate after the leaf issued
-    the one before it, none is listed twice, and it ends at a trust anchor or at a
-    certificate an anchor issued (nothing after the anchor, nothing unused); (3) every
-    certificate, the anchor included, is valid at ``at``; (4) every issuer is a CA
-    (basicConstraints CA:TRUE; keyCertSign when it has a KeyUsage) whose pathLenConstraint
-    allows the intermediates below it; (5) no certificate of the path has a critical
-    extension that is not checked here. Returns the anchor or raises
+    the one before it, none is listed twice, and it reaches a trust anchor (the first
+    trusted certificate along it) or ends at a certificate an anchor issued; certificates
+    after the anchor (the root above a trusted issuing CA) must go on being the path, each
+    the issuer of the one before, and are not checked further; nothing else may be listed;
+    (3) every certificate up to the anchor, the anchor included, is valid at ``at``;
+    (4) every issuer up to the anchor is a CA (basicConstraints CA:TRUE; keyCertSign when
+    it has a KeyUsage) whose pathLenConstraint allows the intermediates below it; (5) no
+    certificate up to the anchor has a critical extension that is not checked here.
+    Returns the anchor or raises
     :class:`~trustavatar.errors.UntrustedChainError`, also for certificates that
     cryptography cannot read (odd encodings, unsupported keys).
     """
@@ -383,10 +386,7 @@ def _validate_chain(
         intermediates = chain[1:i]
         anchor = anchors.get(fingerprint(cert))
         if anchor is not None:  # the path reached a trust anchor listed in the chain
-            if i + 1 < len(chain):
-                raise UntrustedChainError(
-                    f"the certificate chain goes on after the trusted root "
-                    f"{common_name(cert)!r}: it must end there")
+            _path_beyond_anchor(chain, i)
             _valid_at(cert, at, "root" if i else "signing")
             if i:
                 _check_issuer(cert, intermediates, "root")
@@ -410,6 +410,35 @@ def _validate_chain(
         f"signer {common_name(leaf)!r} (issued by {leaf.issuer.rfc4514_string()}) "
         "does not chain to a trusted root"
     )
+
+
+def _path_beyond_anchor(chain: Sequence[x509.Certificate], i: int) -> None:
+    """``chain[i]`` is the first trust anchor along the path: what the chain lists after it
+    (the rest of the signer's own chain, e.g. the root above a trusted issuing CA) is
+    accepted only while it goes on being the path, each certificate the issuer of the one
+    before it. Trust is decided at the anchor: the certificates above it are not checked
+    further (validity, CA profile)."""
+    for j in range(i + 1, len(chain)):
+        if not _issued_by(chain[j - 1], chain[j]):
+            raise UntrustedChainError(
+                f"the certificate chain goes on after the trusted root "
+                f"{common_name(chain[i])!r} with a certificate that is not part of its path: "
+                f"certificate {j} ({common_name(chain[j])!r}) did not issue certificate "
+                f"{j - 1} ({common_name(chain[j - 1])!r}); the chain must list the signing "
+                "certificate, then each issuer in turn, and nothing else")
+
+
+def certification_path_break(chain: Sequence[x509.Certificate]) -> int | None:
+    """Where ``chain`` (leaf first) stops being a certification path: the index of the
+    first certificate that did not issue the one before it, or that the chain lists
+    twice; ``None`` when each certificate issued the one before it."""
+    seen: set[str] = set()
+    for j, cert in enumerate(chain):
+        digest = fingerprint(cert)
+        if digest in seen or (j and not _issued_by(chain[j - 1], cert)):
+            return j
+        seen.add(digest)
+    return None
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
