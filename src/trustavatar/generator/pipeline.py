@@ -51,6 +51,7 @@ from trustavatar.generator.qa import (
     SYNC_MIN_FRAMES,
     BoxFromMesh,
     QAReport,
+    ReferenceFaces,
     assess,
     frames_to_check,
     identity_embedding,
@@ -578,7 +579,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
             track: MotionTrack, audio16: audio_api.Audio, raw: Path, check_at: list[int],
             qa_reference: FaceEmbedding, boxes: BoxFromMesh | None, subject: FaceEmbedding,
             report: Progress, stages: _Stages, mark: Watermark, meter: Meter
-            ) -> tuple[dict[int, FaceEmbedding], FrameFinisher]:
+            ) -> tuple[dict[int, FaceEmbedding | ReferenceFaces], FrameFinisher]:
     """Render every frame and hand it to a :class:`FrameFinisher` (``mark``, the writer of
     ``raw``, ``meter``); return the identity reference of each frame in ``check_at``, and
     the closed finisher. ``boxes``: in video mode, the source frames in ``check_at`` are
@@ -586,7 +587,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
     output frames (None: the detector finds them)."""
     h, w = reference.shape[:2]
     n = len(track)
-    references: dict[int, FaceEmbedding] = {}
+    references: dict[int, FaceEmbedding | ReferenceFaces] = {}
     wanted = set(check_at)
     with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16,
                      threads=1) as writer, FrameFinisher(mark, writer, meter) as finisher:
@@ -599,7 +600,9 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
 
         if mode == "photo":
             renderer = PhotoRenderer(reference, ref_landmarks)
-            references = {i: qa_reference for i in wanted}
+            if wanted:
+                posed = _at_rest(renderer, qa_reference, boxes)
+                references = dict.fromkeys(wanted, posed)
             for i in range(n):
                 emit(i, renderer.render(_pose(track, i)))
         else:
@@ -650,6 +653,24 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
                     "consenting subject")
     stages.lap("wait_s")  # the last frames, the encoder's flush and the audio track
     return references, finisher
+
+
+def _at_rest(renderer: PhotoRenderer, photo: FaceEmbedding,
+             boxes: BoxFromMesh | None) -> ReferenceFaces | FaceEmbedding:
+    """What photo-mode output frames are compared with: the photo, and the photo rendered
+    at rest with its lips closed (:class:`~.qa.ReferenceFaces`); the photo alone when the
+    rest frame cannot be measured."""
+    rest = renderer.render(MouthPose(gap=0.0))
+    with FaceMesh(video=False) as mesh:
+        landmarks = mesh.detect(rest)
+    if landmarks is None:
+        return photo
+    try:
+        posed = identity_embedding(rest, face_height(landmarks), landmarks=landmarks,
+                                   boxes=boxes)
+    except FaceError:
+        return photo
+    return ReferenceFaces((photo, posed))
 
 
 def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) -> None:
