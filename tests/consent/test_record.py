@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tests.consent.conftest import CLIP_DRAFT, Org
 
@@ -192,3 +193,68 @@ def test_unknown_and_spent_challenges_are_refused(
     assert reserve_attempt(registry, cid, at=at) == 3
     with pytest.raises(ConsentChallengeError, match=r"is spent: 3 rejected clips, at most 3"):
         _record(org, registry, challenge, tmp_path / "x.mp4", faces)
+
+
+def test_someone_else_between_the_spread_frames_fails_identity(
+        org: Org, registry: Registry, challenge: consent.Challenge,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    """Another person reads the code; the subject's photo is shown only at the five spread
+    frames the identity check compared (known from the clip's length): that was recorded as
+    the subject's consent (a red-team review, session 21)."""
+    with pytest.raises(ConsentEvidenceError) as e:
+        _record(org, registry, challenge, consent_clip("spliced"), faces)
+    failures = dict(e.value.report.failures())
+    assert "shows someone else" in failures["identity"], failures
+    spread = e.value.report.identity.distance
+    assert spread is not None and spread <= MATCH_THRESHOLD  # the five alone passed
+
+
+def test_a_watermark_after_an_unmarked_start_is_found(tmp_path: Path) -> None:
+    """Only the first 150 frames were read for a watermark: a still, unmarked start of 6 s
+    hid a generated clip's mark. Every frame is read now, in windows."""
+    from fixtures.consent_clips import portrait_image
+
+    from trustavatar.consent.record import WATERMARK_FRAMES, _read_frames
+    from trustavatar.generator.encode import VideoWriter
+    from trustavatar.watermark import Watermark
+
+    face = portrait_image()
+    marked = Watermark(b"fixture!").apply(face)
+    clip = tmp_path / "late.mp4"
+    n = WATERMARK_FRAMES + 10 + 100
+    with VideoWriter(clip, width=face.shape[1], height=face.shape[0], fps=25.0,
+                     audio=None, crf=20) as writer:
+        for i in range(n):
+            writer.write(face if i < WATERMARK_FRAMES + 10 else marked)
+    frames = _read_frames(clip, 25.0, n)
+    assert frames.watermark is not None and frames.watermark.present
+
+
+def test_a_clip_with_two_audio_streams_is_refused(tmp_path: Path, faces: dict[str, Path],
+                                                  clip_code: str) -> None:
+    """Only the first audio stream was checked, while a player may play another."""
+    import av
+
+    from trustavatar.consent.record import check_clip
+    from trustavatar.errors import InputError
+
+    clip = tmp_path / "two_audio.mp4"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        sounds = [out.add_stream("aac", rate=16000) for _ in range(2)]
+        for s in sounds:
+            s.layout = "mono"
+        for _ in range(10):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8),
+                                                            format="rgb24")))
+        out.mux(video.encode())
+        for s in sounds:
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                               layout="mono")
+            frame.sample_rate = 16000
+            out.mux(s.encode(frame))
+            out.mux(s.encode())
+    with pytest.raises(InputError, match="holds 2 audio streams"):
+        check_clip(clip, code=clip_code, portrait=faces["portrait"])

@@ -48,7 +48,7 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -92,6 +92,7 @@ from trustavatar.errors import (
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
 from trustavatar.face.mesh import FaceCounter, FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
+from trustavatar.generator.identity_watch import IdentityWatch
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
 from trustavatar.video_io import probe
@@ -108,8 +109,14 @@ FACE_COUNT_RATE: Final = 5.0
 MULTI_FACE_FRAMES: Final = 2
 #: Frames are analysed at most this large (longer side, pixels); landmarks are scale-free.
 ANALYSIS_MAX_SIDE: Final = 640
-#: Frames read for the watermark screen.
+#: Frames per window of the watermark screen: every frame is read, in windows of this many,
+#: and a mark in any window fails the clip (a still prefix of 150 frames hid a generated
+#: clip's mark when only the first 150 frames were read).
 WATERMARK_FRAMES: Final = 150
+#: Face crops kept for the identity check beyond the :data:`IDENTITY_FRAMES` (a random frame
+#: each second, and each frame whose face changes from the frame before), at most: a clip
+#: whose face changes more often than this cannot be checked.
+MAX_WATCHED_CROPS: Final = 240
 #: Face crops smaller than this (shorter side) are upscaled before embedding.
 _EMBED_MIN_SIDE: Final = 300
 #: Frames read per second of clip at most (a bound on the work for any timestamps).
@@ -282,6 +289,11 @@ def check_clip(
     if len(info.video_streams) > 1:  # which one would a person reviewing the clip see?
         raise InputError(f"clip {path.name} holds {len(info.video_streams)} video streams; a "
                          "consent clip is one recording with one video stream")
+    audio_streams = _audio_stream_count(path)
+    if audio_streams > 1:  # which one would a person reviewing the clip hear?
+        raise InputError(f"clip {path.name} holds {audio_streams} audio streams; a consent "
+                         "clip is one recording with one audio stream (the first was checked "
+                         "while a player may play another)")
     if info.duration > MAX_CLIP_SECONDS + 1:
         raise InputError(f"clip {path.name} is {info.duration:.1f} s long; at most "
                          f"{MAX_CLIP_SECONDS:g} s is accepted")
@@ -336,9 +348,13 @@ class _Frames:
     times: list[float]  #: each frame's presentation time (s from the stream's start)
     counts: list[int]  #: faces in each counted frame
     crops: dict[int, _Crop]  #: frame index → face crop (full resolution)
-    #: the first :data:`WATERMARK_FRAMES` frames read for a watermark (None: not asked, or
-    #: frames too small to carry one)
+    #: the most suspicious watermark reading over the clip's windows of
+    #: :data:`WATERMARK_FRAMES` frames (None: not asked, or frames too small to carry one)
     watermark: WatermarkReading | None = None
+    #: crops of the frames the identity watch picked (a random one a second, and where the
+    #: face changed), and whether it had to stop picking (:data:`MAX_WATCHED_CROPS`)
+    watched: dict[int, _Crop] = field(default_factory=dict)
+    watch_overflow: bool = False
 
 
 @dataclass(frozen=True)
@@ -361,8 +377,10 @@ def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = Tru
     count_every = max(1, round(fps / FACE_COUNT_RATE)) / fps
     next_count = 0.0
     sampler = _IdentitySampler(fps, estimate)
+    watch = IdentityWatch(estimate or int(MAX_CLIP_SECONDS * fps) + 2, fps)
     out = _Frames([], [], [], {})
     reader = WatermarkReader(max_frames=WATERMARK_FRAMES) if watermark else None
+    readings: list[WatermarkReading] = []
     source = FrameReader(path, max_side=1 << 30)  # full resolution: the crops need it
     decoded = iter(source)
     try:
@@ -374,11 +392,15 @@ def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = Tru
                 if i >= _MAX_FRAMES:
                     raise InputError(f"the clip has more than {_MAX_FRAMES} frames (at most "
                                      f"{_MAX_FRAME_RATE:g} per second are read)")
-                if reader is not None and not reader.full:
+                if reader is not None:
+                    if reader.full:  # the next window
+                        readings.append(reader.reading())
+                        reader = WatermarkReader(max_frames=WATERMARK_FRAMES)
                     try:
                         reader.add(frame)
                     except WatermarkError:
                         reader = None  # too small to carry one
+                        readings.clear()
                 small, scale = _analysis_size(frame)
                 lm = tracker.detect(small)
                 out.landmarks.append(lm)
@@ -388,6 +410,13 @@ def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = Tru
                     next_count = t + count_every
                 if sampler.due(i, t) and lm is not None:
                     sampler.take(_face_crop(frame, (lm / scale).astype(np.float32)))
+                if lm is None:
+                    watch.lost()
+                elif watch.due(i, small, lm) and not out.watch_overflow:
+                    if len(out.watched) >= MAX_WATCHED_CROPS:
+                        out.watch_overflow = True
+                    else:
+                        out.watched[i] = _face_crop(frame, (lm / scale).astype(np.float32))
     except VideoInputError as e:  # nothing decoded (the container itself passed probe())
         raise InputError(f"clip {path.name} has no decodable video frames") from e
     finally:
@@ -395,7 +424,9 @@ def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = Tru
             decoded.close()  # the file, also when a check stopped the reading
     out.crops = sampler.chosen(out.times[-1] + 1.0 / fps)
     if reader is not None and reader.frames:
-        out.watermark = reader.reading()
+        readings.append(reader.reading())
+    if readings:  # the window most like a marked one
+        out.watermark = max(readings, key=lambda r: r.z_score)
     return out
 
 
@@ -489,6 +520,43 @@ def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> _Cro
     return _Crop(crop, face_height(landmarks) * f)
 
 
+def _audio_stream_count(path: Path) -> int:
+    import av
+
+    from trustavatar._files import ffmpeg_path
+
+    try:
+        with av.open(ffmpeg_path(path)) as container:
+            return len(container.streams.audio)
+    except av.FFmpegError as e:  # probe() read it a moment ago
+        raise InputError(f"clip {path.name} cannot be read: {e}") from e
+
+
+def _someone_else(frames: _Frames, reference: FaceEmbedding,
+                  matching: list[FaceEmbedding]) -> str | None:
+    """Whether a frame the identity watch picked shows someone other than the portrait's
+    person: unlike both the portrait and every spread frame that matched it (dlib's
+    distance between frames of one person in low-quality footage reaches 0.6 now and
+    then). The spread frames alone are predictable from the clip's length: another
+    person filmed between them passed (a red-team review, session 21)."""
+    if frames.watch_overflow:
+        return (f"the face changes too often to be checked (more than {MAX_WATCHED_CROPS} "
+                "changes); record one person in one continuous shot")
+    for index, crop in sorted(frames.watched.items()):
+        if index in frames.crops:
+            continue
+        try:
+            found = embed_face(crop.image, face_px=crop.face_px)
+        except FaceError:
+            continue  # a face dlib cannot read: the spread frames decide
+        far = found.distance(reference)
+        if far > MATCH_THRESHOLD and all(found.distance(m) > MATCH_THRESHOLD
+                                         for m in matching):
+            return (f"the face in the clip is not the portrait's: frame {index} shows "
+                    f"someone else (face distance {far:.3f} > threshold {MATCH_THRESHOLD})")
+    return None
+
+
 def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
     failures: list[str] = []
     counts = frames.counts
@@ -499,12 +567,19 @@ def _identity(frames: _Frames, reference: FaceEmbedding) -> IdentityResult:
                         f"frames show more than one); exactly one is required")
     checked: list[int] = []
     distances: list[float] = []
+    matching: list[FaceEmbedding] = []
     for index, crop in sorted(frames.crops.items()):
         try:
-            distances.append(embed_face(crop.image, face_px=crop.face_px).distance(reference))
+            found = embed_face(crop.image, face_px=crop.face_px)
+            distances.append(found.distance(reference))
+            if distances[-1] <= MATCH_THRESHOLD:
+                matching.append(found)
         except FaceError:
             distances.append(float("inf"))
         checked.append(index)
+    other = _someone_else(frames, reference, matching)
+    if other is not None:
+        failures.append(other)
     if not checked:
         failures.append("no face found in the clip to compare with the portrait")
     else:
