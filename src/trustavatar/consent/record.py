@@ -90,9 +90,9 @@ from trustavatar.errors import (
     WatermarkError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, embed_face, load_image
+from trustavatar.face.identity_watch import IdentityWatch
 from trustavatar.face.mesh import FaceCounter, FaceMesh, face_height
 from trustavatar.generator.audio import frame_energy, load_audio
-from trustavatar.generator.identity_watch import IdentityWatch
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry import Registry
 from trustavatar.video_io import probe

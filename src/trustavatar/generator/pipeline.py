@@ -38,12 +38,12 @@ from trustavatar.errors import (
     QualityCheckError,
 )
 from trustavatar.face import MATCH_THRESHOLD, FaceBox, FaceEmbedding, load_image
+from trustavatar.face.identity_watch import UNRECOGNISED_MAX_SHARE, IdentityWatch
 from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator import audio as audio_api
 from trustavatar.generator.deform import MouthPose
 from trustavatar.generator.encode import VideoWriter, check_written
 from trustavatar.generator.finishing import FrameFinisher
-from trustavatar.generator.identity_watch import UNRECOGNISED_MAX_SHARE, IdentityWatch
 from trustavatar.generator.motion import MotionConfig, MotionTrack, plan_motion
 from trustavatar.generator.qa import (
     IDENTITY_MIN_FACE_PX,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trustavatar.generator.identity_watch import IdentityWatch, face_signature
+from trustavatar.face.identity_watch import IdentityWatch, face_signature
 
 BOX = np.array([[40, 30], [90, 30], [40, 100], [90, 100]], np.float32)
 
