@@ -1,8 +1,9 @@
-"""Which frames of a face video a dub compares with the consenting subject.
+"""Which frames of a face video to compare with a person's face, beyond a few chosen ones.
 
-The consent gate compares one frame; the footage after it must show the same person. A dub
-compares, besides the frames its QA checks anyway (one a second and the widest-mouth ones,
-which are predictable from the audio):
+A dub (the generator's video mode) and a recorded consent clip must show one person
+throughout, and the frames they compare anyway are predictable (a dub's QA frames: one a
+second and the widest-mouth ones; a consent clip's five frames spread over its length).
+Both also compare:
 
 - one frame at a random place in every second (drawn per run, so footage cannot be cut to
   show the subject exactly where it will be checked);
