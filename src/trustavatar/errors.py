@@ -40,11 +40,13 @@ __all__ = [
     "KeystoreExistsError",
     "KeystoreLockedError",
     "KeystoreMissingError",
+    "LedgerBrokenError",
     "PassphraseError",
     "ProvenanceError",
     "ProvenanceInputError",
     "ProvenanceVerificationError",
     "QualityCheckError",
+    "RegistryDamagedError",
     "RegistryError",
     "ReportError",
     "ScriptInputError",
@@ -141,6 +143,22 @@ class RegistryError(Error):
 class CheckpointSignatureError(RegistryError):
     """A ledger checkpoint's signature does not verify, or its signer is not trusted or not
     the organisation it names (exit 3, like every failed verification)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class RegistryDamagedError(RegistryError):
+    """The registry's content is gone or damaged: an emptied file, a file that is not (or no
+    longer) an SQLite database, a table that was dropped. Not raised when the file cannot
+    be reached (permissions, a full disk, a lock): that is a plain :class:`RegistryError`.
+    The exit code is the same (1); ``ledger verify`` reports it as a broken chain
+    (:class:`LedgerBrokenError`, 3)."""
+
+
+class LedgerBrokenError(RegistryError):
+    """``ledger verify``: the ledger cannot be read as a chain at all (its table dropped, the
+    registry emptied, cut short or overwritten): the extreme case of rows deleted, so a
+    broken chain (exit 3), not a failed operation."""
 
     exit_code = ExitCode.REJECTED
 

@@ -306,3 +306,20 @@ def test_a_trusted_manifest_confirms_its_watermark_and_a_broken_one_is_named(no_
     assert prov.figures["c2pa_state"] == "invalid" and not prov.decisive
     said = " ".join(prov.reasons)
     assert "does not verify" in said and "signer is not trusted" not in said, said
+
+
+def test_a_look_alike_signer_is_named_in_the_scan(clips, tmp_path):
+    """Another home of the same organisation name signs with our names but not our root:
+    provenance verify said "possible impersonation"; scan's reasons now say it too."""
+    ours = Keystore.create(Home.resolve(tmp_path / "ours"), organisation="Detector Test Org")
+    theirs = Keystore.create(Home.resolve(tmp_path / "theirs"),
+                             organisation="Detector Test Org")
+    signed = tmp_path / "signed.mp4"
+    pv.sign(clips["portrait_mute"], signed, key=theirs.signing_key(),
+            trust=theirs.trust_store())
+    r = scan(signed, trust=ours.trust_store(), home=ours.home, analyzers=["provenance"])
+    prov = r.analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "valid-untrusted" and not prov.decisive
+    assert prov.figures["impersonates"]
+    assert any("possible impersonation" in x for x in r.reasons), r.reasons
+    assert pv.verify(signed, trust=ours.trust_store()).impersonates  # the Python API too

@@ -387,7 +387,7 @@ def test_no_checkpoint_is_signed_over_a_broken_ledger(registry, fill, attacker,
 
 
 def test_unreadable_ledger_raises(registry, fill, attacker) -> None:
-    from trustavatar.registry.db import RegistryDamagedError
+    from trustavatar.errors import RegistryDamagedError
 
     fill(1)
     attacker.run("DROP TABLE generation_ledger")

@@ -23,7 +23,8 @@ from trustavatar.errors import (
     ExitCode,
     InputError,
     KeystoreError,
-    RegistryError,
+    LedgerBrokenError,
+    RegistryDamagedError,
 )
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
@@ -40,17 +41,8 @@ from trustavatar.registry import (
     load_checkpoint,
     verify_ledger,
 )
-from trustavatar.registry.db import RegistryDamagedError
 
 _MAX_CHECKPOINT_BYTES = 64 << 10
-
-
-class LedgerBrokenError(RegistryError):
-    """``ledger verify``: the ledger cannot be read as a chain at all (its table dropped, the
-    registry emptied, cut short or overwritten): the extreme case of rows deleted, so a
-    broken chain (exit 3), not a failed operation."""
-
-    exit_code = ExitCode.REJECTED
 
 
 @click.group("ledger")

@@ -19,6 +19,8 @@ from trustavatar.provenance.model import (
     ProvenanceReport,
     Signer,
     ValidationState,
+    check_signer_names,
+    trusted_names,
 )
 
 #: c2pa validation codes in plain words.
@@ -81,7 +83,9 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     # 4. what the active manifest declares
     label = _text(store.get("active_manifest"))
     active = _obj(_obj(store.get("manifests")).get(label or ""))
-    return _report(p, mime, state, failures, label, active)
+    # 5. an untrusted signer carrying a trusted identity's name is named as a look-alike
+    return check_signer_names(_report(p, mime, state, failures, label, active),
+                              trusted_names(trust))
 
 
 # What a manifest declares is the file's, not c2pa's: any field may have any JSON type.

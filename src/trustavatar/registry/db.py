@@ -7,7 +7,7 @@ created with mode 0600.
 
 from __future__ import annotations
 
-__all__ = ["Registry", "RegistryDamagedError"]
+__all__ = ["Registry"]
 
 import contextlib
 import os
@@ -18,21 +18,13 @@ from types import TracebackType
 from typing import Any
 
 from trustavatar._time import format_time, utc_now
-from trustavatar.errors import RegistryError
+from trustavatar.errors import RegistryDamagedError, RegistryError
 from trustavatar.home import Home
 from trustavatar.registry.migrations import MIGRATIONS, Migration
 
 _BUSY_TIMEOUT_MS = 10_000
 #: SQLite's words for a file whose content is damaged or not a database at all
 _DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-
-
-class RegistryDamagedError(RegistryError):
-    """The registry's content is gone or damaged: an emptied file, a file that is not (or no
-    longer) an SQLite database, a table that was dropped. Not raised when the file cannot
-    be reached (permissions, a full disk, a lock): that is a plain
-    :class:`~trustavatar.errors.RegistryError`. The exit code is the same (1);
-    ``ledger verify`` reports it as a broken chain (3)."""
 
 
 def _unusable(path: Path, e: sqlite3.Error) -> RegistryError:

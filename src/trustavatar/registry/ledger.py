@@ -88,11 +88,12 @@ from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
     CheckpointSignatureError,
     InputError,
+    RegistryDamagedError,
     RegistryError,
     UntrustedChainError,
 )
 from trustavatar.keys import SigningKey, TrustStore
-from trustavatar.registry.db import Registry, RegistryDamagedError
+from trustavatar.registry.db import Registry
 
 #: ``prev_hash`` of row 1: SHA-256 of ``b"trustavatar.generation-ledger.v1"`` (also written
 #: into migration 2's insert trigger; never change it).
@@ -778,7 +779,7 @@ def _broken_link(seen: Sequence[_Seen], i: int, r: _Seen, prev: _Seen | None, sh
 
 
 def _require_ledger_table(registry: Registry) -> None:
-    """Raise :class:`~trustavatar.registry.db.RegistryDamagedError` when the ledger's table
+    """Raise :class:`~trustavatar.errors.RegistryDamagedError` when the ledger's table
     is gone (every row deleted, with the table) or lacks columns (rebuilt by hand)."""
     columns = {str(r[1]) for r in registry.query("PRAGMA table_info(generation_ledger)")}
     if not columns:
@@ -810,7 +811,7 @@ def verify_ledger(
     A broken chain is a result (``ok`` False), not an exception; a row whose number is not
     a whole number is an edited row. Only a registry that cannot be read raises
     :class:`~trustavatar.errors.RegistryError`: a
-    :class:`~trustavatar.registry.db.RegistryDamagedError` when what it holds is gone or
+    :class:`~trustavatar.errors.RegistryDamagedError` when what it holds is gone or
     damaged (the ledger table dropped or rebuilt without its columns, the file emptied, cut
     short or overwritten), which ``ledger verify`` reports as a broken chain.
     """

@@ -171,6 +171,7 @@ class ProvenanceAnalyzer(Analyzer):
             generation_id=report.generation.generation_id if report.generation else None,
             consent_id=report.consent.consent_id if report.consent else None,
             c2pa_failures=[f.code for f in report.failures],
+            impersonates=report.impersonates,
         )
         types = ", ".join(fig["digital_source_types"]) or "no source type"
         if state is pv.ValidationState.TRUSTED and report.generation is not None:
@@ -183,6 +184,10 @@ class ProvenanceAnalyzer(Analyzer):
             why = ("its signer is not trusted" if state is pv.ValidationState.VALID_UNTRUSTED
                    else "the manifest does not verify (the file or the manifest changed "
                    "after signing, or it is malformed)")
+            if report.impersonates is not None:
+                why += (f"; its signer carries the name of the trusted identity "
+                        f"'{report.impersonates}' without its certificate (possible "
+                        "impersonation)")
             self._claim(f"a C2PA manifest that is {state.value} (signer "
                         f"'{report.signer_label}', claimed, not verified) declares the video "
                         f"AI-generated ({types}); not decisive, as {why}")
