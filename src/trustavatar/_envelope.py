@@ -71,7 +71,7 @@ from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time
 from trustavatar.errors import KeystoreError, UntrustedChainError
 from trustavatar.keys import Anchor, SigningKey, TrustStore, validate_chain
-from trustavatar.keys._x509 import fingerprint, organisations
+from trustavatar.keys._x509 import fingerprint, organisations, single_organisation
 
 #: Every algorithm :attr:`trustavatar.keys.SigningKey.algorithm` can return.
 SUPPORTED_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "Ed25519")
@@ -266,7 +266,7 @@ class Envelope:
         ``allow_high_s``: see :meth:`verify_signature`."""
         self.verify_signature(allow_high_s=allow_high_s)
         anchor = validate_chain(self.chain, trust=trust, at=at)
-        signer = _single_organisation(self.chain[0])
+        signer = single_organisation(self.chain[0])
         if signer is None or signer != organisation:
             raise EnvelopeIssuerError(organisation, signer)
         if signer not in anchor.organisations:
@@ -460,7 +460,7 @@ def signer_organisation(cert: x509.Certificate) -> str:
     names. Raises :class:`~trustavatar.errors.KeystoreError` when the certificate names
     none or several: readers take the organisation from O only (never from the common
     name), so such a certificate cannot sign trustavatar documents."""
-    organisation = _single_organisation(cert)
+    organisation = single_organisation(cert)
     if organisation is None:
         found = organisations(cert)
         raise KeystoreError(
@@ -469,11 +469,6 @@ def signer_organisation(cert: x509.Certificate) -> str:
             + ": trustavatar documents name their issuer by the signing certificate's one "
             "O attribute (import a certificate whose subject has one)")
     return organisation
-
-
-def _single_organisation(cert: x509.Certificate) -> str | None:
-    found = organisations(cert)
-    return found[0] if len(found) == 1 else None
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -42,11 +42,16 @@ class VideoInfo:
     fps: float
     duration: float
     frames: int  #: an estimate where the container does not say
-    has_audio: bool
+    #: how many audio streams the file holds (the first is read)
+    audio_streams: int
     #: the numbers of the video streams that are not attached pictures (the first is read)
     video_streams: tuple[int, ...] = (0,)
     #: where the audio starts relative to the video (s; see :func:`audio_offset`)
     audio_offset: float = 0.0
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_streams > 0
 
 
 def _open(path: str | os.PathLike[str]) -> av.container.InputContainer:
@@ -185,7 +190,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         v = main_video_stream(c, path)
         f = stream_facts(c, v, path)
         return VideoInfo(str(path), f.width, f.height, f.fps, f.duration, f.frames,
-                         bool(c.streams.audio), tuple(s.index for s in video_streams(c)),
+                         len(c.streams.audio), tuple(s.index for s in video_streams(c)),
                          audio_offset(c, v))
 
 

@@ -14,10 +14,9 @@ from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError
 from trustavatar.keys import Keystore, TrustStore
-from trustavatar.keys.trust import MAX_LABEL
+from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX
 
 _MAX_PEM = 1 << 20
-_MIN_PREFIX = 8  # hex digits of a SHA-256 that name a root (TrustStore.matching)
 
 
 @click.group("keys")
@@ -187,12 +186,12 @@ def trust_remove(anchor: str) -> int:
 def _unmatched(anchor: str) -> str:
     """What to say when no root is labelled ``anchor`` or has a SHA-256 starting with it."""
     key = anchor.strip().lower()
-    if key and len(key) < _MIN_PREFIX and all(c in "0123456789abcdef" for c in key):
+    if key and len(key) < MIN_PREFIX and all(c in "0123456789abcdef" for c in key):
         return (f"no trust anchor labelled {anchor!r}, and {len(key)} hex digits are too few "
-                f"for the start of a SHA-256: give at least {_MIN_PREFIX} ('keys trust list' "
+                f"for the start of a SHA-256: give at least {MIN_PREFIX} ('keys trust list' "
                 "shows them)")
     return (f"no trust anchor labelled {anchor!r} or with a SHA-256 starting so (a SHA-256 "
-            f"prefix needs at least {_MIN_PREFIX} hex digits; 'keys trust list' shows them)")
+            f"prefix needs at least {MIN_PREFIX} hex digits; 'keys trust list' shows them)")
 
 
 @trust.command("list")

@@ -289,9 +289,8 @@ def check_clip(
     if len(info.video_streams) > 1:  # which one would a person reviewing the clip see?
         raise InputError(f"clip {path.name} holds {len(info.video_streams)} video streams; a "
                          "consent clip is one recording with one video stream")
-    audio_streams = _audio_stream_count(path)
-    if audio_streams > 1:  # which one would a person reviewing the clip hear?
-        raise InputError(f"clip {path.name} holds {audio_streams} audio streams; a consent "
+    if info.audio_streams > 1:  # which one would a person reviewing the clip hear?
+        raise InputError(f"clip {path.name} holds {info.audio_streams} audio streams; a consent "
                          "clip is one recording with one audio stream (the first was checked "
                          "while a player may play another)")
     if info.duration > MAX_CLIP_SECONDS + 1:
@@ -518,18 +517,6 @@ def _face_crop(frame: NDArray[np.uint8], landmarks: NDArray[np.float32]) -> _Cro
         crop = np.asarray(cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC),
                           np.uint8)
     return _Crop(crop, face_height(landmarks) * f)
-
-
-def _audio_stream_count(path: Path) -> int:
-    import av
-
-    from trustavatar._files import ffmpeg_path
-
-    try:
-        with av.open(ffmpeg_path(path)) as container:
-            return len(container.streams.audio)
-    except av.FFmpegError as e:  # probe() read it a moment ago
-        raise InputError(f"clip {path.name} cannot be read: {e}") from e
 
 
 def _someone_else(frames: _Frames, reference: FaceEmbedding,

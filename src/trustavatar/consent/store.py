@@ -155,22 +155,16 @@ def _stored_artifact(record: ConsentRecord, artifact: object) -> ConsentArtifact
     """The row's stored artifact, the signed original; :class:`RegistryError` when the
     row's columns (which lists and checks read) differ from it: a row edited in the
     database."""
-    problem = _disagreement(record, artifact)
-    if isinstance(problem, str):
-        raise RegistryError(f"the registry row for consent {record.consent_id} is damaged: "
-                            f"{problem}")
-    return problem
+    def damaged(problem: str) -> RegistryError:
+        return RegistryError(f"the registry row for consent {record.consent_id} is damaged: "
+                             f"{problem}")
 
-
-def _disagreement(record: ConsentRecord, artifact: object) -> str | ConsentArtifact:
-    """What in a row's columns differs from its stored artifact, or the parsed artifact
-    when nothing does."""
     if not isinstance(artifact, bytes) or sha256_bytes(artifact) != record.artifact_sha256:
-        return "its stored artifact does not match its SHA-256"
+        raise damaged("its stored artifact does not match its SHA-256")
     try:
         parsed = parse_artifact(artifact)
     except ConsentError as e:
-        return f"its stored artifact is unreadable ({e.message})"
+        raise damaged(f"its stored artifact is unreadable ({e.message})") from e
     expected = (parsed.consent_id, parsed.subject.display_name, parsed.issuer.organisation,
                 parsed.envelope.signer_sha256, parsed.issued_at,
                 parsed.validity.not_before, parsed.validity.not_after, parsed.scope.purposes,
@@ -180,7 +174,7 @@ def _disagreement(record: ConsentRecord, artifact: object) -> str | ConsentArtif
              record.not_after, record.purposes, record.languages, record.channels,
              record.evidence_method)
     if expected != found:
-        return "its columns differ from its stored artifact"
+        raise damaged("its columns differ from its stored artifact")
     return parsed
 
 

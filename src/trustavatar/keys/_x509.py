@@ -149,6 +149,13 @@ def organisations(cert: x509.Certificate) -> tuple[str, ...]:
                  for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
 
 
+def single_organisation(cert: x509.Certificate) -> str | None:
+    """The one organisation (O) the certificate names, or None when it names none or
+    several: trustavatar documents name their issuer by exactly this attribute."""
+    found = organisations(cert)
+    return found[0] if len(found) == 1 else None
+
+
 def common_name(cert: x509.Certificate) -> str:
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else cert.subject.rfc4514_string()

@@ -428,8 +428,9 @@ def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
     """The one organisation (O) the signing certificate ``leaf`` names: every document it
     signs names it as the issuer, and readers take it from that O only. ``wanted`` (``keys
     import --org``) must be the same name: it cannot change what the documents say."""
-    found = _x509.organisations(leaf)
-    if len(found) != 1:
+    org = _x509.single_organisation(leaf)
+    if org is None:
+        found = _x509.organisations(leaf)
         subject = leaf.subject.rfc4514_string()
         what = ("no organisation (O)" if not found else f"{len(found)} organisations (O): "
                 + ", ".join(repr(o) for o in found))
@@ -438,7 +439,6 @@ def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
             "name their issuer by the signing certificate's one O attribute, so it could not "
             "sign them; ask the certification authority for a certificate whose subject has "
             "exactly one O")
-    org = found[0]
     try:
         _x509.organisation_name(org)
     except InputError as e:

@@ -40,6 +40,8 @@ from trustavatar.keys._x509 import (
 TRUST_URI = "urn:trustavatar:trust:signers:v1"
 #: Longest anchor label (it becomes part of a file name).
 MAX_LABEL = 100
+#: Fewest hex digits of a root's SHA-256 that name it (``keys trust remove``)
+MIN_PREFIX = 8
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ class TrustStore:
         """The anchors labelled ``which`` or whose SHA-256 starts with it (8 hex digits at
         least), case-blind."""
         key = which.strip().lower()
-        by_digest = len(key) >= 8 and all(c in "0123456789abcdef" for c in key)
+        by_digest = len(key) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in key)
         return tuple(a for a in self.anchors if a.label.lower() == key
                      or (by_digest and a.fingerprint.startswith(key)))
 
@@ -381,12 +383,22 @@ def _validate_chain(
     # 2. the chain lists a path, each certificate once
     if len({fingerprint(c) for c in chain}) != len(chain):
         raise UntrustedChainError("the certificate chain lists the same certificate twice")
+    broken = certification_path_break(chain)  # no duplicates: the first non-issuer
     anchors = {a.fingerprint: a for a in trust.anchors}
     for i, cert in enumerate(chain):
         intermediates = chain[1:i]
         anchor = anchors.get(fingerprint(cert))
         if anchor is not None:  # the path reached a trust anchor listed in the chain
-            _path_beyond_anchor(chain, i)
+            # what the chain lists after it (the root above a trusted issuing CA) must go
+            # on being the path; trust is decided here, so it is not checked further
+            if broken is not None:
+                raise UntrustedChainError(
+                    f"the certificate chain goes on after the trusted root "
+                    f"{common_name(cert)!r} with a certificate that is not part of its path: "
+                    f"certificate {broken} ({common_name(chain[broken])!r}) did not issue "
+                    f"certificate {broken - 1} ({common_name(chain[broken - 1])!r}); the chain "
+                    "must list the signing certificate, then each issuer in turn, and nothing "
+                    "else")
             _valid_at(cert, at, "root" if i else "signing")
             if i:
                 _check_issuer(cert, intermediates, "root")
@@ -395,7 +407,7 @@ def _validate_chain(
         if i:
             _check_issuer(cert, intermediates, "intermediate")
         if i + 1 < len(chain):
-            if not _issued_by(cert, chain[i + 1]):
+            if broken == i + 1:
                 raise UntrustedChainError(
                     f"certificate {i + 1} of the chain ({common_name(chain[i + 1])!r}) did "
                     f"not issue certificate {i} ({common_name(cert)!r}): the chain must "
@@ -410,22 +422,6 @@ def _validate_chain(
         f"signer {common_name(leaf)!r} (issued by {leaf.issuer.rfc4514_string()}) "
         "does not chain to a trusted root"
     )
-
-
-def _path_beyond_anchor(chain: Sequence[x509.Certificate], i: int) -> None:
-    """``chain[i]`` is the first trust anchor along the path: what the chain lists after it
-    (the rest of the signer's own chain, e.g. the root above a trusted issuing CA) is
-    accepted only while it goes on being the path, each certificate the issuer of the one
-    before it. Trust is decided at the anchor: the certificates above it are not checked
-    further (validity, CA profile)."""
-    for j in range(i + 1, len(chain)):
-        if not _issued_by(chain[j - 1], chain[j]):
-            raise UntrustedChainError(
-                f"the certificate chain goes on after the trusted root "
-                f"{common_name(chain[i])!r} with a certificate that is not part of its path: "
-                f"certificate {j} ({common_name(chain[j])!r}) did not issue certificate "
-                f"{j - 1} ({common_name(chain[j - 1])!r}); the chain must list the signing "
-                "certificate, then each issuer in turn, and nothing else")
 
 
 def certification_path_break(chain: Sequence[x509.Certificate]) -> int | None:

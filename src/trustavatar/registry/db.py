@@ -27,10 +27,15 @@ _BUSY_TIMEOUT_MS = 10_000
 _DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
+def _error_name(e: sqlite3.Error) -> str:
+    """SQLite's name of the error (``SQLITE_IOERR_SHMSIZE``, …), ``""`` where not given."""
+    return getattr(e, "sqlite_errorname", "") or ""
+
+
 def _unusable(path: Path, e: sqlite3.Error) -> RegistryError:
     """The error for a registry SQLite could not open or set up: the file's fault, or the
     disk's (a full disk once read as "not a usable SQLite database: disk I/O error")."""
-    name = getattr(e, "sqlite_errorname", "") or ""
+    name = _error_name(e)
     if name.startswith(_DAMAGED):
         return RegistryDamagedError(f"{path} is not a usable SQLite database: {e}")
     if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
@@ -272,8 +277,8 @@ class Registry:
         try:
             return self._conn.execute(sql, tuple(parameters)).fetchall()
         except sqlite3.Error as e:
-            kind = (RegistryDamagedError if (getattr(e, "sqlite_errorname", "") or ""
-                                             ).startswith(_DAMAGED) else RegistryError)
+            kind = (RegistryDamagedError if _error_name(e).startswith(_DAMAGED)
+                    else RegistryError)
             raise kind(f"cannot read the registry {self.path}: {e}") from e
 
     def schema_version(self) -> int:
