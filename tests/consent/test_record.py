@@ -258,3 +258,23 @@ def test_a_clip_with_two_audio_streams_is_refused(tmp_path: Path, faces: dict[st
             out.mux(s.encode())
     with pytest.raises(InputError, match="holds 2 audio streams"):
         check_clip(clip, code=clip_code, portrait=faces["portrait"])
+
+
+def test_a_looped_clip_with_the_right_speech_fails_liveness(
+        org: Org, registry: Registry, challenge: consent.Challenge,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    """The subject's real footage, 2.5 s of it looped under a dubbed voice reading the code,
+    blinks, moves the head and moves the mouth: it was recorded as a consent (session 21's
+    red-team review). The repeated motion fails it now."""
+    from fixtures.consent_clips import FPS, LOOP_SECONDS
+
+    with pytest.raises(ConsentEvidenceError) as e:
+        _record(org, registry, challenge, consent_clip("looped"), faces)
+    failures = dict(e.value.report.failures())
+    assert "the footage repeats itself" in failures["liveness"], failures
+    found = e.value.report.liveness.repetition
+    assert found is not None and not found.reversed
+    # the second copy starts one loop (or two) after the first, to the frame
+    period = int(LOOP_SECONDS * FPS) / FPS
+    assert round((found.second_s - found.first_s) / period, 3) in (1.0, 2.0)
+    assert e.value.report.figures("liveness")["repetition"]["seconds"] >= 1.5

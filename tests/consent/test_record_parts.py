@@ -398,11 +398,16 @@ def _track(lm: np.ndarray, n: int, *, blink_at: tuple[int, ...] = (), blink_len:
     from trustavatar.face.mesh import Region
 
     rng = np.random.default_rng(0)
+    # head motion that never repeats: a smoothed random walk, about ±1 in amplitude
+    walk = np.convolve(np.cumsum(rng.normal(0, 1, (n + 20, 2)), axis=0).T[0],
+                       np.ones(9) / 9, "same")[10:10 + n]
+    drift = np.stack([walk, np.roll(walk, 7)], axis=1)
+    drift = (drift - drift.mean(axis=0)) / max(float(np.abs(drift).max()), 1e-9)
     out = []
     for i in range(n):
         f = lm.copy()
         if head:
-            f += head * 90 * np.sin(i / 7.0) + rng.normal(0, 0.05, 2)
+            f += head * 90 * drift[i] + rng.normal(0, 0.05, 2)
         if any(a <= i < a + blink_len for a in blink_at):
             for ids in (Region.EAR_R, Region.EAR_L):
                 f[ids[[1, 2]]] = (f[ids[[1, 2]]] + f[ids[[5, 4]]]) / 2 - 0.3  # lids meet

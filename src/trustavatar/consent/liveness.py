@@ -1,6 +1,6 @@
 """Liveness of a recorded consent clip, from face landmarks and the clip's speech.
 
-Three signs that a live face was filmed, each with a documented threshold:
+Four signs that a live face was filmed, each with a documented threshold:
 
 * **A natural blink.** The eye aspect ratio (EAR, Soukupová & Čech 2016: the eyelid gap
   over the eye width, mediapipe points :attr:`~trustavatar.face.mesh.Region.EAR_R` /
@@ -13,6 +13,10 @@ Three signs that a live face was filmed, each with a documented threshold:
   (standard deviation at least :data:`MOUTH_MOTION_MIN`) and correlates with the speech
   level of the audio (Pearson, best lag within ±:data:`SYNC_MAX_LAG_S`) at least
   :data:`MOUTH_SYNC_MIN`.
+* **Footage that does not repeat itself.** No stretch of the face's motion is seen again,
+  as it was or played backwards (:func:`trustavatar.face.repetition.find_repetition`): a
+  short real clip looped to the length of a dubbed voice blinks, moves the head and moves
+  the mouth, and fails here.
 
 Everything is timed by each frame's presentation time, not by its number: a phone that
 drops frames in low light (variable frame rate) keeps its blinks' lengths, and the mouth
@@ -63,6 +67,7 @@ from trustavatar._correlation import best_lag_correlation
 from trustavatar._series_filters import gaussian_smooth
 from trustavatar.errors import InputError
 from trustavatar.face.mesh import N_LANDMARKS, Region, face_height, mouth_opening
+from trustavatar.face.repetition import Repetition, find_repetition
 
 #: A blink starts when the EAR falls below this fraction of its open level …
 EYE_CLOSING: Final = 0.80
@@ -116,7 +121,8 @@ class LivenessResult:
     ``blinks``: start times (s) of the blinks counted; ``deepest_blink``: the lowest EAR
     over its open level (1.0: the eyes never closed); ``head_motion`` and
     ``mouth_motion`` in face heights; ``mouth_sync``: the correlation (None without
-    speech); ``failures``: one line per failed sign (empty when live).
+    speech); ``repetition``: a stretch of the footage seen twice (a loop), if any;
+    ``failures``: one line per failed sign (empty when live).
     """
 
     frames: int
@@ -130,6 +136,7 @@ class LivenessResult:
     mouth_sync: float | None
     mouth_lag_s: float | None
     failures: tuple[str, ...]
+    repetition: Repetition | None = None
 
     @property
     def blink_rate_per_min(self) -> float:
@@ -155,6 +162,7 @@ class LivenessResult:
             "mouth_motion": r(self.mouth_motion),
             "mouth_sync": r(self.mouth_sync, 3),
             "mouth_lag_s": r(self.mouth_lag_s, 3),
+            "repetition": None if self.repetition is None else self.repetition.to_dict(),
             "thresholds": {
                 "min_blinks": MIN_BLINKS, "blink_depth": BLINK_DEPTH,
                 "head_motion": HEAD_MOTION_MIN, "mouth_motion": MOUTH_MOTION_MIN,
@@ -235,10 +243,15 @@ def analyse_liveness(
             shown = "not measurable" if sync is None else f"{sync:.2f}"
             failures.append(f"the mouth does not follow the speech: correlation {shown} < "
                             f"{MOUTH_SYNC_MIN}")
+
+    # 4. Footage that repeats itself (a loop).
+    repetition = find_repetition(landmarks, t)
+    if repetition is not None:
+        failures.append(f"the footage repeats itself: {repetition.describe()}")
     return LivenessResult(
         frames=n, fps=fps, face_frames=len(present), ear_open=ear_open, blinks=blinks,
         deepest_blink=deepest, head_motion=head, mouth_motion=mouth_motion, mouth_sync=sync,
-        mouth_lag_s=lag_s, failures=tuple(failures),
+        mouth_lag_s=lag_s, failures=tuple(failures), repetition=repetition,
     )
 
 
