@@ -341,3 +341,21 @@ def test_a_dangling_link_at_out_is_an_existing_output(h, issued, capsys, tmp_pat
     r = invoke(capsys, *h, "consent", "export", result["consent"]["consent_id"], "--out", link,
                "--force")
     assert r.code == 0 and not link.is_symlink() and link.read_bytes()
+
+
+def test_an_end_past_the_signing_certificate_is_shown_as_capped(
+        h, tmp_path, capsys, faces, release) -> None:
+    """--not-after beyond the signing certificate: the consent ends with the certificate,
+    and the output says so (it printed the earlier end without a word)."""
+    args = [*h, "consent", "issue", "--face", faces["portrait"], "--name", "Eileen Collins",
+            "--release", release, "--not-after", "2199-01-01T00:00:00Z"]
+    r = invoke(capsys, *args, "--out", tmp_path / "long.json", "--json")
+    assert r.code == 0, r.err
+    record = r.json()["consent"]
+    assert r.json()["asked_until"] == "2199-01-01T00:00:00Z"
+    assert record["valid_until"] == record["not_after"] < "2199"  # signed with the cap
+    r = invoke(capsys, *args, "--out", tmp_path / "long2.json")
+    assert r.code == 0, r.err
+    assert f"valid {record['not_before'][:4]}" in r.out
+    assert ("asked until 2199-01-01T00:00:00Z, but a consent holds only while its signing "
+            "certificate does") in " ".join(r.out.split())

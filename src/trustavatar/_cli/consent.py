@@ -92,8 +92,9 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     now = utc_now()
     start = time_option(not_before, "--not-before") or now
     end = time_option(not_after, "--not-after")
-    if (end or later(start, valid_for, "the end of validity (--not-before + --valid-days)")
-            ) <= now:
+    asked_end = end or later(start, valid_for, "the end of validity (--not-before + "
+                                                "--valid-days)")
+    if asked_end <= now:
         raise InputError("the consent would have ended before it is issued (check "
                          "--not-before, --valid-days and --not-after)")
     check_writable(out)  # before anything is recorded
@@ -118,11 +119,15 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
         con.print(f"  purposes: {', '.join(record.purposes)}; languages: "
                   f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}")
         con.print(f"  valid {format_time(record.not_before)} to {format_time(record.ends_at)}")
+        if record.ends_at < asked_end:
+            con.print(f"  (asked until {format_time(asked_end)}, but a consent holds only "
+                      "while its signing certificate does: renew the key to sign consents "
+                      "that run longer)")
         con.print("  the artifact holds a face embedding (biometric data): share it only "
                   "with those who verify consent")
 
     emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
-          "consent": record.to_dict()}, human)
+          "consent": record.to_dict(), "asked_until": format_time(asked_end)}, human)
     return ExitCode.OK
 
 
