@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 __all__ = ["CONTROL_CHARACTERS", "has_control_characters", "is_utf8", "visible"]
 
 #: Control characters: C0 (U+0000–U+001F), DEL and C1 (U+0080–U+009F, e.g. U+009B, which a
@@ -9,12 +11,29 @@ __all__ = ["CONTROL_CHARACTERS", "has_control_characters", "is_utf8", "visible"]
 #: registry may not hold them (:func:`has_control_characters`), and :func:`visible` shows them
 #: as escapes.
 CONTROL_CHARACTERS = frozenset((*range(0x20), *range(0x7F, 0xA0)))
-#: Not control characters, but they break a line (U+2028, U+2029) or turn the text after
-#: them around (the bidirectional controls): :func:`visible` shows them as escapes too.
-_LAYOUT_CHARACTERS = frozenset((0x2028, 0x2029, 0x061C, 0x200E, 0x200F,
-                                *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
-_INVISIBLE = {c: f"\\x{c:02x}" for c in CONTROL_CHARACTERS} | {
-    c: f"\\u{c:04x}" for c in _LAYOUT_CHARACTERS}
+#: Besides control characters, :func:`visible` escapes the line and paragraph separators
+#: (U+2028, U+2029), every format character (Unicode category Cf: the bidirectional
+#: controls that turn the text after them around, zero-width spaces and joiners, U+2060,
+#: U+FEFF, the soft hyphen, tag characters) and lone surrogates (bytes that were not UTF-8,
+#: in a file name read with ``surrogateescape``).
+_LINE_SEPARATORS = frozenset((0x2028, 0x2029))
+
+
+class _Escapes(dict[int, str]):
+    """:meth:`str.translate`'s table for :func:`visible`, filled as characters are met."""
+
+    def __missing__(self, c: int) -> str:
+        if c in CONTROL_CHARACTERS:
+            shown = f"\\x{c:02x}"
+        elif c in _LINE_SEPARATORS or unicodedata.category(chr(c)) in ("Cf", "Cs"):
+            shown = f"\\u{c:04x}" if c <= 0xFFFF else f"\\U{c:08x}"
+        else:
+            shown = chr(c)
+        self[c] = shown
+        return shown
+
+
+_ESCAPES = _Escapes()
 
 
 def has_control_characters(text: str) -> bool:
@@ -24,11 +43,13 @@ def has_control_characters(text: str) -> bool:
 
 def visible(value: object) -> str:
     """``value`` as text with control characters (C0, DEL, C1), line and paragraph
-    separators and bidirectional controls written as escapes (``\\x0a``, ``\\x9b``,
-    ``\\u2028``, ``\\u202e``): a name cannot start a line of its own or send a terminal a
-    command, and a right-to-left override in it cannot turn the text after it around
-    (``evil\\u202egpj.mp4`` shown as ``evil4pm.jpg``)."""
-    return str(value).translate(_INVISIBLE)
+    separators, format characters and lone surrogates written as escapes (``\\x0a``,
+    ``\\x9b``, ``\\u2028``, ``\\u202e``, ``\\u200b``, ``\\udcff``): a name cannot start a
+    line of its own or send a terminal a command, a right-to-left override in it cannot
+    turn the text after it around (``evil\\u202egpj.mp4`` shown as ``evil4pm.jpg``), an
+    invisible character cannot hide in it, and a file name that is not UTF-8 can be
+    written out."""
+    return str(value).translate(_ESCAPES)
 
 
 def is_utf8(text: str) -> bool:

@@ -16,9 +16,16 @@ from trustavatar.errors import InputError
     ("a\u2028b\u2029c", "a\\u2028b\\u2029c"),  # line and paragraph separators
     ("evil\u202egpj.mp4", "evil\\u202egpj.mp4"), ("\u2066x\u2069", "\\u2066x\\u2069"),
     ("plain é ü 日本 \u00a0", "plain é ü 日本 \u00a0"),  # printable text is left as it is
+    # invisible format characters (category Cf): zero-width space and joiners, word joiner,
+    # invisible operators, byte order mark, soft hyphen, a tag character
+    ("demo\u200b\u200c\u200d studio", "demo\\u200b\\u200c\\u200d studio"),
+    ("\u2060\u2064\ufeff\u00ad", "\\u2060\\u2064\\ufeff\\u00ad"), ("\U000e0041", "\\U000e0041"),
+    # lone surrogates: bytes of a file name that were not UTF-8, any surrogate from JSON
+    ("bad\udcff.mp4", "bad\\udcff.mp4"), ("\ud800", "\\ud800"),
 ])
 def test_visible_escapes_what_a_terminal_would_act_on(raw: str, shown: str) -> None:
     assert visible(raw) == shown
+    visible(raw).encode("utf-8")  # what it shows can be written out
 
 
 def test_one_rule_for_control_characters() -> None:

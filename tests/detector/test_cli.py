@@ -341,3 +341,46 @@ def test_text_with_ansi_codes_is_text_and_ffmpeg_s_picture_formats_are_not_video
     for name, frames in ((mov, (250,)), (mov, (0,)), ("matroska,webm", (0,)),
                          ("yuv4mpegpipe", (0,)), ("mpjpeg", (0,)), (mov, (1, 250))):
         assert scan_cli._not_moving(*container(name, *frames)) == "", (name, frames)
+
+
+def test_a_file_name_that_is_not_utf8_gets_its_page(capsys, tmp_path, home_args):
+    """``bad\\xff.mp4`` in a scanned folder: writing its page failed (UnicodeEncodeError),
+    an internal error, exit 70, and no report at all. Its name is shown as an escape; every
+    page is written and the scan keeps its verdict's exit code."""
+    folder = tmp_path / "names"
+    folder.mkdir()
+    wm = _watermarked(tmp_path / "wm.mp4")
+    listed_in_ledger(home_args[1])
+    for name in ("ok.mp4", "bad\udcff.mp4"):  # the byte 0xff, as Python reads the name
+        (folder / name).write_bytes(wm.read_bytes())
+    saved, out = tmp_path / "scan.json", tmp_path / "pages"
+    r = invoke(capsys, *home_args, "scan", "--analyzer", "provenance", folder, "--json", saved,
+               "--report", out)
+    assert r.code == 10 and "internal error" not in r.err, r.err
+    assert f"{folder}/bad\\udcff.mp4: likely-manipulated" in r.out
+    assert sorted(p.name for p in out.iterdir()) == ["bad.html", "index.html", "ok.html"]
+    assert "bad\\udcff.mp4" in (out / "bad.html").read_text(encoding="utf-8")
+    assert "bad\\udcff.mp4" in (out / "index.html").read_text(encoding="utf-8")
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "again")  # the saved result too
+    assert r.code == 0, r.err
+
+
+def test_real_scan_results_are_rendered_and_a_flipped_verdict_is_refused(
+        capsys, tmp_path, scanned):
+    """'trustavatar report' refuses a verdict that contradicts the result's own probability
+    and thresholds; what real scans give (fused, nothing measured, a low probability with
+    too little face) is rendered."""
+    results = [scanned(name).to_dict() for name in ("portrait_mute", "noface", "few_faces")]
+    assert {r["decided_by"] for r in results} == {"fusion", "none"}
+    saved = tmp_path / "scan.json"
+    saved.write_text(json.dumps({"results": results, "errors": []}))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "pages")
+    assert r.code == 0, r.err
+    for k, real in enumerate(results):
+        flipped = ("likely-authentic" if real["verdict"] == "likely-manipulated" or
+                   real["probability"] is None or
+                   real["probability"] > real["thresholds"]["likely_authentic"]
+                   else "likely-manipulated")
+        saved.write_text(json.dumps({**real, "verdict": flipped}))
+        r = invoke(capsys, "report", saved, "--out", tmp_path / f"flipped{k}.html")
+        assert r.code == 2 and "contradicts itself" in r.err, (real["verdict"], r.err)

@@ -323,3 +323,28 @@ def test_a_look_alike_signer_is_named_in_the_scan(clips, tmp_path):
     assert prov.figures["impersonates"]
     assert any("possible impersonation" in x for x in r.reasons), r.reasons
     assert pv.verify(signed, trust=ours.trust_store()).impersonates  # the Python API too
+
+
+def test_a_look_alike_signer_is_named_when_it_declares_no_ai(clips, tmp_path):
+    """The same look-alike, but its manifest declares a camera capture (no AI generation):
+    "possible impersonation" was said only for a manifest that declared AI generation."""
+    from trustavatar.provenance import _c2pa
+
+    ours = Keystore.create(Home.resolve(tmp_path / "ours"), organisation="Detector Test Org")
+    theirs = Keystore.create(Home.resolve(tmp_path / "theirs"),
+                             organisation="Detector Test Org")
+    captured = {"label": "c2pa.actions.v2", "data": {"actions": [{
+        "action": "c2pa.created", "digitalSourceType":
+            "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"}]}}
+    definition = {"claim_generator_info": [{"name": "a camera", "version": "1"}],
+                  "title": "signed.mp4", "assertions": [captured]}
+    signed = tmp_path / "signed.mp4"
+    with _c2pa.builder(definition, _c2pa.context(theirs.trust_store())) as b, \
+            clips["portrait_mute"].open("rb") as src, signed.open("w+b") as dst:
+        b.sign(_c2pa.signer(theirs.signing_key(), None), "video/mp4", src, dst)
+    r = scan(signed, trust=ours.trust_store(), home=ours.home, analyzers=["provenance"])
+    prov = r.analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "valid-untrusted" and not prov.decisive
+    assert prov.figures["ai_generated"] is False and prov.figures["impersonates"]
+    assert any("possible impersonation" in x and "Detector Test Org" in x
+               for x in prov.reasons), prov.reasons

@@ -112,6 +112,15 @@ def test_check_signer_names_rules() -> None:
     assert "keys trust add" not in r.summary and "possible impersonation" in r.summary
     assert check_signer_names(report(ValidationState.VALID_UNTRUSTED, "Other", "Other"),
                               names).impersonates is None
+    # invisible format characters do not tell a name apart: zero-width space and joiner,
+    # word joiner, byte order mark, soft hyphen, a left-to-right mark
+    for hidden in ("Stu\u200bdio", "Stu\u200ddio\u2060", "\ufeffStudio", "Stu\u00addio",
+                   "Studio\u200e"):
+        r = check_signer_names(report(ValidationState.VALID_UNTRUSTED, "x", hidden), names)
+        assert r.impersonates == "Studio", ascii(hidden)
+    r = check_signer_names(report(ValidationState.VALID_UNTRUSTED,
+                                  "Studio\u200b trustavatar signer", "x"), names)
+    assert r.impersonates == "Studio trustavatar signer"
     # a trusted signer's manifest tampered with is invalid, not an impersonation
     tampered = report(ValidationState.INVALID, "Studio trustavatar signer", "Studio",
                       (pv.Failure("assertion.bmffHash.mismatch", "changed"),))

@@ -4,8 +4,9 @@ installed by .ci/run), screenshotted, laid out and checked for network requests.
 Each report is opened twice: as written (screenshot and network log: the page must request
 nothing but itself), and as a probe copy whose Content-Security-Policy additionally allows
 one inline script that measures, with the browser's own layout, whether the verdict, the
-plots and the panels are on the page with a non-zero size and not hidden, and records every
-resource the page fetched and every request the policy blocked. Screenshots stay in the
+plots and the panels are on the page with a non-zero size and not hidden and whether the page
+is wider than the window, and records every resource the page fetched and every request the
+policy blocked. Screenshots stay in the
 test's temporary folder (``scan-report.png``, ``audit-report.png``) as artefacts.
 """
 
@@ -52,6 +53,7 @@ _PROBE = """<pre id="probe"></pre><script>(function () {
     out.elements[sel] = seen;
   });
   performance.getEntriesByType("resource").forEach(function (e) { out.resources.push(e.name); });
+  out.overflow = document.documentElement.scrollWidth - document.documentElement.clientWidth;
   document.getElementById("probe").textContent = JSON.stringify(out);
 })();</script>"""
 
@@ -159,3 +161,22 @@ def test_index_sort_script_is_the_only_script_its_policy_runs(tmp_path: Path) ->
     altered = tmp_path / "altered.html"
     altered.write_text(page.read_text().replace("<script>", "<script> ", 1))
     assert len(_csp_blocks(altered, tmp_path)) == 1
+
+
+def test_long_unbroken_names_wrap_instead_of_widening_the_page(studio: Any, tmp_path: Path
+                                                               ) -> None:
+    """A 3,000-character file name or claim generator made the pages scroll sideways."""
+    long = "A" * 3000
+    d = studio.scan.to_dict()
+    prov = d["analyzers"]["provenance"]
+    figures = {**prov["figures"], "claim_generator": "Canon" + long}
+    d = {**d, "path": f"/up/{long}.mp4", "reasons": [*d["reasons"], f"signer '{long}'"],
+         "analyzers": {**d["analyzers"], "provenance": {**prov, "figures": figures}}}
+    page = write_scan_report(d, tmp_path / "long.html")
+    index = tmp_path / "index.html"  # without its script hash, so the probe may run
+    index.write_text(re.sub(r"; script-src '[^']*'", "", render_scan_index([
+        {"path": f"/up/{long}.mp4", "report": "long.html", "verdict": "inconclusive",
+         "probability": 0.5}])))
+    for p in (page, index):
+        r = probe(p, ["main"], tmp_path)
+        assert r["overflow"] <= 0, (p.name, r["overflow"])

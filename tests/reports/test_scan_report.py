@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,19 @@ def test_index_policy_allows_exactly_its_own_script() -> None:
     assert "th[data-key]" in scripts[0]
 
 
+def test_every_page_forbids_a_base_url_and_form_targets(studio: Any) -> None:
+    from trustavatar.reports import build_audit, render_audit_html
+
+    pages = [render_scan_report(studio.scan), render_audit_html(build_audit(
+        studio.home, check_watermark=False)), render_scan_index(
+        [{"path": "/a/ok.mp4", "report": "ok.html", "verdict": "inconclusive"}])]
+    for raw in pages:
+        policy = re.search(r'Content-Security-Policy" content="([^"]*)"', raw)
+        assert policy is not None
+        assert {"base-uri 'none'", "form-action 'none'"} <= {
+            p.strip() for p in policy.group(1).split(";")}, policy.group(1)
+
+
 @pytest.mark.parametrize("doc", [{"verdict": "x"}, {"results": [1]},
                                  {"results": [], "errors": [1]},
                                  {"results": [{"path": "a.mp4"}]},
@@ -181,6 +195,9 @@ def test_cli_report_from_saved_json_and_bad_input(studio: Any, tmp_path: Path,
     index = Path(r.json()["index"])
     assert index.is_file() and "junk.mp4" in index.read_text()
     assert len(r.json()["reports"]) == 1
+    said = f"Rendered from a saved result ({saved}): not signed, not re-verified"
+    for page in (index, Path(r.json()["reports"][0])):
+        assert said in " ".join(Page(page.read_text()).text), page
     again = invoke(capsys, "report", saved, "--out", tmp_path / "out")
     assert again.code == 2 and "exists already" in again.err
     bad = tmp_path / "bad.json"
@@ -210,6 +227,7 @@ def test_cli_scan_writes_reports_for_a_batch(studio: Any, tmp_path: Path,
     assert r.code == 10, r.err  # our own output: trusted AI declaration → flagged
     pages = sorted(p.name for p in out.iterdir())
     assert pages == ["avatar1.html", "index.html"]
+    assert not any("Rendered from a saved result" in (out / p).read_text() for p in pages)
     assert "junk.mp4" in (out / "index.html").read_text()
     one = invoke(capsys, "scan", studio.videos[1], junk, "--report", tmp_path / "one.html")
     assert one.code == 2 and "one video" in one.err
@@ -309,13 +327,30 @@ def test_an_untrusted_manifests_values_are_marked_as_claims(studio: Any) -> None
     prov = d["analyzers"]["provenance"]
     for state, marked in (("valid-untrusted", True), ("invalid", True), ("trusted", False)):
         figures = {**prov["figures"], "c2pa_state": state, "signer": "Adobe Inc.",
-                   "claim_generator": "Photoshop — VERIFIED AUTHENTIC"}
+                   "claim_generator": "Photoshop — VERIFIED AUTHENTIC", "ai_generated": False}
         page = render_scan_report({**d, "analyzers": {**d["analyzers"], "provenance": {
             **prov, "figures": figures}}})
         text = " ".join(Page(page).text)
         assert ("Adobe Inc. (claimed, not verified)" in text) is marked, state
         assert ("AUTHENTIC (claimed, not verified)" in text) is marked, state
         assert ("none of them is verified" in text) is marked, state
+        # "declares AI generation: no" is a claim too (it was the one row left unmarked)
+        assert ("no (claimed, not verified)" in text) is marked, state
+
+
+def test_a_look_alike_signer_has_its_own_row(studio: Any) -> None:
+    """The impersonation warning showed only in a reason, and only when the manifest
+    declared AI generation; the provenance panel now names it whenever it is set."""
+    d = studio.scan.to_dict()
+    prov = d["analyzers"]["provenance"]
+    for impersonates in ("Report Studio", None):
+        figures = {**prov["figures"], "c2pa_state": "valid-untrusted", "ai_generated": False,
+                   "impersonates": impersonates}
+        page = render_scan_report({**d, "analyzers": {**d["analyzers"], "provenance": {
+            **prov, "figures": figures}}})
+        text = " ".join(Page(page).text)
+        assert ("possible impersonation the signer carries the name of the trusted identity "
+                "'Report Studio'" in text) is (impersonates is not None), text
 
 
 def test_two_report_runs_into_one_folder_do_not_mix(studio: Any, tmp_path: Path,
@@ -366,3 +401,98 @@ def test_the_watermark_row_says_whether_anything_confirms_it(studio: Any) -> Non
             **prov, "figures": figures}}})
         text = " ".join(Page(page).text)
         assert says in text, confirmed_by
+
+
+def _json_panel(raw: str) -> str:
+    m = re.search(r"<pre>(.*?)</pre>", raw, re.S)
+    assert m is not None
+    return html_unescape(m.group(1))
+
+
+def test_the_json_panel_is_json_a_person_can_copy(studio: Any) -> None:
+    """Every line break of the panel showed as a literal \\x0a (the escaping meant for the
+    names on a page), so what it showed was not JSON."""
+    from trustavatar.reports import build_audit, render_audit_html
+
+    d = {**studio.scan.to_dict(), "path": "/up/evil\u202egpj\x1b.mp4"}
+    shown = _json_panel(render_scan_report(d))
+    assert "\\x0a" not in shown and shown.count("\n") > 10
+    assert json.loads(shown) == d
+    assert "\u202e" not in shown and "\x1b" not in shown and "evil\\u202egpj" in shown
+    audit = build_audit(studio.home, check_watermark=False)
+    assert json.loads(_json_panel(render_audit_html(audit))) == audit.data
+
+
+@pytest.mark.parametrize("edit", [
+    {"ear_series": [[1]]}, {"ear_series": [[]]}])
+def test_cli_report_of_a_malformed_figure_is_bad_input(
+        studio: Any, edit: dict[str, Any], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An EAR point of one number was an IndexError: an internal error, exit 70."""
+    d = studio.scan.to_dict()
+    blink = d["analyzers"]["blink"]
+    d["analyzers"]["blink"] = {**blink, "figures": {**blink["figures"], **edit}}
+    saved = tmp_path / "edited.json"
+    saved.write_text(json.dumps(d))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out")
+    assert r.code == 2 and "malformed scan result" in r.err, r.err
+    assert "internal error" not in r.err and not (tmp_path / "out").exists()
+
+
+def test_cli_report_refuses_a_verdict_its_own_figures_contradict(
+        studio: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A saved result was rendered whatever it said: a forged likely-authentic verdict at
+    probability 0.99 looked like a real scan's page. A verdict no scan gives with the
+    result's own probability and thresholds (fusion.decide) is refused; a consistent
+    result is rendered, with a line that says it was not re-verified."""
+    genuine = studio.scan.to_dict()  # a real scan: decided by provenance
+    hi = genuine["thresholds"]["likely_manipulated"]
+    lo = genuine["thresholds"]["likely_authentic"]
+    fused = {**genuine, "decided_by": "fusion"}
+    forged = [
+        {**genuine, "verdict": "likely-authentic", "probability": 0.99},
+        {**genuine, "probability": 0.5},  # provenance decides at 1
+        {**fused, "verdict": "likely-authentic", "probability": 0.99},
+        {**fused, "verdict": "likely-authentic", "probability": round(lo + 0.01, 6)},
+        {**fused, "verdict": "likely-manipulated", "probability": round(hi - 0.01, 6)},
+        {**fused, "verdict": "inconclusive", "probability": round(hi + 0.01, 6)},
+        {**fused, "verdict": "likely-authentic", "probability": None},
+        {**fused, "verdict": "likely-authentic", "probability": 0.0, "thresholds": {}},
+    ]
+    for k, doc in enumerate(forged):
+        saved = tmp_path / f"forged{k}.json"
+        saved.write_text(json.dumps(doc))
+        r = invoke(capsys, "report", saved, "--out", tmp_path / f"forged{k}.html", "--json")
+        assert r.code == 2, (k, r.err)
+        assert "contradicts itself" in r.json()["error"]["message"], k
+        assert not (tmp_path / f"forged{k}.html").exists()
+    consistent = [  # at the thresholds themselves; low p with too little face: inconclusive
+        genuine, {**fused, "verdict": "likely-manipulated", "probability": hi},
+        {**fused, "verdict": "likely-authentic", "probability": lo},
+        {**fused, "verdict": "inconclusive", "probability": hi},
+        {**fused, "verdict": "inconclusive", "probability": 0.0},
+        {**fused, "verdict": "inconclusive", "probability": None, "decided_by": "none"}]
+    saved = tmp_path / "consistent.json"
+    saved.write_text(json.dumps({"results": consistent, "errors": []}))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+
+
+def test_text_that_is_not_utf8_is_shown_as_escapes(studio: Any, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A lone surrogate (a file name byte that was not UTF-8, "\\udc80" in a saved result)
+    made writing the page fail: an internal error, exit 70, and no page."""
+    d = studio.scan.to_dict()
+    d = {**d, "path": "/up/bad\udcff.mp4", "reasons": [*d["reasons"], "odd \udc80 \ud800"]}
+    lip = d["analyzers"]["lipsync"]
+    evidence = [{**e, "time": "1\udc80"} for e in lip["figures"]["evidence"]]
+    d["analyzers"]["lipsync"] = {**lip, "figures": {**lip["figures"], "evidence": evidence}}
+    saved = tmp_path / "odd.json"
+    saved.write_text(json.dumps({"results": [d], "errors": []}))  # ASCII: "\udcff" escapes
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    page = (tmp_path / "out" / "bad.html").read_text(encoding="utf-8")
+    assert "bad\\udcff.mp4" in page and "odd \\udc80 \\ud800" in page
+    assert "where the model looked at 1\\udc80 s" in page  # a chart's label
+    assert json.loads(Page(page).json_blocks["scan-result"]) == d
+    assert "bad\\udcff.mp4" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")

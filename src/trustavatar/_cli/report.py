@@ -40,7 +40,8 @@ _MAX_SLUG = 100
 def _slug(name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
     if len(slug) > _MAX_SLUG:  # shortened, and told apart from others cut the same way
-        slug = f"{slug[:_MAX_SLUG - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        slug = f"{slug[:_MAX_SLUG - 9]}-{digest[:8]}"
     return slug
 
 
@@ -75,16 +76,54 @@ def _checked(results: Sequence[Any], errors: Sequence[Any]
                               or not 0 <= p <= 1):
             raise InputError(f"result {i + 1} has the probability {p!r}, not a number in "
                              "0-1")
+        why = _contradiction(r)
+        if why is not None:
+            raise InputError(f"result {i + 1} contradicts itself: {why}; no scan gives that "
+                             "(was the file edited?)")
     for i, e in enumerate(errors):
         if not isinstance(e, dict):
             raise InputError(f"error entry {i + 1} is not an object")
     return list(results), list(errors)
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _contradiction(r: dict[str, Any]) -> str | None:
+    """Why the verdict of ``r`` is one no scan gives with its probability and thresholds
+    (the rule of :func:`trustavatar.detector.fusion.decide`), or None. Decisive provenance
+    gives likely-manipulated at 1; nothing measured, inconclusive without a probability;
+    otherwise p >= likely_manipulated gives likely-manipulated, likely-authentic needs
+    p <= likely_authentic (and more), the rest is inconclusive. The figures are stored
+    rounded, which keeps both comparisons; a threshold stored as null (not finite) is
+    not compared."""
+    verdict, p = r["verdict"], r.get("probability")
+    if r.get("decided_by") == "provenance":
+        return None if verdict == "likely-manipulated" and p == 1 else (
+            f"decided by provenance, but {verdict} at probability {p} (provenance decides "
+            "likely-manipulated at 1)")
+    if p is None:
+        return None if verdict == "inconclusive" else f"{verdict} without a probability"
+    t = r.get("thresholds")
+    if not isinstance(t, dict) or not {"likely_manipulated", "likely_authentic"} <= set(t):
+        return "a probability without its thresholds"
+    hi, lo = t["likely_manipulated"], t["likely_authentic"]
+    if verdict == "likely-manipulated" and _number(hi) and p < hi:
+        return f"likely-manipulated at probability {p}, below its threshold {hi}"
+    if verdict == "likely-authentic" and _number(lo) and p > lo:
+        return f"likely-authentic at probability {p}, above its threshold {lo}"
+    if verdict == "inconclusive" and _number(hi) and p > hi:
+        return (f"inconclusive at probability {p}, above its likely-manipulated threshold "
+                f"{hi}")
+    return None
+
+
 def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, force: bool,
-                  option: str = "--report") -> dict[str, Any]:
+                  option: str = "--report", source: str | None = None) -> dict[str, Any]:
     """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
     one page per result plus ``index.html`` (failed files listed with their error).
+    ``source``: the saved result file the pages are rendered from; each page says so.
 
     All or nothing: every entry is checked and every page rendered to a temporary file
     before any page replaces a file; on failure nothing is left (not even a new folder)."""
@@ -97,7 +136,8 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
             raise InputError(f"{option} {out}: a single .html file takes exactly one scanned "
                              f"video; give a folder for {len(results) + len(errors)} inputs")
         refuse_overwrite(out, force)
-        atomic_write_bytes(target, _render(results[0]).encode("utf-8"), replace=force)
+        atomic_write_bytes(target, _render(results[0], source).encode("utf-8"),
+                           replace=force)
         return {"reports": [str(target)], "index": None}
     if target.exists() and not target.is_dir():
         raise InputError(f"{option} {out}: not a folder (name a folder, or an .html file)")
@@ -112,8 +152,9 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
         msg = err.get("message") if isinstance(err, dict) else str(err)
         entries.append({"path": e.get("path"), "error": msg})
     index = target / "index.html"  # every page rendered before anything is made
-    pages = [(target / name, _render(r)) for r, name in zip(results, names, strict=True)]
-    pages.append((index, render_scan_index(entries)))
+    pages = [(target / name, _render(r, source))
+             for r, name in zip(results, names, strict=True)]
+    pages.append((index, render_scan_index(entries, source=source)))
     created = not target.exists()
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -131,12 +172,12 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
     return {"reports": [str(page) for page, _ in pages[:-1]], "index": str(index)}
 
 
-def _render(result: dict[str, Any]) -> str:
+def _render(result: dict[str, Any], source: str | None) -> str:
     from trustavatar.reports import render_scan_report
 
     try:
-        return render_scan_report(result)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError
+        return render_scan_report(result, source=source)
+    except (LookupError, TypeError, ValueError, AttributeError, OverflowError
             ) as e:  # a hand-edited result
         raise ReportError(f"malformed scan result for {result['path']}: "
                           f"{type(e).__name__}: {e}") from e
@@ -154,8 +195,10 @@ def _render(result: dict[str, Any]) -> str:
 def report_command(result_json: str, out: str, force: bool) -> int:
     """Render HTML scan reports from saved results ('trustavatar scan --json OUT').
 
-    RESULT_JSON is the batch document 'scan --json' writes, or one result object.
-    Exit codes: 0 written; 2 unreadable or not a scan result.
+    RESULT_JSON is the batch document 'scan --json' writes, or one result object. The
+    result is not signed and is not re-verified: each page says it was rendered from it.
+    Exit codes: 0 written; 2 unreadable, not a scan result, or a verdict that contradicts
+    its own probability and thresholds.
     """
     raw = read_input(result_json, max_bytes=_MAX_RESULT_BYTES, what="scan result")
     try:
@@ -178,7 +221,8 @@ def report_command(result_json: str, out: str, force: bool) -> int:
         raise InputError(f"{result_json} is not a trustavatar scan result (no 'results' "
                          "list and no 'verdict')")
     try:
-        done = write_reports(results, errors, out, force=force, option="--out")
+        done = write_reports(results, errors, out, force=force, option="--out",
+                             source=result_json)
     except ReportError as e:
         raise InputError(f"{result_json}: {e.message}") from e
 

@@ -323,9 +323,12 @@ class ProvenanceReport:
 
 
 def _name_key(name: str) -> str:
-    """A name as compared for look-alikes: Unicode-normalised (NFKC), case-folded, with
-    runs of white space as one space."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """A name as compared for look-alikes: Unicode-normalised (NFKC), case-folded, without
+    format characters (category Cf: zero-width spaces and joiners, U+2060, U+FEFF, the soft
+    hyphen, bidirectional controls), with runs of white space as one space. (Letters of
+    another script that look alike, a Cyrillic "а" for a Latin "a", still differ.)"""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join("".join(c for c in folded if unicodedata.category(c) != "Cf").split())
 
 
 def _names_of(name: x509.Name) -> list[str]:
@@ -346,8 +349,8 @@ def check_signer_names(report: ProvenanceReport, names: Iterable[str]) -> Proven
     """``report`` with :attr:`~ProvenanceReport.impersonates` set when its signer is not
     trusted (valid-untrusted, or invalid with an untrusted signing credential) and the
     signer's name or its issuer's equals one of ``names`` (:func:`trusted_names`; compared
-    case-folded and Unicode-normalised): a self-signed certificate carrying a trusted
-    signer's names must not read like that signer."""
+    case-folded, Unicode-normalised and without format characters): a self-signed
+    certificate carrying a trusted signer's names must not read like that signer."""
     if report.signer is None or report.state not in (
             ValidationState.VALID_UNTRUSTED, ValidationState.INVALID):
         return report

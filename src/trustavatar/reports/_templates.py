@@ -39,9 +39,12 @@ def environment() -> jinja2.Environment:
 
 
 def _shown(value: Any) -> Any:
-    """Every text a page shows (not the markup it was built with: charts, embedded JSON)
-    with control and bidirectional characters as escapes, so a file or signer name cannot
-    turn the text after it around (see :func:`trustavatar._display.visible`)."""
+    """Every text a page shows (not the markup it was built with: charts, embedded JSON,
+    the JSON panel's ``{{ json | e }}``, whose JSON escapes every character beyond ASCII)
+    with control, format and bidirectional characters and lone surrogates as escapes, so
+    a file or signer name cannot turn the text after it around, hide an invisible
+    character or stop the page from being written as UTF-8 (see
+    :func:`trustavatar._display.visible`)."""
     if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
         return visible(value)
     return value
@@ -58,8 +61,10 @@ def _fixed(value: Any, digits: int) -> str:
 def script_json(data: Mapping[str, Any]) -> str:
     """``data`` as indented JSON safe inside ``<script type="application/json">``: "</"
     would end the element, so every "<" is written as the equal JSON escape ``\\u003c``.
+    Plain ASCII: every other character is a JSON escape (``\\u202e``, ``\\udcff``), so a
+    page can show the text as it is (``{{ json | e }}``) and write it as UTF-8.
     Raises ValueError for NaN or infinity (not JSON)."""
-    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False, default=str)
+    text = json.dumps(data, indent=1, ensure_ascii=True, allow_nan=False, default=str)
     return text.replace("<", "\\u003c")
 
 

@@ -220,8 +220,11 @@ def _fp_meaning(data: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None) -> str:
-    """The self-contained HTML page for one scan result (object or JSON dict)."""
+def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None,
+                       source: str | None = None) -> str:
+    """The self-contained HTML page for one scan result (object or JSON dict).
+    ``source``: the saved result file it is rendered from, which the page names as not
+    signed and not re-verified."""
     from trustavatar.detector.result import DETECTOR_VERSION
 
     data = _as_dict(result)
@@ -245,7 +248,7 @@ def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None) 
         "frequency": _frequency_panel(data), "sync": _sync_panel(data),
         "provenance": _provenance_panel(data), "methods": _methods(data),
         "json": embedded, "num": _num,
-        "generated_at": _stamp(generated_at),
+        "generated_at": _stamp(generated_at), "source": source,
         "report_version": DETECTOR_VERSION,
     }
     return environment().get_template("scan.html.j2").render(**ctx)
@@ -262,9 +265,11 @@ _ORDER = {"likely-manipulated": 0, "inconclusive": 1, "likely-authentic": 2}
 
 
 def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
-                      generated_at: dt.datetime | None = None) -> str:
+                      generated_at: dt.datetime | None = None,
+                      source: str | None = None) -> str:
     """The batch index: ``entries`` of ``{"path", "report" (relative href) or None,
-    "verdict", "probability"}`` or ``{"path", "error"}`` for files that failed."""
+    "verdict", "probability"}`` or ``{"path", "error"}`` for files that failed.
+    ``source``: as for :func:`render_scan_report`."""
     rows: list[dict[str, Any]] = []
     if isinstance(entries, str | bytes | Mapping):
         raise ReportError("entries is a sequence of index entries (or scan results), not one")
@@ -286,7 +291,8 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
     sort_script, sort_hash = static_script("index_sort.js")
     return environment().get_template("index.html.j2").render(
         rows=rows, counts=counts, words=VERDICT_WORDS, esc=html.escape,
-        generated_at=_stamp(generated_at), sort_script=sort_script, sort_script_hash=sort_hash)
+        generated_at=_stamp(generated_at), sort_script=sort_script, sort_script_hash=sort_hash,
+        source=source)
 
 
 def write_scan_index(entries: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from trustavatar._display import visible
+
 _W, _H = 640, 180
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 12, 12, 28
 
@@ -48,6 +50,12 @@ class _Axes:
         return self.h - _PAD_B - (y - self.y0) / span * (self.h - _PAD_T - _PAD_B)
 
 
+def _text(value: str) -> str:
+    """Text in the SVG (labels may name outside figures) as a page shows it: control and
+    format characters and lone surrogates as escapes (:func:`visible`), then HTML-escaped."""
+    return escape(visible(value))
+
+
 def _finite(v: float | None) -> bool:
     return v is not None and math.isfinite(v)
 
@@ -58,9 +66,9 @@ def _fmt(v: float) -> str:
 
 def _frame(ax: _Axes, label: str, x_label: str, y_label: str, *, x_ticks: bool = True
            ) -> list[str]:
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(label)}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_text(label)}" '
            f'class="chart" viewBox="0 0 {ax.w} {ax.h}" width="{ax.w}" height="{ax.h}">',
-           f"<title>{escape(label)}</title>",
+           f"<title>{_text(label)}</title>",
            f'<rect x="{_PAD_L}" y="{_PAD_T}" width="{ax.w - _PAD_L - _PAD_R}" '
            f'height="{ax.h - _PAD_T - _PAD_B}" fill="#fbfbfd" stroke="#ccd"/>']
     for k in range(5):  # y grid and ticks
@@ -76,10 +84,10 @@ def _frame(ax: _Axes, label: str, x_label: str, y_label: str, *, x_ticks: bool =
         out.append(f'<text x="{x:.1f}" y="{ax.h - _PAD_B + 13}" text-anchor="middle" '
                    f'font-size="10" fill="#555">{_fmt(v)}</text>')
     out.append(f'<text x="{(ax.w + _PAD_L) / 2:.0f}" y="{ax.h - 3}" text-anchor="middle" '
-               f'font-size="10" fill="#333">{escape(x_label)}</text>')
+               f'font-size="10" fill="#333">{_text(x_label)}</text>')
     out.append(f'<text x="10" y="{ax.h / 2:.0f}" font-size="10" fill="#333" '
                f'transform="rotate(-90 10 {ax.h / 2:.0f})" text-anchor="middle">'
-               f"{escape(y_label)}</text>")
+               f"{_text(y_label)}</text>")
     return out
 
 
@@ -119,7 +127,7 @@ def line_chart(series: Sequence[Series], *, label: str, x_label: str = "seconds"
             out.append(f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{ax.py(y):.1f}" '
                        f'y2="{ax.py(y):.1f}" stroke="{colour}" stroke-dasharray="5 3"/>')
             out.append(f'<text x="{_W - _PAD_R - 2}" y="{ax.py(y) - 3:.1f}" text-anchor="end" '
-                       f'font-size="10" fill="{colour}">{escape(text)}</text>')
+                       f'font-size="10" fill="{colour}">{_text(text)}</text>')
     for s in series:
         runs: list[list[str]] = [[]]
         for x, yv in zip(s.x, s.y, strict=True):
@@ -139,7 +147,7 @@ def line_chart(series: Sequence[Series], *, label: str, x_label: str = "seconds"
         x = _PAD_L + 8 + i * 150
         out.append(f'<rect x="{x}" y="{_PAD_T + 5}" width="10" height="3" fill="{s.colour}"/>')
         out.append(f'<text x="{x + 14}" y="{_PAD_T + 10}" font-size="10" fill="#333">'
-                   f"{escape(s.label)}</text>")
+                   f"{_text(s.label)}</text>")
     if not any(_finite(y) for s in series for y in s.y):
         out.append(f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle" font-size="12" '
                    f'fill="#777">no data</text>')
@@ -167,13 +175,13 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, label: s
             out.append(f'<text x="{cx:.1f}" y="{ax.py((y0 + y1) / 2):.1f}" text-anchor="middle" '
                        f'font-size="10" fill="#999">n/a</text>')
         out.append(f'<text x="{cx:.1f}" y="{_H - _PAD_B + 13}" text-anchor="middle" '
-                   f'font-size="9" fill="#333">{escape(name)}</text>')
+                   f'font-size="9" fill="#333">{_text(name)}</text>')
     if hline is not None:
         y, c, text = hline
         out.append(f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{ax.py(y):.1f}" '
                    f'y2="{ax.py(y):.1f}" stroke="{c}" stroke-dasharray="5 3"/>')
         out.append(f'<text x="{_W - _PAD_R - 2}" y="{ax.py(y) - 3:.1f}" text-anchor="end" '
-                   f'font-size="10" fill="{c}">{escape(text)}</text>')
+                   f'font-size="10" fill="{c}">{_text(text)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -185,9 +193,9 @@ def heatmap(values: Sequence[Sequence[float]], *, label: str, size: int = 96) ->
         return ""
     peak = max((abs(v) for row in values for v in row if math.isfinite(v)), default=0.0) or 1.0
     cell = size / n
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(label)}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_text(label)}" '
            f'class="heat" viewBox="0 0 {size} {size}" width="{size}" height="{size}">',
-           f"<title>{escape(label)}</title>"]
+           f"<title>{_text(label)}</title>"]
     for i, row in enumerate(values):
         for j, v in enumerate(row):
             if not math.isfinite(v):

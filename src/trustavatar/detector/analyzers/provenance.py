@@ -174,6 +174,9 @@ class ProvenanceAnalyzer(Analyzer):
             impersonates=report.impersonates,
         )
         types = ", ".join(fig["digital_source_types"]) or "no source type"
+        impersonation = None if report.impersonates is None else (
+            f"its signer carries the name of the trusted identity '{report.impersonates}' "
+            "without its certificate (possible impersonation)")
         if state is pv.ValidationState.TRUSTED and report.generation is not None:
             self._manifest_watermark = report.generation.watermark
         if state is pv.ValidationState.TRUSTED and report.ai_generated:
@@ -184,16 +187,17 @@ class ProvenanceAnalyzer(Analyzer):
             why = ("its signer is not trusted" if state is pv.ValidationState.VALID_UNTRUSTED
                    else "the manifest does not verify (the file or the manifest changed "
                    "after signing, or it is malformed)")
-            if report.impersonates is not None:
-                why += (f"; its signer carries the name of the trusted identity "
-                        f"'{report.impersonates}' without its certificate (possible "
-                        "impersonation)")
+            if impersonation is not None:
+                why += f"; {impersonation}"
             self._claim(f"a C2PA manifest that is {state.value} (signer "
                         f"'{report.signer_label}', claimed, not verified) declares the video "
                         f"AI-generated ({types}); not decisive, as {why}")
         elif state is pv.ValidationState.TRUSTED:
             self._reasons.append(f"a trusted C2PA manifest signed by '{report.signer_label}' "
                                  "declares no AI generation")
+        elif impersonation is not None:  # no AI declared, by a look-alike of a trusted name
+            self._reasons.append(f"the C2PA manifest is {state.value} (signer "
+                                 f"'{report.signer_label}'): {impersonation}")
         else:
             self._reasons.append(f"the C2PA manifest is {state.value}")
 
