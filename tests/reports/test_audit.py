@@ -184,3 +184,50 @@ def test_an_audit_file_that_appears_between_the_moves_leaves_no_half_set(
     assert r.code == 2 and "appeared while the output was being made" in r.err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("AUDIT", "."))
                   ) == ["AUDIT.json.sig"]
+
+
+def test_the_signed_page_is_checked_too(studio: Any, tmp_path: Path, capsys: Any) -> None:
+    """The page says "Signed", but only the JSON was: an edited AUDIT.html verified
+    (a red-team review, session 22). The signature names the page's SHA-256 now."""
+    from tests.clitools import invoke
+
+    rep = build_audit(studio.home, check_watermark=False)
+    paths = write_audit(rep, tmp_path / "audit.html", studio.keystore.signing_key())
+    trust = studio.keystore.trust_store()
+    sig = verify_audit(paths["json"], trust=trust)
+    assert sig.page == "audit.html" and sig.page_checked is True
+    home = ["--home", str(studio.home.root)]
+    r = invoke(capsys, *home, "audit", "verify", paths["json"])
+    assert r.code == 0 and "the page audit.html is unchanged too" in r.out
+
+    page = paths["html"].read_bytes()
+    paths["html"].write_bytes(page.replace(b"</body>", b"<p>all clear</p></body>"))
+    with pytest.raises(AuditSignatureError, match=r"audit.html was changed after signing .*"
+                                                  r"audit.json itself is unchanged"):
+        verify_audit(paths["json"], trust=trust)
+    r = invoke(capsys, *home, "audit", "verify", paths["json"], "--json")
+    assert r.code == 3 and "audit.html was changed" in r.json()["error"]["message"]
+
+    paths["html"].unlink()  # the JSON alone still verifies, and says the page was not seen
+    sig = verify_audit(paths["json"], trust=trust)
+    assert sig.page == "audit.html" and sig.page_checked is False
+    r = invoke(capsys, *home, "audit", "verify", paths["json"])
+    assert r.code == 0 and "is not next to it (not checked)" in " ".join(r.out.split())
+
+
+def test_a_signature_made_before_pages_were_signed_still_verifies(
+        studio: Any, tmp_path: Path, capsys: Any) -> None:
+    from tests.clitools import invoke
+    from trustavatar import _envelope
+
+    rep = build_audit(studio.home, check_watermark=False)
+    paths = write_audit(rep, tmp_path / "audit.html", studio.keystore.signing_key())
+    signed = _envelope.open_envelope(
+        _envelope.load_canonical_json(paths["signature"].read_bytes(), max_bytes=1 << 20),
+        raw=paths["signature"].read_bytes()).payload
+    old = {k: v for k, v in signed.items() if k != "page"}  # as written before session 22
+    paths["signature"].write_bytes(_envelope.seal(old, studio.keystore.signing_key()))
+    sig = verify_audit(paths["json"], trust=studio.keystore.trust_store())
+    assert sig.page is None and sig.page_checked is None
+    r = invoke(capsys, "--home", str(studio.home.root), "audit", "verify", paths["json"])
+    assert r.code == 0 and "does not cover the HTML page" in " ".join(r.out.split())

@@ -329,8 +329,9 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
 def audit_verify(audit_json: str, signature: str | None) -> int:
     """Check an audit's JSON against its detached signature and your trust anchors.
 
-    Exit codes: 0 signed by a trusted organisation key and unchanged; 3 changed, forged or
-    untrusted; 2 unreadable.
+    The HTML page the signature names is checked too when it is next to the JSON.
+    Exit codes: 0 signed by a trusted organisation key and unchanged; 3 changed (the JSON
+    or the page), forged or untrusted; 2 unreadable.
     """
     from trustavatar.keys import TrustStore
     from trustavatar.reports import verify_audit
@@ -342,10 +343,16 @@ def audit_verify(audit_json: str, signature: str | None) -> int:
         if e.exit_code == ExitCode.FAILURE:  # unreadable files are usage errors here
             raise InputError(e.message) from e
         raise
+    if sig.page is None:
+        page = "; the signature does not cover the HTML page (made before pages were signed)"
+    elif sig.page_checked:
+        page = f"; the page {visible(sig.page)} is unchanged too"
+    else:
+        page = f"; the page it names, {visible(sig.page)}, is not next to it (not checked)"
     emit({"ok": True, **sig.to_dict()},
          lambda con: con.print(Text.assemble(
              ("valid", "green"), f": {visible(audit_json)} signed by {visible(sig.organisation)} "
-             f"at {sig.signed_at}, unchanged (SHA-256 {sig.document_sha256[:16]}…)")))
+             f"at {sig.signed_at}, unchanged (SHA-256 {sig.document_sha256[:16]}…){page}")))
     return int(ExitCode.OK)
 
 

@@ -421,10 +421,16 @@ class AuditSignature:
     organisation: str
     signed_at: str
     anchor_sha256: str
+    #: The HTML page the signature also covers (its file name), and whether that page was
+    #: found next to the JSON and checked (False: not there). None: a signature made before
+    #: pages were signed (session 22) covers the JSON only.
+    page: str | None = None
+    page_checked: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"document_sha256": self.document_sha256, "organisation": self.organisation,
-                "signed_at": self.signed_at, "anchor_sha256": self.anchor_sha256}
+                "signed_at": self.signed_at, "anchor_sha256": self.anchor_sha256,
+                "page": self.page, "page_checked": self.page_checked}
 
 
 def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: SigningKey, *,
@@ -446,12 +452,14 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
                "signed_at": report.data["generated_at"],
                "document": {"name": json_path.name, "sha256": digest, "bytes": len(body),
                             "format": AUDIT_FORMAT}}
-    sig = _envelope.seal(payload, key)
     page = render_audit_html(report, signature={"json": json_path.name, "sig": sig_path.name,
                                                 "sha256": digest,
-                                                "organisation": organisation})
+                                                "organisation": organisation}).encode("utf-8")
+    # the page is signed too: what a reader sees is what was signed
+    payload["page"] = {"name": html_path.name, "sha256": sha256_bytes(page)}
+    sig = _envelope.seal(payload, key)
     # all three complete before any is moved in, the page last
-    move_in_together([(json_path, body), (sig_path, sig), (html_path, page.encode("utf-8"))],
+    move_in_together([(json_path, body), (sig_path, sig), (html_path, page)],
                      replace=overwrite)
     return {"html": html_path, "json": json_path, "signature": sig_path}
 
@@ -461,7 +469,8 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
     """Check ``AUDIT.json`` against its detached signature (default ``AUDIT.json.sig``):
     (1) the signature file is a canonical envelope of the right type, (2) its signature
     verifies, (3) the signer chains to ``trust``, (4) the named organisation signed it,
-    (5) it names exactly these bytes. Raises :class:`AuditSignatureError`."""
+    (5) it names exactly these bytes, and (6) the HTML page it also names, when that page
+    is next to the JSON, is unchanged too. Raises :class:`AuditSignatureError`."""
     jp = Path(json_path)
     sp = Path(signature) if signature is not None else jp.with_name(jp.name + ".sig")
     try:
@@ -482,6 +491,12 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
         organisation = str(p["issuer"]["organisation"])
         expected = str(p["document"]["sha256"])
         signed_at = dt.datetime.fromisoformat(str(p["signed_at"]).replace("Z", "+00:00"))
+        page = p.get("page")
+        page_name = None if page is None else str(page["name"])
+        page_sha256 = None if page is None else str(page["sha256"])
+        if page_name is not None and (Path(page_name).name != page_name
+                                      or page_name in ("", ".", "..")):
+            raise ValueError(f"page name {page_name!r} is not a file name")
     except (KeyError, TypeError, ValueError) as e:
         raise AuditSignatureError(f"{sp.name} is malformed: {e}") from e
     try:
@@ -499,4 +514,19 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
     if actual != expected:
         raise AuditSignatureError(f"{jp.name} was changed after signing (SHA-256 {actual[:16]}… "
                                   f"≠ signed {expected[:16]}…)")
-    return AuditSignature(actual, organisation, format_time(signed_at), anchor.fingerprint)
+    page_checked: bool | None = None
+    if page_name is not None:
+        page_path = jp.with_name(page_name)
+        page_checked = page_path.is_file()
+        if page_checked:
+            try:
+                page_bytes = read_input(page_path, max_bytes=_MAX_AUDIT_BYTES, what="audit page")
+            except InputError as e:
+                raise ReportError(e.message) from e
+            shown = sha256_bytes(page_bytes)
+            if shown != page_sha256:
+                raise AuditSignatureError(
+                    f"{page_name} was changed after signing (SHA-256 {shown[:16]}… ≠ signed "
+                    f"{str(page_sha256)[:16]}…); {jp.name} itself is unchanged")
+    return AuditSignature(actual, organisation, format_time(signed_at), anchor.fingerprint,
+                          page_name, page_checked)
