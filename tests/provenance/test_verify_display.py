@@ -121,6 +121,20 @@ def test_check_signer_names_rules() -> None:
     r = check_signer_names(report(ValidationState.VALID_UNTRUSTED,
                                   "Studio\u200b trustavatar signer", "x"), names)
     assert r.impersonates == "Studio trustavatar signer"
+    # letters of another script that look like Latin ones (Unicode's confusables): a
+    # Cyrillic а, о, Ѕ; a Greek Ο; both ways round for a name in Cyrillic
+    for alike in ("Studi\u043e", "\u0405tudio", "Stu\u0501io",
+                  "Stud\u0456o", "STUDI\u039f"):
+        r = check_signer_names(report(ValidationState.VALID_UNTRUSTED, "x", alike), names)
+        assert r.impersonates == "Studio", ascii(alike)
+    cyrillic = ["\u0421\u0442\u0443\u0434\u0438\u044f"]  # Студия
+    r = check_signer_names(report(ValidationState.VALID_UNTRUSTED, "x",
+                                  "C\u0442\u0443\u0434\u0438\u044f"), cyrillic)  # Latin C
+    assert r.impersonates == cyrillic[0]
+    # other letters still tell names apart
+    for other in ("Studios", "Stadio", "M\u00fcller", "\u0421\u0442\u0443\u0434"):
+        r = check_signer_names(report(ValidationState.VALID_UNTRUSTED, "x", other), names)
+        assert r.impersonates is None, ascii(other)
     # a trusted signer's manifest tampered with is invalid, not an impersonation
     tampered = report(ValidationState.INVALID, "Studio trustavatar signer", "Studio",
                       (pv.Failure("assertion.bmffHash.mismatch", "changed"),))

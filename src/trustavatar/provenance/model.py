@@ -18,6 +18,7 @@ __all__ = [
 
 import dataclasses
 import enum
+import functools
 import os
 import re
 import unicodedata
@@ -323,12 +324,28 @@ class ProvenanceReport:
 
 
 def _name_key(name: str) -> str:
-    """A name as compared for look-alikes: Unicode-normalised (NFKC), case-folded, without
-    format characters (category Cf: zero-width spaces and joiners, U+2060, U+FEFF, the soft
-    hyphen, bidirectional controls), with runs of white space as one space. (Letters of
-    another script that look alike, a Cyrillic "а" for a Latin "a", still differ.)"""
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return " ".join("".join(c for c in folded if unicodedata.category(c) != "Cf").split())
+    """A name as compared for look-alikes: Unicode-normalised (NFKC), without format
+    characters (category Cf: zero-width spaces and joiners, U+2060, U+FEFF, the soft hyphen,
+    bidirectional controls), each letter of another script that looks like a Latin one
+    written as that Latin letter (a Cyrillic "а" as "a", a Greek "Ο" as "O": Unicode's
+    confusables, from ``confusable-homoglyphs``), case-folded, with runs of white space as
+    one space."""
+    normal = unicodedata.normalize("NFKC", name)
+    kept = "".join(_latin_look_alike(c) for c in normal if unicodedata.category(c) != "Cf")
+    return " ".join(kept.casefold().split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _latin_look_alike(c: str) -> str:
+    """The Latin letter ``c`` is confusable with (Unicode's confusables), or ``c``."""
+    from confusable_homoglyphs import confusables  # its data (~1 MB) only when needed
+
+    found = confusables.is_confusable(c, preferred_aliases=["latin"])
+    for entry in found or ():
+        for glyph in entry["homoglyphs"]:
+            if glyph["n"].startswith("LATIN ") and len(glyph["c"]) == 1:
+                return str(glyph["c"])
+    return c
 
 
 def _names_of(name: x509.Name) -> list[str]:
@@ -349,7 +366,8 @@ def check_signer_names(report: ProvenanceReport, names: Iterable[str]) -> Proven
     """``report`` with :attr:`~ProvenanceReport.impersonates` set when its signer is not
     trusted (valid-untrusted, or invalid with an untrusted signing credential) and the
     signer's name or its issuer's equals one of ``names`` (:func:`trusted_names`; compared
-    case-folded, Unicode-normalised and without format characters): a self-signed
+    as :func:`_name_key` writes them: look-alike letters and invisible characters do not
+    tell names apart): a self-signed
     certificate carrying a trusted signer's names must not read like that signer."""
     if report.signer is None or report.state not in (
             ValidationState.VALID_UNTRUSTED, ValidationState.INVALID):
