@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import stat
 
 import pytest
@@ -98,6 +99,13 @@ def test_organisation_names_within_the_x509_limits(tmp_path) -> None:
     # a line break would end up in every consent artifact, which must not carry one
     for name in ("line1\nline2", "tab\there", "del\x7f"):
         with pytest.raises(InputError, match="control characters"):
+            Keystore.create(Home.resolve(tmp_path / "d"), organisation=name)
+    # invisible characters would make a look-alike of another organisation's name, or turn
+    # the text after them around: zero-width space, right-to-left override, BOM, soft hyphen
+    for name, shown in (("Stu\u200bdio", "U+200B ZERO WIDTH SPACE"),
+                        ("evil\u202eoidutS", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+                        ("\ufeffStudio", "U+FEFF"), ("Stu\u00addio", "U+00AD SOFT HYPHEN")):
+        with pytest.raises(InputError, match=f"invisible format characters .*{re.escape(shown)}"):
             Keystore.create(Home.resolve(tmp_path / "d"), organisation=name)
     assert not (tmp_path / "d" / "keys").exists()
 

@@ -8,6 +8,7 @@ AuthorityKeyIdentifier and SubjectKeyIdentifier.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -41,7 +42,8 @@ MAX_NAME_CHARS = 64
 def organisation_name(name: object) -> str:
     """``name`` as an organisation name (O) for a certificate or a trust anchor, stripped:
     :class:`InputError` unless it is 1 to :data:`MAX_NAME_CHARS` characters with no control
-    characters (it ends up in every document signed under it)."""
+    characters or invisible format characters such as a zero-width space or a bidirectional
+    control (it ends up in every document signed under it)."""
     if not isinstance(name, str):
         raise InputError(f"the organisation name must be a string, got {type(name).__name__}")
     name = name.strip()
@@ -49,6 +51,10 @@ def organisation_name(name: object) -> str:
         raise InputError("the organisation name must not be empty")
     if has_control_characters(name):
         raise InputError("the organisation name must not contain control characters")
+    hidden = next((c for c in name if unicodedata.category(c) == "Cf"), None)
+    if hidden is not None:  # would make a look-alike of another name, or turn text around
+        raise InputError(f"the organisation name must not contain invisible format characters "
+                         f"(it holds U+{ord(hidden):04X} {unicodedata.name(hidden, '')})")
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"the organisation name is at most {MAX_NAME_CHARS} characters "
                          f"(an X.509 limit); this one has {len(name)}")
