@@ -15,6 +15,8 @@ payload, written as H.264 CRF 18 (what the generator ships), then attacked:
   jpeg50                 every frame through JPEG quality 50 (Pillow)
   trim                   drop the first 0.5 s, re-encode at CRF 23
   seg2s                  2 s segments of the CRF 23 re-encode, each read on its own
+  mirror                 mirrored left-right, re-encoded at CRF 23
+  turn90                 turned 90° clockwise (a lost rotation flag), re-encoded at CRF 23
 
 and read back with `read_watermark`. False alarms: the unmarked originals (same CRF 18
 encode) read with the marking key, the marked videos read with a wrong key, and, to reach
@@ -58,7 +60,8 @@ from trustavatar.watermark import (  # noqa: E402
     read_watermark,
 )
 
-ATTACKS = ("none", "crf23", "crf30", "crf40", "half", "jpeg50", "trim", "seg2s")
+ATTACKS = ("none", "crf23", "crf30", "crf40", "half", "jpeg50", "trim", "seg2s", "mirror",
+           "turn90")
 Frames = Iterable[np.ndarray]
 
 
@@ -173,9 +176,11 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def whitened_cells(lumas: Iterable[np.ndarray]) -> np.ndarray:
-    """(T, GRID*GRID) whitened cell means: everything the reader needs, key-independent."""
-    rows = [_layout.whiten(_layout.cell_means(y)).reshape(-1) for y in lumas]
-    return np.asarray(rows, np.float32)
+    """(ORIENTATIONS, T, GRID*GRID) whitened cell means, in each orientation the reader
+    undoes: everything the reader needs, key-independent."""
+    grids = [_layout.whiten(_layout.cell_means(y)) for y in lumas]
+    return np.asarray([[np.ascontiguousarray(undo(g)).reshape(-1) for g in grids]
+                       for _, undo in _read.ORIENTATIONS], np.float32)
 
 
 def file_lumas(path: Path) -> Iterator[np.ndarray]:
@@ -185,12 +190,13 @@ def file_lumas(path: Path) -> Iterator[np.ndarray]:
 
 
 def readings_for_keys(cells: np.ndarray, layouts: list[_layout.Layout]) -> list:
+    """The reading (the strongest orientation's, as the reader decides) for each key."""
     out = []
     for layout in layouts:
-        values = cells[:, layout.cells] * layout.signs  # (T, UNITS, CELLS_PER_UNIT)
-        p = values.sum(axis=2, dtype=np.float64) / math.sqrt(_layout.CELLS_PER_UNIT)
-        sums = np.cos(2 * np.pi * (p / _layout.STEP - layout.dither)).sum(axis=0)
-        out.append(_read.decide(sums, cells.shape[0]))
+        values = cells[:, :, layout.cells] * layout.signs  # (O, T, UNITS, CELLS_PER_UNIT)
+        p = values.sum(axis=3, dtype=np.float64) / math.sqrt(_layout.CELLS_PER_UNIT)
+        sums = np.cos(2 * np.pi * (p / _layout.STEP - layout.dither)).sum(axis=1)
+        out.append(_read.decide_oriented(sums, cells.shape[1]))
     return out
 
 
@@ -246,8 +252,14 @@ def score(reading: _read.WatermarkReading, payload: bytes, sums_soft: np.ndarray
 def read_scored(source: str | Path | Frames, key: bytes, payload: bytes) -> Trial:
     """What `read_watermark` does (same steps, same code), keeping the per-unit sums."""
     reader = _read.WatermarkReader(key=key)
-    _read._feed(reader, source)
-    return score(reader.reading(), payload, -reader._accumulator.sums[: _code.CODED_BITS])
+    if isinstance(source, str | Path):  # as read_watermark reads a file (first stream)
+        for luma in _read._file_lumas(Path(source), None):
+            reader._add_luma(luma)
+    else:
+        _read._feed(reader, source)
+    reading = reader.reading()  # the coded bits of the orientation it chose
+    k = [name for name, _ in _read.ORIENTATIONS].index(reading.orientation)
+    return score(reading, payload, -reader._accumulator._sums[k][: _code.CODED_BITS])
 
 
 # --- one clip --------------------------------------------------------------------------
@@ -307,6 +319,9 @@ def run_clip(name: str, frames: Callable[[], Frames], fps: Fraction, key: bytes,
     skip = round(0.5 * fps)
     trimmed = (f for i, f in enumerate(decode_rgb(marked_path)) if i >= skip)
     trial("trim", encode(trimmed, att, fps=fps, crf=23))
+    for attack, turn in (("mirror", lambda f: f[:, ::-1]), ("turn90", lambda f: np.rot90(f, -1))):
+        turned = (np.ascontiguousarray(turn(f)) for f in decode_rgb(marked_path))
+        trial(attack, encode(turned, att, fps=fps, crf=23))
     encode(decode_rgb(marked_path), att, fps=fps, crf=23)
     segment = round(2 * fps)
     frames_23 = list(decode_rgb(att))
@@ -385,6 +400,7 @@ def dwtdct_reader(source: str | Path | Frames, key: bytes, payload: bytes) -> Tr
 
 
 def summarise(results: Results, *, comparison: bool = False) -> dict:
+    orientations = len(_read.ORIENTATIONS)
     def rate(xs: list[bool]) -> float:
         return sum(xs) / len(xs) if xs else float("nan")
 
@@ -431,11 +447,13 @@ def summarise(results: Results, *, comparison: bool = False) -> dict:
         "many_keys_z_mean": float(z.mean()), "many_keys_z_std": float(z.std()),
         "many_keys_z_max": float(z.max()),
         "many_keys_frac_z_ge_3": float(np.mean(z >= 3)),
-        "gaussian_tail_3": 0.5 * math.erfc(3 / math.sqrt(2)),
-        "theoretical_fpr_gaussian": 0.5 * math.erfc(_read.Z_PRESENT / math.sqrt(2))
-        + 0.5 * math.erfc(_read.Z_PAYLOAD / math.sqrt(2)) * 2.0**-16,
-        "theoretical_fpr_bound": math.exp(-_read.Z_PRESENT**2 / 2)
-        + math.exp(-_read.Z_PAYLOAD**2 / 2) * 2.0**-16,
+        # the best of the reader's orientations: at most that many times one's tail
+        "gaussian_tail_3": orientations * 0.5 * math.erfc(3 / math.sqrt(2)),
+        "theoretical_fpr_gaussian": orientations * (
+            0.5 * math.erfc(_read.Z_PRESENT / math.sqrt(2))
+            + 0.5 * math.erfc(_read.Z_PAYLOAD / math.sqrt(2)) * 2.0**-16),
+        "theoretical_fpr_bound": orientations * (
+            math.exp(-_read.Z_PRESENT**2 / 2) + math.exp(-_read.Z_PAYLOAD**2 / 2) * 2.0**-16),
         "embed_ms_median": {k: statistics.median(v) for k, v in results.embed_ms.items()},
         "read_ms_median": {k: statistics.median(v) for k, v in results.read_ms.items()},
     })

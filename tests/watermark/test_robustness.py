@@ -88,3 +88,24 @@ def test_round_trip_at_generator_sizes(tmp_path: Path, clip, size: tuple[int, in
     frames = [wm.apply(cv2.resize(f, size, interpolation=cv2.INTER_CUBIC)) for f in clip[:25]]
     reading = read_watermark(encode(frames, tmp_path / "hd.mp4", crf=28), key=KEY)
     assert reading.payload == PAYLOAD
+
+
+@pytest.mark.parametrize(("turn", "named"), [
+    (lambda f: f[:, ::-1], "mirrored"),
+    (lambda f: np.rot90(f, -1), "turned 90° clockwise"),
+    (lambda f: np.rot90(f, 1), "turned 90° counter-clockwise"),
+    (lambda f: f[::-1, ::-1], "turned 180°"),
+    (lambda f: np.rot90(f, -1)[:, ::-1], "turned 90° clockwise and mirrored"),
+])
+def test_mirrored_or_turned_and_reencoded(tmp_path: Path, shipped: Path, turn,
+                                          named: str) -> None:
+    """Mirroring is how uploads dodge matching; a turn is a lost or applied rotation flag.
+    The reader undoes each on the cell grid (the frame is never turned)."""
+    frames = [np.ascontiguousarray(turn(f)) for f in decode(shipped)]
+    reading = read_watermark(encode(frames, tmp_path / "turned.mp4", crf=23), key=KEY)
+    assert reading.present and reading.payload == PAYLOAD
+    assert reading.orientation == named
+    # as shipped, it reads as written; p counts the eight orientations read
+    plain = read_watermark(shipped, key=KEY)
+    assert plain.orientation == "as written" and plain.payload == PAYLOAD
+    assert plain.p_value == pytest.approx(min(1.0, 8 * np.exp(-plain.z_score ** 2 / 2)))

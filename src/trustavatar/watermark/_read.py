@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -24,14 +24,33 @@ from trustavatar.watermark._layout import (
     STEP,
     UNITS,
     Layout,
+    cell_means,
     layout_for,
-    projections,
+    project,
+    whiten,
 )
 
-#: Presence is declared when the pilot z-score reaches this (false-alarm ≈ 2.9e-7) …
+#: Presence is declared when the pilot z-score reaches this (false alarm ≈ 2.9e-7 for each
+#: of the :data:`ORIENTATIONS` read, ≈ 2.3e-6 in all) …
 Z_PRESENT: Final = 5.0
 #: … or when the payload's CRC checks and the z-score reaches this (≈ 1.3e-3 × 2**-16).
 Z_PAYLOAD: Final = 3.0
+
+#: The ways a frame can have been turned or mirrored that the reader undoes (the eight
+#: symmetries of the frame's cell grid, which spans the whole frame whatever its shape): a
+#: video mirrored to dodge matching, or turned when its rotation flag was lost or applied.
+#: Each maps the observed grid back to the grid as written.
+ORIENTATIONS: Final[tuple[tuple[str, Callable[[NDArray[np.float32]], NDArray[np.float32]]],
+                          ...]] = (
+    ("as written", lambda g: g),
+    ("mirrored", lambda g: g[:, ::-1]),
+    ("upside down", lambda g: g[::-1, :]),
+    ("turned 180°", lambda g: g[::-1, ::-1]),
+    ("turned 90° clockwise", lambda g: np.rot90(g, 1)),
+    ("turned 90° counter-clockwise", lambda g: np.rot90(g, -1)),
+    ("turned 90° clockwise and mirrored", lambda g: g.T),
+    ("turned 90° counter-clockwise and mirrored", lambda g: np.rot90(g, 2).T),
+)
 
 #: What :func:`read_watermark` reads: a video file path, or frames ``(H, W, 3) uint8`` RGB
 #: (any iterable, including a ``(T, H, W, 3)`` array).
@@ -48,7 +67,9 @@ class WatermarkReading:
     or present but too damaged to read). ``z_score`` — the pilot statistic: distributed
     N(0, 1) on video not marked with this key, whatever the content. ``frames_used`` —
     frames read. ``bit_errors_corrected`` — coded bits (of 172) the error-correcting code
-    had to overrule, when a payload was read.
+    had to overrule, when a payload was read. ``orientation`` — how the frames had been
+    turned or mirrored (one of :data:`ORIENTATIONS`' names; the strongest reading of all
+    of them is reported, and ``p_value`` counts all of them).
     """
 
     present: bool
@@ -57,6 +78,7 @@ class WatermarkReading:
     p_value: float
     frames_used: int
     bit_errors_corrected: int | None = None
+    orientation: str = "as written"
 
 
 class Accumulator:
@@ -70,22 +92,35 @@ class Accumulator:
 
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
-        self._sums = np.zeros(UNITS)
+        self._sums = np.zeros((len(ORIENTATIONS), UNITS))
         self.frames = 0
 
     def add_luma(self, luma: NDArray[np.float32]) -> None:
-        """Add one frame's luma, ``(H, W) float32`` in 8-bit levels."""
-        p = projections(luma, self._layout)
-        self._sums += np.cos(2.0 * np.pi * (p / STEP - self._layout.dither))
+        """Add one frame's luma, ``(H, W) float32`` in 8-bit levels (read in every one of
+        :data:`ORIENTATIONS`: the grid's cells are turned, not the frame)."""
+        grid = whiten(cell_means(luma))
+        for k, (_, undo) in enumerate(ORIENTATIONS):
+            p = project(np.ascontiguousarray(undo(grid)), self._layout)
+            self._sums[k] += np.cos(2.0 * np.pi * (p / STEP - self._layout.dither))
         self.frames += 1
 
     @property
     def sums(self) -> NDArray[np.float64]:
-        """The per-unit sums so far (a copy)."""
-        return self._sums.copy()
+        """The per-unit sums so far, of the frames as written (a copy)."""
+        return self._sums[0].copy()
 
     def reading(self) -> WatermarkReading:
-        return decide(self._sums, self.frames)
+        return decide_oriented(self._sums, self.frames)
+
+
+def decide_oriented(sums: NDArray[np.float64], frames: int) -> WatermarkReading:
+    """The strongest of the readings of each of :data:`ORIENTATIONS` (``sums``: one row
+    each, in that order): present first, then a payload read, then the z-score; its
+    p-value multiplied by the number of orientations read."""
+    readings = [replace(decide(row, frames), orientation=name)
+                for (name, _), row in zip(ORIENTATIONS, sums, strict=True)]
+    best = max(readings, key=lambda r: (r.present, r.payload is not None, r.z_score))
+    return replace(best, p_value=min(1.0, best.p_value * len(ORIENTATIONS)))
 
 
 def decide(sums: NDArray[np.float64], frames: int) -> WatermarkReading:
@@ -118,7 +153,8 @@ def read_watermark(source: VideoSource, *, key: bytes = DEFAULT_KEY,
 
     A file with several video streams (cover art aside) has each read on its own, and the
     strongest reading is returned: a watermarked stream cannot hide behind a decoy one.
-    (The chance of a false alarm grows with the number of streams: ≈ 2.9e-7 each.)
+    (The chance of a false alarm grows with the number of streams: ≈ 2.3e-6 each, the
+    eight :data:`ORIENTATIONS` read.)
 
     Absent is not an error: it returns ``present=False``. Raises
     :class:`~trustavatar.errors.ProvenanceInputError` (an ``InputError``) if the file is

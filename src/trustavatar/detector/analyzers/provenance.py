@@ -8,7 +8,8 @@
 Decisive evidence of generation (``decisive=True``, score 1):
 
 - a *trusted* manifest that declares AI generation;
-- a watermark found (false-alarm probability ≈ 3e-7 on natural video) whose payload is
+- a watermark found (false-alarm probability ≈ 2.3e-6 on natural video, as written,
+  mirrored or turned) whose payload is
   *confirmed*: listed in the scanning home's ledger (one of its own generations), or
   carried by the file's trusted manifest.
 
@@ -210,8 +211,10 @@ class ProvenanceAnalyzer(Analyzer):
         manifest; otherwise a claim (see the module docstring)."""
         fig = self._figures
         payload = reading.payload.hex() if reading.payload else None
+        turned = ("" if reading.orientation == "as written"
+                  else f", in frames {reading.orientation}")
         seen = (f"the trustavatar watermark is present (z = {reading.z_score:.1f} over "
-                f"{reading.frames_used} frames, payload {payload or 'unreadable'})")
+                f"{reading.frames_used} frames, payload {payload or 'unreadable'}{turned})")
         rows: list[Any] = []
         if payload is not None:
             rows, note = _ledger_rows(self._ctx.home, payload)
@@ -261,7 +264,8 @@ class ProvenanceAnalyzer(Analyzer):
                 fig.update(watermark_present=bool(reading.present),
                            watermark_z=float(reading.z_score),
                            watermark_payload=reading.payload.hex() if reading.payload else None,
-                           watermark_frames=int(reading.frames_used))
+                           watermark_frames=int(reading.frames_used),
+                           watermark_orientation=str(reading.orientation))
                 if reading.present:
                     self._watermark_found(reading)
             elif self._wm.error is not None:
