@@ -83,6 +83,28 @@ def test_variable_frame_rate_uses_timestamps(tmp_path):
     assert summary.segments == 1
 
 
+def test_a_jump_in_the_timestamps_is_neither_face_time_nor_silent(tmp_path, no_trust):
+    """A real clip whose timestamps jumped an hour after frame 19 was 'likely-manipulated,
+    p = 1.00, blinking outside human norms': the hour counted as face time (a review,
+    session 22). The jump is left out and warned about."""
+    from trustavatar.detector import scan
+
+    times = [i * 0.04 for i in range(20)] + [3600.0 + i * 0.04 for i in range(20)]
+    path = write_clip(tmp_path / "jump.mp4", [portrait(192)] * 40, times=times)
+    reader = FrameReader(path)
+    with FaceTracker() as tracker:
+        for f in reader:
+            tracker.observe(f)
+        # the file's average rate is 40 frames an hour: the last frame counts for 0.5 s
+        summary = tracker.summary(frame_duration=3600.0 / 40)
+    assert reader.longest_gap == pytest.approx(3600.0 - 19 * 0.04, abs=0.01)
+    assert reader.gap_after == 19
+    assert summary.face_seconds == pytest.approx(38 * 0.04 + 0.5 + 0.5, abs=0.01)
+    result = scan(path, trust=no_trust)
+    assert any("timestamps jump by 3599.2 s after frame 19" in w for w in result.warnings)
+    assert result.track["face_seconds"] < 3
+
+
 def test_large_frames_are_downscaled_and_truncated_files_keep_what_decodes(tmp_path):
     big = cv2.resize(portrait(), (1600, 1600))
     path = tmp_path / "big.mkv"

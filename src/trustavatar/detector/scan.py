@@ -42,6 +42,8 @@ Progress = Callable[[float], None]
 #: The soundtrack is analysed up to this length (longer: sync is not applicable).
 AUDIO_MAX_SECONDS = 1800.0
 DEVICES = ("cpu", "cuda")
+#: Frames further apart than this (s) are a pause or a jump in the timestamps: warned about.
+GAP_WARNING_S = 2.0
 
 
 def _default_trust(home: Home) -> tuple[TrustStore, str | None]:
@@ -153,6 +155,10 @@ def scan(
         if reader.damaged:
             warnings.append(f"the file is damaged or truncated: decoding stopped or skipped "
                             f"packets after {reader.frames} frames ({reader.last_time:.1f} s)")
+        if reader.longest_gap > GAP_WARNING_S:
+            warnings.append(f"the video's timestamps jump by {reader.longest_gap:.1f} s after "
+                            f"frame {reader.gap_after}: it pauses there, or its timestamps are "
+                            f"damaged; face time and blink rate leave the jump out")
         # 5. each analyzer's result; one failing analyzer does not stop the others
         results: dict[str, AnalyzerResult] = {}
         for n, a in active.items():

@@ -127,9 +127,10 @@ class FaceTracker:
         t = frame.time
         if self._first_t is None:
             self._first_t = t
-        # time accounting: the interval since the previous frame belongs to that frame
+        # time accounting: the interval since the previous frame belongs to that frame, up
+        # to max_gap (a longer one is a pause or a jump in the timestamps: not face time)
         if self._prev_t is not None and self._prev_face:
-            self._face_seconds += max(0.0, t - self._prev_t)
+            self._face_seconds += min(max(0.0, t - self._prev_t), self.max_gap)
         self._frames += 1
         self._last_t = t
         new = False
@@ -164,7 +165,10 @@ class FaceTracker:
 
     # -- results -------------------------------------------------------------------------
     def summary(self, *, frame_duration: float = 0.04) -> TrackSummary:
-        """Totals so far; the last frame counts for ``frame_duration`` seconds."""
+        """Totals so far; the last frame counts for ``frame_duration`` seconds (at most
+        ``max_gap``, as every other frame: a frame rate the file states wrongly, as one
+        whose timestamps jump does, cannot make it last longer)."""
+        frame_duration = min(frame_duration, self.max_gap)
         face_seconds = self._face_seconds + (frame_duration if self._prev_face else 0.0)
         longest = max(self._longest, self._segment_end - self._segment_start
                       + (frame_duration if self._segment >= 0 else 0.0))

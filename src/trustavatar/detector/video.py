@@ -154,7 +154,9 @@ class FrameReader:
     ``max_side`` bounds the longer side of the frames handed out (larger frames are
     downscaled by FFmpeg while converting to RGB). ``max_seconds`` stops after that much
     video. After iteration, :attr:`frames` is the count, :attr:`damaged` says whether
-    decoding hit errors and :attr:`last_time` is the last timestamp.
+    decoding hit errors, :attr:`last_time` is the last timestamp, and :attr:`longest_gap`
+    the longest time between two frames (s), after frame :attr:`gap_after` (a video that
+    pauses, or whose timestamps jump).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_side: int = 1280,
@@ -170,6 +172,8 @@ class FrameReader:
         self.damaged = False
         self.bad_packets = 0
         self.last_time = 0.0
+        self.longest_gap = 0.0
+        self.gap_after = -1
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         with _open(self.path) as c:
@@ -187,6 +191,8 @@ class FrameReader:
                         return
                     # 2. upright and at most max_side pixels
                     image, scale = self._convert(frame)
+                    if self.frames and t - self.last_time > self.longest_gap:
+                        self.longest_gap, self.gap_after = t - self.last_time, self.frames - 1
                     self.frames += 1
                     self.last_time = t
                     yield DecodedFrame(self.frames - 1, t, image, scale)
