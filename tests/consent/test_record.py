@@ -144,6 +144,33 @@ def test_a_corrupted_file_is_bad_input_and_costs_no_attempt(
     assert after is not None and after.attempts == 0
 
 
+def test_a_truncated_clip_is_bad_input_and_costs_no_attempt(
+        org: Org, registry: Registry, challenge: consent.Challenge, tmp_path: Path,
+        consent_clip: Callable[[str], Path], faces: dict[str, Path]) -> None:
+    """The good clip with its index first (as phones and browsers write it) and its last
+    60 % lost: its first second decodes. It was checked as a clip (identity on one frame)
+    and cost an attempt (a review, session 22)."""
+    import av
+
+    whole = tmp_path / "faststart.mp4"
+    with av.open(str(consent_clip("good"))) as src, av.open(
+            str(whole), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 4 // 10])
+    with pytest.raises(InputError, match=r"cut.mp4 is damaged or truncated: decoding stopped "
+                                         r"or skipped data after \d+ frames") as e:
+        _record(org, registry, challenge, cut, faces)
+    assert not isinstance(e.value, ConsentEvidenceError)
+    after = consent.get_challenge(registry, challenge.challenge_id)
+    assert after is not None and after.attempts == 0
+
+
 def test_a_clip_is_checked_against_the_challenges_own_template(
         org: Org, registry: Registry, known_nonce: bytes, t0: dt.datetime, tmp_path: Path,
         faces: dict[str, Path]) -> None:

@@ -421,6 +421,10 @@ def _read_frames(path: Path, fps: float, estimate: int, *, watermark: bool = Tru
     finally:
         if isinstance(decoded, Generator):
             decoded.close()  # the file, also when a check stopped the reading
+    if source.damaged:  # checks on part of a clip would judge what nobody recorded
+        raise InputError(f"clip {path.name} is damaged or truncated: decoding stopped or "
+                         f"skipped data after {source.frames} frames "
+                         f"({source.last_time:.1f} s); record or export it again")
     out.crops = sampler.chosen(out.times[-1] + 1.0 / fps)
     if reader is not None and reader.frames:
         readings.append(reader.reading())
