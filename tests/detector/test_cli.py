@@ -142,7 +142,8 @@ def test_nothing_scannable_exits_2_and_help_documents_the_codes(capsys, tmp_path
 
 
 def test_scan_outputs_never_replace_a_file_unasked_nor_the_scanned_video(capsys, tmp_path,
-                                                                          clips, home_args):
+                                                                          clips, home_args,
+                                                                          monkeypatch):
     video = tmp_path / "v.mp4"
     video.write_bytes(clips["noface"].read_bytes())
     before = video.read_bytes()
@@ -155,6 +156,17 @@ def test_scan_outputs_never_replace_a_file_unasked_nor_the_scanned_video(capsys,
     r = invoke(capsys, *home_args, "scan", video, "--report", other, "--force")
     assert r.code == 2 and "not a folder" in r.err
     assert video.read_bytes() == before and other.read_text() == "keep me"
+    # '-' is not standard output for HTML: it made a folder named '-' (a review, session 22)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    r = invoke(capsys, *home_args, "scan", video, "--json", "-", "--report", "-")
+    assert r.code == 2 and "written to files, not to standard output" in r.err
+    saved = tmp_path / "saved.json"
+    saved.write_text("{}")
+    r = invoke(capsys, *home_args, "report", saved, "--out", "-")
+    assert r.code == 2 and "written to files, not to standard output" in r.err
+    assert list(cwd.iterdir()) == []
 
 
 def test_names_from_the_file_are_printed_as_written(capsys, tmp_path, home_args):

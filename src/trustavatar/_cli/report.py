@@ -200,6 +200,10 @@ def report_command(result_json: str, out: str, force: bool) -> int:
     Exit codes: 0 written; 2 unreadable, not a scan result, or a verdict that contradicts
     its own probability and thresholds.
     """
+    if out == "-":  # it would have made a folder named '-'
+        raise click.BadParameter("an HTML report is written to files, not to standard "
+                                 "output: name a folder, or an .html file for one result",
+                                 param_hint="--out")
     raw = read_input(result_json, max_bytes=_MAX_RESULT_BYTES, what="scan result")
     try:
         text = raw.decode("utf-8-sig")  # json.loads would guess UTF-16/32 for a video's bytes

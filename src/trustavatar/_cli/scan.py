@@ -333,6 +333,10 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
     if json_out is not None and not to_stdout:
         refuse_overwrite(json_out, force, [(f"the scanned video {f}", f) for f in files])
         check_writable(json_out)
+    if report == "-":  # it would have made a folder named '-'
+        raise click.BadParameter("an HTML report is written to files, not to standard "
+                                 "output: name a folder, or an .html file for one video",
+                                 param_hint="--report")
     if report is not None and report.lower().endswith((".html", ".htm")):
         if len(files) + len(problems) != 1:
             raise click.BadParameter(f"{report}: a single .html report takes one video; "
