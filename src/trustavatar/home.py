@@ -94,9 +94,12 @@ class Home:
         if not isinstance(path, str | os.PathLike) or not str(path).strip():
             raise InputError(f"{source} must be a folder path or a Home, got {path!r}")
         try:
-            return cls(Path(path).expanduser().absolute())
+            root = Path(path).expanduser().absolute()
         except RuntimeError as e:  # "~user/…" for a user this system does not know
             raise InputError(f"{source} {str(path)!r}: {e}") from e
+        if root.exists() and not root.is_dir():  # every command would say something odd
+            raise InputError(f"{source} {str(path)!r} is a file, not a folder")
+        return cls(root)
 
     # Layout -------------------------------------------------------------------------
     @property

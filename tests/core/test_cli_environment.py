@@ -92,3 +92,9 @@ def test_a_bad_home_is_reported_as_json_when_json_is_asked(tmp_path) -> None:
     r = _run(["ledger", "verify", "--json"], env={"TRUSTAVATAR_HOME": " "})
     assert r.returncode == 2 and "$TRUSTAVATAR_HOME must be a folder path or a Home" in json.loads(
         r.stdout)["error"]["message"]
+    # a file named by $TRUSTAVATAR_HOME said "no signing identity in …/p.jpg" (a review)
+    a_file = tmp_path / "p.jpg"
+    a_file.write_bytes(b"not a home")
+    r = _run(["keys", "show", "--json"], env={"TRUSTAVATAR_HOME": str(a_file)})
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]["message"] == (
+        f"$TRUSTAVATAR_HOME {str(a_file)!r} is a file, not a folder")
