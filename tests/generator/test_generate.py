@@ -21,6 +21,7 @@ from trustavatar.errors import (
     ConsentScopeError,
     FaceTrackingError,
     InputError,
+    ScriptInputError,
 )
 from trustavatar.face import sample_portrait_path
 from trustavatar.generator import generate
@@ -638,7 +639,8 @@ def test_audio_without_speech_is_refused_before_the_render(studio, tmp_path, kin
 def test_a_script_longer_than_ten_minutes_is_refused_like_audio(studio, tmp_path):
     """Audio is held to 600 s; a script was not (an SSML pause of 3000 s rendered for
     minutes)."""
-    with pytest.raises(AudioInputError, match=r"the spoken script is \d+ s long; at most 600 s"):
+    with pytest.raises(ScriptInputError, match=r"the spoken script is longer than 600 s \(its "
+                                               r"synthesis was stopped there\); at most 600 s"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
                  script='<speak>Hello <break time="700s"/> there.</speak>', home=studio.home,
                  size=200)

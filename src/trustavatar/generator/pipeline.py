@@ -181,11 +181,10 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
                        language)
     assert script is not None
     lang = language or "en"
-    sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate)
+    # held to the length --audio is (an SSML pause can be hours), stopped when it passes it
+    sp = audio_api.synthesize(script, language=lang, voice=voice, rate=rate,
+                              max_seconds=audio_api.MAX_SECONDS)
     _long_enough(sp.audio.duration, "the spoken script")
-    if sp.audio.duration > audio_api.MAX_SECONDS:  # as for --audio; an SSML pause can be hours
-        raise AudioInputError(f"the spoken script is {sp.audio.duration:.0f} s long; at most "
-                              f"{audio_api.MAX_SECONDS:g} s is accepted (split it)")
     digest = sha256_bytes(script.encode())
     return _Speech(sp.audio, sp.phonemes, {"script": digest},
                    provenance.Ingredient("script.txt", digest, "text/plain"), lang)

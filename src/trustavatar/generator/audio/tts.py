@@ -141,6 +141,7 @@ def synthesize(
     rate: int | None = None,
     pitch: int | None = None,
     ssml: bool | None = None,
+    max_seconds: float | None = None,
 ) -> Speech:
     """Speak ``text`` with espeak-ng; return 16 kHz audio with phoneme and word timings.
 
@@ -150,6 +151,8 @@ def synthesize(
     minute (:data:`RATE_RANGE`, default 175), ``pitch`` the base pitch (:data:`PITCH_RANGE`,
     default 50). ``ssml=None`` treats text starting with ``<speak`` as SSML; SSML must be
     well-formed XML with a ``<speak>`` root (``<break>``, ``<prosody>``, ``<say-as>``, …).
+    ``max_seconds``: stop, and refuse the text, as soon as the speech (pauses included)
+    passes this length, instead of synthesising all of it first.
 
     Raises :class:`~trustavatar.errors.ScriptInputError` (a ``SpeechSynthesisError``; exit
     code 2) for empty or overlong text, an unknown language or voice, a rate or pitch out of
@@ -189,6 +192,8 @@ def synthesize(
             default = lib.espeak_GetParameter(param, 0)
             lib.espeak_SetParameter(param, default if value is None else value, 0)
         collector = _Collector()
+        if max_seconds is not None:
+            collector.limit = int(max_seconds * _STATE.sample_rate) + 1
         _STATE.collector = collector
         try:
             data = text.encode("utf-8") + b"\x00"
@@ -203,6 +208,10 @@ def synthesize(
     # 5. Samples → 16 kHz audio; events → phoneme and word tracks.
     if collector.error is not None:
         raise SpeechSynthesisError(f"reading espeak-ng output failed: {collector.error}")
+    if collector.cut:
+        raise ScriptInputError(f"the spoken script is longer than {max_seconds:g} s (its "
+                               f"synthesis was stopped there); at most {max_seconds:g} s is "
+                               "accepted (split it)")
     raw = (np.concatenate(collector.chunks) if collector.chunks
            else np.zeros(0, np.int16))
     rate_hz = collector.sample_rate or _STATE.sample_rate
@@ -269,6 +278,10 @@ class _Collector:
         self.words: list[tuple[int, int, int]] = []  # (sample, text_position, length)
         self.sample_rate = 0
         self.error: BaseException | None = None
+        self.samples = 0
+        #: stop after this many samples (None: no limit); ``cut``: it stopped there
+        self.limit: int | None = None
+        self.cut = False
 
 
 class _State:
@@ -291,6 +304,10 @@ def _on_synth(wav: Any, numsamples: int, events: Any) -> int:
     try:
         if wav and numsamples > 0:
             collector.chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
+            collector.samples += numsamples
+            if collector.limit is not None and collector.samples > collector.limit:
+                collector.cut = True
+                return 1  # too long: stop synthesising
         i = 0
         while events and events[i].type != _EVENT_LIST_TERMINATED:
             ev = events[i]
