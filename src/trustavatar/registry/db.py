@@ -2,7 +2,8 @@
 
 Opened in WAL mode with foreign keys on, migrated to the newest schema on open. The file
 holds consent artifacts (which contain face embeddings, i.e. biometric data) and is
-created with mode 0600.
+created with mode 0600, schema and all in one step. A file there without the schema is
+refused, by writing commands as by reading ones: it is a lost registry, not a new one.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from trustavatar._atomic import atomic_output, taken
 from trustavatar._time import format_time, utc_now
-from trustavatar.errors import RegistryDamagedError, RegistryError
+from trustavatar.errors import InputError, RegistryDamagedError, RegistryError
 from trustavatar.home import Home
 from trustavatar.registry.migrations import MIGRATIONS, Migration
 
@@ -61,7 +63,11 @@ class Registry:
         cls, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS,
         read_only: bool = False,
     ) -> Registry:
-        """Open (creating if needed) the database at ``path`` and apply pending migrations.
+        """Open the database at ``path`` and apply pending migrations. Where there is no
+        file at ``path`` a new registry is created, in one step (see :meth:`_create`); an
+        existing file without trustavatar's schema (emptied to 0 bytes, or another
+        program's database) is refused with
+        :class:`~trustavatar.errors.RegistryDamagedError`, never given a fresh schema.
 
         ``read_only``: for commands that only read. The database must exist and is not
         changed in any way: no schema is created, no migration applied, the journal mode
@@ -84,15 +90,19 @@ class Registry:
             return cls._open_immutable(path, migrations)
         if read_only:
             return cls._open_read_only(path, migrations)
-        try:
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
-        except (OSError, sqlite3.Error) as e:
+        if not path.exists():
+            cls._create(path, migrations)
+        try:  # mode=rw: never creates a file; only _create makes a registry
+            conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True,
+                                   isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as e:
             raise RegistryError(f"cannot open the registry {path}: {e}") from e
         conn.row_factory = sqlite3.Row
         registry = cls(conn, path)
         try:
+            # An existing file without the schema was emptied or is not trustavatar's:
+            # writing a fresh schema into it would report its lost history as intact.
+            registry._refuse_without_schema()
             registry._configure()
             registry._migrate(migrations)
         except BaseException:
@@ -100,16 +110,58 @@ class Registry:
             raise
         return registry
 
-    def _refuse_without_schema(self) -> None:
-        """A reading command never creates the schema: a registry file that has none was
-        emptied or is not trustavatar's, and reading it as an empty ledger would report a
-        lost history as intact."""
+    @classmethod
+    def _create(cls, path: Path, migrations: Sequence[Migration]) -> None:
+        """Make a new registry at ``path`` in one step: the schema is written into a
+        temporary file beside it, moved into place only if nothing is there by then
+        (:func:`~trustavatar._atomic.atomic_output`). A crash leaves no registry, never an
+        empty or half-made one, so a file at ``path`` without the schema is a lost
+        registry. When another process creates it first, that one is used."""
+        for side in ("-wal", "-journal"):  # SQLite would replay it into the new file
+            stale = path.with_name(path.name + side)
+            if stale.is_file() and stale.stat().st_size > 0:
+                raise RegistryDamagedError(
+                    f"the registry {path} is missing but {stale.name} beside it holds part "
+                    f"of one (restore the registry from a backup, or move {stale.name} "
+                    "away to start a new one)")
         try:
-            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                       "name = 'schema_migrations'").fetchone()
+            with atomic_output(path, mode=0o600, replace=False) as tmp:
+                cls._write_schema(tmp, path, migrations)
+        except InputError as e:
+            if not taken(path):  # else another process created it first
+                raise RegistryError(f"cannot create the registry {path}: {e}") from e
+
+    @classmethod
+    def _write_schema(cls, tmp: Path, path: Path, migrations: Sequence[Migration]) -> None:
+        """The newest schema into the new file ``tmp``, all of it in ``tmp`` itself (no
+        ``-wal`` beside it); messages name the registry ``path`` it will become."""
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+        except sqlite3.Error as e:
+            raise RegistryError(f"cannot create the registry {path}: {e}") from e
+        try:
+            new = cls(conn, path)
+            new._configure()
+            new._migrate(migrations)
+            if new.query("PRAGMA wal_checkpoint(TRUNCATE)")[0][0]:
+                raise RegistryError(f"cannot create the registry {path}: its schema could "
+                                    "not be written into the file")
+        finally:
+            conn.close()
+            for side in ("-wal", "-shm", "-journal"):
+                Path(f"{tmp}{side}").unlink(missing_ok=True)
+
+    def _refuse_without_schema(self) -> None:
+        """Never create the schema in an existing file: a registry file that has none was
+        emptied or is not trustavatar's (another program's ``schema_migrations`` lacks
+        our columns), and using it as an empty ledger would report a lost history as
+        intact."""
+        try:
+            columns = {row[0] for row in self._conn.execute(
+                "SELECT name FROM pragma_table_info('schema_migrations')")}
         except sqlite3.Error as e:
             raise _unusable(self.path, e) from e
-        if found is None:
+        if not {"version", "name", "applied_at"} <= columns:
             size = self.path.stat().st_size
             what = "is empty (0 bytes)" if size == 0 else "has no trustavatar tables"
             raise RegistryDamagedError(
