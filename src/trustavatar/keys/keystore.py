@@ -41,6 +41,7 @@ from trustavatar.keys import _x509
 from trustavatar.keys.trust import (
     TrustStore,
     certification_path_break,
+    issued_by,
     load_pem_certificates,
 )
 
@@ -195,21 +196,66 @@ def _key_pem(key: PrivateKeyTypes, passphrase: bytes | None) -> bytes:
 def _load_key(data: bytes, passphrase: bytes | None, *, source: str,
               option: str = "--passphrase-env", argument: str = "passphrase"
               ) -> PrivateKeyTypes:
-    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
-    if encrypted and not passphrase:
+    """The private key in the PEM ``data``: :class:`InputError` when the file is damaged
+    (its PEM framing, base64 or DER structure), :class:`KeystoreLockedError` when it is
+    encrypted and no passphrase is given, :class:`PassphraseError` when the passphrase does
+    not decrypt it."""
+    unreadable = f"the signing key {source} is not a readable PEM private key"
+    if not isinstance(data, bytes | bytearray):
+        raise InputError(f"{unreadable} (PEM bytes are needed, got {type(data).__name__})")
+    try:
+        # No password first: cryptography reads the PEM framing and the key's DER structure
+        # (an encrypted PKCS#8 one included) and raises TypeError only when an intact key
+        # is encrypted; a damaged file (cut short, a line lost) is a ValueError.
+        return serialization.load_pem_private_key(bytes(data), None)
+    except ValueError as e:
+        raise InputError(unreadable) from e
+    except TypeError:
+        pass  # an intact encrypted key
+    if not passphrase:
         # one line for both audiences: the CLI's option and the Python API's argument
         raise KeystoreLockedError(
             f"the signing key {source} is encrypted: give its passphrase ({option} VAR on "
             f"the command line, {argument}= in Python)"
         )
     try:
-        return serialization.load_pem_private_key(data, passphrase if encrypted else None)
+        return serialization.load_pem_private_key(bytes(data), passphrase)
     except ValueError as e:
-        if encrypted:
-            raise PassphraseError(f"wrong passphrase for the signing key {source}") from e
-        raise InputError(f"the signing key {source} is not a readable PEM private key") from e
-    except TypeError as e:
-        raise InputError(f"the signing key {source} is not a readable PEM private key") from e
+        raise PassphraseError(f"wrong passphrase for the signing key {source}") from e
+
+
+def _same_public_key(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
+    """Whether ``key`` is the private key of ``cert``."""
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+
+
+def _damaged(home: Home, what: str) -> KeystoreError:
+    return KeystoreError(f"the keystore in {home.keys_dir} is damaged: {what}")
+
+
+def _check_chain(home: Home, identity: SigningIdentity) -> None:
+    """The identity's chain is the certification path it was made or imported as (each
+    certificate's signature verifies with the next one's key; a self-signed last one with
+    its own) and, for a local CA, ends at this home's root (``keys/root-ca.pem``).
+    ValueError (said as a damaged keystore) when not."""
+    chain = identity.chain
+    at = certification_path_break(chain)
+    top = chain[-1]
+    if identity.source == "local-ca":
+        roots = load_pem_certificates((home.keys_dir / _ROOT).read_bytes(), source=_ROOT)
+        if (at is not None or len(chain) < 2 or len(roots) != 1 or top != roots[0]
+                or not issued_by(top, top)):
+            raise ValueError(f"the signing certificate is not issued by this home's root "
+                             f"({_ROOT})")
+    elif at is not None:
+        raise ValueError(
+            f"the signing certificate is not issued by the certificates of its chain: "
+            f"certificate {at + 1} of {_CHAIN} did not issue certificate {at} (counting from "
+            "1, the signing certificate first)")
+    elif top.issuer == top.subject and not issued_by(top, top):
+        raise ValueError(f"the root certificate at the end of {_CHAIN} "
+                         f"({_x509.common_name(top)!r}) is not signed by its own key")
 
 
 @dataclass(frozen=True)
@@ -246,12 +292,21 @@ class Keystore:
                 created_at=str(meta["created_at"]),
                 chain=chain,
             )
+            _check_chain(home, identity)
         except KeyError as e:
-            raise KeystoreError(f"the keystore in {home.keys_dir} is damaged: {_IDENTITY} has "
-                                f"no {e.args[0]!r}") from e
+            raise _damaged(home, f"{_IDENTITY} has no {e.args[0]!r}") from e
         except (OSError, ValueError, InputError) as e:
-            raise KeystoreError(f"the keystore in {home.keys_dir} is damaged: {e}") from e
-        return cls(home, identity)
+            raise _damaged(home, str(e)) from e
+        keystore = cls(home, identity)
+        try:
+            data = (home.keys_dir / _KEY).read_bytes()
+        except OSError:
+            return keystore  # signing_key() says so when the key is needed
+        # an unencrypted key is checked against the certificate now, an encrypted one when
+        # it is unlocked (signing_key)
+        with contextlib.suppress(KeystoreLockedError):
+            keystore._unlock(data, None)
+        return keystore
 
     @classmethod
     def create(
@@ -333,11 +388,7 @@ class Keystore:
                         option="--key-passphrase-env", argument="key_passphrase")
         _algorithm_for(key)
         leaf = chain[0]
-        if leaf.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ) != key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ):
+        if not _same_public_key(leaf, key):
             raise InputError(
                 "the private key does not belong to the first certificate of the chain")
         _check_signer_profile(leaf)
@@ -394,13 +445,23 @@ class Keystore:
 
     # Use ----------------------------------------------------------------------------
     def signing_key(self, passphrase: bytes | None = None) -> SigningKey:
-        """Unlock the signing key (raises KeystoreLockedError / PassphraseError)."""
+        """Unlock the signing key (raises KeystoreLockedError / PassphraseError, and
+        KeystoreError when the key file is damaged or is not the signing certificate's key)."""
         path = self.home.keys_dir / _KEY
         try:
             data = path.read_bytes()
         except OSError as e:
             raise KeystoreError(f"cannot read the signing key {path}: {e.strerror}") from e
-        key = _load_key(data, _passphrase(passphrase), source=str(path))
+        return self._unlock(data, _passphrase(passphrase))
+
+    def _unlock(self, data: bytes, passphrase: bytes | None) -> SigningKey:
+        try:
+            key = _load_key(data, passphrase, source=str(self.home.keys_dir / _KEY))
+        except InputError as e:
+            raise _damaged(self.home, str(e)) from e
+        if not _same_public_key(self.identity.certificate, key):
+            raise _damaged(self.home, f"the signing key does not match its certificate ({_KEY} "
+                                      f"is not the key of the first certificate in {_CHAIN})")
         return SigningKey(key, self.identity.chain)
 
     def trust_store(self) -> TrustStore:

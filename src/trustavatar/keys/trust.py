@@ -414,7 +414,7 @@ def _validate_chain(
                     "list the signing certificate, then each issuer in turn, and nothing else")
             continue
         for anchor in trust.anchors:
-            if _issued_by(cert, anchor.certificate):
+            if issued_by(cert, anchor.certificate):
                 _valid_at(anchor.certificate, at, "root")
                 _check_issuer(anchor.certificate, chain[1:], "root")
                 return anchor
@@ -431,13 +431,15 @@ def certification_path_break(chain: Sequence[x509.Certificate]) -> int | None:
     seen: set[str] = set()
     for j, cert in enumerate(chain):
         digest = fingerprint(cert)
-        if digest in seen or (j and not _issued_by(chain[j - 1], cert)):
+        if digest in seen or (j and not issued_by(chain[j - 1], cert)):
             return j
         seen.add(digest)
     return None
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` names the issuer of ``cert`` and its key verifies ``cert``'s
+    signature."""
     if cert.issuer != issuer.subject:
         return False
     try:
