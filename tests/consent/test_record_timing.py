@@ -198,14 +198,18 @@ def face_landmarks() -> np.ndarray:
 
 def _talking(lm: np.ndarray, times: np.ndarray, speaking: Callable[[np.ndarray], np.ndarray],
              blinks: Sequence[tuple[float, float]] = ()) -> list[np.ndarray | None]:
-    """A face shown at ``times``: head sway, the mouth open while ``speaking``, the eyes
-    shut within each ``(start, end)`` of ``blinks``."""
+    """A face shown at ``times``: head sway that never repeats (three incommensurate
+    sways: footage that repeats itself fails liveness), the mouth open while ``speaking``,
+    the eyes shut within each ``(start, end)`` of ``blinks``."""
     from trustavatar.face.mesh import Region
 
     rng = np.random.default_rng(0)
     out: list[np.ndarray | None] = []
     for t, talk in zip(times, speaking(times), strict=True):
-        f = lm + 2.0 * np.sin(t * 3.0) + rng.normal(0, 0.05, 2)
+        sway = np.array([4.0 * np.sin(3.0 * t) + 3.0 * np.sin(4.24 * t + 1.0)
+                         + 2.0 * np.sin(7.1 * t + 2.0),
+                         3.0 * np.sin(2.3 * t + 0.5) + 2.0 * np.sin(5.3 * t + 1.5)])
+        f = lm + sway + rng.normal(0, 0.05, 2)
         if any(a <= t < b for a, b in blinks):
             for ids in (Region.EAR_R, Region.EAR_L):
                 f[ids[[1, 2]]] = (f[ids[[1, 2]]] + f[ids[[5, 4]]]) / 2 - 0.3
