@@ -258,8 +258,8 @@ def read_scored(source: str | Path | Frames, key: bytes, payload: bytes) -> Tria
     else:
         _read._feed(reader, source)
     reading = reader.reading()  # the coded bits of the orientation it chose
-    k = [name for name, _ in _read.ORIENTATIONS].index(reading.orientation)
-    return score(reading, payload, -reader._accumulator._sums[k][: _code.CODED_BITS])
+    sums = reader._accumulator.sums_for(reading.orientation)
+    return score(reading, payload, -sums[: _code.CODED_BITS])
 
 
 # --- one clip --------------------------------------------------------------------------

@@ -105,7 +105,9 @@ def test_mirrored_or_turned_and_reencoded(tmp_path: Path, shipped: Path, turn,
     reading = read_watermark(encode(frames, tmp_path / "turned.mp4", crf=23), key=KEY)
     assert reading.present and reading.payload == PAYLOAD
     assert reading.orientation == named
+    assert reading.orientation_note == f", in frames {named}"
     # as shipped, it reads as written; p counts the eight orientations read
     plain = read_watermark(shipped, key=KEY)
     assert plain.orientation == "as written" and plain.payload == PAYLOAD
+    assert plain.orientation_note == ""
     assert plain.p_value == pytest.approx(min(1.0, 8 * np.exp(-plain.z_score ** 2 / 2)))

@@ -72,8 +72,7 @@ def _checked(results: Sequence[Any], errors: Sequence[Any]
             raise InputError(f"result {i + 1} has the verdict {r['verdict']!r}, not one of "
                              f"{', '.join(verdicts)}")
         p = r.get("probability")
-        if p is not None and (isinstance(p, bool) or not isinstance(p, int | float)
-                              or not 0 <= p <= 1):
+        if p is not None and (not _number(p) or not 0 <= p <= 1):
             raise InputError(f"result {i + 1} has the probability {p!r}, not a number in "
                              "0-1")
         why = _contradiction(r)

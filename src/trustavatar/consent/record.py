@@ -592,10 +592,9 @@ def _screen(path: Path, trust: TrustStore | None,
     z = watermark.z_score if watermark is not None else None
     present = watermark is not None and watermark.present
     if watermark is not None and watermark.present:
-        turned = ("" if watermark.orientation == "as written"
-                  else f", in frames {watermark.orientation}")
         failures.append(f"the clip carries a trustavatar watermark (z = {z:.1f} ≥ "
-                        f"{Z_PRESENT}{turned}): it was generated, not recorded")
+                        f"{Z_PRESENT}{watermark.orientation_note}): it was generated, not "
+                        "recorded")
     state: str | None = None
     ai: bool | None = None
     try:

@@ -80,6 +80,12 @@ class WatermarkReading:
     bit_errors_corrected: int | None = None
     orientation: str = "as written"
 
+    @property
+    def orientation_note(self) -> str:
+        """``", in frames mirrored"`` (and so on) for frames read turned or mirrored, to
+        follow a statement of the reading; ``""`` for frames as written."""
+        return "" if self.orientation == ORIENTATIONS[0][0] else f", in frames {self.orientation}"
+
 
 class Accumulator:
     """Streaming state of a reading: one running sum per unit; memory flat in video length.
@@ -104,10 +110,10 @@ class Accumulator:
             self._sums[k] += np.cos(2.0 * np.pi * (p / STEP - self._layout.dither))
         self.frames += 1
 
-    @property
-    def sums(self) -> NDArray[np.float64]:
-        """The per-unit sums so far, of the frames as written (a copy)."""
-        return self._sums[0].copy()
+    def sums_for(self, orientation: str) -> NDArray[np.float64]:
+        """The per-unit sums so far of the frames read in ``orientation`` (one of
+        :data:`ORIENTATIONS`' names; a copy)."""
+        return self._sums[[name for name, _ in ORIENTATIONS].index(orientation)].copy()
 
     def reading(self) -> WatermarkReading:
         return decide_oriented(self._sums, self.frames)

@@ -211,10 +211,9 @@ class ProvenanceAnalyzer(Analyzer):
         manifest; otherwise a claim (see the module docstring)."""
         fig = self._figures
         payload = reading.payload.hex() if reading.payload else None
-        turned = ("" if reading.orientation == "as written"
-                  else f", in frames {reading.orientation}")
         seen = (f"the trustavatar watermark is present (z = {reading.z_score:.1f} over "
-                f"{reading.frames_used} frames, payload {payload or 'unreadable'}{turned})")
+                f"{reading.frames_used} frames, payload {payload or 'unreadable'}"
+                f"{reading.orientation_note})")
         rows: list[Any] = []
         if payload is not None:
             rows, note = _ledger_rows(self._ctx.home, payload)
