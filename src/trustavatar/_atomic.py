@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -136,7 +137,7 @@ def check_writable(target: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
+def atomic_output(target: str | os.PathLike[str], *, mode: int | None = None,
                   replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s directory; on success rename it onto ``target``.
 
@@ -144,14 +145,14 @@ def atomic_output(target: str | os.PathLike[str], *, mode: int = 0o644,
     raises, the temporary file is deleted and the exception propagates. ``replace=False``:
     never replace a file, not even one that appeared at ``target`` while the output was
     being made (another run, the user): :class:`InputError` instead, and the temporary
-    file is removed.
+    file is removed. ``mode``: the output's permissions (:func:`output_mode` when None).
     """
     target = Path(target)
     tmp = _temporary_beside(target)
     _MAKING[tmp] = target
     try:
         yield tmp
-        _finish(tmp, mode)
+        _finish(tmp, output_mode(target, mode, replace=replace))
         move_in(tmp, target, replace=replace)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -176,13 +177,31 @@ def scratch_file(tmp: Path, suffix: str) -> Iterator[Path]:
             scratch.unlink()
 
 
+#: the permissions of a new output whose caller names none
+NEW_FILE_MODE = 0o644
+
+
+def output_mode(target: Path, mode: int | None, *, replace: bool) -> int:
+    """The permissions an output gets: ``mode`` when the caller names one (a key: 0o600),
+    else those of the regular file it replaces (as ``sed -i`` keeps them: a file made
+    read-only stays read-only), else :data:`NEW_FILE_MODE`."""
+    if mode is not None:
+        return mode
+    if replace:
+        with contextlib.suppress(OSError):
+            st = target.lstat()
+            if stat.S_ISREG(st.st_mode):
+                return stat.S_IMODE(st.st_mode) & 0o777
+    return NEW_FILE_MODE
+
+
 def _finish(tmp: Path, mode: int) -> None:
     tmp.chmod(mode)
     with tmp.open("rb+") as f:
         os.fsync(f.fileno())
 
 
-def staged_file(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+def staged_file(target: str | os.PathLike[str], data: bytes, *, mode: int) -> Path:
     """``data`` written completely to a new temporary file beside ``target`` (uniquely
     named, as :func:`atomic_output`'s), for outputs that must all be ready before any is
     moved in with :func:`move_in`. The caller removes it if it is not moved in."""
@@ -253,8 +272,8 @@ def _refused(target: Path) -> InputError:
                       "replaced: write elsewhere, or use --force to replace it")
 
 
-def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
-                       replace: bool = True) -> None:
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *,
+                       mode: int | None = None, replace: bool = True) -> None:
     """Write ``data`` to ``target`` atomically (``replace``: as :func:`atomic_output`)."""
     with atomic_output(target, mode=mode, replace=replace) as tmp:
         tmp.write_bytes(data)
@@ -268,8 +287,8 @@ def _numbered(path: Path, k: int) -> str:
     return (path.stem if len(stem) <= room else stem[:room].decode("utf-8", "ignore")) + end
 
 
-def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
-                          ) -> Path:
+def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *,
+                          mode: int = NEW_FILE_MODE) -> Path:
     """Write ``data`` to ``target``, or, if a file appeared there while the work that made
     ``data`` ran, to the first free ``NAME-2.EXT``, ``NAME-3.EXT`` … beside it: for outputs
     of long work (a batch scan), which a refusal would throw away. Returns the path
@@ -292,7 +311,7 @@ def write_beside_if_taken(target: str | os.PathLike[str], data: bytes, *, mode: 
 
 
 def move_in_together(outputs: Sequence[tuple[Path, bytes]], *, replace: bool,
-                     mode: int = 0o644) -> None:
+                     mode: int | None = None) -> None:
     """Write several outputs that belong together (report pages and their index, an audit
     and its signature): each is staged complete under its own temporary name before any
     is moved in, in the order given. ``replace=False``: if any is taken, before or while
@@ -302,7 +321,8 @@ def move_in_together(outputs: Sequence[tuple[Path, bytes]], *, replace: bool,
     moved: list[Path] = []
     try:
         for path, data in outputs:
-            staged.append((staged_file(path, data, mode=mode), path))
+            staged.append((staged_file(path, data,
+                                       mode=output_mode(path, mode, replace=replace)), path))
         if not replace:
             for _, path in staged:
                 refuse_if_taken(path)

@@ -105,3 +105,25 @@ def test_results_that_cannot_go_where_asked_go_beside_it(tmp_path) -> None:
         assert written.name.endswith("-2.json") and len(os.fsencode(written.name)) <= 255
         assert taken.read_text() == "theirs"
         assert write_beside_if_taken(taken, b"again").name.endswith("-3.json")
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_new_one_gets_0644(tmp_path) -> None:
+    """As ``sed -i`` does: an output written over a file the user made read-only (or
+    private) stays so; an output its caller gives a mode (a key: 0o600) gets that mode."""
+    old = tmp_path / "signed.mp4"
+    old.write_bytes(b"old")
+    old.chmod(0o444)
+    atomic_write_bytes(old, b"new")
+    assert old.read_bytes() == b"new" and (old.stat().st_mode & 0o777) == 0o444
+    new = tmp_path / "new.mp4"
+    atomic_write_bytes(new, b"x")
+    assert new.stat().st_mode & 0o777 == 0o644
+    key = tmp_path / "key.pem"
+    key.write_bytes(b"k")
+    key.chmod(0o644)
+    atomic_write_bytes(key, b"k2", mode=0o600)
+    assert key.stat().st_mode & 0o777 == 0o600
+    link = tmp_path / "link.mp4"  # a link is replaced by a file of the default mode
+    link.symlink_to(old)
+    atomic_write_bytes(link, b"y")
+    assert not link.is_symlink() and link.stat().st_mode & 0o777 == 0o644

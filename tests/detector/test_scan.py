@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -348,3 +349,22 @@ def test_a_look_alike_signer_is_named_when_it_declares_no_ai(clips, tmp_path):
     assert prov.figures["ai_generated"] is False and prov.figures["impersonates"]
     assert any("possible impersonation" in x and "Detector Test Org" in x
                for x in prov.reasons), prov.reasons
+
+
+def test_a_copy_cut_short_says_why_its_manifest_is_unknown(no_trust, tmp_path):
+    # faststart: the header first, so the frames before the cut still decode
+    path = tmp_path / "fast.mp4"
+    face = portrait(128)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 128, 128, "yuv420p"
+        v.options = {"preset": "ultrafast", "g": "10"}
+        for i in range(60):
+            frame = np.roll(face, i, axis=1)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(v.encode())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    prov = scan(cut, trust=no_trust, analyzers=["provenance"]).analyzers["provenance"]
+    assert prov.figures["c2pa_state"] == "unsupported-format"  # not "absent": never signed
+    assert "truncated or damaged MP4" in prov.figures["c2pa_error"]

@@ -143,8 +143,10 @@ def test_garbage_appended_to_a_signed_mp4_does_not_crash(tmp_path, media, signin
 def test_sign_in_place(tmp_path, media, signing_key, trust) -> None:
     p = tmp_path / "v.mp4"
     shutil.copy(media["mp4"], p)
+    p.chmod(0o440)  # the file's permissions stay as the user set them
     _sign(p, p, signing_key, trust)
     assert pv.verify(p, trust=trust).state is S.TRUSTED
+    assert p.stat().st_mode & 0o777 == 0o440
 
 
 def test_unsupported_and_missing_inputs_leave_nothing(tmp_path, signing_key, trust) -> None:
@@ -170,6 +172,9 @@ def test_truncated_mp4_fails_cleanly_without_output(tmp_path, media, signing_key
     out = tmp_path / "out.mp4"
     with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
         pv.sign(broken, out, key=signing_key, trust=trust)
+    # no manifest in what is left is not "never signed": one may have been cut off
+    with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
+        pv.verify(broken, trust=trust)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -71,6 +71,11 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
             failures=(Failure("manifest.unreadable", f"{explain('manifest.unreadable')} ({e})"),),
         )
     if store is None:
+        # no manifest in a video or sound file cut short: one may have been in the lost
+        # part, so the file is bad input, as above, not a plain "never signed". (Pictures
+        # are not held to it: phones append data after a JPEG's end, Motion Photos a video.)
+        if mime in _CUT_SHORT_CHECKED:
+            check_structure(p, mime)
         return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
     # 3. the validation state and its reasons
     state = _state(store)
@@ -115,6 +120,8 @@ def _has_manifest_label(path: Path, chunk: int = 1 << 20) -> bool:
 
 
 _MANIFEST_LABEL = b"c2pa"
+#: formats whose structure says when a file without a manifest was cut short
+_CUT_SHORT_CHECKED = frozenset({"video/mp4", "audio/wav"})
 
 
 def _state(store: dict[str, Any]) -> ValidationState:

@@ -44,7 +44,9 @@ C2PA_WORDS = {
                "or the manifest is damaged",
     "absent": "no C2PA manifest: provenance unknown. Most cameras and editors write none, "
               "and re-encoding removes manifests, so absence says nothing either way",
-    "unsupported-format": "a container C2PA cannot read here: provenance unknown",
+    "unsupported-format": "a container C2PA cannot read here, or a damaged file: provenance "
+                          "unknown",
+    "unreadable": "the file could not be read for its C2PA manifest: provenance unknown",
 }
 
 
@@ -180,8 +182,10 @@ def _provenance_panel(data: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     f = a.get("figures") or {}
     state = str(f.get("c2pa_state") or "absent")
-    return {"a": a, "f": f, "state": state,
-            "state_words": C2PA_WORDS.get(state, f"C2PA state '{state}'")}
+    words = C2PA_WORDS.get(state, f"C2PA state '{state}'")
+    if isinstance(f.get("c2pa_error"), str):
+        words += f" ({f['c2pa_error']})"
+    return {"a": a, "f": f, "state": state, "state_words": words}
 
 
 def _methods(data: Mapping[str, Any]) -> list[dict[str, Any]]:

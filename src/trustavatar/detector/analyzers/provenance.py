@@ -21,7 +21,8 @@ keeps the verdict from being ``likely-authentic`` (``unverified_claims``). Absen
 manifest, no watermark — is never evidence of authenticity: the score is then 0 and the
 fusion ignores it.
 
-Figures: ``c2pa_state`` (trusted, valid-untrusted, invalid, absent, unsupported-format),
+Figures: ``c2pa_state`` (trusted, valid-untrusted, invalid, absent, unsupported-format:
+a format C2PA cannot read or a damaged file, unreadable; ``c2pa_error`` says why),
 ``ai_generated``, ``signer``, ``claim_generator``, ``digital_source_types``,
 ``generation_id``, ``consent_id``, ``watermark_present``, ``watermark_z``,
 ``watermark_payload`` (hex), ``watermark_frames``, ``watermark_confirmed_by`` (``ledger``,
@@ -154,8 +155,9 @@ class ProvenanceAnalyzer(Analyzer):
         fig = self._figures
         try:
             report = pv.verify(ctx.path, trust=ctx.trust or TrustStore.of())
-        except UnsupportedFormatError:
+        except UnsupportedFormatError as e:  # a format C2PA cannot read, or a damaged file
             fig["c2pa_state"] = "unsupported-format"
+            fig["c2pa_error"] = e.message
             return
         except Error as e:
             fig["c2pa_state"] = "unreadable"
