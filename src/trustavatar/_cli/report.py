@@ -27,6 +27,7 @@ from trustavatar._cli._common import (
 )
 from trustavatar._display import visible
 from trustavatar._files import read_input
+from trustavatar._numbers import finite_number
 from trustavatar.errors import ExitCode, InputError, ReportError
 
 _MAX_RESULT_BYTES = 256 << 20
@@ -72,7 +73,7 @@ def _checked(results: Sequence[Any], errors: Sequence[Any]
             raise InputError(f"result {i + 1} has the verdict {r['verdict']!r}, not one of "
                              f"{', '.join(verdicts)}")
         p = r.get("probability")
-        if p is not None and (not _number(p) or not 0 <= p <= 1):
+        if p is not None and (not _is_number(p) or not 0 <= p <= 1):
             raise InputError(f"result {i + 1} has the probability {p!r}, not a number in "
                              "0-1")
         why = _contradiction(r)
@@ -85,8 +86,8 @@ def _checked(results: Sequence[Any], errors: Sequence[Any]
     return list(results), list(errors)
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+def _is_number(v: Any) -> bool:
+    return finite_number(v) is not None
 
 
 def _contradiction(r: dict[str, Any]) -> str | None:
@@ -108,11 +109,11 @@ def _contradiction(r: dict[str, Any]) -> str | None:
     if not isinstance(t, dict) or not {"likely_manipulated", "likely_authentic"} <= set(t):
         return "a probability without its thresholds"
     hi, lo = t["likely_manipulated"], t["likely_authentic"]
-    if verdict == "likely-manipulated" and _number(hi) and p < hi:
+    if verdict == "likely-manipulated" and _is_number(hi) and p < hi:
         return f"likely-manipulated at probability {p}, below its threshold {hi}"
-    if verdict == "likely-authentic" and _number(lo) and p > lo:
+    if verdict == "likely-authentic" and _is_number(lo) and p > lo:
         return f"likely-authentic at probability {p}, above its threshold {lo}"
-    if verdict == "inconclusive" and _number(hi) and p > hi:
+    if verdict == "inconclusive" and _is_number(hi) and p > hi:
         return (f"inconclusive at probability {p}, above its likely-manipulated threshold "
                 f"{hi}")
     return None

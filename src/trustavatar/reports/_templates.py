@@ -9,7 +9,6 @@ __all__ = ["environment", "script_json", "static_script"]
 import base64
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
@@ -19,6 +18,7 @@ import jinja2
 import markupsafe
 
 from trustavatar._display import visible
+from trustavatar._numbers import finite_number
 
 
 @lru_cache(maxsize=1)
@@ -53,9 +53,8 @@ def _shown(value: Any) -> Any:
 def _fixed(value: Any, digits: int) -> str:
     """A figure with ``digits`` decimals; "n/a" for anything that is not a finite number
     (None, a figure a failed or older analyzer did not give)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.{digits}f}"
+    x = finite_number(value)
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def script_json(data: Mapping[str, Any]) -> str:

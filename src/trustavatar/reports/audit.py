@@ -182,6 +182,7 @@ def _qa_failure(qa: Mapping[str, Any]) -> str | None:
         return ("the quality checks failed when the video was made (kept with --qa report): "
                 + "; ".join(recorded) + ": review it before it is used")
     # rows written before the failures were recorded: judged from their figures
+    from trustavatar._numbers import finite_number
     from trustavatar.generator.qa import (
         IDENTITY_FRAME_MAX,
         IDENTITY_MEDIAN_MAX,
@@ -189,13 +190,9 @@ def _qa_failure(qa: Mapping[str, Any]) -> str | None:
         SYNC_MIN_CORRELATION,
     )
 
-    def number(key: str) -> float | None:
-        v = qa.get(key)
-        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
     found = []
-    median, worst = number("identity_median"), number("identity_max")
-    offset, corr = number("sync_offset_frames"), number("sync_correlation")
+    median, worst = (finite_number(qa.get(k)) for k in ("identity_median", "identity_max"))
+    offset, corr = (finite_number(qa.get(k)) for k in ("sync_offset_frames", "sync_correlation"))
     if median is not None and median > IDENTITY_MEDIAN_MAX:
         found.append(f"identity drifted (median distance {median:.3f} > {IDENTITY_MEDIAN_MAX})")
     if worst is not None and worst > IDENTITY_FRAME_MAX:

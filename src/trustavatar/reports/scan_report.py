@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trustavatar._atomic import atomic_write_bytes
+from trustavatar._numbers import finite_number as _num
 from trustavatar.errors import ReportError
 from trustavatar.reports._templates import environment, script_json, static_script
 from trustavatar.reports.svg import Series, bar_chart, heatmap, line_chart
@@ -63,11 +64,6 @@ def _as_dict(result: Any) -> dict[str, Any]:
     if not isinstance(data.get("analyzers"), Mapping):
         raise ReportError("malformed scan result: 'analyzers' must be an object")
     return dict(data)
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) \
-        and math.isfinite(v) else None
 
 
 def _pct(v: Any) -> str:

@@ -1,0 +1,16 @@
+"""Figures read back from saved JSON (a scan result, a ledger row), which may hold any type."""
+
+from __future__ import annotations
+
+__all__ = ["finite_number"]
+
+import math
+from typing import Any
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None: a figure
+    read from a saved result or a ledger row may be of any JSON type, or absent."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
