@@ -31,6 +31,8 @@ from trustavatar.errors import InputError
 #: bytes of the target's name kept in its temporary file's name (which callers may extend,
 #: e.g. ``.raw.mp4``: a file system allows 255 bytes)
 _NAME_KEPT = 64
+#: the longest file name (bytes) a Linux file system takes
+_NAME_MAX = 255
 
 
 def _owner() -> str:
@@ -111,13 +113,19 @@ def _shortened(name: str) -> str:
 def _temporary_beside(target: Path) -> Path:
     """An empty temporary file in ``target``'s directory (InputError when there is none or
     it cannot be written)."""
-    if not target.name or target.name in (".", "..") or target.is_dir():
-        raise InputError(f"the output {str(target)!r} is a directory, not a file name")
+    if len(os.fsencode(target.name)) > _NAME_MAX:
+        raise InputError(f"cannot write {target}: its file name is too long "
+                         f"({len(os.fsencode(target.name))} bytes; at most {_NAME_MAX})")
     directory = target.parent if str(target.parent) else Path()
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"cannot write {target}: {directory} is a file, not a directory")
-    if not directory.is_dir():
-        raise InputError(f"output directory {directory} does not exist")
+    try:
+        if not target.name or target.name in (".", "..") or target.is_dir():
+            raise InputError(f"the output {str(target)!r} is a directory, not a file name")
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"cannot write {target}: {directory} is a file, not a directory")
+        if not directory.is_dir():
+            raise InputError(f"output directory {directory} does not exist")
+    except OSError as e:  # a path too long, a loop of links
+        raise InputError(f"cannot write {target}: {e.strerror or e}") from e
     prefix = f".{_shortened(target.name)}."
     _remove_stale(directory, prefix)
     try:
@@ -196,9 +204,9 @@ def output_mode(target: Path, mode: int | None, *, replace: bool) -> int:
 
 
 def _finish(tmp: Path, mode: int) -> None:
-    tmp.chmod(mode)
-    with tmp.open("rb+") as f:
+    with tmp.open("rb+") as f:  # before the chmod: a read-only mode (0444) may be kept
         os.fsync(f.fileno())
+    tmp.chmod(mode)
 
 
 def staged_file(target: str | os.PathLike[str], data: bytes, *, mode: int) -> Path:
@@ -282,7 +290,7 @@ def atomic_write_bytes(target: str | os.PathLike[str], data: bytes, *,
 def _numbered(path: Path, k: int) -> str:
     """``STEM-k.EXT``, the stem cut (whole characters) so that the name fits 255 bytes."""
     end = f"-{k}{path.suffix}"
-    room = 255 - len(os.fsencode(end))
+    room = _NAME_MAX - len(os.fsencode(end))
     stem = os.fsencode(path.stem)
     return (path.stem if len(stem) <= room else stem[:room].decode("utf-8", "ignore")) + end
 

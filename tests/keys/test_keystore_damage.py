@@ -193,3 +193,23 @@ def test_importing_a_damaged_encrypted_key_says_it_is_unreadable(tmp_path) -> No
                                  chain_pem=chain_to_pem(source.identity.chain),
                                  key_pem=good, key_passphrase=b"not it")
     assert not Keystore.exists(Home.resolve(tmp_path / "x"))
+
+
+def test_keys_show_checks_an_encrypted_key_when_given_its_passphrase(
+        tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("TRUSTAVATAR_PASSPHRASE", raising=False)
+    ours = Keystore.create(Home.resolve(tmp_path / "ours"), organisation="S", passphrase=b"pw")
+    theirs = Keystore.create(Home.resolve(tmp_path / "theirs"), organisation="S",
+                             passphrase=b"pw")
+    monkeypatch.setenv("PW", "pw")
+    h = ("--home", ours.home.root)
+    r = invoke(capsys, *h, "keys", "show", "--json")
+    assert r.code == 0 and r.json()["key_checked"] is False
+    r = invoke(capsys, *h, "keys", "show", "--passphrase-env", "PW", "--json")
+    assert r.code == 0 and r.json()["key_checked"] is True
+    (ours.home.keys_dir / "signing-key.pem").write_bytes(
+        (theirs.home.keys_dir / "signing-key.pem").read_bytes())
+    r = invoke(capsys, *h, "keys", "show")  # cannot be told without the passphrase
+    assert r.code == 0 and "key checked against the certificate: no (encrypted" in r.out
+    r = invoke(capsys, *h, "keys", "show", "--passphrase-env", "PW")
+    assert r.code == 1 and "does not match its certificate" in r.err

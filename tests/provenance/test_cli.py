@@ -230,6 +230,11 @@ def test_no_output_replaces_or_joins_the_homes_keys_trust_or_registry(tmp_path, 
     copy.unlink()
     r = invoke(capsys, *h, "consent", "revocations", "export", "--out", key, "--force")
     assert r.code == 2 and "in the trustavatar home's keys folder" in r.err
+    # the home's settings and registry files, also before they exist
+    for name in ("config.toml", "registry.sqlite3", "registry.sqlite3-wal"):
+        assert not (home / name).exists()
+        r = invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out", home / name)
+        assert r.code == 2 and "is the trustavatar home's" in r.err, (name, r.err)
     assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
     assert invoke(capsys, *h, "provenance", "sign", media["mp4"], "--out",
                   tmp_path / "fine.mp4").code == 0
@@ -244,3 +249,23 @@ def test_replacing_an_encrypted_identity_with_a_plain_one_is_said(tmp_path, caps
     assert r.code == 0 and "had an encrypted key; this one's is not encrypted" in r.err
     r = invoke(capsys, *h, "keys", "init", "--force", "--passphrase-env", "PW")
     assert r.code == 0 and "warning" not in r.err
+
+
+def test_paths_no_file_can_have_and_links_to_the_input_are_named(tmp_path, capsys, media,
+                                                                 h) -> None:
+    assert invoke(capsys, *h, "keys", "init").code == 0
+    src = tmp_path / "v.mp4"
+    src.write_bytes(media["mp4"].read_bytes())
+    link = tmp_path / "link.mp4"
+    link.symlink_to(src)
+    for args in ((src, "--out", link), (link, "--out", link)):  # neither signs the file
+        r = invoke(capsys, *h, "provenance", "sign", *args)
+        assert r.code == 2 and "is a symbolic link to the input" in r.err, r.err
+    assert link.is_symlink() and src.read_bytes() == media["mp4"].read_bytes()
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for out in (tmp_path / ("a" * 252 + ".mp4"), tmp_path / "/".join(["d" * 200] * 21) / "x.mp4",
+                loop / "x.mp4"):
+        r = invoke(capsys, *h, "provenance", "sign", src, "--out", out, "--json")
+        assert r.code == 2 and r.json()["error"]["type"] == "InputError", r.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "link.mp4", "loop", "v.mp4"]

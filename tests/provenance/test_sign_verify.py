@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures.mp4_boxes import flip_byte_in, top_level_boxes, transplant_manifest
+from fixtures.mp4_boxes import find_box, flip_byte_in, top_level_boxes, transplant_manifest
 from fixtures.synthetic_media import remux
 
 from trustavatar import provenance as pv
@@ -82,6 +82,26 @@ def test_flipped_byte_in_the_video_is_invalid(tmp_path, media, signing_key, trus
     assert "changed after signing" in report.summary
     with pytest.raises(ProvenanceVerificationError, match="INVALID"):
         report.require_trusted()
+
+
+def test_a_damaged_manifest_box_or_a_cut_copy_is_invalid_and_claims_nothing(
+        tmp_path, media, signing_key, trust) -> None:
+    out = tmp_path / "signed.mp4"
+    _sign(media["mp4"], out, signing_key, trust)
+    data = out.read_bytes()
+    off, _ = find_box(data, "uuid")
+    box = bytearray(data)
+    box[off + 8] ^= 1  # the C2PA box's type UUID: c2pa no longer finds the store in it
+    unlocated = tmp_path / "unlocated.mp4"
+    unlocated.write_bytes(bytes(box))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) - 100])  # the manifest whole, the end of the file gone
+    for path, codes in ((unlocated, ["manifest.unlocated"]),
+                        (cut, ["file.cut_short", "manifest.unreadable"])):
+        report = pv.verify(path, trust=trust)
+        assert report.state is S.INVALID and [f.code for f in report.failures] == codes
+        assert not report.read and report.ai_generated is None  # nothing was read
+        assert report.timestamp_note is None
 
 
 def test_transplanted_manifest_is_invalid(tmp_path, media, signing_key, trust) -> None:

@@ -7,6 +7,7 @@ Every trustavatar :class:`~trustavatar.errors.Error` is caught here, printed as 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import os
@@ -21,7 +22,7 @@ import click
 
 from trustavatar import _terminate
 from trustavatar._cli._common import CliState
-from trustavatar._display import is_utf8
+from trustavatar._display import is_utf8, visible
 from trustavatar._version import __version__
 from trustavatar.errors import Error, ExitCode
 from trustavatar.home import ENV_VAR, Home
@@ -182,6 +183,12 @@ def run(argv: list[str] | None = None) -> int:
         if _terminate.requested():  # SIGTERM's exception turned into another on its way
             return _terminated()
         st = current_state()
+        if isinstance(e, OSError) and e.errno in _UNUSABLE_PATH:
+            # a path no file can have (a name over 255 bytes, a path over 4096, a loop of
+            # links), met by whichever check touched it first: the user's input, not a bug
+            where = "" if e.filename is None else f" {visible(os.fsdecode(e.filename))}"
+            return _fail(st, ExitCode.USAGE, "InputError",
+                         f"cannot use the path{where}: {e.strerror}", _json_requested(args))
         if st is not None and st.debug:
             traceback.print_exc()
         return _fail(
@@ -189,6 +196,10 @@ def run(argv: list[str] | None = None) -> int:
             f"internal error ({type(e).__name__}: {e}); rerun with --debug and report it",
             _json_requested(args),
         )
+
+
+#: errors of a path itself, whatever the file system holds
+_UNUSABLE_PATH = frozenset({errno.ENAMETOOLONG, errno.ELOOP})
 
 
 def main() -> None:

@@ -145,17 +145,29 @@ def _refuse_home_file(out: str, target: Path) -> None:
     if not isinstance(st, CliState):
         return
     home = st.home
-    where = target.parent.resolve() / target.name
+    where = _placed(target)
     for folder, what in ((home.keys_dir, "signing key and certificates"),
                          (home.trust_dir, "trust anchors")):
         if folder.is_dir() and where.is_relative_to(folder.resolve()):
             raise InputError(f"the output {out} is in the trustavatar home's {folder.name} "
                              f"folder (its {what}): write the output elsewhere")
-    if target.exists():
-        for path, what in ((home.registry_path, "registry"), (home.config_path, "settings")):
-            if path.exists() and target.samefile(path):
-                raise InputError(f"the output {out} is the trustavatar home's {what} "
-                                 f"({path.name}): write the output elsewhere")
+    registry = home.registry_path
+    # the home's files, also those not made yet (a registry's journal files come and go)
+    for path, what in ((registry, "registry"), (home.config_path, "settings"),
+                       *((registry.with_name(registry.name + end), "registry's journal")
+                         for end in ("-wal", "-shm", "-journal"))):
+        if where == _placed(path) or (target.exists() and path.exists()
+                                      and target.samefile(path)):
+            raise InputError(f"the output {out} is the trustavatar home's {what} "
+                             f"({path.name}): write the output elsewhere")
+
+
+def _placed(path: Path) -> Path:
+    """``path`` with its folder's links resolved (the file itself need not exist)."""
+    try:
+        return path.parent.resolve() / path.name
+    except RuntimeError as e:  # pathlib's word for a loop of symbolic links
+        raise InputError(f"cannot use the path {path}: a loop of symbolic links") from e
 
 
 def emit(result: dict[str, Any], human: Callable[[Console], None]) -> None:

@@ -101,19 +101,28 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
 
 
 @command.command("show")
+@passphrase_option
 @json_option
-def show() -> int:
-    """Show the signing identity and the trust anchors."""
+def show(passphrase: bytes | None) -> int:
+    """Show the signing identity and the trust anchors. The signing key is checked against
+    its certificate: an unencrypted one always, an encrypted one when its passphrase is
+    given (--passphrase-env, or the default variable when set)."""
     st = state()
-    ks = Keystore.open(st.home)
+    ks = Keystore.open(st.home)  # checks an unencrypted key (KeystoreError when damaged)
+    key_checked = not ks.identity.encrypted
+    if ks.identity.encrypted and passphrase is not None:
+        ks.signing_key(passphrase)  # PassphraseError / KeystoreError (exit 1) when not
+        key_checked = True
     anchors = TrustStore.from_home(st.home).anchors
 
     def human(con: Console) -> None:
         _show(ks, con, "signing identity")
+        con.print("  key checked against the certificate: " + (
+            "yes" if key_checked else "no (encrypted: give --passphrase-env to check it)"))
         con.print(f"  trust anchors: {len(anchors)}")
 
     emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict(),
-          "trust_anchors": [a.to_dict() for a in anchors]}, human)
+          "key_checked": key_checked, "trust_anchors": [a.to_dict() for a in anchors]}, human)
     return ExitCode.OK
 
 

@@ -105,6 +105,9 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
     """Embed a signed manifest declaring SRC AI-generated (MP4, JPEG, PNG, WAV)."""
     st = state()
     in_place = Path(dst).exists() and Path(src).exists() and Path(src).samefile(dst)
+    if in_place and Path(dst).is_symlink():  # the link would be replaced, its file unsigned
+        raise InputError(f"the output {dst} is a symbolic link to the input: to sign in "
+                         f"place, name the file itself ({Path(dst).resolve()})")
     # signing in place replaces the file without --force, but never a file of the home
     inputs = [("--consent", consent_path)] + [("--ingredient", p) for p in ingredient_paths]
     refuse_overwrite(dst, force or in_place, [] if in_place else inputs)
@@ -135,7 +138,7 @@ def print_report(report: pv.ProvenanceReport, con: Console,
              "absent": "blue"}[report.state.value]
     con.print(Text.assemble(f"{visible(report.path)}: ", (report.state.value, f"bold {style}"),
                             f" — {visible(report.summary)}"))
-    if report.state is pv.ValidationState.ABSENT:
+    if not report.read:  # no manifest, or one that could not be read: nothing to show
         return
     claimed = CLAIMED if report.claimed else ""
     if report.claimed:

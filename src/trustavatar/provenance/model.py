@@ -243,9 +243,16 @@ class ProvenanceReport:
         return self.state in (ValidationState.INVALID, ValidationState.VALID_UNTRUSTED)
 
     @property
+    def read(self) -> bool:
+        """Whether a manifest was read: False when there is none (absent), and when the file
+        holds one that could not be read (invalid, with nothing known of what it says)."""
+        return self.manifest_label is not None
+
+    @property
     def ai_generated(self) -> bool | None:
-        """True when the manifest declares AI generation; None when there is no manifest."""
-        if self.state is ValidationState.ABSENT:
+        """True when the manifest declares AI generation; None when no manifest was read
+        (:attr:`read`)."""
+        if not self.read:
             return None
         return any(t in AI_SOURCE_TYPES for t in self.digital_source_types)
 
@@ -290,7 +297,7 @@ class ProvenanceReport:
 
     @property
     def timestamp_note(self) -> str | None:
-        if self.state is ValidationState.ABSENT or self.timestamp:
+        if not self.read or self.timestamp:
             return None
         return ("the manifest carries no trusted timestamp: it stops validating once the "
                 "signing certificate expires")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trustavatar.errors import UnsupportedFormatError
 from trustavatar.keys import TrustStore
 from trustavatar.provenance import _c2pa
 from trustavatar.provenance.formats import check_structure, detect_format
@@ -41,6 +42,10 @@ EXPLANATIONS = {
     "timeStamp.untrusted": "the timestamp authority is not trusted",
     "timeStamp.outsideValidity": "the timestamp lies outside the certificate's validity",
     "manifest.unreadable": "the embedded manifest is damaged and cannot be read",
+    "manifest.unlocated": "the file holds a C2PA manifest store, but the box that should "
+                          "hold it is damaged: it cannot be read",
+    "file.cut_short": "the file is cut short or damaged (its structure does not fill it), "
+                      "so it is not the file that was signed",
 }
 
 
@@ -66,11 +71,16 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     except _c2pa.C2paError as e:
         if not _has_manifest_label(p):
             check_structure(p, mime)
-        return ProvenanceReport(
-            str(p), mime, ValidationState.INVALID,
-            failures=(Failure("manifest.unreadable", f"{explain('manifest.unreadable')} ({e})"),),
-        )
+        cut = _cut_short(p, mime)  # then the manifest itself may be whole
+        why = ("its manifest cannot be read from what is left" if cut
+               else explain("manifest.unreadable"))
+        return ProvenanceReport(str(p), mime, ValidationState.INVALID, failures=(
+            *cut, Failure("manifest.unreadable", f"{why} ({e})")))
     if store is None:
+        if _has_manifest_store(p):  # a store c2pa did not find: its container is damaged
+            return ProvenanceReport(str(p), mime, ValidationState.INVALID, failures=(
+                *_cut_short(p, mime),
+                Failure("manifest.unlocated", explain("manifest.unlocated"))))
         # no manifest in a video or sound file cut short: one may have been in the lost
         # part, so the file is bad input, as above, not a plain "never signed". (Pictures
         # are not held to it: phones append data after a JPEG's end, Motion Photos a video.)
@@ -85,6 +95,8 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     )
     if state is ValidationState.INVALID and not failures:
         failures = (Failure("unknown", "the manifest did not validate"),)
+    if state is ValidationState.INVALID:
+        failures = (*_cut_short(p, mime), *failures)
     # 4. what the active manifest declares
     label = _text(store.get("active_manifest"))
     active = _obj(_obj(store.get("manifests")).get(label or ""))
@@ -108,18 +120,42 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _has_manifest_label(path: Path, chunk: int = 1 << 20) -> bool:
+def _has_manifest_label(path: Path) -> bool:
     """Whether the bytes ``c2pa`` (the label of a JUMBF manifest store) occur in the file."""
+    return _holds(path, _MANIFEST_LABEL)
+
+
+def _holds(path: Path, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether ``needle`` occurs in the file (read in chunks)."""
     tail = b""
     with path.open("rb") as f:
         while block := f.read(chunk):
-            if _MANIFEST_LABEL in tail + block:
+            if needle in tail + block:
                 return True
-            tail = block[-(len(_MANIFEST_LABEL) - 1):]
+            tail = block[-(len(needle) - 1):]
     return False
 
 
 _MANIFEST_LABEL = b"c2pa"
+#: the description box of a C2PA manifest store: JUMBF ``jumd``, then the store's type
+#: (the UUID 63327061-0011-0010-8000-00AA00389B71) — 20 bytes no media data holds by chance
+_STORE_DESCRIPTION = b"jumd" + bytes.fromhex("6332706100110010800000aa00389b71")
+
+
+def _has_manifest_store(path: Path) -> bool:
+    """Whether the file holds a C2PA manifest store's description box."""
+    return _holds(path, _STORE_DESCRIPTION)
+
+
+def _cut_short(path: Path, mime: str) -> tuple[Failure, ...]:
+    """A failure saying the file is cut short (the formats whose structure tells), or ()."""
+    if mime not in _CUT_SHORT_CHECKED:
+        return ()
+    try:
+        check_structure(path, mime)
+    except UnsupportedFormatError:
+        return (Failure("file.cut_short", explain("file.cut_short")),)
+    return ()
 #: formats whose structure says when a file without a manifest was cut short
 _CUT_SHORT_CHECKED = frozenset({"video/mp4", "audio/wav"})
 
