@@ -12,7 +12,7 @@ PUBLIC = {
                          "validate_chain"],
     "trustavatar.provenance": [
         "SUPPORTED_FORMATS", "ConsentBinding", "Failure", "GenerationBinding", "Ingredient",
-        "ProvenanceReport",
+        "ParentManifest", "ProvenanceReport",
         "SignResult", "Signer", "SourceType", "ValidationState", "build_manifest",
         "detect_format", "explain", "sign", "verify",
     ],

@@ -298,3 +298,21 @@ def test_an_output_that_cannot_be_written_is_named_with_the_reason(tmp_path, med
     assert said.splitlines() == [f"cannot write {dst.name} in {tmp_path}: File too large"] * 2
     assert not dst.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_signing_over_a_manifest_keeps_it_as_the_parent_with_its_validation(
+        tmp_path, media, signing_key, trust) -> None:
+    first, again = tmp_path / "first.mp4", tmp_path / "again.mp4"
+    first_label = _sign(media["mp4"], first, signing_key, trust).manifest_label
+    assert pv.verify(first, trust=trust).parent is None  # it had none
+    result = _sign(first, again, signing_key, trust)
+    assert result.parent == pv.ParentManifest("first.mp4", first_label, "trusted")
+    report = pv.verify(again, trust=trust)
+    assert report.state is S.TRUSTED and report.parent == result.parent
+    assert report.to_dict()["parent"]["state"] == "trusted"
+    flip_byte_in(first, "mdat")  # a tampered file signed again is trusted, and says so
+    laundered = tmp_path / "laundered.mp4"
+    parent = _sign(first, laundered, signing_key, trust).parent
+    assert parent is not None and parent.state == "invalid"
+    assert parent.failures == ("assertion.bmffHash.mismatch",)
+    assert pv.verify(laundered, trust=trust).parent == parent

@@ -121,11 +121,24 @@ def sign_cmd(src: str, dst: str, source_type: str, consent_path: str | None,
         consent=binding, ingredients=ingredients, title=title,
         tsa_url=st.home.load_config().tsa_url, overwrite=force or in_place,
     )
+    def human(con: Console) -> None:
+        con.print(f"signed {dst} ({pv.SUPPORTED_FORMATS[result.mime]}), manifest "
+                  f"{result.manifest_label}, {result.seconds * 1000:.0f} ms")
+        if result.parent is not None:
+            con.print(Text(f"  {_parent_words(result.parent)}"),
+                      style=None if result.parent.state == "trusted" else "yellow")
+
     emit({"ok": True, **result.to_dict(),
-          "consent": {"consent_id": binding.consent_id} if binding else None},
-         lambda con: con.print(f"signed {dst} ({pv.SUPPORTED_FORMATS[result.mime]}), manifest "
-                               f"{result.manifest_label}, {result.seconds * 1000:.0f} ms"))
+          "consent": {"consent_id": binding.consent_id} if binding else None}, human)
     return ExitCode.OK
+
+
+def _parent_words(parent: pv.ParentManifest) -> str:
+    """The manifest a file carried before it was signed again, in a line."""
+    how = {"trusted": "trusted", "valid-untrusted": "valid, signer not trusted",
+           "invalid": "INVALID: " + (", ".join(parent.failures) or "did not validate")}
+    return (f"earlier manifest {visible(parent.manifest_label)} kept as the parent "
+            f"ingredient ({how.get(parent.state, visible(parent.state))} when signed over)")
 
 
 #: what marks a value that only the manifest says (its signature not trusted or broken)
@@ -158,6 +171,8 @@ def print_report(report: pv.ProvenanceReport, con: Console,
                       style=None if consent_status.get("status") == "valid" else "yellow")
     else:
         con.print("  consent: no consent binding")
+    if report.parent is not None:
+        con.print(f"  {_parent_words(report.parent)}{claimed}")
     for ing in report.ingredients:
         con.print(f"  ingredient: {visible(ing.title)} ({visible(ing.mime)}, "
                   f"{visible(ing.relationship)}, "

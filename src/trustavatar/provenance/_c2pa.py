@@ -39,6 +39,12 @@ def builder(definition: dict[str, Any], ctx: c2pa.Context) -> Iterator[c2pa.Buil
         yield b
 
 
+def add_parent(b: c2pa.Builder, title: str, mime: str, stream: Any) -> None:
+    """Add the media in ``stream`` as the ``parentOf`` ingredient of the manifest being
+    built: c2pa copies its manifest store in and records how that validated."""
+    b.add_ingredient(json.dumps({"title": title, "relationship": "parentOf"}), mime, stream)
+
+
 def read_store(path: str, mime: str, ctx: c2pa.Context) -> dict[str, Any] | None:
     """The manifest store of ``path`` as JSON, None when it has none (raises C2paError)."""
     with open(path, "rb") as stream:  # noqa: PTH123

@@ -208,6 +208,47 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class ParentManifest:
+    """The manifest a file carried before it was signed again, kept in the new manifest as
+    its ``parentOf`` ingredient (C2PA's way of not losing an earlier history), with the
+    validation c2pa recorded for it at signing: ``state`` is ``trusted``,
+    ``valid-untrusted`` or ``invalid`` (then ``failures`` holds its codes) as the signing
+    home's trust store saw it."""
+
+    title: str
+    manifest_label: str
+    state: str
+    failures: tuple[str, ...] = ()
+
+    @classmethod
+    def from_ingredient(cls, ingredient: dict[str, Any]) -> ParentManifest | None:
+        """The parent described by a C2PA ingredient, or None when it is not one (another
+        relationship, or no manifest of its own)."""
+        label = ingredient.get("active_manifest")
+        if ingredient.get("relationship") != "parentOf" or not isinstance(label, str):
+            return None
+        results = ingredient.get("validation_results")
+        active = results.get("activeManifest") if isinstance(results, dict) else None
+        active = active if isinstance(active, dict) else {}
+
+        def codes(key: str) -> list[str]:
+            found = active.get(key)
+            return [str(f.get("code")) for f in found if isinstance(f, dict)] \
+                if isinstance(found, list) else []
+
+        failures = tuple(codes("failure"))
+        if failures and set(failures) != {"signingCredential.untrusted"}:
+            state = "invalid"
+        elif failures or "signingCredential.trusted" not in codes("success"):
+            state = "valid-untrusted"
+        else:
+            state = "trusted"
+        title = ingredient.get("title")
+        return cls(title if isinstance(title, str) else "", label, state,
+                   tuple(f for f in failures if f != "signingCredential.untrusted"))
+
+
+@dataclass(frozen=True)
 class Signer:
     common_name: str | None
     issuer: str | None
@@ -231,6 +272,9 @@ class ProvenanceReport:
     ingredients: tuple[Ingredient, ...] = ()
     training_mining: dict[str, str] = field(default_factory=dict)
     timestamp: str | None = None
+    #: the manifest the file carried before this one was signed over it (see
+    #: :class:`ParentManifest`), None when it had none
+    parent: ParentManifest | None = None
     #: The trusted identity (a trust anchor's name, or this home's own signer's) whose name
     #: the signer carries although its certificate does not chain to a trusted root: a
     #: possible impersonation. Set by :func:`check_signer_names`; None otherwise.
@@ -323,6 +367,7 @@ class ProvenanceReport:
             "consent": asdict(self.consent) if self.consent else None,
             "generation": asdict(self.generation) if self.generation else None,
             "ingredients": [asdict(i) for i in self.ingredients],
+            "parent": asdict(self.parent) if self.parent else None,
             "training_mining": self.training_mining,
             "timestamp": self.timestamp,
             "timestamp_note": self.timestamp_note,
@@ -397,6 +442,8 @@ class SignResult:
     manifest_label: str
     sha256: str
     seconds: float
+    #: the manifest the source already carried, kept as the new one's parent ingredient
+    parent: ParentManifest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

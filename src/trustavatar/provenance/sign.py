@@ -97,10 +97,14 @@ def sign(
         generation=generation, ingredients=ingredients,
     )
     ctx = _c2pa.context(trust)
+    carried = _carries_manifest(src_p, mime, ctx)
     with atomic_output(dst_p, replace=overwrite) as tmp:
         dest = _Output(tmp)
         try:
             with _c2pa.builder(definition, ctx) as builder, src_p.open("rb") as source, dest:
+                if carried:  # kept as the parent, with its validation as seen now
+                    _c2pa.add_parent(builder, src_p.name, mime, source)
+                    source.seek(0)
                 builder.sign(_c2pa.signer(key, tsa_url), mime, source, dest)
         except (OSError, _c2pa.C2paError) as e:
             shown = shown_path(dst_p)  # the output asked for, not a temporary file
@@ -119,4 +123,16 @@ def sign(
             raise SigningError(f"the signed output does not validate: {report.summary}")
         digest = sha256_file(tmp)
     assert report.manifest_label is not None
-    return SignResult(str(dst_p), mime, report.manifest_label, digest, time.perf_counter() - t0)
+    return SignResult(str(dst_p), mime, report.manifest_label, digest, time.perf_counter() - t0,
+                      parent=report.parent)
+
+
+def _carries_manifest(path: Path, mime: str, ctx: Any) -> bool:
+    """Whether ``path`` holds a C2PA manifest c2pa can read (one it cannot read is not
+    carried: the new manifest is signed over the file as it is)."""
+    try:
+        return _c2pa.read_store(str(path), mime, ctx) is not None
+    except _c2pa.C2paError:
+        return False
+    except OSError as e:
+        raise ProvenanceInputError(f"cannot read {path}: {e.strerror or e}") from e

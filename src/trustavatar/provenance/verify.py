@@ -17,6 +17,7 @@ from trustavatar.provenance.model import (
     Failure,
     GenerationBinding,
     Ingredient,
+    ParentManifest,
     ProvenanceReport,
     Signer,
     ValidationState,
@@ -206,6 +207,8 @@ def _report(
             mining = {str(k): str(v.get("use"))
                       for k, v in _obj(_obj(data).get("entries")).items() if isinstance(v, dict)}
     ingredients = []
+    parent = next((pm for i in _dicts(active.get("ingredients"))
+                   if (pm := ParentManifest.from_ingredient(i)) is not None), None)
     for i in _dicts(active.get("ingredients")):
         iid = str(i.get("instance_id", ""))
         if iid.startswith("sha256:"):
@@ -228,6 +231,7 @@ def _report(
         consent=consent,
         generation=generation,
         ingredients=tuple(ingredients),
+        parent=parent,
         training_mining=mining,
         timestamp=_text(sig.get("time")),
     )
