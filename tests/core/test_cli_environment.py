@@ -53,9 +53,12 @@ def test_a_closed_stdout_or_an_ascii_locale_is_no_internal_error(tmp_path) -> No
     os.close(read)  # whatever is written now fails with EPIPE
     try:
         r = _run(["--home", home, "keys", "show", "--json"], stdout=write)
+        # the same through rich's console, which would exit 1 ("failed") by itself
+        shown = _run(["--home", home, "keys", "show"], stdout=write)
     finally:
         os.close(write)
     assert r.returncode == 141 and b"Traceback" not in r.stderr, r.stderr
+    assert shown.returncode == 141 and b"Traceback" not in shown.stderr, shown.stderr
     r = _run(["--home", home, "keys", "show"], env={"PYTHONIOENCODING": "ascii"})
     assert r.returncode == 0, r.stderr
     assert b"Zo\\xeb Studio" in r.stdout

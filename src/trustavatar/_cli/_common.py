@@ -25,6 +25,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 PASSPHRASE_ENV_DEFAULT = "TRUSTAVATAR_PASSPHRASE"  # noqa: S105 - a variable name
 
 
+class _Console(Console):
+    """rich's console, except that a closed pipe (``| head``) ends the command as every
+    other write to it does (exit 141, SIGPIPE) instead of rich's exit 1 ("failed")."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 @dataclass
 class CliState:
     home: Home
@@ -32,10 +41,10 @@ class CliState:
     json: bool = False
     # markup off: what is printed holds outside text (file names, manifest fields) in
     # which "[/]" or "[green]TRUSTED[/]" must show as written; colour is given with style=
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True,
-                                                             markup=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False,
-                                                         markup=False))
+    console: Console = field(default_factory=lambda: _Console(highlight=False, soft_wrap=True,
+                                                              markup=False))
+    err: Console = field(default_factory=lambda: _Console(stderr=True, highlight=False,
+                                                          markup=False))
 
 
 def state() -> CliState:
