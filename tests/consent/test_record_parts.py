@@ -277,7 +277,8 @@ def test_spoken_code_scores() -> None:
     assert good.adapted and good.figures()["speaker_adapted"] is True
     wrong = score_spoken_code(_say(t.spoken("471288")), "471283")
     assert wrong.code == "471288" and wrong.margin < 0
-    assert wrong.failure.startswith("heard code 471288, expected 471283 (margin -")
+    assert wrong.failure.startswith("heard code 471288, not the issued code (margin -")
+    assert "471283" not in wrong.failure and wrong.figures()["code_matches"] is False
     other = score_spoken_code(_say("The quick brown fox jumps over the lazy dog."), "471283")
     assert other.code is None
     assert other.failure.startswith("the consent sentence was not recognised")

@@ -482,7 +482,9 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
         line("speech", report.speech_problem, "no speech analysed")
     else:
         line("speech", speech.failure,
-             f"heard code {speech.code or 'none'} (expected {speech.expected}); margin "
+             f"heard code {speech.code or 'none'} ("
+             f"{'the issued code' if speech.figures()['code_matches'] else 'not the issued code'}"
+             "); margin "
              f"{speech.margin:.1f} nats (≥ {speech.min_margin:g}); "
              f'transcript "{speech.transcript}"')
     live = report.liveness

@@ -304,7 +304,7 @@ def check_clip(
     with contextlib.ExitStack() as stack:
         scoring: SpeechProcess | None = None
         if not info.has_audio:
-            speech_problem = f"the clip has no audio track (expected speech with code {code})"
+            speech_problem = "the clip has no audio track (the sentence must be spoken)"
         else:
             try:
                 audio = load_audio(path, max_seconds=MAX_CLIP_SECONDS + 1)

@@ -412,36 +412,42 @@ class SpokenCodeResult:
 
     @property
     def failure(self) -> str | None:
+        """Why the speech fails, or None. It never says the issued code: whoever sees a
+        rejection (a kiosk, a web front end) would otherwise learn it from a throwaway
+        clip and pass the next attempt. What was heard is said."""
         expected = self.expected
         codes = list(dict.fromkeys(c for c in self.readings if c))
-        margin = f"margin {self.margin:.1f} nats for the expected code over the best other"
-        not_recognised = (f"the consent sentence was not recognised in the speech (expected "
-                          f"it with code {expected}; it must be read in English)")
+        margin = f"margin {self.margin:.1f} nats for the issued code over the best other"
+        not_recognised = ("the consent sentence was not recognised in the speech (it must "
+                          "be read in English, with the code shown when the challenge was "
+                          "made)")
         if not self.readings:
             return not_recognised
         if not codes:  # (then the verification pass, which needs a code, finds no path)
-            return f"no code heard in the speech (expected {expected})"
+            return "no code heard in the speech"
         if self.code is None:
             return not_recognised
         if len(codes) > 1:
-            return (f"heard {len(codes)} different codes ({', '.join(codes)}); expected "
-                    f"{expected} only")
+            return (f"heard {len(codes)} different codes ({', '.join(codes)}); read the "
+                    "issued code only")
         if len(self.readings) > 1:
             return (f"the code was read {len(self.readings)} times; read the sentence "
-                    f"once (expected {expected})")
+                    "once")
         if codes[0] != expected:
-            return f"heard code {codes[0]}, expected {expected} ({margin})"
+            return f"heard code {codes[0]}, not the issued code ({margin})"
         if self.code != expected:
-            return (f"heard code {expected}, but code {self.code} fits the speech better "
+            return (f"heard the issued code, but code {self.code} fits the speech better "
                     f"({margin})")
         if self.margin < self.min_margin:
-            return (f"heard code {expected}, but not clearly: {margin} is below "
+            return (f"heard the issued code, but not clearly: {margin} is below "
                     f"{self.min_margin:g}")
         return None
 
     def figures(self) -> dict[str, Any]:
+        """The figures, for a report: the issued code is not among them (see
+        :attr:`failure`); ``code_matches`` says whether the heard one is it."""
         return {
-            "expected_code": self.expected,
+            "code_matches": self.code is not None and self.code == self.expected,
             "heard_code": self.code,
             "readings": list(self.readings),
             "transcript": self.transcript,
