@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["CONTROL_CHARACTERS", "has_control_characters", "is_utf8", "visible"]
+__all__ = ["CONTROL_CHARACTERS", "JOINERS", "has_control_characters", "hidden_character", "is_utf8",
+           "visible"]
 
 #: Control characters: C0 (U+0000–U+001F), DEL and C1 (U+0080–U+009F, e.g. U+009B, which a
 #: terminal reads as CSI, and U+0085, a line break). The one rule for them: names stored in a
@@ -39,6 +40,20 @@ _ESCAPES = _Escapes()
 def has_control_characters(text: str) -> bool:
     """Whether ``text`` holds a character of :data:`CONTROL_CHARACTERS`."""
     return any(ord(c) in CONTROL_CHARACTERS for c in text)
+
+
+#: the zero-width non-joiner and joiner: format characters that Persian, Indic and other
+#: scripts write names with, so a person's name may hold them
+JOINERS = frozenset((0x200C, 0x200D))
+
+
+def hidden_character(text: str, allowed: frozenset[int] = frozenset()) -> str | None:
+    """The first invisible format character (Unicode category Cf: a bidirectional control,
+    a zero-width space, U+FEFF, a soft hyphen…) of ``text`` that is not ``allowed``, named
+    for a message (``U+202E RIGHT-TO-LEFT OVERRIDE``); None when there is none."""
+    c = next((c for c in text if unicodedata.category(c) == "Cf" and ord(c) not in allowed),
+             None)
+    return None if c is None else f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip()
 
 
 def visible(value: object) -> str:

@@ -66,3 +66,27 @@ def test_an_artifact_signed_with_c1_in_a_name_still_verifies(artifact, org, t0) 
     payload["subject"]["display_name"] = "Eileen\u001bCollins"
     with pytest.raises(ConsentMalformedError):  # the schema and the parser refuse C0
         consent.verify(_envelope.seal(payload, org.key), trust=org.trust, at=t0 + LATER)
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u200b", "\ufeff", "\u2066"])
+def test_names_refuse_invisible_format_characters_but_keep_joiners(make_artifact,
+                                                                   hidden) -> None:
+    # a right-to-left override turns the text after it around, a zero-width space makes a
+    # second "Eileen Collins" that looks like the first
+    with pytest.raises(InputError, match=r"display name must not contain invisible format "
+                                         r"characters \(it holds U\+"):
+        make_artifact(display_name=f"Eileen{hidden}Collins")
+    with pytest.raises(InputError, match="operator must not contain invisible"):
+        consent.ConsentDraft(display_name="Eileen Collins", operator=f"Op{hidden}")
+    # Persian and Indic names are written with the zero-width (non-)joiner
+    assert make_artifact(display_name="Mohammad\u200cReza").subject.display_name == \
+        "Mohammad\u200cReza"
+
+
+def test_a_revocation_reason_is_one_line_of_text(artifact, t0, tmp_path) -> None:
+    with Registry.open(tmp_path / "registry.sqlite3") as reg:
+        consent.record_consent(reg, artifact)
+        for reason in ("withdrawn\nby email", "evil\x1b[31mred"):
+            with pytest.raises(InputError, match="reason must not contain control"):
+                consent.revoke(reg, artifact.consent_id, reason=reason, at=t0)
+        assert consent.get_consent(reg, artifact.consent_id).revocation is None

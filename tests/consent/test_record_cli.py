@@ -44,6 +44,11 @@ def test_challenge_prints_the_sentence_to_read(h: list[str], capsys, known_nonce
     assert ch["status"] == "open" and ch["attempts"] == 0 and ch["max_attempts"] == 3
     assert len(ch["code"]) == 6 and data["sentence"].endswith(f"{' '.join(ch['code'])}.")
 
+    assert data["certificate_ends"] > ch["expires_at"]
+    r = invoke(capsys, *h, "consent", "challenge", "--subject", "Eileen", "--valid-days", "3650")
+    assert "for 3650 days from the recording" in r.out and (
+        f"it will end by {data['certificate_ends']})") in r.out
+
     r = invoke(capsys, *h, "consent", "challenge", "--subject", " ", "--json")
     assert r.code == 2 and r.json()["error"]["message"] == "the display name must not be empty"
 
@@ -79,7 +84,10 @@ def test_challenge_needs_a_signing_identity(tmp_path: Path, capsys) -> None:
 def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_nonce: bytes,
                                   consent_clip: Callable[[str], Path],
                                   faces: dict[str, Path]) -> None:
-    cid = _challenge(h, capsys)["challenge"]["challenge_id"]
+    # a year asked from the recording, under a signing certificate made a year before it
+    # ends (seconds before the recording): the consent ends with the certificate, and says so
+    data = _challenge(h, capsys)
+    cid, cert_end = data["challenge"]["challenge_id"], data["certificate_ends"]
     out = tmp_path / "eileen.consent.json"
     args = ("consent", "record", "--challenge", cid, "--clip", consent_clip("good"),
             "--portrait", faces["portrait"], "--out", out)
@@ -89,7 +97,8 @@ def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_no
     r = invoke(capsys, *h, *args)
     assert r.code == 0, r.err
     for words in ("recorded consent ", "✓ freshness", "✓ speech: heard code", "✓ liveness: ",
-                  "✓ identity: at most 1 face(s)", "✓ provenance: watermark z"):
+                  "✓ identity: at most 1 face(s)", "✓ provenance: watermark z",
+                  f" to {cert_end}\n", "(asked until ", "its signing certificate does"):
         assert words in r.out, (words, r.out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 

@@ -101,3 +101,17 @@ def test_a_bad_home_is_reported_as_json_when_json_is_asked(tmp_path) -> None:
     r = _run(["keys", "show", "--json"], env={"TRUSTAVATAR_HOME": str(a_file)})
     assert r.returncode == 2 and json.loads(r.stdout)["error"]["message"] == (
         f"$TRUSTAVATAR_HOME {str(a_file)!r} is a file, not a folder")
+
+
+def test_every_command_shows_outside_text_with_escapes() -> None:
+    # the consoles every command prints with: a name, transcript or file name from outside
+    # cannot turn the line around, hide a character or send the terminal a command
+    import io
+
+    from trustavatar._cli._common import CliState
+    from trustavatar.home import Home
+
+    st = CliState(home=Home.resolve("/nonexistent-home"))
+    st.console.file = io.StringIO()
+    st.console.print("subject: Eve\u202eil\u200b \x1b[31m✓ → fine")
+    assert st.console.file.getvalue() == "subject: Eve\\u202eil\\u200b \\x1b[31m✓ → fine\n"

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 
 from trustavatar._atomic import taken
+from trustavatar._display import visible
 from trustavatar._time import in_range
 from trustavatar.errors import InputError
 from trustavatar.home import Home
@@ -26,8 +27,15 @@ PASSPHRASE_ENV_DEFAULT = "TRUSTAVATAR_PASSPHRASE"  # noqa: S105 - a variable nam
 
 
 class _Console(Console):
-    """rich's console, except that a closed pipe (``| head``) ends the command as every
-    other write to it does (exit 141, SIGPIPE) instead of rich's exit 1 ("failed")."""
+    """rich's console, except that text it is given is shown with
+    :func:`~trustavatar._display.visible` (a name, transcript or file name holding a control
+    character, a bidirectional override or a zero-width space shows it as an escape,
+    whichever command prints it; rich ``Text`` is the caller's), and that a closed pipe
+    (``| head``) ends the command as every other write to it does (exit 141, SIGPIPE)
+    instead of rich's exit 1 ("failed")."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
     def on_broken_pipe(self) -> None:
         self.quiet = True

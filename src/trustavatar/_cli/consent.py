@@ -22,6 +22,7 @@ from trustavatar._cli._common import (
     state,
     time_option,
 )
+from trustavatar._envelope import signing_chain_end
 from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, later, utc_now
 from trustavatar.consent import (
@@ -120,9 +121,7 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
                   f"{', '.join(record.languages)}; channels: {', '.join(record.channels)}")
         con.print(f"  valid {format_time(record.not_before)} to {format_time(record.ends_at)}")
         if record.ends_at < asked_end:
-            con.print(f"  (asked until {format_time(asked_end)}, but a consent holds only "
-                      "while its signing certificate does: renew the key to sign consents "
-                      "that run longer)")
+            con.print(_capped(asked_end))
         con.print("  the artifact holds a face embedding (biometric data): share it only "
                   "with those who verify consent")
 
@@ -361,7 +360,8 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
     # the speech part (PocketSphinx) loads for the commands that read a template only
     template = (consent_api.ENGLISH_TEMPLATE if template_path is None
                 else consent_api.load_template(template_path))
-    Keystore.open(st.home)  # no signing identity: say so now, not after the clip is recorded
+    # no signing identity: say so now, not after the clip is recorded
+    certificate_ends = signing_chain_end(Keystore.open(st.home).identity.chain)
     draft = ConsentDraft(
         display_name=display_name, purposes=purposes or (DEFAULT_PURPOSE,),
         languages=languages or ("*",), channels=channels or ("*",), valid_days=valid_days,
@@ -373,6 +373,10 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
                               template=template)
     sentence = ch.sentence()
     spoken = template.spoken_code(ch.code)
+    # the end asked for, were the clip recorded now (later, for valid_days, by the wait)
+    asked_end = draft.not_after or later(now, draft.valid_for, "the consent's end")
+    span = (f"until {format_time(draft.not_after)}" if draft.not_after is not None
+            else f"for {draft.valid_days} days from the recording")
     record_cmd = (f"trustavatar consent record --challenge {ch.challenge_id} --clip CLIP.mp4 "
                   "--portrait FACE.jpg --out CONSENT.json")
 
@@ -383,7 +387,9 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
         line(f"challenge {ch.challenge_id} for {draft.display_name}: expires "
              f"{format_time(ch.expires_at)} (in {expires_min} min), {MAX_ATTEMPTS} attempts")
         line(f"  consent to: purposes {', '.join(draft.purposes)}; languages "
-             f"{', '.join(draft.languages)}; channels {', '.join(draft.channels)}")
+             f"{', '.join(draft.languages)}; channels {', '.join(draft.channels)}; {span}")
+        if asked_end > certificate_ends:
+            line(_capped(asked_end, certificate_ends))
         line()
         line("Ask the subject to record a clip (webcam or phone video with sound) reading, "
              "in English:")
@@ -396,7 +402,8 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
         line()
         line(f"Then: {record_cmd}")
 
-    emit({"ok": True, "challenge": ch.to_dict(at=now, code=True), "sentence": sentence,
+    emit({"ok": True, "challenge": ch.to_dict(at=now, code=True),
+          "certificate_ends": format_time(certificate_ends), "sentence": sentence,
           "say": spoken, "instructions": template.instructions, "next": record_cmd}, human)
     return ExitCode.OK
 
@@ -437,18 +444,31 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
         _write_artifact(out, result.artifact.raw, result.artifact.consent_id, force=force,
                         during="the clip was checked")
     artifact = result.artifact
+    validity = artifact.validity
 
     def human(con: Console) -> None:
         con.print(f"recorded consent {artifact.consent_id} for "
                   f"{artifact.subject.display_name} → {out}")
+        con.print(f"  valid {format_time(validity.not_before)} to "
+                  f"{format_time(validity.not_after)}")
+        if validity.not_after < result.asked_until:
+            con.print(_capped(result.asked_until))
         _show_report(con, result.report, challenge_id)
         con.print("  the artifact holds a face embedding (biometric data); keep the clip "
                   "with the issuer")
 
     emit({"ok": True, "artifact": str(out), "artifact_sha256": artifact.sha256,
-          "consent_id": artifact.consent_id, "challenge": result.challenge.to_dict(),
-          "report": result.report.to_dict()}, human)
+          "consent_id": artifact.consent_id, "validity": validity.to_json(),
+          "asked_until": format_time(result.asked_until),
+          "challenge": result.challenge.to_dict(), "report": result.report.to_dict()}, human)
     return ExitCode.OK
+
+
+def _capped(asked: dt.datetime, ends: dt.datetime | None = None) -> str:
+    """Said when a consent ends (``ends``, when not shown already) before the end asked."""
+    by = "" if ends is None else f"; it will end by {format_time(ends)}"
+    return (f"  (asked until {format_time(asked)}, but a consent holds only while its "
+            f"signing certificate does: renew the key to sign consents that run longer{by})")
 
 
 def _write_artifact(out: str, raw: bytes, consent_id: str, *, force: bool, during: str) -> None:

@@ -118,7 +118,8 @@ def command(out_dir: str) -> int:
         bad.state is provenance.ValidationState.INVALID and result.qa.passed
 
     def human(con: Console) -> None:
-        con.print(f"\n{'demo passed' if ok else 'demo FAILED'} in "
+        con.print()
+        con.print(f"{'demo passed' if ok else 'demo FAILED'} in "
                   f"{time.perf_counter() - t0:.1f} s; files in {folder}/")
         con.print(f"  try: trustavatar --home {home.root} provenance verify {video}")
 

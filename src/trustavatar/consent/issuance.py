@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
-from trustavatar._display import has_control_characters
+from trustavatar._display import JOINERS, has_control_characters, hidden_character
 from trustavatar._files import read_input, sha256_bytes
 from trustavatar._time import format_time, later, to_second, utc_now
 from trustavatar.consent.artifact import (
@@ -145,6 +145,10 @@ def _name(value: str, what: str) -> str:
         raise InputError(f"the {what} is longer than {_MAX_NAME} characters")
     if has_control_characters(value):  # C0, DEL and C1 (U+0085, U+009B): the one rule
         raise InputError(f"the {what} must not contain control characters")
+    hidden = hidden_character(value, JOINERS)  # joiners: names in some scripts need them
+    if hidden is not None:  # a look-alike of another name, or text turned around
+        raise InputError(f"the {what} must not contain invisible format characters (it "
+                         f"holds {hidden})")
     return value
 
 

@@ -58,7 +58,7 @@ from numpy.typing import NDArray
 
 from trustavatar import provenance
 from trustavatar._files import sha256_file
-from trustavatar._time import to_second, utc_now
+from trustavatar._time import later, to_second, utc_now
 from trustavatar.consent.artifact import ClipEvidence, ConsentArtifact, Evidence, EvidenceDocument
 from trustavatar.consent.challenge import (
     MAX_ATTEMPTS,
@@ -264,6 +264,16 @@ class RecordedConsent:
     artifact: ConsentArtifact
     report: ClipReport
     challenge: Challenge
+
+    @property
+    def asked_until(self) -> dt.datetime:
+        """The end the challenge asked for (its ``not_after``, or ``valid_days`` from the
+        recording). The artifact's end is earlier when the signing certificate ends first:
+        a consent holds only while the chain that signed it does."""
+        draft = self.challenge.draft
+        if draft.not_after is not None:
+            return draft.not_after
+        return later(self.artifact.validity.not_before, draft.valid_for, "the consent's end")
 
 
 # --- the checks -----------------------------------------------------------------------------

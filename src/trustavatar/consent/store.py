@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from trustavatar._display import has_control_characters
 from trustavatar._envelope import signing_chain_end
 from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time, to_second, utc_now
@@ -266,6 +267,8 @@ def revoke_once(
         raise InputError("a revocation needs a reason (--reason)")
     if len(reason) > _MAX_REASON:
         raise InputError(f"the reason is longer than {_MAX_REASON} characters")
+    if has_control_characters(reason):  # an escape sequence, a line break: one line of text
+        raise InputError("the reason must not contain control characters (one line of text)")
     revoked_at = utc_now() if at is None else to_second(at, "at")
     with registry.transaction() as conn:
         if conn.execute(
