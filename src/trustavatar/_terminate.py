@@ -1,17 +1,31 @@
-"""SIGTERM, raised where Ctrl-C would be, and remembered.
+"""SIGTERM, raised where Ctrl-C would be, and remembered; signals held where an exception
+would do harm.
 
 The CLI installs :func:`on_sigterm`. The exception it raises can land where it is lost:
 inside an import of a C extension (mediapipe turned it into "ImportError: initialization
 failed"), or in code that swallows it. So the request is also remembered:
 :func:`~trustavatar._atomic.atomic_output` checks it before it moves a finished output
 into place, and the CLI reports any failure after it as terminated (exit 143).
+
+:func:`held` keeps SIGINT and SIGTERM from raising inside a block: C code that calls back
+into Python (c2pa's stream callbacks lose the exception, or abort the process with a Rust
+panic), and a commit whose parts belong together (a ledger row and the rename of the output
+it names).
 """
 
 from __future__ import annotations
 
-__all__ = ["Terminated", "on_sigterm", "raise_if_requested", "requested"]
+__all__ = ["Terminated", "held", "on_sigterm", "raise_if_requested", "requested"]
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _requested = False
+_HELD = (signal.SIGINT, signal.SIGTERM)
 
 
 class Terminated(KeyboardInterrupt):
@@ -34,3 +48,51 @@ def raise_if_requested() -> None:
     """Raise :class:`Terminated` if SIGTERM arrived, even if its exception was lost."""
     if _requested:
         raise Terminated
+
+
+def _only_raises(handler: Any) -> bool:
+    """Whether ``handler``'s only effect is an exception (Python's Ctrl-C handler, ours)."""
+    return handler is signal.default_int_handler or handler is on_sigterm
+
+
+@contextlib.contextmanager
+def held(*, commit: str | None = None) -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block: one that arrives is remembered, and delivered
+    to the handler that was in place when the block ends (the exception it raises then
+    comes from a line where it can be handled).
+
+    ``commit``: the block completes work that must not be undone (what it makes, for the
+    message): a signal whose handler would only raise an exception is then not delivered
+    (it would report as failed a command whose output exists), and a line on stderr says
+    the signal came too late; any other handler (the default action, an application's
+    own) is called as usual. Outside the main thread (where no signal handler runs) the
+    block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def remember(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    before: dict[int, Callable[..., Any] | int | None] = {}
+    completed = False
+    try:
+        for sig in _HELD:
+            before[sig] = signal.signal(sig, remember)
+        yield
+        completed = True
+    finally:
+        for num, handler in before.items():
+            signal.signal(num, handler)
+        if pending:  # (a block that failed was not committed: the signal goes as usual)
+            _deliver(pending[0], before.get(pending[0]), commit if completed else None)
+
+
+def _deliver(signum: int, handler: Any, commit: str | None) -> None:
+    if commit is not None and _only_raises(handler):
+        name = signal.Signals(signum).name
+        sys.stderr.write(f"trustavatar: {name} came while {commit} was being committed; "
+                         "it was completed\n")
+        return
+    signal.raise_signal(signum)

@@ -785,3 +785,27 @@ def test_a_one_second_script_on_the_smiling_sample_passes_the_identity_check(stu
     r = generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
                  script="Hello!", language="en", home=studio.home, size=256, qa="report")
     assert r.qa.passed and r.qa.identity_median is not None, r.qa.failures
+
+
+def test_ctrl_c_between_the_ledger_row_and_the_rename_lets_the_commit_finish(
+        studio, tmp_path, monkeypatch, capsys):
+    """The row and the output it names belong together: a Ctrl-C after the row was written
+    removed the output (a row for a failed generation)."""
+    import signal
+
+    import trustavatar.registry as registry_module
+
+    append = registry_module.append_generation
+
+    def append_then_interrupt(*args, **kwargs):
+        row = append(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return row
+
+    monkeypatch.setattr(registry_module, "append_generation", append_then_interrupt)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    result = generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                      script=SCRIPT, home=studio.home, size=256, seed=5)
+    assert out.is_file() and studio.ledger_rows() == before + 1
+    assert result.ledger_seq == before + 1
+    assert "SIGINT came while the output" in capsys.readouterr().err

@@ -316,3 +316,28 @@ def test_signing_over_a_manifest_keeps_it_as_the_parent_with_its_validation(
     assert parent is not None and parent.state == "invalid"
     assert parent.failures == ("assertion.bmffHash.mismatch",)
     assert pv.verify(laundered, trust=trust).parent == parent
+
+
+def test_ctrl_c_inside_c2pa_waits_for_the_signing_and_leaves_nothing(
+        tmp_path, media, signing_key, trust, monkeypatch) -> None:
+    """The signal arrives in c2pa's write callback (Python called from Rust): its exception
+    was lost there (a wrong error, or none), or the process aborted with a Rust panic."""
+    import importlib
+    import signal
+
+    sign_module = importlib.import_module("trustavatar.provenance.sign")
+
+    write = sign_module._Output.write
+    sent: list[bool] = []
+
+    def write_and_interrupt(self, data: bytes) -> int:
+        if not sent:
+            sent.append(True)
+            signal.raise_signal(signal.SIGINT)
+        return write(self, data)
+
+    monkeypatch.setattr(sign_module._Output, "write", write_and_interrupt)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        _sign(media["mp4"], out, signing_key, trust)
+    assert sent and sorted(p.name for p in tmp_path.iterdir()) == ["home"]

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from trustavatar import _terminate, provenance
 from trustavatar import consent as consent_api
-from trustavatar import provenance
 from trustavatar._atomic import atomic_output, refuse_if_taken, scratch_file
 from trustavatar._display import is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
@@ -350,7 +350,8 @@ def generate(
 
         # 4–7. Render, watermark and encode to a temporary file; QA; sign; ledger; rename.
         inputs = {"face": sha256_file(face_p), **speech.inputs}
-        with atomic_output(out_p, replace=overwrite) as final_tmp:
+        commit = contextlib.ExitStack()  # the ledger row and the rename: see below
+        with commit, atomic_output(out_p, replace=overwrite) as final_tmp:
             with scratch_file(final_tmp, ".raw.mp4") as raw:
                 t = time.perf_counter()
                 stages = _Stages()
@@ -398,6 +399,10 @@ def generate(
             if not overwrite:  # before the ledger row; again, atomically, when moved in
                 refuse_if_taken(out_p)
             from trustavatar.registry import LedgerEntry, append_generation
+
+            # from the ledger row to the output's rename, signals wait: a Ctrl-C between
+            # the two left a row naming an output that was then removed
+            commit.enter_context(_terminate.held(commit=f"the output {out_p}"))
 
             t = time.perf_counter()
             with Registry.for_home(home) as registry:

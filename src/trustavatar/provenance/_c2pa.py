@@ -9,6 +9,7 @@ from typing import Any
 
 import c2pa
 
+from trustavatar import _terminate
 from trustavatar.keys import SigningKey, TrustStore
 
 _ALGS = {
@@ -47,7 +48,8 @@ def add_parent(b: c2pa.Builder, title: str, mime: str, stream: Any) -> None:
 
 def read_store(path: str, mime: str, ctx: c2pa.Context) -> dict[str, Any] | None:
     """The manifest store of ``path`` as JSON, None when it has none (raises C2paError)."""
-    with open(path, "rb") as stream:  # noqa: PTH123
+    # c2pa reads through Python callbacks: a Ctrl-C raised in one is lost, or aborts
+    with _terminate.held(), open(path, "rb") as stream:  # noqa: PTH123
         reader = c2pa.Reader.try_create(mime, stream, context=ctx)
         if reader is None:
             return None

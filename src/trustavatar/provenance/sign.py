@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from trustavatar import _terminate
 from trustavatar._atomic import atomic_output, shown_path
 from trustavatar._files import sha256_file
 from trustavatar.errors import ProvenanceInputError, SigningError
@@ -101,7 +102,11 @@ def sign(
     with atomic_output(dst_p, replace=overwrite) as tmp:
         dest = _Output(tmp)
         try:
-            with _c2pa.builder(definition, ctx) as builder, src_p.open("rb") as source, dest:
+            # c2pa writes through Python callbacks: a signal's exception raised in one is
+            # lost (a wrong error, or none) or aborts the process (a Rust panic), so
+            # SIGINT and SIGTERM wait for the signing to end
+            with _terminate.held(), _c2pa.builder(definition, ctx) as builder, \
+                    src_p.open("rb") as source, dest:
                 if carried:  # kept as the parent, with its validation as seen now
                     _c2pa.add_parent(builder, src_p.name, mime, source)
                     source.seek(0)
