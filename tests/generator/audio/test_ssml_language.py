@@ -29,3 +29,22 @@ def test_ordinary_ssml_and_a_refinement_of_the_language_are_spoken() -> None:
                         '</prosody>, <say-as interpret-as="characters">ABC</say-as>. '
                         '<s xml:lang="en-GB">Colour.</s></speak>', language="en")
     assert speech.language == "en" and speech.audio.duration > 1.0
+
+
+@pytest.mark.parametrize("element", ['<audio src="{wav}"/>', '<AUDIO src="{wav}"/>',
+                                     '<audio src="{wav}">fallback</audio>'])
+def test_no_file_is_spliced_into_the_speech(element: str, tmp_path) -> None:
+    """espeak-ng's <audio src> spliced any local file into the "spoken script", and the
+    manifest recorded only the text as the speech's ingredient."""
+    import wave
+
+    wav = tmp_path / "inserted.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x00" * 4 * 16000)
+    ssml = f"<speak>Hello there {element.format(wav=wav)} my friend</speak>"
+    with pytest.raises(ScriptInputError, match=r"SSML element <audio> is not accepted|"
+                                               r"SSML element <AUDIO> is not accepted"):
+        synthesize(ssml, language="en")

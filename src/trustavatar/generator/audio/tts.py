@@ -461,11 +461,17 @@ def _check_range(name: str, value: int | None, bounds: tuple[int, int]) -> None:
 
 #: What SSML attributes may not hold (names or values): a language or voice choice.
 _SSML_SWITCH = re.compile(r"lang|name|voice", re.IGNORECASE)
+#: The SSML elements a script may use: text structure, pauses, emphasis, prosody and
+#: pronunciation. Not <audio> (espeak-ng splices the file its src names into the speech,
+#: unrecorded as an ingredient: any local file), <voice> (a language switch) or anything
+#: else espeak-ng may read a file or URI for.
+_SSML_ELEMENTS = frozenset({"speak", "p", "s", "break", "emphasis", "prosody", "say-as",
+                            "sub", "mark", "phoneme", "tts:style"})
 
 
 def _check_ssml(text: str, language: str) -> None:
-    """Well-formed XML, a ``<speak>`` root, no DTD (no entity expansion), and no change of
-    language: every ``xml:lang`` is ``language`` or a refinement of it (``en-gb`` under
+    """Well-formed XML, a ``<speak>`` root, only the elements of :data:`_SSML_ELEMENTS`, no
+    DTD (no entity expansion), and no change of language: every ``xml:lang`` is ``language`` or a refinement of it (``en-gb`` under
     ``en``), and no other attribute names or holds a language or voice (``<voice name>``:
     espeak-ng's voice names are languages; its own parser finds ``xml:lang=`` even inside
     another attribute's value).
@@ -478,6 +484,11 @@ def _check_ssml(text: str, language: str) -> None:
     def start(name: str, attrs: dict[str, str]) -> None:
         if not root:
             root.append(name)
+        if name.lower() not in _SSML_ELEMENTS:
+            raise ScriptInputError(
+                f"SSML element <{name}> is not accepted: a script may use "
+                f"{', '.join(f'<{e}>' for e in sorted(_SSML_ELEMENTS))} (no <audio>: the "
+                "speech is made from the text alone)")
         for key, value in attrs.items():
             # espeak-ng finds attributes by scanning a tag's raw text: "xml:lang=" or
             # "name=" written inside another attribute's value switched the language too
