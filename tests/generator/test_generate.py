@@ -273,6 +273,7 @@ def test_a_face_video_cut_short_in_a_copy_is_refused_not_frozen(studio, photo_vi
 def test_sigterm_mid_render_leaves_nothing_behind(studio, tmp_path):
     """``timeout``, systemd and ``docker stop`` send SIGTERM: the command cleans up as for
     Ctrl-C (once, only Ctrl-C did, and the temporary files stayed)."""
+    import json
     import signal
     import subprocess
     import sys
@@ -284,15 +285,17 @@ def test_sigterm_mid_render_leaves_nothing_behind(studio, tmp_path):
     p = subprocess.Popen(
         [sys.executable, "-m", "trustavatar", "--home", str(studio.home.root), "generate",
          "--face", str(sample_portrait_path()), "--consent", str(studio.consent),
-         "--script", script, "--out", str(out_dir / "o.mp4")],
+         "--script", script, "--out", str(out_dir / "o.mp4"), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while not any(out_dir.iterdir()) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # until its temporary output exists: mid-work
     assert p.poll() is None, p.communicate()
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=60)
     assert p.returncode == 128 + signal.SIGTERM and "trustavatar: terminated" in err, err
+    assert json.loads(out)["error"] == {"type": "Terminated", "message": "terminated",
+                                        "exit_code": 143}  # --json: one object, also now
     assert list(out_dir.iterdir()) == []
 
 
@@ -370,6 +373,13 @@ def test_a_revocation_list_from_the_issuer_is_checked(studio, tmp_path):
         generate(face=sample_portrait_path(), consent=elsewhere, out=out, script=SCRIPT,
                  home=studio.home, revocations=[listed])
     _nothing_written(studio, out, before)
+    # the list is an input: never the output, --force or not
+    renamed = listed.with_suffix(".mp4")
+    listed.rename(renamed)
+    with pytest.raises(InputError, match="is an input of this generation"):
+        generate(face=sample_portrait_path(), consent=elsewhere, out=renamed, script=SCRIPT,
+                 home=studio.home, revocations=[renamed], overwrite=True)
+    assert renamed.read_bytes().startswith(b"{")
 
 
 def test_a_refused_run_leaves_a_fresh_home_without_a_registry(studio, tmp_path):
@@ -809,3 +819,36 @@ def test_ctrl_c_between_the_ledger_row_and_the_rename_lets_the_commit_finish(
     assert out.is_file() and studio.ledger_rows() == before + 1
     assert result.ledger_seq == before + 1
     assert "SIGINT came while the output" in capsys.readouterr().err
+
+
+def test_a_consent_revoked_while_the_video_is_made_is_not_kept(studio, tmp_path, monkeypatch):
+    """The gate checks before the render; the subject may withdraw during it."""
+    import trustavatar.generator.pipeline as pipeline_module
+
+    path = studio.issue("withdrawn-meanwhile")
+    cid = consent.load_artifact(path).consent_id
+    assess = pipeline_module.assess
+
+    def assess_then_revoke(*args, **kwargs):  # the render is done: the subject withdraws
+        with Registry.for_home(studio.home) as registry:
+            consent.revoke(registry, cid, reason="withdrawn during the render")
+        return assess(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "assess", assess_then_revoke)
+    out, before = tmp_path / "o.mp4", studio.ledger_rows()
+    with pytest.raises(ConsentRevokedError, match="while the video was being made"):
+        generate(face=sample_portrait_path(), consent=path, out=out, script=SCRIPT,
+                 home=studio.home, size=256)
+    _nothing_written(studio, out, before)
+
+
+def test_names_the_ledger_refuses_are_refused_before_the_work(studio, tmp_path):
+    out = tmp_path / "o.mp4"
+    for kwargs, says in (({"operator": "ad\u202emin"}, "operator must not contain invisible"),
+                         ({"operator": "a\x07b"}, "operator must not contain control"),
+                         ({"out": tmp_path / "x\u202e4pm.exe.mp4"}, "output's name must not"),
+                         ({"out": tmp_path / "evil\x07.mp4"}, "output's name must not")):
+        with pytest.raises(InputError, match=says):
+            generate(**{"face": sample_portrait_path(), "consent": studio.consent, "out": out,
+                        "script": SCRIPT, "home": studio.home, **kwargs})
+    assert list(tmp_path.iterdir()) == []

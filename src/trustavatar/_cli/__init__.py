@@ -82,9 +82,20 @@ def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     ctx.obj = CliState(home=Home.resolve(home), debug=debug)
 
 
-def _terminated() -> int:
-    click.echo("trustavatar: terminated", err=True)
-    return 128 + signal.SIGTERM
+def _terminated(json_out: bool = False) -> int:
+    return _stopped("terminated", 128 + signal.SIGTERM, json_out)
+
+
+def _stopped(how: str, code: int, json_out: bool) -> int:
+    """Ctrl-C (``interrupted``) or SIGTERM (``terminated``): said on stderr, and under
+    --json (``json_out``) as the one JSON object on stdout, like any other failure."""
+    if json_out:
+        with contextlib.suppress(OSError):  # a closed stdout: stderr says it
+            click.echo(json.dumps({"ok": False, "error": {
+                "type": "Terminated" if how == "terminated" else "Interrupted",
+                "message": how, "exit_code": code}}, indent=2))
+    click.echo(f"trustavatar: {how}", err=True)
+    return code
 
 
 def _quiet_stdout() -> None:
@@ -139,6 +150,10 @@ def run(argv: list[str] | None = None) -> int:
         obj = ctxs[0].obj if ctxs else None
         return obj if isinstance(obj, CliState) else None
 
+    def json_out() -> bool:
+        st = current_state()
+        return (st is not None and st.json) or _json_requested(args)
+
     bad = _not_utf8(args)
     if bad is not None:  # refused now: it failed only at signing or the ledger, after the work
         if _json_requested(args):
@@ -173,15 +188,14 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(st, e.exit_code, type(e).__name__, e.message, _json_requested(args))
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
         if isinstance(e, _terminate.Terminated):
-            return _terminated()
-        click.echo("trustavatar: interrupted", err=True)
-        return 130
+            return _terminated(json_out())
+        return _stopped("interrupted", 130, json_out())
     except BrokenPipeError:  # stdout closed early (| head): nothing more can be said there
         _quiet_stdout()
         return 128 + signal.SIGPIPE
     except Exception as e:  # a bug: one line, traceback only with --debug
         if _terminate.requested():  # SIGTERM's exception turned into another on its way
-            return _terminated()
+            return _terminated(json_out())
         st = current_state()
         if isinstance(e, OSError) and e.errno in _UNUSABLE_PATH:
             # a path no file can have (a name over 255 bytes, a path over 4096, a loop of

@@ -85,7 +85,8 @@ def command(face: str, consent_path: str, audio: str | None, script: str | None,
         raise click.UsageError("give exactly one of --audio or --script")
     script_file = script[1:] if script is not None and script.startswith("@") else None
     refuse_overwrite(out, force, [("--face", face), ("--consent", consent_path),
-                                  ("--audio", audio), ("--script", script_file)])
+                                  ("--audio", audio), ("--script", script_file),
+                                  *(("--revocations", r) for r in revocation_files)])
     with Progress(TextColumn("{task.description:<10}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
                   console=st.err, disable=st.json or not st.err.is_terminal, transient=True) as bar:

@@ -25,7 +25,7 @@ import numpy as np
 from trustavatar import _terminate, provenance
 from trustavatar import consent as consent_api
 from trustavatar._atomic import atomic_output, refuse_if_taken, scratch_file
-from trustavatar._display import is_utf8
+from trustavatar._display import JOINERS, has_control_characters, hidden_character, is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -249,13 +249,25 @@ def generate(
             raise InputError(f"{name} must be a string, got {type(text).__name__}")
         if text is not None and not is_utf8(text):  # it failed only at the ledger
             raise InputError(f"{name} is not UTF-8 text (it holds undecodable bytes)")
+    if isinstance(revocations, str | bytes | os.PathLike) or not all(
+            isinstance(r, str | os.PathLike) for r in revocations):
+        raise InputError("revocations must be a sequence of file paths")
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
+    # what the ledger row will refuse, refused before the work: the operator, the output
+    for name, text, joiners in (("operator", operator, JOINERS),
+                                ("the output's name", out_p.name, frozenset())):
+        if text is not None and has_control_characters(text):
+            raise InputError(f"{name} must not contain control characters")
+        if text is not None and (hidden := hidden_character(text, joiners)) is not None:
+            raise InputError(f"{name} must not contain invisible format characters (it "
+                             f"holds {hidden})")
     if not face_p.is_file():
         raise InputError(f"face {face_p} does not exist or is not a file")
     sources = [face_p, home.registry_path]
-    sources += [Path(p) for p in (audio, consent) if isinstance(p, (str, os.PathLike))]
+    sources += [Path(p) for p in (audio, consent, *revocations)
+                if isinstance(p, (str, os.PathLike))]
     for source in sources:
         if out_p.exists() and source.exists() and out_p.samefile(source):
             raise InputError(f"the output {out_p.name} is an input of this generation; "
@@ -277,9 +289,6 @@ def generate(
         raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
     if not isinstance(overwrite, bool):
         raise InputError(f"overwrite must be True or False, got {overwrite!r}")
-    if isinstance(revocations, str | bytes | os.PathLike) or not all(
-            isinstance(r, str | os.PathLike) for r in revocations):
-        raise InputError("revocations must be a sequence of file paths")
 
     # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
     #    whether the output is long enough to be measured by a QA process beside the
@@ -406,6 +415,7 @@ def generate(
 
             t = time.perf_counter()
             with Registry.for_home(home) as registry:
+                _not_revoked_since(registry, grant.consent_id)
                 row = append_generation(registry, LedgerEntry(
                     operator=operator or _login_name(),
                     consent_id=grant.consent_id,
@@ -430,6 +440,21 @@ def generate(
             else 0, qa=qa_report, ledger_seq=row.seq,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
+
+
+def _not_revoked_since(registry: Registry, consent_id: str) -> None:
+    """Refuse the output of a consent revoked while it was being made (the gate checked
+    before the render; a revocation recorded since then in this home's registry is found
+    here, before the ledger row and the output's rename)."""
+    from trustavatar._time import format_time, utc_now
+    from trustavatar.consent.store import find_revocation
+    from trustavatar.errors import ConsentRevokedError
+
+    revocation = find_revocation(registry, consent_id)
+    if revocation is not None and revocation.revoked_at <= utc_now():
+        raise ConsentRevokedError(
+            f"consent {consent_id} was revoked at {format_time(revocation.revoked_at)}, "
+            "while the video was being made: it was not kept")
 
 
 def _login_name() -> str:

@@ -83,7 +83,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
-from trustavatar._display import has_control_characters
+from trustavatar._display import JOINERS, has_control_characters, hidden_character
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
     CheckpointSignatureError,
@@ -193,6 +193,9 @@ class LedgerEntry:
 
     def __post_init__(self) -> None:
         _text(self.operator, "operator", max_len=200)
+        if (hidden := hidden_character(self.operator, JOINERS)) is not None:
+            raise InputError(f"operator must not contain invisible format characters (it "
+                             f"holds {hidden})")
         _text(self.consent_id, "consent_id", max_len=200)
         _sha256(self.consent_artifact_sha256, "consent_artifact_sha256")
         if self.mode not in _MODES:

@@ -471,10 +471,10 @@ _SSML_ELEMENTS = frozenset({"speak", "p", "s", "break", "emphasis", "prosody", "
 
 def _check_ssml(text: str, language: str) -> None:
     """Well-formed XML, a ``<speak>`` root, only the elements of :data:`_SSML_ELEMENTS`, no
-    DTD (no entity expansion), and no change of language: every ``xml:lang`` is ``language`` or a refinement of it (``en-gb`` under
-    ``en``), and no other attribute names or holds a language or voice (``<voice name>``:
-    espeak-ng's voice names are languages; its own parser finds ``xml:lang=`` even inside
-    another attribute's value).
+    DTD (no entity expansion), and no change of language: every ``xml:lang`` is
+    ``language`` or a refinement of it (``en-gb`` under ``en``), and no other attribute
+    names or holds a language or voice (``<voice name>``: espeak-ng's voice names are
+    languages; its own parser finds ``xml:lang=`` even inside another attribute's value).
     The script's language is what a consent's scope is checked against; an SSML switch to
     another language passed the consent gate as ``language``."""
     root: list[str] = []
