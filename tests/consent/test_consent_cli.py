@@ -76,6 +76,7 @@ def test_issue_verify_revoke_verify(h, issued, capsys, faces) -> None:
 
     r = invoke(capsys, *h, "consent", "verify", out, "--json")
     assert r.code == 3 and r.json()["error"]["type"] == "ConsentRevokedError"
+    assert r.json()["valid"] is False and r.json()["ok"] is False  # as "valid": true above
 
     r = invoke(capsys, *h, "consent", "list", "--json")
     assert r.code == 0

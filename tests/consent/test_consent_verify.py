@@ -332,6 +332,10 @@ def test_other_issuers_list_does_not_count(artifact, org, other_org, t0) -> None
     both = TrustStore.of(org.root, other_org.root)
     grant = consent.verify(artifact.raw, trust=both, revocation_lists=[raw], at=t0 + LATER)
     assert grant.revocation_sources == ()
+    # and the list given is said to be skipped, with why, not passed over in silence
+    digest = consent.load_revocation_list(raw, trust=both).sha256
+    assert grant.revocation_lists_skipped == (f"{digest}: issued by Other Org",)
+    assert grant.to_dict()["revocation_lists_skipped"] == [f"{digest}: issued by Other Org"]
 
 
 # --- step 6: scope --------------------------------------------------------------------

@@ -4,6 +4,7 @@ record consent on a clip."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from trustavatar._cli._common import (
     state,
     time_option,
 )
+from trustavatar._display import visible
 from trustavatar._envelope import signing_chain_end
 from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, later, utc_now
@@ -44,7 +46,7 @@ from trustavatar.consent import (
     verify,
 )
 from trustavatar.consent.store import artifact_bytes
-from trustavatar.errors import ConsentEvidenceError, ExitCode, InputError
+from trustavatar.errors import ConsentError, ConsentEvidenceError, ExitCode, InputError
 from trustavatar.face import MATCH_THRESHOLD
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.registry import Registry
@@ -149,9 +151,17 @@ def verify_(artifact: str, face: str | None, purpose: str | None, language: str 
     well-formed JSON of the v1 shape), 2 for bad input (a missing file, a bad option)."""
     st = state()
     when = time_option(at, "--at")
-    grant = verify(artifact, face=face, purpose=purpose, language=language, channel=channel,
-                   trust=TrustStore.from_home(st.home), revocation_lists=revocation_files,
-                   at=when, home=st.home)
+    try:
+        grant = verify(artifact, face=face, purpose=purpose, language=language,
+                       channel=channel, trust=TrustStore.from_home(st.home),
+                       revocation_lists=revocation_files, at=when, home=st.home)
+    except ConsentError as e:  # rejected: "valid" is false, as it is true on success
+        if st.json:
+            click.echo(json.dumps({"ok": False, "valid": False, "error": {
+                "type": type(e).__name__, "message": e.message,
+                "exit_code": int(e.exit_code)}}, indent=2))
+        click.echo(f"trustavatar: error: {visible(e.message)}", err=True)
+        return int(e.exit_code)
     evidence = load_artifact(artifact).evidence  # verified above: this only reads it
     result: dict[str, Any] = {"ok": True, "valid": True, "grant": grant.to_dict()}
     if evidence.clip is not None:
@@ -213,6 +223,9 @@ def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language:
         line(f"  ✓ not revoked according to {' and '.join(where)}")
     else:
         line("  - revocation not checked (no registry here, no --revocations list of this issuer)")
+    for skipped in g.revocation_lists_skipped:
+        line(f"  - revocation list {skipped[:16]}… skipped: {skipped.split(': ', 1)[1]}, not "
+             f"{g.issuer_organisation} (it says nothing of this consent)")
     asked = [f"{k} {v!r}" for k, v in (("purpose", purpose), ("language", language),
                                         ("channel", channel)) if v is not None]
     if asked:

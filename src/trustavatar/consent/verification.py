@@ -70,6 +70,9 @@ class ConsentGrant:
     checked_at: dt.datetime
     #: Where non-revocation was checked: "registry", "revocation-list:<sha256>".
     revocation_sources: tuple[str, ...]
+    #: Revocation lists given that say nothing of this consent: another issuer's, each as
+    #: "<sha256>: issued by <organisation>".
+    revocation_lists_skipped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class ConsentGrant:
             "face_distance": self.face_distance,
             "checked_at": self.checked_at.isoformat(),
             "revocation_sources": list(self.revocation_sources),
+            "revocation_lists_skipped": list(self.revocation_lists_skipped),
         }
 
 
@@ -239,8 +243,8 @@ def _verify(
 
     # 5. Not revoked at `at`: the local registry, then every signed list given (each must
     #    verify; a list counts only for the same organisation under the same root).
-    sources = _check_revocations(artifact, registry, recorded, revocation_lists, trust,
-                                 anchor.fingerprint, at)
+    sources, skipped = _check_revocations(artifact, registry, recorded, revocation_lists,
+                                          trust, anchor.fingerprint, at)
 
     # 6. Scope: purpose, language (RFC 4647 basic filtering, "*" = any), channel.
     scope = artifact.scope
@@ -272,6 +276,7 @@ def _verify(
         face_distance=distance,
         checked_at=at,
         revocation_sources=sources,
+        revocation_lists_skipped=skipped,
     )
 
 
@@ -283,10 +288,11 @@ def _check_revocations(
     trust: TrustStore,
     anchor_sha256: str,
     at: dt.datetime,
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``recorded``: the SHA-256 of the artifact ``registry`` holds under this id."""
     cid = artifact.consent_id
     sources: list[str] = []
+    skipped: list[str] = []  # lists of another issuer, which say nothing of this consent
     if registry is not None:
         if recorded is not None and recorded != artifact.sha256:
             # re-signed under a recorded id (another face, scope or subject): not what was
@@ -310,8 +316,9 @@ def _check_revocations(
             rl.anchor_sha256 == anchor_sha256
             and rl.issuer_organisation == artifact.issuer.organisation
         )
-        if not same_issuer:
-            continue  # another issuer's list says nothing about this artifact
+        if not same_issuer:  # another issuer's list says nothing about this artifact
+            skipped.append(f"{rl.sha256}: issued by {rl.issuer_organisation}")
+            continue
         revoked_at = rl.revoked_at(cid)
         if revoked_at is not None and revoked_at <= at:
             raise ConsentRevokedError(
@@ -319,7 +326,7 @@ def _check_revocations(
                 f"(revocation list issued {format_time(rl.issued_at)})"
             )
         sources.append(f"revocation-list:{rl.sha256}")
-    return tuple(sources)
+    return tuple(sources), tuple(skipped)
 
 
 def _check_asked(*, purpose: str | None, language: str | None, channel: str | None) -> None:
