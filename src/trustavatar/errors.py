@@ -87,6 +87,11 @@ class Error(Exception):
         self.message = message
         self.detail = detail
 
+    def fields(self) -> dict[str, str]:
+        """What a program reading the error needs besides its message (the CLI adds these
+        to ``--json``'s error object): e.g. why a challenge cannot be used."""
+        return {}
+
     def diagnostics(self) -> str:
         """A longer, multi-line explanation (the one-line message plus any detail)."""
         text = f"{type(self).__name__}: {self.message}"
@@ -320,12 +325,16 @@ class ConsentNotFoundError(ConsentError, InputError):
 class ConsentChallengeError(ConsentError):
     """A consent challenge cannot be used: unknown, expired, already used, or out of attempts.
 
-    ``reason`` is one of ``"unknown"``, ``"expired"``, ``"used"``, ``"exhausted"``.
+    ``reason`` is one of ``"unknown"``, ``"expired"``, ``"used"``, ``"spent"`` (out of
+    attempts).
     """
 
     def __init__(self, message: str, *, reason: str, detail: str | None = None) -> None:
         super().__init__(message, detail=detail)
         self.reason = reason
+
+    def fields(self) -> dict[str, str]:
+        return {"reason": self.reason}
 
 
 class ConsentEvidenceError(ConsentError):

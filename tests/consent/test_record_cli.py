@@ -120,6 +120,7 @@ def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_no
     r = invoke(capsys, *h, *args[:-1], tmp_path / "again.json", "--json")
     assert r.code == 3
     assert r.json()["error"]["type"] == "ConsentChallengeError"
+    assert r.json()["error"]["reason"] == "used"  # for a program: no English to parse
     assert "already used" in r.json()["error"]["message"]
     assert not (tmp_path / "again.json").exists()
 

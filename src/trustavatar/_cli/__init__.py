@@ -116,12 +116,14 @@ def _not_utf8(args: list[str]) -> str | None:
 
 
 def _fail(st: CliState | None, code: int, kind: str, message: str,
-          json_asked: bool = False) -> int:
+          json_asked: bool = False, fields: Mapping[str, str] | None = None) -> int:
     """Report an error (also as JSON on stdout under --json; ``json_asked``: the command
-    line asked for it before any state knew, e.g. a bad --home)."""
+    line asked for it before any state knew, e.g. a bad --home; ``fields``: the error's
+    own, see :meth:`trustavatar.errors.Error.fields`)."""
     if (st is not None and st.json) or (st is None and json_asked):
         click.echo(json.dumps({"ok": False, "error": {"type": kind, "message": message,
-                                                      "exit_code": int(code)}}, indent=2))
+                                                      "exit_code": int(code),
+                                                      **(fields or {})}}, indent=2))
     click.echo(f"trustavatar: error: {message}", err=True)
     return int(code)
 
@@ -185,7 +187,8 @@ def run(argv: list[str] | None = None) -> int:
         st = current_state()
         if st is not None and st.debug:
             click.echo(e.diagnostics(), err=True)
-        return _fail(st, e.exit_code, type(e).__name__, e.message, _json_requested(args))
+        return _fail(st, e.exit_code, type(e).__name__, e.message, _json_requested(args),
+                     e.fields())
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
         if isinstance(e, _terminate.Terminated):
             return _terminated(json_out())
