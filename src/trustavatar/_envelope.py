@@ -156,7 +156,7 @@ def load_canonical_json(data: bytes, *, max_bytes: int) -> Any:
     if not data:
         raise EnvelopeFormatError("empty input")
     if len(data) > max_bytes:
-        raise EnvelopeFormatError(f"larger than {max_bytes} bytes ({len(data)} bytes)")
+        raise EnvelopeFormatError(f"larger than {max_bytes} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

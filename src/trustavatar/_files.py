@@ -32,18 +32,25 @@ def sha256_bytes(data: bytes) -> str:
 def read_input(path: str | os.PathLike[str], *, max_bytes: int, what: str = "file") -> bytes:
     """Read a whole (small) input file, refusing anything larger than ``max_bytes`` and
     anything that is not a regular file (a named pipe would block the command)."""
+    data = read_start(path, max_bytes=max_bytes, what=what)
+    if len(data) > max_bytes:
+        raise InputError(f"{what} {path} is larger than {max_bytes} bytes")
+    return data
+
+
+def read_start(path: str | os.PathLike[str], *, max_bytes: int, what: str = "file") -> bytes:
+    """The first ``max_bytes + 1`` bytes of an input file (all of it when it is no larger),
+    for a parser that says itself what a file too large is; :class:`InputError` for what
+    cannot be read, or is not a regular file."""
     p = Path(path)
     refuse_special_file(p, what)
     try:
         with p.open("rb") as f:
-            data = f.read(max_bytes + 1)
+            return f.read(max_bytes + 1)
     except IsADirectoryError as e:
         raise InputError(f"{what} {p} is a directory") from e
     except OSError as e:
         raise InputError(f"cannot read {what} {p}: {e.strerror or e}") from e
-    if len(data) > max_bytes:
-        raise InputError(f"{what} {p} is larger than {max_bytes} bytes")
-    return data
 
 
 def refuse_special_file(path: Path, what: str = "file") -> None:

@@ -449,3 +449,13 @@ def test_issue_validates_its_arguments(make_artifact, t0) -> None:
 def test_issue_refuses_a_portrait_without_exactly_one_face(make_artifact, faces) -> None:
     with pytest.raises(FaceError, match=r"portrait two_faces\.jpg: found 2 faces"):
         make_artifact(portrait=faces["two_faces"])
+
+
+def test_a_revocation_list_too_large_is_rejected_like_any_bad_list(artifact, org, t0,
+                                                                    tmp_path) -> None:
+    """exit 3 with the other lists that do not parse (it was bad input, exit 2)."""
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(consent.MAX_ARTIFACT_BYTES * 20)  # 20 MB of zeros, > the 16 MiB a list may be
+    with pytest.raises(ConsentRevocationListError, match=r"larger than 16777216 bytes$"):
+        consent.verify(artifact.raw, trust=org.trust, revocation_lists=[big], at=t0 + LATER)

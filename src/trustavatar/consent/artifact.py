@@ -39,8 +39,8 @@ from cryptography import x509
 from trustavatar import _envelope
 from trustavatar._display import CONTROL_CHARACTERS
 from trustavatar._files import (
+    read_start,
     refuse_document_as_path,
-    refuse_special_file,
     sha256_bytes,
     sha256_file,
 )
@@ -314,20 +314,12 @@ def load_artifact(source: ArtifactSource) -> ConsentArtifact:
         return parse_artifact(bytes(source))
     if isinstance(source, str | os.PathLike):
         refuse_document_as_path(source, "consent artifact")
-        return parse_artifact(_read_limited(Path(source)))
+        # parse_artifact reports a file too large
+        return parse_artifact(read_start(source, max_bytes=MAX_ARTIFACT_BYTES,
+                                         what="consent artifact"))
     raise InputError(f"a consent artifact must be bytes, a path or a ConsentArtifact, "
                      f"got {type(source).__name__}")
 
-
-def _read_limited(path: Path) -> bytes:
-    refuse_special_file(path, "consent artifact")
-    try:
-        with path.open("rb") as f:
-            return f.read(MAX_ARTIFACT_BYTES + 1)  # parse_artifact reports "too large"
-    except IsADirectoryError as e:
-        raise InputError(f"consent artifact {path} is a directory") from e
-    except OSError as e:
-        raise InputError(f"cannot read consent artifact {path}: {e.strerror or e}") from e
 
 
 def parse_artifact(data: bytes) -> ConsentArtifact:

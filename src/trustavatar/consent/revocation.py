@@ -32,7 +32,7 @@ from typing import Final, TypeAlias
 from trustavatar import _envelope
 from trustavatar._display import has_control_characters
 from trustavatar._envelope import signer_organisation
-from trustavatar._files import read_input, refuse_document_as_path
+from trustavatar._files import read_start, refuse_document_as_path
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.schema import REVOCATION_LIST_SCHEMA, schema_problem
 from trustavatar.consent.store import list_revocations
@@ -96,7 +96,9 @@ def load_revocation_list(source: RevocationListSource, *, trust: TrustStore) -> 
         data, name = bytes(source), "revocation list"
     else:
         refuse_document_as_path(source, "revocation list")
-        data = read_input(source, max_bytes=MAX_REVOCATION_LIST_BYTES, what="revocation list")
+        # _parse says "too large" (exit 3, as for any file that is not a revocation list,
+        # and as for artifacts)
+        data = read_start(source, max_bytes=MAX_REVOCATION_LIST_BYTES, what="revocation list")
         name = f"revocation list {Path(source).name}"
     rl = _parse(data, source=name)
     try:
