@@ -191,6 +191,8 @@ def test_list_and_export_on_an_empty_home(tmp_path, capsys) -> None:
     ("issue", "--not-before", "0500-01-01T00:00:00Z", "--not-after", "0600-01-01T00:00:00Z"),
     ("issue", "--not-before", "8990-01-01T00:00:00Z", "--valid-days", "36500"),
     ("issue", "--not-after", "2020-01-01T00:00:00Z"),  # expired before it is issued
+    # begun before it is issued: verify would refuse that time ("it did not exist yet")
+    ("issue", "--not-before", "2026-01-01T00:00:00Z"),
     ("challenge", "--not-after", "9999-12-31T23:59:59-05:00"),
 ])
 def test_times_out_of_range_are_bad_input(h, capsys, faces, release, tmp_path, args) -> None:

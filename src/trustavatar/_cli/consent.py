@@ -94,6 +94,10 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
     now = utc_now()
     start = time_option(not_before, "--not-before") or now
+    if start < now:  # verify refuses any time before the issue ("it did not exist yet")
+        raise InputError(f"--not-before {format_time(start)} is before now "
+                         f"({format_time(now)}): a consent holds from when it is issued, so "
+                         "it cannot start earlier (and --valid-days would count from then)")
     end = time_option(not_after, "--not-after")
     asked_end = end or later(start, valid_for, "the end of validity (--not-before + "
                                                 "--valid-days)")
@@ -521,7 +525,7 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
              f"{speech.margin:.1f} nats (≥ {speech.min_margin:g}); "
              f'transcript "{speech.transcript}"')
     live = report.liveness
-    f = live.figures()
+    f = {k: "n/a" if v is None else v for k, v in live.figures().items()}  # not measured
     t = f["thresholds"]
     line("liveness", live.failure,
          f"{f['blinks']} blink(s), deepest {f['deepest_blink']} (≤ {t['blink_depth']}); head "
