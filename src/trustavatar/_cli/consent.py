@@ -525,7 +525,8 @@ def _show_report(con: Console, report: Any, challenge_id: str) -> None:
              f"{speech.margin:.1f} nats (≥ {speech.min_margin:g}); "
              f'transcript "{speech.transcript}"')
     live = report.liveness
-    f = {k: "n/a" if v is None else v for k, v in live.figures().items()}  # not measured
+    f: dict[str, Any] = {k: "n/a" if v is None else v  # n/a: not measured
+                         for k, v in live.figures().items()}
     t = f["thresholds"]
     line("liveness", live.failure,
          f"{f['blinks']} blink(s), deepest {f['deepest_blink']} (≤ {t['blink_depth']}); head "
