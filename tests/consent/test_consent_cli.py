@@ -13,6 +13,9 @@ from tests.clitools import invoke
 from trustavatar._cli import cli
 from trustavatar._cli import consent as consent_cli
 
+#: a well-formed consent id no home has
+UNKNOWN_ID = "0b8f2c1e-4a4e-4f6b-9d1e-2a3b4c5d6e7f"
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _consent_group_registered():
@@ -153,8 +156,12 @@ def test_input_errors_exit_2_and_leave_no_file(h, tmp_path, capsys, faces, relea
 
     r = invoke(capsys, *h, "consent", "verify", release, "--at", "2030-01-01T00:00:00")
     assert r.code == 2 and "has no time zone" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "revoke", UNKNOWN_ID, "--reason", "x")
+    assert r.code == 2 and f"no consent {UNKNOWN_ID!r}" in _one_error_line(r.err)
     r = invoke(capsys, *h, "consent", "revoke", "no-such-id", "--reason", "x")
-    assert r.code == 2 and "no consent 'no-such-id'" in _one_error_line(r.err)
+    assert r.code == 2 and "'no-such-id' is not a consent id" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "revoke", "x" * 5000, "--reason", "x")  # not echoed whole
+    assert r.code == 2 and "… (5000 characters)' is not a" in _one_error_line(r.err)
 
 
 def test_out_is_not_overwritten_without_force(h, issued, capsys, faces, release) -> None:
@@ -239,7 +246,7 @@ def test_outputs_never_replace_inputs_or_half_issue(h, capsys, faces, release, t
 
 def test_revoke_in_a_home_without_registry_creates_nothing(capsys, tmp_path) -> None:
     home = tmp_path / "typo-home"
-    r = invoke(capsys, "--home", home, "consent", "revoke", "abc", "--reason", "x")
+    r = invoke(capsys, "--home", home, "consent", "revoke", UNKNOWN_ID, "--reason", "x")
     assert r.code == 2 and "no registry" in _one_error_line(r.err)
     assert not home.exists()
 
@@ -297,8 +304,10 @@ def test_export_writes_the_stored_artifact_byte_for_byte(h, issued, capsys, tmp_
     r = invoke(capsys, *h, "consent", "verify", copy)
     assert r.code == 0, r.err
     # bad input: an unknown id, an output that exists, a home with no registry
-    r = invoke(capsys, *h, "consent", "export", "nope", "--out", tmp_path / "n.json")
-    assert r.code != 0 and "no consent 'nope'" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "export", UNKNOWN_ID, "--out", tmp_path / "n.json")
+    assert r.code != 0 and f"no consent {UNKNOWN_ID!r}" in _one_error_line(r.err)
+    r = invoke(capsys, *h, "consent", "export", cid.upper(), "--out", tmp_path / "up.json")
+    assert r.code == 0, r.err  # the same id, copied in capitals
     assert not (tmp_path / "n.json").exists()
     r = invoke(capsys, *h, "consent", "export", cid, "--out", copy)
     assert r.code == 2 and "exists already" in _one_error_line(r.err)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,7 @@ def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language:
 
 
 @command.command("revoke")
-@click.argument("consent_id")
+@click.argument("consent_id", callback=lambda c, p, v: _an_id(v, "consent"))
 @click.option("--reason", required=True, help="Why (kept in the local registry, not exported).")
 @json_option
 def revoke_(consent_id: str, reason: str) -> int:
@@ -293,7 +294,7 @@ def list_() -> int:
 
 
 @command.command("export")
-@click.argument("consent_id")
+@click.argument("consent_id", callback=lambda c, p, v: _an_id(v, "consent"))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Where to write the artifact (JSON).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
@@ -426,7 +427,8 @@ def challenge_(display_name: str, purposes: tuple[str, ...], languages: tuple[st
 
 
 @command.command("record")
-@click.option("--challenge", "challenge_id", required=True, help="The challenge id.")
+@click.option("--challenge", "challenge_id", required=True, help="The challenge id.",
+              callback=lambda c, p, v: _an_id(v, "challenge"))
 @click.option("--clip", required=True, type=click.Path(dir_okay=False),
               help="The clip of the subject reading the sentence (video with sound).")
 @click.option("--portrait", required=True, type=click.Path(dir_okay=False),
@@ -486,6 +488,21 @@ def _capped(asked: dt.datetime, ends: dt.datetime | None = None) -> str:
     by = "" if ends is None else f"; it will end by {format_time(ends)}"
     return (f"  (asked until {format_time(asked)}, but a consent holds only while its "
             f"signing certificate does: renew the key to sign consents that run longer{by})")
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def _an_id(value: str, what: str) -> str:
+    """A consent or challenge id as given (a UUID; copied in capitals, or with spaces
+    around it, it is the same id): anything else is a usage error naming what was given
+    (cut short: a pasted file must not fill the screen)."""
+    v = value.strip()
+    if not _UUID.fullmatch(v):
+        shown = v if len(v) <= 40 else f"{v[:40]}… ({len(v)} characters)"
+        raise InputError(f"{visible(shown)!r} is not a {what} id (a UUID such as "
+                         "3f6c1a8e-5b2d-4c1e-9a7f-0c2b8d4e6f10)")
+    return v.lower()
 
 
 def _write_artifact(out: str, raw: bytes, consent_id: str, *, force: bool, during: str) -> None:
