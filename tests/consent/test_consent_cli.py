@@ -248,6 +248,10 @@ def test_revoke_in_a_home_without_registry_creates_nothing(capsys, tmp_path) -> 
     home = tmp_path / "typo-home"
     r = invoke(capsys, "--home", home, "consent", "revoke", UNKNOWN_ID, "--reason", "x")
     assert r.code == 2 and "no registry" in _one_error_line(r.err)
+    r = invoke(capsys, "--home", home, "consent", "list")  # an empty list, and why
+    assert r.code == 0 and "no registry at " in r.out and "(wrong --home?)" in r.out
+    r = invoke(capsys, "--home", home, "consent", "list", "--json")
+    assert r.json()["registry_found"] is False and r.json()["consents"] == []
     assert not home.exists()
 
 

@@ -280,15 +280,20 @@ def list_() -> int:
     else:
         records = []
 
+    registry_found = st.home.registry_path.exists()
+
     def human(con: Console) -> None:
-        if not records:
+        if not registry_found:  # a fresh home, or a mistyped --home
+            con.print(f"no registry at {st.home.registry_path}: no consents recorded in this "
+                      "home (wrong --home?)")
+        elif not records:
             con.print("no consents recorded (issue one with 'trustavatar consent issue')")
         for r in records:
             con.print(f"{r.consent_id}  {r.status(now):<13}  {r.subject_name}  "
                       f"{format_time(r.not_before)} to {format_time(r.ends_at)}  "
                       f"purposes: {', '.join(r.purposes)}")
 
-    emit({"ok": True, "checked_at": format_time(now),
+    emit({"ok": True, "checked_at": format_time(now), "registry_found": registry_found,
           "consents": [r.to_dict(at=now) for r in records]}, human)
     return ExitCode.OK
 
