@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def h(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     home = ["--home", str(tmp_path / "home")]
-    assert invoke(capsys, *home, "keys", "init", "--org", "CLI Org").code == 0
+    # a signing certificate of 30 days: a consent asked for a year ends with it
+    assert invoke(capsys, *home, "keys", "init", "--org", "CLI Org", "--valid-days",
+                  "30").code == 0
     return home
 
 
@@ -84,8 +86,8 @@ def test_challenge_needs_a_signing_identity(tmp_path: Path, capsys) -> None:
 def test_record_verify_and_replay(h: list[str], capsys, tmp_path: Path, known_nonce: bytes,
                                   consent_clip: Callable[[str], Path],
                                   faces: dict[str, Path]) -> None:
-    # a year asked from the recording, under a signing certificate made a year before it
-    # ends (seconds before the recording): the consent ends with the certificate, and says so
+    # a year asked (the default), under a signing certificate of 30 days: the consent ends
+    # with the certificate, and says so
     data = _challenge(h, capsys)
     cid, cert_end = data["challenge"]["challenge_id"], data["certificate_ends"]
     out = tmp_path / "eileen.consent.json"

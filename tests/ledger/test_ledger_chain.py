@@ -125,6 +125,16 @@ def test_entry_validation(field, value, message) -> None:
         make_entry(**{field: value})
 
 
+def test_an_operator_with_invisible_characters_is_not_appended_but_reads_back(
+        registry) -> None:
+    """The rule is for rows written from now on: a row written before it still reads."""
+    with pytest.raises(InputError, match=r"operator must not contain invisible format "
+                                         r"characters \(it holds U\+202E"):
+        append_generation(registry, make_entry(operator="ad\u202emin"), at=T0)
+    assert make_entry(operator="ad\u202emin").operator == "ad\u202emin"
+    append_generation(registry, make_entry(operator="Mohammad\u200cReza"), at=T0)  # a joiner
+
+
 def test_entry_accepts_path_and_no_watermark(tmp_path) -> None:
     entry = make_entry(output_path=tmp_path / "x.jpg", watermark_payload=None, mode="photo")
     assert entry.output_path == str(tmp_path / "x.jpg") and entry.watermark_payload is None

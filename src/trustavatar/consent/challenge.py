@@ -77,6 +77,7 @@ from trustavatar.consent.issuance import (
     DEFAULT_PURPOSE,
     DEFAULT_VALIDITY,
     _name,
+    _new_name,
     _tokens,
 )
 from trustavatar.consent.spoken_code import (
@@ -296,6 +297,8 @@ def create_challenge(
     """
     if not isinstance(draft, ConsentDraft):
         raise InputError(f"draft must be a ConsentDraft, got {type(draft).__name__}")
+    _new_name(draft.display_name, "display name")
+    _new_name(draft.operator, "operator")
     if not isinstance(ttl, dt.timedelta) or not dt.timedelta(seconds=1) <= ttl <= \
             MAX_CHALLENGE_TTL:
         raise InputError(f"a challenge lives between 1 s and {MAX_CHALLENGE_TTL}; got {ttl}")

@@ -90,6 +90,8 @@ def issue(
         raise KeystoreError("the signing certificate's organisation (O) holds control "
                             "characters: it cannot name the issuer of a consent (import a "
                             "certificate whose O has none)")
+    _new_name(display_name, "display name")
+    _new_name(operator, "operator")
     issuer = Issuer(organisation, None if operator is None else _name(operator, "operator"))
     scope = Scope(
         purposes=_tokens(purposes, "purpose", _TOKEN),
@@ -145,11 +147,18 @@ def _name(value: str, what: str) -> str:
         raise InputError(f"the {what} is longer than {_MAX_NAME} characters")
     if has_control_characters(value):  # C0, DEL and C1 (U+0085, U+009B): the one rule
         raise InputError(f"the {what} must not contain control characters")
-    hidden = hidden_character(value, JOINERS)  # joiners: names in some scripts need them
-    if hidden is not None:  # a look-alike of another name, or text turned around
+    return value
+
+
+def _new_name(value: object, what: str) -> None:
+    """The rule for names given from now on (a consent issued, a challenge made), not for
+    those read back (a stored challenge keeps working): no invisible format characters,
+    which make a look-alike of another name or turn the text after them around. The
+    joiners stay: names in Persian and Indic scripts are written with them."""
+    hidden = hidden_character(value, JOINERS) if isinstance(value, str) else None
+    if hidden is not None:
         raise InputError(f"the {what} must not contain invisible format characters (it "
                          f"holds {hidden})")
-    return value
 
 
 def _tokens(

@@ -193,9 +193,6 @@ class LedgerEntry:
 
     def __post_init__(self) -> None:
         _text(self.operator, "operator", max_len=200)
-        if (hidden := hidden_character(self.operator, JOINERS)) is not None:
-            raise InputError(f"operator must not contain invisible format characters (it "
-                             f"holds {hidden})")
         _text(self.consent_id, "consent_id", max_len=200)
         _sha256(self.consent_artifact_sha256, "consent_artifact_sha256")
         if self.mode not in _MODES:
@@ -341,6 +338,10 @@ def append_generation(
     """
     if not isinstance(entry, LedgerEntry):
         raise InputError(f"expected a LedgerEntry, got {type(entry).__name__}")
+    # a rule for rows written from now on (LedgerEntry also reads older rows back)
+    if (hidden := hidden_character(entry.operator, JOINERS)) is not None:
+        raise InputError(f"operator must not contain invisible format characters (it holds "
+                         f"{hidden})")
     created_at = format_time(_now_or(at))
     with registry.transaction() as conn:
         head = conn.execute(
