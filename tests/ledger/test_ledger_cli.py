@@ -90,6 +90,18 @@ def test_list_and_show(h, capsys) -> None:
     assert r.code == 0 and "output_path: /srv/out/clip-2.mp4" in r.out
 
 
+def test_list_shows_the_rows_that_read_and_names_the_damaged_ones(h, attacker, capsys):
+    """One damaged row made 'ledger list' list nothing (exit 1)."""
+    attacker.run("UPDATE generation_ledger SET inputs = 'not json' WHERE seq = 2")
+    r = invoke(capsys, *h, "ledger", "list")
+    assert r.code == 3 and len(r.out.splitlines()) == 2 and "clip-3.mp4" in r.out
+    assert r.err == ("trustavatar: error: 1 ledger row(s) damaged, not listed: 2 (run "
+                     "'trustavatar ledger verify')\n")
+    r = invoke(capsys, *h, "ledger", "list", "--json")
+    assert r.code == 3 and r.json()["ok"] is False and r.json()["damaged_rows"] == ["2"]
+    assert [row["seq"] for row in r.json()["rows"]] == [1, 3]
+
+
 def test_show_a_missing_row(h, capsys) -> None:
     r = invoke(capsys, *h, "ledger", "show", "99")
     assert r.code == 2
@@ -214,8 +226,9 @@ def test_a_row_number_that_is_not_an_integer_exits_3(h, attacker, capsys) -> Non
         assert "  ✗ row 2 was edited after it was written: its row number is stored as " in r.out
         r = invoke(capsys, *h, "ledger", "verify", "--json")
         assert r.code == 3 and r.json()["problems"][0]["kind"] == "edited"
-        r = invoke(capsys, *h, "ledger", "list")
-        assert r.code == 1 and "is damaged: row numbers are whole numbers" in r.err
+        r = invoke(capsys, *h, "ledger", "list")  # the other rows listed, this one named
+        assert r.code == 3 and "1 ledger row(s) damaged, not listed: " in r.err, r.err
+        assert "/srv/out/clip-1.mp4" in r.out
 
 
 # --- a wiped or damaged ledger is a broken chain for 'ledger verify' -------------------

@@ -37,10 +37,10 @@ from trustavatar.registry import (
     Registry,
     export_head,
     get_generation,
-    list_generations,
     load_checkpoint,
     verify_ledger,
 )
+from trustavatar.registry.ledger import read_generations
 
 _MAX_CHECKPOINT_BYTES = 64 << 10
 
@@ -181,19 +181,26 @@ def list_(since: str | None) -> int:
     """List the ledger's rows, oldest first."""
     st = state()
     when = time_option(since, "--since", date_ok=True)
+    rows: list[LedgerRow] = []
+    damaged: list[str] = []
     if st.home.registry_path.exists():
         with Registry.open(st.home.registry_path, read_only=True) as registry:
-            rows = list_generations(registry, since=when)
-    else:
-        rows = []
+            rows, damaged = read_generations(registry, since=when)
 
     def human(con: Console) -> None:
-        if not rows:
+        if not rows and not damaged:
             con.print("no generations recorded" + (f" since {since}" if since else ""))
         for row in rows:
             con.print(_short(row))
 
-    emit({"ok": True, "rows": [r.to_dict() for r in rows]}, human)
+    # the rows that read are listed; a damaged one fails the command as a broken chain does
+    emit({"ok": not damaged, "rows": [r.to_dict() for r in rows], "damaged_rows": damaged},
+         human)
+    if damaged:
+        click.echo(f"trustavatar: error: {len(damaged)} ledger row(s) damaged, not listed: "
+                   f"{', '.join(damaged[:20])}{' …' if len(damaged) > 20 else ''} (run "
+                   "'trustavatar ledger verify')", err=True)
+        return ExitCode.REJECTED
     return ExitCode.OK
 
 

@@ -366,20 +366,29 @@ def list_generations(registry: Registry, *, since: dt.datetime | None = None,
     damaged row: :func:`verify_ledger` says what happened to it), unless ``skip_damaged``
     (an audit lists what it can read and reports the chain problems separately).
     """
-    if since is None:
-        rows = registry.query(_SELECT + " ORDER BY seq")
-    else:
-        when = format_time(to_second(since, "since"))
-        rows = registry.query(_SELECT + " WHERE created_at >= ? ORDER BY seq", (when,))
     if not skip_damaged:
-        return [_row(r) for r in rows]
-    out = []
-    for r in rows:
+        return [_row(r) for r in _select(registry, since)]
+    return read_generations(registry, since=since)[0]
+
+
+def read_generations(registry: Registry, *, since: dt.datetime | None = None
+                     ) -> tuple[list[LedgerRow], list[str]]:
+    """The rows that read back (as :func:`list_generations`), and the row numbers of those
+    that do not (damaged: :func:`verify_ledger` says what happened to them), as stored."""
+    rows, damaged = [], []
+    for r in _select(registry, since):
         try:
-            out.append(_row(r))
+            rows.append(_row(r))
         except RegistryError:
-            continue
-    return out
+            damaged.append(_stored(r["seq"]))
+    return rows, damaged
+
+
+def _select(registry: Registry, since: dt.datetime | None) -> list[sqlite3.Row]:
+    if since is None:
+        return registry.query(_SELECT + " ORDER BY seq")
+    when = format_time(to_second(since, "since"))
+    return registry.query(_SELECT + " WHERE created_at >= ? ORDER BY seq", (when,))
 
 
 def get_generation(registry: Registry, seq: int) -> LedgerRow | None:
