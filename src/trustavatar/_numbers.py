@@ -11,6 +11,10 @@ from typing import Any
 def finite_number(value: Any) -> float | None:
     """``value`` as a float when it is a finite number (not a bool), else None: a figure
     read from a saved result or a ledger row may be of any JSON type, or absent."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)  # an integer of 400 digits is too large for a float
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

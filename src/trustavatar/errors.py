@@ -86,6 +86,9 @@ class Error(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        #: keys a command puts beside ``error`` in its ``--json`` object when this error
+        #: ends it (``consent verify``: ``"valid": false``, as success says true)
+        self.result: dict[str, Any] = {}
 
     def fields(self) -> dict[str, str]:
         """What a program reading the error needs besides its message (the CLI adds these

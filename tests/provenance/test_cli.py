@@ -269,3 +269,9 @@ def test_paths_no_file_can_have_and_links_to_the_input_are_named(tmp_path, capsy
         r = invoke(capsys, *h, "provenance", "sign", src, "--out", out, "--json")
         assert r.code == 2 and r.json()["error"]["type"] == "InputError", r.out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "link.mp4", "loop", "v.mp4"]
+
+
+def test_an_error_line_shows_a_file_name_with_escapes(tmp_path, capsys, h) -> None:
+    # a right-to-left override in a name turned the rest of the error line around
+    r = invoke(capsys, *h, "provenance", "verify", tmp_path / "evil\u202egpj.mp4")
+    assert r.code == 2 and "evil\\u202egpj.mp4" in r.err and "\u202e" not in r.err

@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import click
 
@@ -116,15 +116,18 @@ def _not_utf8(args: list[str]) -> str | None:
 
 
 def _fail(st: CliState | None, code: int, kind: str, message: str,
-          json_asked: bool = False, fields: Mapping[str, str] | None = None) -> int:
+          json_asked: bool = False, fields: Mapping[str, str] | None = None,
+          result: Mapping[str, Any] | None = None) -> int:
     """Report an error (also as JSON on stdout under --json; ``json_asked``: the command
     line asked for it before any state knew, e.g. a bad --home; ``fields``: the error's
-    own, see :meth:`trustavatar.errors.Error.fields`)."""
+    own, see :meth:`trustavatar.errors.Error.fields`; ``result``: keys beside ``error``,
+    :attr:`trustavatar.errors.Error.result`). On stderr, outside text in the message
+    (a file or signer name) shows its control and format characters as escapes."""
     if (st is not None and st.json) or (st is None and json_asked):
-        click.echo(json.dumps({"ok": False, "error": {"type": kind, "message": message,
-                                                      "exit_code": int(code),
-                                                      **(fields or {})}}, indent=2))
-    click.echo(f"trustavatar: error: {message}", err=True)
+        click.echo(json.dumps({"ok": False, **(result or {}), "error": {
+            "type": kind, "message": message, "exit_code": int(code), **(fields or {})}},
+            indent=2))
+    click.echo(f"trustavatar: error: {visible(message)}", err=True)
     return int(code)
 
 
@@ -188,7 +191,7 @@ def run(argv: list[str] | None = None) -> int:
         if st is not None and st.debug:
             click.echo(e.diagnostics(), err=True)
         return _fail(st, e.exit_code, type(e).__name__, e.message, _json_requested(args),
-                     e.fields())
+                     e.fields(), e.result)
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under main(): cleaned up the same
         if isinstance(e, _terminate.Terminated):
             return _terminated(json_out())

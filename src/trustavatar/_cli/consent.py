@@ -4,7 +4,6 @@ record consent on a clip."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shlex
 from pathlib import Path
@@ -161,12 +160,8 @@ def verify_(artifact: str, face: str | None, purpose: str | None, language: str 
                        channel=channel, trust=TrustStore.from_home(st.home),
                        revocation_lists=revocation_files, at=when, home=st.home)
     except ConsentError as e:  # rejected: "valid" is false, as it is true on success
-        if st.json:
-            click.echo(json.dumps({"ok": False, "valid": False, "error": {
-                "type": type(e).__name__, "message": e.message,
-                "exit_code": int(e.exit_code)}}, indent=2))
-        click.echo(f"trustavatar: error: {visible(e.message)}", err=True)
-        return int(e.exit_code)
+        e.result["valid"] = False
+        raise
     evidence = load_artifact(artifact).evidence  # verified above: this only reads it
     result: dict[str, Any] = {"ok": True, "valid": True, "grant": grant.to_dict()}
     if evidence.clip is not None:
