@@ -63,8 +63,24 @@ def visible(value: object) -> str:
     line of its own or send a terminal a command, a right-to-left override in it cannot
     turn the text after it around (``evil\\u202egpj.mp4`` shown as ``evil4pm.jpg``), an
     invisible character cannot hide in it, and a file name that is not UTF-8 can be
-    written out."""
-    return str(value).translate(_ESCAPES)
+    written out. The joiners (:data:`JOINERS`) stay where scripts write words with them:
+    between two letters or marks of a script other than Latin (a Persian or Devanagari
+    name); elsewhere they are escaped too."""
+    text = str(value)
+    if not any(ord(c) in JOINERS for c in text):
+        return text.translate(_ESCAPES)
+    return "".join(c if ord(c) in JOINERS and _joins(text, i) else c.translate(_ESCAPES)
+                   for i, c in enumerate(text))
+
+
+def _joins(text: str, i: int) -> bool:
+    """Whether the joiner at ``text[i]`` stands between two letters or marks (not Latin)."""
+    def in_word(j: int) -> bool:
+        if not 0 <= j < len(text):
+            return False
+        c = text[j]
+        return unicodedata.category(c)[0] in "LM" and ord(c) >= 0x250  # after Latin
+    return in_word(i - 1) and in_word(i + 1)
 
 
 def is_utf8(text: str) -> bool:

@@ -115,3 +115,13 @@ def test_every_command_shows_outside_text_with_escapes() -> None:
     st.console.file = io.StringIO()
     st.console.print("subject: Eve\u202eil\u200b \x1b[31m✓ → fine")
     assert st.console.file.getvalue() == "subject: Eve\\u202eil\\u200b \\x1b[31m✓ → fine\n"
+
+
+def test_joiners_stay_inside_words_of_scripts_that_write_with_them() -> None:
+    from trustavatar._display import visible
+
+    assert visible("\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627") == \
+        "\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627"  # Persian: kept
+    assert visible("\u0915\u094d\u200d\u0937") == "\u0915\u094d\u200d\u0937"  # Devanagari
+    assert visible("Eil\u200deen") == "Eil\\u200deen"  # hidden in a Latin name: shown
+    assert visible("\u200c\u0645") == "\\u200c\u0645"  # not between two letters
