@@ -842,12 +842,21 @@ def test_a_consent_revoked_while_the_video_is_made_is_not_kept(studio, tmp_path,
     _nothing_written(studio, out, before)
 
 
-def test_names_the_ledger_refuses_are_refused_before_the_work(studio, tmp_path):
+def test_names_the_ledger_refuses_are_refused_before_the_work(studio, tmp_path, monkeypatch):
+    import trustavatar.generator.pipeline as pipeline_module
+
+    def no_work(*args, **kwargs):  # the first step of the work: never reached
+        raise AssertionError("the work began")
+
+    monkeypatch.setattr(pipeline_module, "_speech", no_work)
     out = tmp_path / "o.mp4"
     for kwargs, says in (({"operator": "ad\u202emin"}, "operator must not contain invisible"),
-                         ({"operator": "a\x07b"}, "operator must not contain control"),
+                         ({"operator": "a\x07b"}, "operator contains control"),
+                         ({"operator": "a" * 201}, "operator is longer than 200"),
+                         ({"operator": "   "}, "operator must be a non-empty string"),
                          ({"out": tmp_path / "x\u202e4pm.exe.mp4"}, "output's name must not"),
-                         ({"out": tmp_path / "evil\x07.mp4"}, "output's name must not")):
+                         ({"out": tmp_path / "evil\x07.mp4"}, "output path contains control"),
+                         ({"out": tmp_path / "d\x01x" / "o.mp4"}, "output path contains")):
         with pytest.raises(InputError, match=says):
             generate(**{"face": sample_portrait_path(), "consent": studio.consent, "out": out,
                         "script": SCRIPT, "home": studio.home, **kwargs})

@@ -25,7 +25,7 @@ import numpy as np
 from trustavatar import _terminate, provenance
 from trustavatar import consent as consent_api
 from trustavatar._atomic import atomic_output, refuse_if_taken, scratch_file
-from trustavatar._display import JOINERS, has_control_characters, hidden_character, is_utf8
+from trustavatar._display import hidden_character, is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -255,14 +255,16 @@ def generate(
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
-    # what the ledger row will refuse, refused before the work: the operator, the output
-    for name, text, joiners in (("operator", operator, JOINERS),
-                                ("the output's name", out_p.name, frozenset())):
-        if text is not None and has_control_characters(text):
-            raise InputError(f"{name} must not contain control characters")
-        if text is not None and (hidden := hidden_character(text, joiners)) is not None:
-            raise InputError(f"{name} must not contain invisible format characters (it "
-                             f"holds {hidden})")
+    # what the ledger row will refuse, refused before the work (the ledger's own rules);
+    # and an output name no one can read right (a right-to-left override in it)
+    from trustavatar.registry.ledger import check_new_operator, check_output_path
+
+    if operator is not None:
+        check_new_operator(operator)
+    check_output_path(out_p.absolute(), "the output path")
+    if (hidden := hidden_character(out_p.name, frozenset())) is not None:
+        raise InputError(f"the output's name must not contain invisible format characters "
+                         f"(it holds {hidden})")
     if not face_p.is_file():
         raise InputError(f"face {face_p} does not exist or is not a file")
     sources = [face_p, home.registry_path]

@@ -140,6 +140,10 @@ def _stored(value: object) -> str:
     return "NULL" if value is None else _short(value)
 
 
+_MAX_OPERATOR = 200
+_MAX_PATH = 4096
+
+
 def _text(value: object, name: str, *, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} must be a non-empty string, got {_short(value)}")
@@ -148,6 +152,26 @@ def _text(value: object, name: str, *, max_len: int) -> str:
     if has_control_characters(value):
         raise InputError(f"{name} contains control characters: {_short(value)}")
     return value
+
+
+def check_new_operator(operator: object, name: str = "operator") -> str:
+    """The operator of a row written from now on: what :class:`LedgerEntry` checks, and no
+    invisible format characters (the joiners aside: names in some scripts need them).
+    For a caller to check before its work too (``generate``, before the render)."""
+    value = _text(operator, name, max_len=_MAX_OPERATOR)
+    if (hidden := hidden_character(value, JOINERS)) is not None:
+        raise InputError(f"{name} must not contain invisible format characters (it holds "
+                         f"{hidden})")
+    return value
+
+
+def check_output_path(path: str | os.PathLike[str], name: str = "output_path") -> str:
+    """What :class:`LedgerEntry` checks of an output path (a caller may check it first)."""
+    try:
+        value = os.fspath(path)
+    except TypeError as e:
+        raise InputError(f"{name} must be a path, got {_short(path)}") from e
+    return _text(value, name, max_len=_MAX_PATH)
 
 
 def _sha256(value: object, name: str) -> str:
@@ -192,7 +216,7 @@ class LedgerEntry:
     qa: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _text(self.operator, "operator", max_len=200)
+        _text(self.operator, "operator", max_len=_MAX_OPERATOR)
         _text(self.consent_id, "consent_id", max_len=200)
         _sha256(self.consent_artifact_sha256, "consent_artifact_sha256")
         if self.mode not in _MODES:
@@ -203,11 +227,7 @@ class LedgerEntry:
             _text(role, "an inputs role", max_len=64): _sha256(digest, f"inputs[{role!r}]")
             for role, digest in sorted(self.inputs.items(), key=lambda kv: str(kv[0]))
         }
-        try:
-            output_path = os.fspath(self.output_path)
-        except TypeError as e:
-            raise InputError(f"output_path must be a path, got {_short(self.output_path)}") from e
-        _text(output_path, "output_path", max_len=4096)
+        output_path = check_output_path(self.output_path)
         _sha256(self.output_sha256, "output_sha256")
         _text(self.manifest_label, "manifest_label", max_len=512)
         if self.watermark_payload is not None and (
@@ -338,10 +358,7 @@ def append_generation(
     """
     if not isinstance(entry, LedgerEntry):
         raise InputError(f"expected a LedgerEntry, got {type(entry).__name__}")
-    # a rule for rows written from now on (LedgerEntry also reads older rows back)
-    if (hidden := hidden_character(entry.operator, JOINERS)) is not None:
-        raise InputError(f"operator must not contain invisible format characters (it holds "
-                         f"{hidden})")
+    check_new_operator(entry.operator)  # LedgerEntry reads older rows back: not there
     created_at = format_time(_now_or(at))
     with registry.transaction() as conn:
         head = conn.execute(
