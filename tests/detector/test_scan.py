@@ -367,4 +367,4 @@ def test_a_copy_cut_short_says_why_its_manifest_is_unknown(no_trust, tmp_path):
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     prov = scan(cut, trust=no_trust, analyzers=["provenance"]).analyzers["provenance"]
     assert prov.figures["c2pa_state"] == "unsupported-format"  # not "absent": never signed
-    assert "truncated or damaged MP4" in prov.figures["c2pa_error"]
+    assert "truncated MP4 file (cut short)" in prov.figures["c2pa_error"]

@@ -345,7 +345,7 @@ def test_the_language_spoken_is_the_language_checked(studio, tmp_path, photo_vid
     out, before = tmp_path / "o.mp4", studio.ledger_rows()
     for ssml, says in (
             ('<speak>Hello <s xml:lang="fr">Bonjour à tous.</s></speak>', "switches the language"),
-            ('<speak><voice name="fr">Bonjour à tous.</voice></speak>', "may not name a")):
+            ('<speak><voice name="fr">Bonjour à tous.</voice></speak>', "<voice> is not")):
         with pytest.raises(InputError, match=says):
             generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                      script=ssml, language="en", home=studio.home)

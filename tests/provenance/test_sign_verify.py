@@ -193,7 +193,7 @@ def test_truncated_mp4_fails_cleanly_without_output(tmp_path, media, signing_key
     with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
         pv.sign(broken, out, key=signing_key, trust=trust)
     # no manifest in what is left is not "never signed": one may have been cut off
-    with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
+    with pytest.raises(UnsupportedFormatError, match=r"truncated MP4 file \(cut short\)"):
         pv.verify(broken, trust=trust)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -341,3 +341,39 @@ def test_ctrl_c_inside_c2pa_waits_for_the_signing_and_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         _sign(media["mp4"], out, signing_key, trust)
     assert sent and sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_a_manifest_that_cannot_be_read_is_not_signed_over(tmp_path, media, signing_key,
+                                                           trust) -> None:
+    """Signing over it would drop it without a trace: the laundering the parent closes."""
+    signed = tmp_path / "signed.mp4"
+    _sign(media["mp4"], signed, signing_key, trust)
+    data = bytearray(signed.read_bytes())
+    off, _ = find_box(bytes(data), "uuid")
+    data[off + 8] ^= 1  # c2pa no longer finds the store: verify says invalid, unlocated
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(ProvenanceInputError, match="holds a C2PA manifest that cannot be read"):
+        _sign(damaged, out, signing_key, trust)
+    # and a source with a manifest has one parent: that manifest
+    face = pv.Ingredient.from_file(media["jpeg"], title="face.jpg", relationship="parentOf")
+    with pytest.raises(ProvenanceInputError, match="cannot be its parent too"):
+        _sign(signed, out, signing_key, trust, ingredients=[face])
+    assert not out.exists()
+
+
+def test_appended_bytes_are_not_a_cut_and_a_signed_picture_inside_is_not_the_manifest(
+        tmp_path, media, signing_key, trust) -> None:
+    import struct
+
+    plain = media["mp4"].read_bytes()
+    appended = tmp_path / "appended.mp4"
+    appended.write_bytes(plain + b"abc")
+    assert pv.verify(appended, trust=trust).state is S.ABSENT  # not "cut short", not exit 2
+    picture = tmp_path / "signed.jpg"
+    _sign(media["jpeg"], picture, signing_key, trust)
+    art = picture.read_bytes()
+    carrying = tmp_path / "carrying.mp4"
+    carrying.write_bytes(plain + struct.pack(">I", 8 + len(art)) + b"free" + art)
+    assert pv.verify(carrying, trust=trust).state is S.ABSENT  # the picture's, not the file's

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["SUPPORTED_FORMATS", "check_structure", "detect_format", "iso_media_cut_short"]
+__all__ = ["SUPPORTED_FORMATS", "check_structure", "cut_short", "detect_format",
+           "iso_media_cut_short", "mp4_store_boxes"]
 
 import os
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,27 +71,64 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     return mime
 
 
-def _top_level_boxes(f: BinaryIO, size: int) -> tuple[bool, set[bytes]]:
-    """Walk an ISO media file's (MP4, MOV) top-level boxes: whether they tile its ``size``
-    bytes exactly (a box that runs past the end: the file was cut short), and their
-    kinds."""
-    kinds: set[bytes] = set()
+@dataclass
+class _Boxes:
+    """An ISO media file's (MP4, MOV) top-level boxes, as walked by :func:`_top_level_boxes`."""
+
+    kinds: set[bytes] = field(default_factory=set)
+    #: (offset, size) of each top-level ``uuid`` box (where MP4 keeps its C2PA store)
+    uuids: list[tuple[int, int]] = field(default_factory=list)
+    #: a box runs past the end of the file: the file was cut short
+    cut_short: bool = False
+    #: bytes after the last whole box that are no box (appended data, a damaged header)
+    trailer: bool = False
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the boxes fill the file exactly."""
+        return not (self.cut_short or self.trailer)
+
+
+def _top_level_boxes(f: BinaryIO, size: int) -> _Boxes:
+    """Walk an ISO media file's top-level boxes (see :class:`_Boxes`)."""
+    boxes = _Boxes()
     off = 0
     while off < size:
         f.seek(off)
         header = f.read(16)
         if len(header) < 8:
-            return False, kinds
+            boxes.trailer = True
+            break
         box_size, kind = struct.unpack(">I4s", header[:8])
         if box_size == 1 and len(header) == 16:
             box_size = struct.unpack(">Q", header[8:16])[0]
         elif box_size == 0:
             box_size = size - off
         if box_size < 8:
-            return False, kinds
-        kinds.add(kind)
+            boxes.trailer = True
+            break
+        boxes.kinds.add(kind)
+        if kind == b"uuid":
+            boxes.uuids.append((off, box_size))
+        if off + box_size > size:
+            boxes.cut_short = True
+            break
         off += box_size
-    return off == size, kinds
+    return boxes
+
+
+def mp4_store_boxes(path: str | os.PathLike[str], marker: bytes,
+                    max_bytes: int = 1 << 26) -> bool:
+    """Whether a top-level ``uuid`` box of the MP4 ``path`` holds ``marker`` (read up to
+    ``max_bytes`` of each: manifest stores are small). Where MP4 keeps its C2PA manifest
+    store; the same bytes elsewhere (a signed picture carried inside) do not count."""
+    with Path(path).open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for off, box_size in _top_level_boxes(f, size).uuids:
+            f.seek(off)
+            if marker in f.read(min(box_size, max_bytes)):
+                return True
+    return False
 
 
 def iso_media_cut_short(path: str | os.PathLike[str]) -> bool:
@@ -101,7 +140,7 @@ def iso_media_cut_short(path: str | os.PathLike[str]) -> bool:
             size = os.fstat(f.fileno()).st_size
             if f.read(8)[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
                 return False
-            return not _top_level_boxes(f, size)[0]
+            return _top_level_boxes(f, size).cut_short
     except OSError:
         return False
 
@@ -117,6 +156,21 @@ def check_output_name(path: str | os.PathLike[str], mime: str) -> None:
                          f"{Path(path).stem}{SUFFIXES[mime][0]}")
 
 
+def cut_short(path: str | os.PathLike[str], mime: str) -> bool:
+    """Whether a video or sound file was cut short: an MP4 box, or a WAV's RIFF size, runs
+    past the end of the file (data appended after the end is not that). False for other
+    formats, whose ends say less."""
+    p = Path(path)
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        if mime == "video/mp4":
+            return _top_level_boxes(f, size).cut_short
+        if mime == "audio/wav":
+            head = f.read(8)
+            return len(head) == 8 and struct.unpack("<I", head[4:8])[0] + 8 > size + 1
+    return False
+
+
 def check_structure(path: str | os.PathLike[str], mime: str) -> None:
     """Refuse files that are visibly truncated or damaged (cheap checks, no decoding).
 
@@ -127,8 +181,8 @@ def check_structure(path: str | os.PathLike[str], mime: str) -> None:
     size = p.stat().st_size
     with p.open("rb") as f:
         if mime == "video/mp4":
-            tiled, kinds = _top_level_boxes(f, size)
-            ok = tiled and b"moov" in kinds
+            boxes = _top_level_boxes(f, size)
+            ok = boxes.tiled and b"moov" in boxes.kinds
         elif mime == "image/png":
             f.seek(max(size - 12, 0))
             ok = f.read(12)[4:8] == b"IEND"

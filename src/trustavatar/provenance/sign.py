@@ -26,7 +26,7 @@ from trustavatar.provenance.model import (
     SourceType,
     ValidationState,
 )
-from trustavatar.provenance.verify import verify
+from trustavatar.provenance.verify import has_manifest_label, has_unlocated_store, verify
 
 
 class _Output:
@@ -99,6 +99,10 @@ def sign(
     )
     ctx = _c2pa.context(trust)
     carried = _carries_manifest(src_p, mime, ctx)
+    if carried and any(i.relationship == "parentOf" for i in ingredients):
+        raise ProvenanceInputError(
+            f"{src_p} carries a C2PA manifest, which becomes the new manifest's parent: "
+            "another ingredient cannot be its parent too (give it as inputTo or componentOf)")
     with atomic_output(dst_p, replace=overwrite) as tmp:
         dest = _Output(tmp)
         try:
@@ -133,11 +137,20 @@ def sign(
 
 
 def _carries_manifest(path: Path, mime: str, ctx: Any) -> bool:
-    """Whether ``path`` holds a C2PA manifest c2pa can read (one it cannot read is not
-    carried: the new manifest is signed over the file as it is)."""
+    """Whether ``path`` holds a C2PA manifest, which the new one keeps as its parent.
+    One that is there but cannot be read cannot be kept: signing over it would drop it
+    without a trace (a tampered file signed clean), so that is refused."""
+    cannot = (f"{path} holds a C2PA manifest that cannot be read, so the new manifest could "
+              "not keep it as its parent, and signing over it would drop it without a "
+              "trace; if it is meant to go, remove it first (a remux strips it)")
     try:
-        return _c2pa.read_store(str(path), mime, ctx) is not None
-    except _c2pa.C2paError:
-        return False
+        store = _c2pa.read_store(str(path), mime, ctx)
+    except _c2pa.C2paError as e:
+        if has_manifest_label(path):
+            raise ProvenanceInputError(f"{cannot} ({e})") from e
+        return False  # damage c2pa meets, with no manifest in the file: check_structure's
     except OSError as e:
         raise ProvenanceInputError(f"cannot read {path}: {e.strerror or e}") from e
+    if store is None and has_unlocated_store(path, mime):
+        raise ProvenanceInputError(f"{cannot} (its box is damaged)")
+    return store is not None

@@ -11,7 +11,13 @@ from typing import Any
 from trustavatar.errors import UnsupportedFormatError
 from trustavatar.keys import TrustStore
 from trustavatar.provenance import _c2pa
-from trustavatar.provenance.formats import check_structure, detect_format
+from trustavatar.provenance.formats import (
+    SUPPORTED_FORMATS,
+    check_structure,
+    cut_short,
+    detect_format,
+    mp4_store_boxes,
+)
 from trustavatar.provenance.model import (
     ConsentBinding,
     Failure,
@@ -45,8 +51,8 @@ EXPLANATIONS = {
     "manifest.unreadable": "the embedded manifest is damaged and cannot be read",
     "manifest.unlocated": "the file holds a C2PA manifest store, but the box that should "
                           "hold it is damaged: it cannot be read",
-    "file.cut_short": "the file is cut short or damaged (its structure does not fill it), "
-                      "so it is not the file that was signed",
+    "file.cut_short": "the file is cut short (its last part is missing), so it is not the "
+                      "file that was signed",
 }
 
 
@@ -70,7 +76,7 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     try:
         store = _c2pa.read_store(str(p), mime, _c2pa.context(trust))
     except _c2pa.C2paError as e:
-        if not _has_manifest_label(p):
+        if not has_manifest_label(p):
             check_structure(p, mime)
         cut = _cut_short(p, mime)  # then the manifest itself may be whole
         why = ("its manifest cannot be read from what is left" if cut
@@ -78,15 +84,18 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
         return ProvenanceReport(str(p), mime, ValidationState.INVALID, failures=(
             *cut, Failure("manifest.unreadable", f"{why} ({e})")))
     if store is None:
-        if _has_manifest_store(p):  # a store c2pa did not find: its container is damaged
+        if has_unlocated_store(p, mime):  # a store c2pa did not find: its box is damaged
             return ProvenanceReport(str(p), mime, ValidationState.INVALID, failures=(
                 *_cut_short(p, mime),
                 Failure("manifest.unlocated", explain("manifest.unlocated"))))
         # no manifest in a video or sound file cut short: one may have been in the lost
-        # part, so the file is bad input, as above, not a plain "never signed". (Pictures
-        # are not held to it: phones append data after a JPEG's end, Motion Photos a video.)
-        if mime in _CUT_SHORT_CHECKED:
-            check_structure(p, mime)
+        # part, so the file is bad input, as above, not a plain "never signed". (Data
+        # appended after the end is not that; nor are pictures held to it: phones append
+        # data after a JPEG's end, Motion Photos a video.)
+        if cut_short(p, mime):
+            raise UnsupportedFormatError(
+                f"{p} is a truncated {SUPPORTED_FORMATS[mime]} file (cut short): with no "
+                "manifest in what is left, its provenance cannot be told")
         return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
     # 3. the validation state and its reasons
     state = _state(store)
@@ -121,7 +130,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _has_manifest_label(path: Path) -> bool:
+def has_manifest_label(path: Path) -> bool:
     """Whether the bytes ``c2pa`` (the label of a JUMBF manifest store) occur in the file."""
     return _holds(path, _MANIFEST_LABEL)
 
@@ -143,22 +152,18 @@ _MANIFEST_LABEL = b"c2pa"
 _STORE_DESCRIPTION = b"jumd" + bytes.fromhex("6332706100110010800000aa00389b71")
 
 
-def _has_manifest_store(path: Path) -> bool:
-    """Whether the file holds a C2PA manifest store's description box."""
-    return _holds(path, _STORE_DESCRIPTION)
+def has_unlocated_store(path: Path, mime: str) -> bool:
+    """Whether an MP4 that c2pa finds no manifest in holds a C2PA manifest store's
+    description box in a top-level ``uuid`` box, where MP4 keeps it (its box header is
+    damaged, so c2pa does not see it). A signed picture carried elsewhere in the file is
+    not the file's manifest. Other formats: False."""
+    return mime == "video/mp4" and mp4_store_boxes(path, _STORE_DESCRIPTION)
 
 
 def _cut_short(path: Path, mime: str) -> tuple[Failure, ...]:
     """A failure saying the file is cut short (the formats whose structure tells), or ()."""
-    if mime not in _CUT_SHORT_CHECKED:
-        return ()
-    try:
-        check_structure(path, mime)
-    except UnsupportedFormatError:
-        return (Failure("file.cut_short", explain("file.cut_short")),)
-    return ()
-#: formats whose structure says when a file without a manifest was cut short
-_CUT_SHORT_CHECKED = frozenset({"video/mp4", "audio/wav"})
+    return (Failure("file.cut_short", explain("file.cut_short")),) if cut_short(path, mime) \
+        else ()
 
 
 def _state(store: dict[str, Any]) -> ValidationState:

@@ -466,7 +466,7 @@ _SSML_SWITCH = re.compile(r"lang|name|voice", re.IGNORECASE)
 #: unrecorded as an ingredient: any local file), <voice> (a language switch) or anything
 #: else espeak-ng may read a file or URI for.
 _SSML_ELEMENTS = frozenset({"speak", "p", "s", "break", "emphasis", "prosody", "say-as",
-                            "sub", "mark", "phoneme"})
+                            "sub", "phoneme"})
 
 
 def _check_ssml(text: str, language: str) -> None:
