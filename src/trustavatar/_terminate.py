@@ -26,6 +26,8 @@ from typing import Any
 
 _requested = False
 _HELD = (signal.SIGINT, signal.SIGTERM)
+#: whether a :func:`held` block runs now (an inner one leaves the holding to it)
+_holding = False
 
 
 class Terminated(KeyboardInterrupt):
@@ -64,10 +66,16 @@ def held(*, commit: str | None = None) -> Iterator[None]:
     ``commit``: the block completes work that must not be undone (what it makes, for the
     message): a signal whose handler would only raise an exception is then not delivered
     (it would report as failed a command whose output exists), and a line on stderr says
-    the signal came too late; any other handler (the default action, an application's
-    own) is called as usual. Outside the main thread (where no signal handler runs) the
-    block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    the signal came too late (a SIGTERM is still remembered: :func:`raise_if_requested`);
+    any other handler (the default action, an application's own) is called as usual.
+    SIGTERM is delivered before a SIGINT that came too. Outside the main thread (where no
+    signal handler runs), inside another held block (which delivers), or where a handler
+    was installed outside Python, the block runs as it is."""
+    global _holding
+    if (_holding or threading.current_thread() is not threading.main_thread()
+            or any(signal.getsignal(sig) is None for sig in _HELD)):
+        # held already (the outer block delivers), no handler runs here (another thread),
+        # or a handler installed outside Python, which could not be put back
         yield
         return
     pending: list[int] = []
@@ -77,20 +85,27 @@ def held(*, commit: str | None = None) -> Iterator[None]:
 
     before: dict[int, Callable[..., Any] | int | None] = {}
     completed = False
+    _holding = True
     try:
         for sig in _HELD:
             before[sig] = signal.signal(sig, remember)
         yield
         completed = True
     finally:
+        _holding = False
         for num, handler in before.items():
             signal.signal(num, handler)
-        if pending:  # (a block that failed was not committed: the signal goes as usual)
-            _deliver(pending[0], before.get(pending[0]), commit if completed else None)
+        if pending:  # SIGTERM first: a stop asked for outranks a Ctrl-C
+            first = signal.SIGTERM if signal.SIGTERM in pending else pending[0]
+            # (a block that failed was not committed: the signal goes as usual)
+            _deliver(first, before.get(first), commit if completed else None)
 
 
 def _deliver(signum: int, handler: Any, commit: str | None) -> None:
+    global _requested
     if commit is not None and _only_raises(handler):
+        if signum == signal.SIGTERM:  # not raised now, but not forgotten: the next output
+            _requested = True         # refuses to be moved in (raise_if_requested)
         name = signal.Signals(signum).name
         sys.stderr.write(f"trustavatar: {name} came while {commit} was being committed; "
                          "it was completed\n")

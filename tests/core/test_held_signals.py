@@ -42,3 +42,29 @@ def test_a_handler_of_ones_own_is_called_after_a_commit_too() -> None:
         assert got == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def test_sigterm_is_delivered_before_a_ctrl_c_and_a_late_one_is_remembered(
+        monkeypatch, capsys) -> None:
+    monkeypatch.setattr(_terminate, "_requested", False)
+    old = signal.signal(signal.SIGTERM, _terminate.on_sigterm)
+    try:
+        with pytest.raises(_terminate.Terminated), _terminate.held():
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGTERM)
+        monkeypatch.setattr(_terminate, "_requested", False)
+        with _terminate.held(commit="the output o.mp4"):  # completed: not raised now...
+            signal.raise_signal(signal.SIGTERM)
+        assert _terminate.requested()  # ...but the next output will not be moved in
+        with pytest.raises(_terminate.Terminated):
+            _terminate.raise_if_requested()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_an_inner_block_leaves_the_holding_to_the_outer_one() -> None:
+    with pytest.raises(KeyboardInterrupt), _terminate.held():
+        with _terminate.held(commit="x"):
+            signal.raise_signal(signal.SIGINT)
+        reached = True  # the inner block did not deliver it
+    assert reached
