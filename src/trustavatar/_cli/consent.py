@@ -224,8 +224,10 @@ def _show_grant(con: Console, g: ConsentGrant, *, purpose: str | None, language:
     else:
         line("  - revocation not checked (no registry here, no --revocations list of this issuer)")
     for skipped in g.revocation_lists_skipped:
-        line(f"  - revocation list {skipped[:16]}… skipped: {skipped.split(': ', 1)[1]}, not "
-             f"{g.issuer_organisation} (it says nothing of this consent)")
+        digest, why = skipped.split(": ", 1)
+        line(f"  - revocation list {digest[:16]}… skipped: {why}, not by this consent's "
+             f"issuer {g.issuer_organisation} under its root (it says nothing of this "
+             "consent)")
     asked = [f"{k} {v!r}" for k, v in (("purpose", purpose), ("language", language),
                                         ("channel", channel)) if v is not None]
     if asked:

@@ -71,7 +71,8 @@ class ConsentGrant:
     #: Where non-revocation was checked: "registry", "revocation-list:<sha256>".
     revocation_sources: tuple[str, ...]
     #: Revocation lists given that say nothing of this consent: another issuer's, each as
-    #: "<sha256>: issued by <organisation>".
+    #: "<sha256>: issued by <organisation>" or "<sha256>: issued under another root (…)"
+    #: (the same organisation's name under another trusted root).
     revocation_lists_skipped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -317,7 +318,10 @@ def _check_revocations(
             and rl.issuer_organisation == artifact.issuer.organisation
         )
         if not same_issuer:  # another issuer's list says nothing about this artifact
-            skipped.append(f"{rl.sha256}: issued by {rl.issuer_organisation}")
+            root = (rl.anchor_sha256 or "?")[:16]
+            skipped.append(f"{rl.sha256}: issued by {rl.issuer_organisation}"
+                           if rl.issuer_organisation != artifact.issuer.organisation else
+                           f"{rl.sha256}: issued under another root ({root}…)")
             continue
         revoked_at = rl.revoked_at(cid)
         if revoked_at is not None and revoked_at <= at:
