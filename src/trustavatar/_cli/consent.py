@@ -72,7 +72,8 @@ def command() -> None:
               help="Allowed BCP 47 language (repeatable; default * = any).")
 @click.option("--channel", "channels", multiple=True,
               help="Allowed publication channel (repeatable; default * = any).")
-@click.option("--not-before", default=None, metavar="ISO-TIME", help="Start (default: now).")
+@click.option("--not-before", default=None, metavar="ISO-TIME",
+              help="Start: now (the default) or later; up to 5 minutes past counts as now.")
 @click.option("--valid-days", default=None, type=click.IntRange(1, 36500),
               help="Days of validity (default 365).")
 @click.option("--not-after", default=None, metavar="ISO-TIME", help="End, instead of --valid-days.")
@@ -94,10 +95,11 @@ def issue_(face: str, display_name: str, release: str, purposes: tuple[str, ...]
     valid_for = DEFAULT_VALIDITY if valid_days is None else dt.timedelta(days=valid_days)
     now = utc_now()
     start = time_option(not_before, "--not-before") or now
-    if start < now:  # verify refuses any time before the issue ("it did not exist yet")
+    if start < now - _NOT_BEFORE_SLACK:  # verify refuses any time before the issue
         raise InputError(f"--not-before {format_time(start)} is before now "
                          f"({format_time(now)}): a consent holds from when it is issued, so "
                          "it cannot start earlier (and --valid-days would count from then)")
+    start = max(start, now)  # "now", as typed a moment ago
     end = time_option(not_after, "--not-after")
     asked_end = end or later(start, valid_for, "the end of validity (--not-before + "
                                                 "--valid-days)")
@@ -483,6 +485,10 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
           "asked_until": format_time(result.asked_until),
           "challenge": result.challenge.to_dict(), "report": result.report.to_dict()}, human)
     return ExitCode.OK
+
+
+#: how far in the past --not-before may be and mean "now" (the time typed a moment ago)
+_NOT_BEFORE_SLACK = dt.timedelta(minutes=5)
 
 
 def _capped(asked: dt.datetime, ends: dt.datetime | None = None) -> str:
