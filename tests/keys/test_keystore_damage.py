@@ -203,6 +203,7 @@ def test_keys_show_checks_an_encrypted_key_when_given_its_passphrase(
                              passphrase=b"pw")
     monkeypatch.setenv("PW", "pw")
     h = ("--home", ours.home.root)
+    key = (ours.home.keys_dir / "signing-key.pem").read_bytes()
     r = invoke(capsys, *h, "keys", "show", "--json")
     assert r.code == 0 and r.json()["key_checked"] is False
     r = invoke(capsys, *h, "keys", "show", "--passphrase-env", "PW", "--json")
@@ -213,3 +214,11 @@ def test_keys_show_checks_an_encrypted_key_when_given_its_passphrase(
     assert r.code == 0 and "key checked against the certificate: no (encrypted" in r.out
     r = invoke(capsys, *h, "keys", "show", "--passphrase-env", "PW")
     assert r.code == 1 and "does not match its certificate" in r.err
+    # the default variable holding another home's passphrase: shown, said, not an error
+    (ours.home.keys_dir / "signing-key.pem").write_bytes(key)
+    monkeypatch.setenv("TRUSTAVATAR_PASSPHRASE", "another")
+    r = invoke(capsys, *h, "keys", "show", "--json")
+    assert r.code == 0 and r.json()["key_checked"] is False
+    assert "does not unlock it" in r.json()["key_check_note"]
+    r = invoke(capsys, *h, "keys", "show", "--passphrase-env", "TRUSTAVATAR_PASSPHRASE")
+    assert r.code == 1 and "wrong passphrase" in r.err  # asked for by name: an error

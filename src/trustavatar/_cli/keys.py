@@ -9,10 +9,17 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._cli._common import emit, json_option, passphrase_option, read_passphrase, state
+from trustavatar._cli._common import (
+    PASSPHRASE_ENV_DEFAULT,
+    emit,
+    json_option,
+    passphrase_option,
+    read_passphrase,
+    state,
+)
 from trustavatar._display import visible
 from trustavatar._files import read_input
-from trustavatar.errors import Error, ExitCode, InputError
+from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX
 
@@ -110,19 +117,27 @@ def show(passphrase: bytes | None) -> int:
     st = state()
     ks = Keystore.open(st.home)  # checks an unencrypted key (KeystoreError when damaged)
     key_checked = not ks.identity.encrypted
+    why_not = "encrypted: give --passphrase-env to check it"
     if ks.identity.encrypted and passphrase is not None:
-        ks.signing_key(passphrase)  # PassphraseError / KeystoreError (exit 1) when not
-        key_checked = True
+        try:
+            ks.signing_key(passphrase)  # KeystoreError (exit 1) when damaged or foreign
+            key_checked = True
+        except PassphraseError:
+            if click.get_current_context().params.get("passphrase_env") is not None:
+                raise  # asked for with --passphrase-env: a wrong one is an error
+            why_not = (f"the passphrase in {PASSPHRASE_ENV_DEFAULT} does not unlock it: "
+                       "another home's?")
     anchors = TrustStore.from_home(st.home).anchors
 
     def human(con: Console) -> None:
         _show(ks, con, "signing identity")
         con.print("  key checked against the certificate: " + (
-            "yes" if key_checked else "no (encrypted: give --passphrase-env to check it)"))
+            "yes" if key_checked else f"no ({why_not})"))
         con.print(f"  trust anchors: {len(anchors)}")
 
     emit({"ok": True, "home": str(st.home.root), "identity": ks.identity.to_dict(),
-          "key_checked": key_checked, "trust_anchors": [a.to_dict() for a in anchors]}, human)
+          "key_checked": key_checked, "key_check_note": None if key_checked else why_not,
+          "trust_anchors": [a.to_dict() for a in anchors]}, human)
     return ExitCode.OK
 
 
