@@ -127,3 +127,26 @@ def test_a_replaced_file_keeps_its_permissions_and_a_new_one_gets_0644(tmp_path)
     link.symlink_to(old)
     atomic_write_bytes(link, b"y")
     assert not link.is_symlink() and link.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_read_only_file_is_replaced_without_root_powers(tmp_path) -> None:
+    """The temporary file is synced before it gets the kept read-only mode: the other way
+    round, opening it to sync failed (exit 70) for every user but root."""
+    import shutil
+
+    target = tmp_path / "signed.mp4"
+    target.write_bytes(b"old")
+    target.chmod(0o444)
+    code = ("import sys; from trustavatar._atomic import atomic_write_bytes; "
+            "atomic_write_bytes(sys.argv[1], b'new')")
+    cmd = [sys.executable, "-c", code, str(target)]
+    if os.geteuid() == 0:  # root may write a read-only file anyway: drop that power
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv, which can drop root's power to "
+                        "write read-only files: the test would pass either way")
+        drop = "-dac_override,-dac_read_search,-fowner"
+        cmd = [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", *cmd]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o444
