@@ -162,7 +162,8 @@ MIN_SPEECH_SECONDS = SYNC_MIN_FRAMES / 25.0
 def _long_enough(duration: float, what: str) -> None:
     if duration < MIN_SPEECH_SECONDS:
         raise AudioInputError(f"{what} is {duration:.2f} s long; a talking head needs at least "
-                              f"{MIN_SPEECH_SECONDS:g} s of speech")
+                              f"{MIN_SPEECH_SECONDS:g} s (the lip-sync check needs "
+                              f"{SYNC_MIN_FRAMES} frames)")
 
 
 def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: str | None,
