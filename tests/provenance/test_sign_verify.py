@@ -377,3 +377,13 @@ def test_appended_bytes_are_not_a_cut_and_a_signed_picture_inside_is_not_the_man
     carrying = tmp_path / "carrying.mp4"
     carrying.write_bytes(plain + struct.pack(">I", 8 + len(art)) + b"free" + art)
     assert pv.verify(carrying, trust=trust).state is S.ABSENT  # the picture's, not the file's
+
+
+@pytest.mark.parametrize("name", ["signed.jpg", "signed.mov", "signed.mkv", "signed.webm"])
+def test_an_output_named_for_another_format_is_refused(tmp_path, media, signing_key, trust,
+                                                       name) -> None:
+    from trustavatar.errors import InputError
+
+    with pytest.raises(InputError, match=r"named like another format, but it would hold MP4"):
+        _sign(media["mp4"], tmp_path / name, signing_key, trust)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]

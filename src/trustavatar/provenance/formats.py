@@ -31,6 +31,11 @@ SUFFIXES: dict[str, tuple[str, ...]] = {
 }
 
 _QUICKTIME = b"qt  "
+#: names of media formats no signed output is (a player would take an MP4 named .mov for
+#: QuickTime, a tool for what the name says)
+_OTHER_MEDIA = frozenset({".mov", ".qt", ".mkv", ".webm", ".avi", ".gif", ".webp", ".heic",
+                          ".heif", ".avif", ".tif", ".tiff", ".bmp", ".mp3", ".m4a", ".aac",
+                          ".flac", ".ogg", ".opus"})
 
 
 def sniff(head: bytes) -> str | None:
@@ -149,7 +154,7 @@ def check_output_name(path: str | os.PathLike[str], mime: str) -> None:
     """Refuse an output named like another format (a JPEG signed into ``x.mp4``); names
     without a media suffix (temporary files) pass."""
     suffix = Path(path).suffix.lower()
-    known = {s for group in SUFFIXES.values() for s in group}
+    known = {s for group in SUFFIXES.values() for s in group} | _OTHER_MEDIA
     if suffix in known and suffix not in SUFFIXES[mime]:
         raise InputError(f"the output {Path(path).name} is named like another format, but "
                          f"it would hold {SUPPORTED_FORMATS[mime]}: name it "
