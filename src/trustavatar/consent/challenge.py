@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._arguments import REGISTRY_HINT, instance
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.consent.issuance import (
     _LANGUAGE,
@@ -295,6 +296,7 @@ def create_challenge(
     ``ttl``: how long it can be used (at most :data:`MAX_CHALLENGE_TTL`). ``at``: the time
     it is made (default: now).
     """
+    instance(registry, Registry, "registry", REGISTRY_HINT)
     if not isinstance(draft, ConsentDraft):
         raise InputError(f"draft must be a ConsentDraft, got {type(draft).__name__}")
     _new_name(draft.display_name, "display name")

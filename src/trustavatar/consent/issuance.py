@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
 from trustavatar._display import JOINERS, has_control_characters, hidden_character
 from trustavatar._files import read_input, sha256_bytes
 from trustavatar._time import format_time, later, to_second, utc_now
@@ -70,6 +71,9 @@ def issue(
     Raises :class:`~trustavatar.errors.InputError` (bad arguments, unreadable files),
     :class:`~trustavatar.errors.FaceError` (no face or several faces in the portrait).
     """
+    instance(key, SigningKey, "key", KEY_HINT)
+    if registry is not None:
+        instance(registry, Registry, "registry", REGISTRY_HINT)
     issued_at = utc_now() if at is None else to_second(at, "at")
     start = issued_at if not_before is None else to_second(not_before, "not_before")
     end = (later(start, valid_for, "not_after") if not_after is None

@@ -57,6 +57,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trustavatar import provenance
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
 from trustavatar._files import sha256_file
 from trustavatar._time import later, to_second, utc_now
 from trustavatar.consent.artifact import ClipEvidence, ConsentArtifact, Evidence, EvidenceDocument
@@ -647,6 +648,8 @@ def record_clip(
     :class:`~trustavatar.errors.ConsentEvidenceError` (steps 3-6, with the report; counts
     one attempt).
     """
+    instance(key, SigningKey, "key", KEY_HINT)
+    instance(registry, Registry, "registry", REGISTRY_HINT)
     now = utc_now() if at is None else to_second(at, "at")
     # 1. Freshness.
     challenge = require_open(registry, challenge_id, at=now)

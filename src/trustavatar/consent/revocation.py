@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Final, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
 from trustavatar._display import has_control_characters
 from trustavatar._envelope import signer_organisation
 from trustavatar._files import read_start, refuse_document_as_path
@@ -71,6 +72,8 @@ def export_revocations(
 
     Write :attr:`RevocationList.raw` to a file for third parties.
     """
+    instance(registry, Registry, "registry", REGISTRY_HINT)
+    instance(key, SigningKey, "key", KEY_HINT)
     issued_at = utc_now() if at is None else to_second(at, "at")
     revocations = list_revocations(registry)
     payload = {

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from trustavatar._arguments import flag
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar._time import require_aware
 from trustavatar.errors import (
@@ -327,6 +328,7 @@ class Keystore:
         signed keeps verifying).
         """
         home = Home.resolve(home)
+        flag(force, "force")  # "no" is not a yes: it would retire the identity
         passphrase = _passphrase(passphrase)
         organisation = _x509.organisation_name(organisation)
         for name, days in (("leaf_days", leaf_days), ("root_days", root_days)):
@@ -380,6 +382,7 @@ class Keystore:
         ``organisations=[O]`` when the root names another organisation, a CA's root).
         """
         home = Home.resolve(home)
+        flag(force, "force")
         passphrase = _passphrase(passphrase)
         key_passphrase = _passphrase(key_passphrase, "key passphrase")
         now = _utcnow() if now is None else require_aware(now, "now")

@@ -10,6 +10,7 @@ from typing import Any
 import c2pa
 
 from trustavatar import _terminate
+from trustavatar._arguments import instance
 from trustavatar.keys import SigningKey, TrustStore
 
 _ALGS = {
@@ -24,6 +25,9 @@ C2paError = c2pa.C2paError
 
 
 def context(trust: TrustStore) -> c2pa.Context:
+    """A c2pa context that trusts ``trust``'s anchors (InputError for anything else: the
+    trust store a caller passes ends up here)."""
+    instance(trust, TrustStore, "trust", " (TrustStore.from_home(home) or TrustStore.of(...))")
     return c2pa.Context.from_dict(trust.c2pa_settings())
 
 

@@ -7,7 +7,10 @@ __all__ = ["TRAINING_MINING_ENTRIES", "build_manifest"]
 from collections.abc import Sequence
 from typing import Any
 
+from trustavatar._arguments import instance
+from trustavatar._display import has_control_characters
 from trustavatar._version import __version__
+from trustavatar.errors import InputError
 from trustavatar.provenance.model import (
     ConsentBinding,
     GenerationBinding,
@@ -44,6 +47,17 @@ def build_manifest(
     - ingredients by hash (no copies or thumbnails of faces are embedded).
     """
     source_type = SourceType.of(source_type)
+    if not isinstance(title, str) or has_control_characters(title):
+        raise InputError(f"title must be text without control characters, got {title!r:.60}")
+    if consent is not None:
+        instance(consent, ConsentBinding, "consent", " (ConsentBinding(consent_id, sha256))")
+    if generation is not None:
+        instance(generation, GenerationBinding, "generation")
+    if isinstance(ingredients, str | bytes) or not isinstance(ingredients, Sequence):
+        raise InputError(f"ingredients must be a sequence of Ingredient, got "
+                         f"{type(ingredients).__name__}")
+    for i in ingredients:
+        instance(i, Ingredient, "an ingredient", " (Ingredient.from_file(path))")
     actions: list[dict[str, Any]] = [
         {
             "action": "c2pa.created",

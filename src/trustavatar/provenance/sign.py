@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from trustavatar import _terminate
+from trustavatar._arguments import flag, instance, path
 from trustavatar._atomic import atomic_output, shown_path
 from trustavatar._files import sha256_file
-from trustavatar.errors import ProvenanceInputError, SigningError
+from trustavatar.errors import InputError, ProvenanceInputError, SigningError
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.provenance import _c2pa
 from trustavatar.provenance.formats import check_output_name, check_structure, detect_format
@@ -89,7 +90,12 @@ def sign(
     at ``dst``, not even one that appeared while signing (:class:`InputError`).
     """
     t0 = time.perf_counter()
-    src_p, dst_p = Path(src), Path(dst)
+    src_p, dst_p = path(src, "src"), path(dst, "dst")
+    instance(key, SigningKey, "key", " (Keystore.open(home).signing_key(passphrase))")
+    instance(trust, TrustStore, "trust", " (TrustStore.from_home(home))")
+    flag(overwrite, "overwrite")
+    if tsa_url is not None and not isinstance(tsa_url, str):
+        raise InputError(f"tsa_url must be a URL (str) or None, got {type(tsa_url).__name__}")
     mime = detect_format(src_p)
     check_structure(src_p, mime)
     check_output_name(dst_p, mime)

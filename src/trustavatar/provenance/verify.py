@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trustavatar._arguments import path as as_path
 from trustavatar.errors import UnsupportedFormatError
 from trustavatar.keys import TrustStore
 from trustavatar.provenance import _c2pa
@@ -67,7 +68,7 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     :class:`~trustavatar.errors.ProvenanceInputError` only when the file cannot be read
     or is not a supported format.
     """
-    p = Path(path)
+    p = as_path(path, "path")
     # 1. what kind of file (by content)
     mime = detect_format(p)
     # 2. read the manifest store with our trust anchors

@@ -83,6 +83,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
 from trustavatar._display import JOINERS, has_control_characters, hidden_character
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
@@ -474,6 +475,8 @@ def export_head(registry: Registry, key: SigningKey, *, at: dt.datetime | None =
     The chain is verified first; a broken ledger raises
     :class:`~trustavatar.errors.RegistryError` instead of being vouched for.
     """
+    instance(registry, Registry, "registry", REGISTRY_HINT)
+    instance(key, SigningKey, "key", KEY_HINT)
     signed_at = _now_or(at)
     report = verify_ledger(registry)
     if not report.ok:
@@ -845,6 +848,7 @@ def verify_ledger(
     damaged (the ledger table dropped or rebuilt without its columns, the file emptied, cut
     short or overwritten), which ``ledger verify`` reports as a broken chain.
     """
+    instance(registry, Registry, "registry", REGISTRY_HINT)
     # 1. the kept heads
     if expected_head is not None:
         expected_head = _sha256(

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
+from trustavatar._arguments import KEY_HINT, instance
 from trustavatar._atomic import move_in_together
 from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
@@ -436,6 +437,7 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     last, so a page never exists without the JSON and signature it names).
     ``overwrite=False``: replace none of them, not even one that appeared while the audit
     was being made (:class:`InputError`, and none of this run's is left)."""
+    instance(key, SigningKey, "key", KEY_HINT)
     html_path = Path(out_html)
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"the audit report must be an .html file, got {html_path.name}")

@@ -1,0 +1,45 @@
+"""Checks of the arguments a library call is given: a wrong type is the caller's error
+(:class:`~trustavatar.errors.InputError`, exit 2 from the CLI), said with the argument's
+name, never an AttributeError or TypeError from deep inside."""
+
+from __future__ import annotations
+
+__all__ = ["KEY_HINT", "REGISTRY_HINT", "flag", "instance", "path"]
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+from trustavatar.errors import InputError
+
+T = TypeVar("T")
+
+#: where the objects most often passed wrongly come from (for :func:`instance`'s message)
+KEY_HINT = " (Keystore.open(home).signing_key(passphrase))"
+REGISTRY_HINT = " (Registry.for_home(home) or Registry.open(path), not a path)"
+
+
+def flag(value: object, name: str) -> bool:
+    """``value`` when it is True or False: a string such as "no" is not taken as true."""
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be True or False, got {value!r:.60}")
+    return value
+
+
+def path(value: object, name: str) -> Path:
+    """``value`` as a path: a str or an os.PathLike, not empty (bytes, None, numbers are
+    not paths here)."""
+    if not isinstance(value, str | os.PathLike) or isinstance(value, bytes):
+        raise InputError(f"{name} must be a path (str or Path), got {type(value).__name__}")
+    p = Path(value)
+    if not str(value).strip():
+        raise InputError(f"{name} is empty")
+    return p
+
+
+def instance(value: object, kind: type[T], name: str, hint: str = "") -> T:
+    """``value`` when it is a ``kind`` (``hint``: where one comes from)."""
+    if not isinstance(value, kind):
+        raise InputError(f"{name} must be a {kind.__name__}{hint}, got "
+                         f"{type(value).__name__}")
+    return value

@@ -1,0 +1,64 @@
+"""A library call given an argument of the wrong kind raises InputError naming it, before
+any work: never an AttributeError or TypeError from deep inside, and never a string such
+as "no" taken for True (Keystore.create(force="no") retired the identity)."""
+
+from __future__ import annotations
+
+import pytest
+
+from trustavatar import consent, provenance
+from trustavatar.errors import InputError
+from trustavatar.home import Home
+from trustavatar.keys import Keystore
+from trustavatar.registry import Registry, export_head, verify_ledger
+
+
+def test_a_string_is_not_a_yes(tmp_path) -> None:
+    home = Home.resolve(tmp_path / "home")
+    ks = Keystore.create(home, organisation="Keep Me")
+    for force in ("no", 0, 1, None):
+        with pytest.raises(InputError, match=r"^force must be True or False"):
+            Keystore.create(home, organisation="Other", force=force)  # type: ignore[arg-type]
+    assert Keystore.open(home).identity.organisation == "Keep Me"
+    assert not (home.keys_dir / "retired").exists()
+    src = tmp_path / "a.wav"
+    src.write_bytes(b"RIFF")
+    with pytest.raises(InputError, match=r"^overwrite must be True or False"):
+        provenance.sign(src, tmp_path / "b.wav", key=ks.signing_key(), trust=ks.trust_store(),
+                        overwrite="no")  # type: ignore[arg-type]
+
+
+def test_keys_stores_registries_and_paths_are_checked(tmp_path, media) -> None:
+    home = Home.resolve(tmp_path / "home")
+    ks = Keystore.create(home, organisation="Org")
+    key, trust = ks.signing_key(), ks.trust_store()
+    out = tmp_path / "out.mp4"
+    for kwargs, says in (({"key": None}, r"^key must be a SigningKey"),
+                         ({"key": ks}, r"^key must be a SigningKey"),
+                         ({"trust": None}, r"^trust must be a TrustStore"),
+                         ({"trust": "x"}, r"^trust must be a TrustStore"),
+                         ({"consent": "a.consent.json"}, r"^consent must be a ConsentBinding"),
+                         ({"ingredients": "x"}, r"^ingredients must be a sequence"),
+                         ({"title": 5}, r"^title must be text"),
+                         ({"tsa_url": 5}, r"^tsa_url must be a URL")):
+        with pytest.raises(InputError, match=says):
+            provenance.sign(media["mp4"], out, **{"key": key, "trust": trust, **kwargs})
+    for bad in (None, 5, b"/tmp/x.mp4"):
+        with pytest.raises(InputError, match=r"^path must be a path"):
+            provenance.verify(bad, trust=trust)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=r"^src must be a path"):
+            provenance.sign(bad, out, key=key, trust=trust)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"^trust must be a TrustStore"):
+        provenance.verify(media["mp4"], trust=ks)  # type: ignore[arg-type]
+    registry_file = str(tmp_path / "registry.sqlite3")
+    for call in (lambda: export_head(registry_file, key),  # type: ignore[arg-type]
+                 lambda: verify_ledger(registry_file),  # type: ignore[arg-type]
+                 lambda: consent.export_revocations(registry_file, key),  # type: ignore[arg-type]
+                 lambda: consent.create_challenge(
+                     registry_file, consent.ConsentDraft(display_name="A"))):  # type: ignore
+        with pytest.raises(InputError, match=r"^registry must be a Registry"):
+            call()
+    with (Registry.open(tmp_path / "r.sqlite3") as reg,
+          pytest.raises(InputError, match=r"^key must be a SigningKey")):
+        export_head(reg, None)  # type: ignore[arg-type]
+    assert not out.exists()
