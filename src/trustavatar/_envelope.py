@@ -71,7 +71,7 @@ from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time
 from trustavatar.errors import KeystoreError, UntrustedChainError
 from trustavatar.keys import Anchor, SigningKey, TrustStore, validate_chain
-from trustavatar.keys._x509 import fingerprint, organisations, single_organisation
+from trustavatar.keys._x509 import MAX_CHAIN, fingerprint, organisations, single_organisation
 
 #: Every algorithm :attr:`trustavatar.keys.SigningKey.algorithm` can return.
 SUPPORTED_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "Ed25519")
@@ -81,7 +81,6 @@ _EC: Final = {
     "ES384": ("secp384r1", hashes.SHA384, 48),
     "ES512": ("secp521r1", hashes.SHA512, 66),
 }
-_MAX_CHAIN: Final = 4
 #: The order n of each ECDSA curve's group: a signature (r, s) is canonical when s <= n/2.
 _EC_ORDER: Final = {
     "ES256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
@@ -421,8 +420,8 @@ def open_envelope(document: Any, *, raw: bytes) -> Envelope:
     alg, x5c, value = sig["alg"], sig["x5c"], sig["value"]
     if not isinstance(alg, str) or not isinstance(value, str):
         raise EnvelopeFormatError("'signature.alg' and 'signature.value' must be strings")
-    if not isinstance(x5c, list) or not 1 <= len(x5c) <= _MAX_CHAIN:
-        raise EnvelopeFormatError(f"'signature.x5c' must list 1 to {_MAX_CHAIN} certificates")
+    if not isinstance(x5c, list) or not 1 <= len(x5c) <= MAX_CHAIN:
+        raise EnvelopeFormatError(f"'signature.x5c' must list 1 to {MAX_CHAIN} certificates")
     if len(set(map(str, x5c))) != len(x5c):
         raise EnvelopeFormatError("'signature.x5c' lists the same certificate twice")
     chain = []

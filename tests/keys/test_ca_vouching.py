@@ -90,3 +90,45 @@ def test_adding_a_trusted_root_again_says_so_also_when_it_vouches_for_more(tmp_p
     r = invoke(capsys, *args, "--json")
     assert r.json()["already_trusted"] is True and r.json()["organisations_added"] == []
     assert len(TrustStore.from_home(home).anchors) == 1
+
+
+def test_a_ca_issued_identity_signs_ledger_checkpoints(tmp_path, capsys):
+    """The checkpoint's read-back used a store of the chain's last certificate alone, which
+    knew nothing of the organisations the root was accepted for: it always failed."""
+    from trustavatar.registry import Registry
+
+    home, ca = _ca_issued_home(tmp_path)
+    with Registry.for_home(home):
+        pass  # a ledger of no rows
+    out = tmp_path / "head.json"
+    h = ("--home", home.root)
+    r = invoke(capsys, *h, "ledger", "checkpoint", "--out", out)  # its root not trusted yet
+    assert r.code == 3 and "not written: this home could not verify it later" in r.err
+    assert not out.exists()
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(chain_to_pem([ca]))
+    assert invoke(capsys, *h, "keys", "trust", "add", ca_pem, "--organisation",
+                  "Studio").code == 0
+    assert invoke(capsys, *h, "ledger", "checkpoint", "--out", out).code == 0
+    r = invoke(capsys, *h, "ledger", "verify", "--checkpoint", out)
+    assert r.code == 0, r.err
+
+
+def test_a_chain_readers_would_refuse_is_not_imported_and_nothing_is_touched(tmp_path):
+    from trustavatar.errors import InputError
+
+    home = Home.resolve(tmp_path / "home")
+    Keystore.create(home, organisation="Keep Me")
+    ca_key, inter_key, leaf_key = new_key(), new_key(), new_key()
+    ca = root(ca_key, "Big CA")
+    not_ca = certificate(inter_key, issuer=(ca, ca_key), org="Big CA", cn="not a CA")
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key())
+    leaf = certificate(leaf_key, issuer=(not_ca, inter_key), org="Studio",
+                       extra=[(aki, False)])
+    pem = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    with pytest.raises(InputError, match="documents signed with this chain would be refused"):
+        Keystore.import_identity(home, chain_pem=chain_to_pem([leaf, not_ca, ca]), key_pem=pem,
+                                 force=True)
+    assert Keystore.open(home).identity.organisation == "Keep Me"  # not retired
+    assert not (home.keys_dir / "retired").exists()

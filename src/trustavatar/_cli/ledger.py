@@ -242,7 +242,15 @@ def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     key = Keystore.open(st.home).signing_key(passphrase)
     with _existing_registry(st) as registry:
         data = export_head(registry, key)
-    cp = load_checkpoint(data, trust=TrustStore.of(key.chain[-1]))
+    # read back as 'ledger verify --checkpoint' will: under this home's trust store (a CA's
+    # root accepted for the organisation); a checkpoint it would refuse is not written
+    try:
+        cp = load_checkpoint(data, trust=TrustStore.from_home(st.home))
+    except CheckpointSignatureError as e:
+        raise CheckpointSignatureError(
+            f"{e.message}; not written: this home could not verify it later (trust the root "
+            "that issued the signing certificate: 'trustavatar keys trust add ROOT.pem "
+            "--organisation ORG')") from e
     with atomic_output(out, replace=force) as tmp:
         tmp.write_bytes(data)
     emit({"ok": True, "out": str(out), "checkpoint": cp.to_dict()},

@@ -33,6 +33,10 @@ SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING)
 #: serverAuth / clientAuth (TLS) are not signing purposes at all.
 ACCEPTED_SIGNER_EKUS = (EMAIL_PROTECTION, DOCUMENT_SIGNING, C2PA_SIGNING, MS_C2PA_SIGNING)
 
+#: the most certificates a signed document carries (its x5c: the signing certificate and
+#: its issuers); readers refuse more
+MAX_CHAIN = 4
+
 
 #: Longest organisation or common name X.509 allows (RFC 5280 upper bounds).
 MAX_NAME_CHARS = 64

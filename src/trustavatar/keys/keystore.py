@@ -36,6 +36,7 @@ from trustavatar.errors import (
     KeystoreLockedError,
     KeystoreMissingError,
     PassphraseError,
+    UntrustedChainError,
 )
 from trustavatar.home import Home
 from trustavatar.keys import _x509
@@ -44,6 +45,7 @@ from trustavatar.keys.trust import (
     certification_path_break,
     issued_by,
     load_pem_certificates,
+    validate_chain,
 )
 
 _IDENTITY = "identity.json"
@@ -399,6 +401,7 @@ class Keystore:
             raise InputError("the signing certificate is not valid now")
         org = _signer_organisation(leaf, organisation)
         _check_certification_path(chain)
+        _check_as_readers_will(chain, now)  # before anything is moved: nothing is touched
         with _identity_lock(home):
             cls._make_room(home, force=force, now=now)
             return cls._commit(
@@ -514,6 +517,30 @@ def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
             f"certificate names ({org!r}), which every document it signs names: leave the "
             "organisation out (--org), or import a certificate issued to the one you meant")
     return org
+
+
+def _check_as_readers_will(chain: Sequence[x509.Certificate], now: dt.datetime) -> None:
+    """Refuse a chain whose documents no reader would accept, before the identity is used
+    (it was imported, then every document it signed was refused): at most
+    :data:`~trustavatar.keys._x509.MAX_CHAIN` certificates (the x5c limit), a self-signed
+    top signed by its own key, and the path up to its top as :func:`validate_chain` checks
+    it against a root (each issuer a CA within its path length, every certificate valid
+    now, no unknown critical extension)."""
+    if len(chain) > _x509.MAX_CHAIN:
+        raise InputError(f"the chain file lists {len(chain)} certificates; signed documents "
+                         f"carry at most {_x509.MAX_CHAIN} (the signing certificate and its "
+                         "issuers): leave out the root, or use a shorter path")
+    top = chain[-1]
+    if top.issuer == top.subject and not issued_by(top, top):
+        raise InputError(f"the root certificate at the end of the chain file "
+                         f"({_x509.common_name(top)!r}) is not signed by its own key")
+    if len(chain) < 2:
+        return  # the signing certificate alone: its issuer is checked when trusted
+    try:
+        validate_chain(chain, trust=TrustStore.of(top), at=now)
+    except UntrustedChainError as e:
+        raise InputError(f"documents signed with this chain would be refused: {e.message}"
+                         ) from e
 
 
 def _check_certification_path(chain: Sequence[x509.Certificate]) -> None:
