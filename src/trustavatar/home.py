@@ -11,6 +11,7 @@ __all__ = ["Config", "Home"]
 
 import os
 import tomllib
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import platformdirs
 import tomli_w
 
 from trustavatar._atomic import atomic_write_bytes
+from trustavatar._display import visible
 from trustavatar.errors import Error, InputError
 
 ENV_VAR = "TRUSTAVATAR_HOME"
@@ -27,11 +29,16 @@ ENV_VAR = "TRUSTAVATAR_HOME"
 def _check_url(value: str) -> None:
     """An http(s) URL with a host and nothing a signer's HTTP client would refuse later
     (spaces, control characters)."""
-    parts = urllib.parse.urlsplit(value)
-    if (parts.scheme not in ("http", "https") or not parts.hostname
-            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)):
-        raise InputError(f"tsa_url must be an http(s) URL with a host and no spaces, "
-                         f"got {value!r}")
+    bad = InputError(f"tsa_url must be an http(s) URL with a host (and a port of 1-65535 "
+                     f"if one is given) and no spaces, got {visible(value)!r}")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port  # ValueError for a port that is no number or out of range
+    except ValueError as e:  # "http://[::1": an unclosed IPv6 address
+        raise bad from e
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == 0
+            or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in value)):
+        raise bad
 
 
 @dataclass(frozen=True)
@@ -55,15 +62,24 @@ class Config:
         return tomli_w.dumps(data).encode()
 
     @classmethod
-    def from_toml(cls, raw: bytes, *, source: Path) -> Config:
+    def from_toml(cls, raw: bytes, *, source: Path, replacing: str | None = None) -> Config:
+        """The settings in ``raw``; ``replacing``: a key about to be set or unset, whose
+        value is not checked (so that a damaged one can be put right)."""
         try:
             data = tomllib.loads(raw.decode())
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise Error(f"config file {source} is not valid TOML: {e}") from e
         known = {k: data.pop(k) for k in cls.KEYS if k in data}
+        known.pop(replacing or "", None)
         for key, value in known.items():
             if not isinstance(value, str):
-                raise Error(f"config file {source}: {key} must be a string")
+                raise Error(f"config file {source}: {key} must be a string (fix it with "
+                            f"'trustavatar config set {key} URL' or 'config unset {key}')")
+            try:  # a hand-edited file:// or malformed URL is not used as it is
+                _check_url(value)
+            except InputError as e:
+                raise Error(f"config file {source}: {e.message} (fix it with 'trustavatar "
+                            f"config set {key} URL' or 'config unset {key}')") from e
         return cls(**known, extra=data)
 
     def with_value(self, key: str, value: str | None) -> Config:
@@ -129,14 +145,15 @@ class Home:
         return self
 
     # Config -------------------------------------------------------------------------
-    def load_config(self) -> Config:
+    def load_config(self, *, replacing: str | None = None) -> Config:
+        """The home's settings (``replacing``: see :meth:`Config.from_toml`)."""
         try:
             raw = self.config_path.read_bytes()
         except FileNotFoundError:
             return Config()
         except OSError as e:
             raise Error(f"cannot read {self.config_path}: {e.strerror}") from e
-        return Config.from_toml(raw, source=self.config_path)
+        return Config.from_toml(raw, source=self.config_path, replacing=replacing)
 
     def save_config(self, config: Config) -> None:
         self.ensure()

@@ -152,9 +152,20 @@ def test_config_tsa_url(capsys, h, media, tmp_path) -> None:
     assert not (tmp_path / "t.jpg").exists()
     assert invoke(capsys, *h, "config", "show", "--json").json()["config"]["tsa_url"] == (
         "http://127.0.0.1:9/tsa")
-    for bad in ("ftp://x", "http://", "http://time stamp.example/", "https://a.example/\n"):
+    for bad in ("ftp://x", "http://", "http://time stamp.example/", "https://a.example/\n",
+                "http://[::1", "http://[zz]/", "http://host:99999/", "http://host:abc/",
+                "https://a.example/\u200b", "file:///etc/passwd"):  # (some were exit 70)
         r = invoke(capsys, *h, "config", "set", "tsa_url", bad)
         assert r.code == 2 and "http(s) URL" in r.err, bad
+    # a hand-edited file is refused where it is used, and can be put right with the CLI
+    config = tmp_path / "home" / "config.toml"
+    for edited in ('tsa_url = 5\n', 'tsa_url = "file:///etc/passwd"\n'):
+        config.write_text(edited)
+        r = invoke(capsys, *h, "provenance", "sign", media["jpeg"], "--out", tmp_path / "u.jpg")
+        assert r.code == 1 and "config unset tsa_url" in r.err, r.err
+        assert invoke(capsys, *h, "config", "unset", "tsa_url").code == 0
+    config.write_text('tsa_url = 5\n')
+    assert invoke(capsys, *h, "config", "set", "tsa_url", "http://127.0.0.1:9/tsa").code == 0
     # the organisation is the signing identity's ('keys init --org'), not a setting
     for args in (["colour", "blue"], ["organisation", "Studio"]):
         r = invoke(capsys, *h, "config", "set", *args)

@@ -36,7 +36,7 @@ def show() -> int:
 def set_(key: str, value: str) -> int:
     """Set KEY to VALUE (e.g. tsa_url http://timestamp.example/tsa)."""
     home = state().home
-    cfg = home.load_config().with_value(key, value)
+    cfg = home.load_config(replacing=key).with_value(key, value)
     home.save_config(cfg)
     emit({"ok": True, "key": key, "value": value}, lambda con: con.print(f"{key} = {value}"))
     return ExitCode.OK
@@ -48,6 +48,6 @@ def set_(key: str, value: str) -> int:
 def unset(key: str) -> int:
     """Remove KEY from the settings."""
     home = state().home
-    home.save_config(home.load_config().with_value(key, None))
+    home.save_config(home.load_config(replacing=key).with_value(key, None))
     emit({"ok": True, "key": key, "value": None}, lambda con: con.print(f"{key} unset"))
     return ExitCode.OK
