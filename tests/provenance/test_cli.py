@@ -125,6 +125,11 @@ def test_keys_cli(tmp_path, capsys, h) -> None:
     leaf = tmp_path / "third" / "keys" / "signing-chain.pem"
     r = invoke(capsys, *h, "keys", "trust", "add", leaf)
     assert r.code == 2 and "exactly one certificate" in r.err
+    # a root 'keys init --force' retired stays too: what it signed still verifies here
+    old = invoke(capsys, *h, "keys", "show", "--json").json()["trust_anchors"][0]["sha256"]
+    assert invoke(capsys, *h, "keys", "init", "--org", "Acme", "--force").code == 0
+    r = invoke(capsys, *h, "keys", "trust", "remove", old[:12])
+    assert r.code == 2 and "a root of this home's own, retired" in r.err
 
 
 def test_keys_import_cli(tmp_path, capsys, h, monkeypatch) -> None:

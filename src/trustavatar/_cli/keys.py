@@ -21,6 +21,7 @@ from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
 from trustavatar.keys import Keystore, TrustStore
+from trustavatar.keys.keystore import own_certificates
 from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX
 
 _MAX_PEM = 1 << 20
@@ -189,8 +190,9 @@ def trust_add(root: str, label: str | None, organisations: tuple[str, ...]) -> i
 @json_option
 def trust_remove(anchor: str) -> int:
     """Stop trusting a root: ANCHOR is its label or the start of its SHA-256, at least 8
-    hex digits ('keys trust list'). This home's own root is kept: its outputs would no
-    longer verify here."""
+    hex digits ('keys trust list'). This home's own roots are kept, the current one's and
+    those 'keys init --force' retired: its outputs, and ledger checkpoints it signed,
+    would no longer verify here."""
     st = state()
     store = TrustStore.from_home(st.home)
     chain = Keystore.open(st.home).identity.chain if Keystore.exists(st.home) else ()
@@ -200,6 +202,11 @@ def trust_remove(anchor: str) -> int:
     if any(a.certificate in chain for a in found):
         raise InputError(f"{anchor!r} is this home's own root: what it signs would no longer "
                          "verify here")
+    retired_roots, _ = own_certificates(st.home)
+    if any(a.fingerprint in retired_roots for a in found):
+        raise InputError(f"{anchor!r} is a root of this home's own, retired by 'keys init "
+                         "--force': what it signed (videos, consents, ledger checkpoints) "
+                         "would no longer verify here")
     _, gone = store.remove(anchor)
     emit({"ok": True, "removed": gone.to_dict()},
          lambda con: con.print(f"no longer trusted: {gone.subject} (sha256 "

@@ -22,14 +22,12 @@ from trustavatar.errors import (
     CheckpointSignatureError,
     ExitCode,
     InputError,
-    KeystoreError,
     LedgerBrokenError,
     RegistryDamagedError,
 )
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
-from trustavatar.keys._x509 import fingerprint
-from trustavatar.keys.trust import load_pem_certificates
+from trustavatar.keys.keystore import own_certificates
 from trustavatar.registry import (
     LedgerCheckpoint,
     LedgerReport,
@@ -103,33 +101,6 @@ def verify_(head: str | None, checkpoint: str | None) -> int:
     return ExitCode.OK if report.ok else ExitCode.REJECTED
 
 
-def _own_certificates(home: Home) -> tuple[set[str], set[str]]:
-    """SHA-256 fingerprints of the home's own local roots (``keys/root-ca.pem``) and signing
-    certificates, the current identity's and those ``keys init --force`` / ``keys import
-    --force`` retired to ``keys/retired/``."""
-    roots: set[str] = set()
-    signers: set[str] = set()
-    retired = home.keys_dir / "retired"
-    try:
-        folders = [home.keys_dir, *(sorted(p for p in retired.iterdir() if p.is_dir())
-                                    if retired.is_dir() else [])]
-    except OSError as e:
-        raise KeystoreError(f"cannot read {retired} (this home's retired identities): "
-                            f"{e.strerror or e}") from e
-    for folder in folders:
-        for name, into, leaf_only in (("root-ca.pem", roots, False),
-                                      ("signing-chain.pem", signers, True)):
-            path = folder / name
-            if not path.is_file():
-                continue
-            try:
-                certs = load_pem_certificates(path.read_bytes(), source=str(path))
-            except (OSError, InputError) as e:
-                raise KeystoreError(f"cannot read {path} (this home's identity): {e}") from e
-            into.update(fingerprint(c) for c in (certs[:1] if leaf_only else certs))
-    return roots, signers
-
-
 def _require_own_checkpoint(home: Home, cp: LedgerCheckpoint) -> None:
     """Refuse a checkpoint (already verified against the trust store) that this home did
     not sign: its signer must chain to one of the home's own roots, current or retired, or
@@ -137,7 +108,7 @@ def _require_own_checkpoint(home: Home, cp: LedgerCheckpoint) -> None:
     fingerprint. The organisation's name alone does not tell: another home may carry the
     same name, and its root may be trusted here. A home with no identity of its own (an
     auditor's copy) has nothing to compare with: the trust store decides."""
-    roots, signers = _own_certificates(home)
+    roots, signers = own_certificates(home)
     if not roots and not signers:
         return
     if cp.anchor_sha256 in roots or cp.envelope.signer_sha256 in signers:

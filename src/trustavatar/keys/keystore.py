@@ -594,3 +594,30 @@ def _check_signer_profile(leaf: x509.Certificate) -> None:
             problems.append(f"no {name} extension")
     if problems:
         raise InputError("the certificate cannot sign C2PA manifests: " + "; ".join(problems))
+
+
+def own_certificates(home: Home) -> tuple[set[str], set[str]]:
+    """SHA-256 fingerprints of the home's own local roots (``keys/root-ca.pem``) and signing
+    certificates, the current identity's and those ``keys init --force`` / ``keys import
+    --force`` retired to ``keys/retired/``."""
+    roots: set[str] = set()
+    signers: set[str] = set()
+    retired = home.keys_dir / "retired"
+    try:
+        folders = [home.keys_dir, *(sorted(p for p in retired.iterdir() if p.is_dir())
+                                    if retired.is_dir() else [])]
+    except OSError as e:
+        raise KeystoreError(f"cannot read {retired} (this home's retired identities): "
+                            f"{e.strerror or e}") from e
+    for folder in folders:
+        for name, into, leaf_only in (("root-ca.pem", roots, False),
+                                      ("signing-chain.pem", signers, True)):
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                certs = load_pem_certificates(path.read_bytes(), source=str(path))
+            except (OSError, InputError) as e:
+                raise KeystoreError(f"cannot read {path} (this home's identity): {e}") from e
+            into.update(_x509.fingerprint(c) for c in (certs[:1] if leaf_only else certs))
+    return roots, signers
