@@ -132,3 +132,24 @@ def test_a_chain_readers_would_refuse_is_not_imported_and_nothing_is_touched(tmp
                                  force=True)
     assert Keystore.open(home).identity.organisation == "Keep Me"  # not retired
     assert not (home.keys_dir / "retired").exists()
+
+
+@pytest.mark.parametrize("org", ["Acme Corp ", "Cafe\u0301 Studio"])
+def test_an_organisation_no_typed_name_can_match_is_not_imported(tmp_path, org):
+    """A trailing space, or a decomposed 'é': 'keys trust add --organisation' could never
+    vouch for it (the name typed is stripped, and composed)."""
+    from trustavatar.errors import InputError
+
+    ca_key, leaf_key = new_key(), new_key()
+    ca = root(ca_key, "Big CA")
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    leaf = certificate(leaf_key, issuer=(ca, ca_key), org=org, extra=[(aki, False)])
+    pem = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    home = Home.resolve(tmp_path / "home")
+    with pytest.raises(InputError, match="spaces around it or is not in Unicode's composed"):
+        Keystore.import_identity(home, chain_pem=chain_to_pem([leaf, ca]), key_pem=pem)
+    assert not Keystore.exists(home)
+    # a name typed decomposed is stored composed
+    ks = Keystore.create(Home.resolve(tmp_path / "own"), organisation="Cafe\u0301 Studio")
+    assert ks.identity.organisation == "Caf\u00e9 Studio"

@@ -8,6 +8,7 @@ AuthorityKeyIdentifier and SubjectKeyIdentifier.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -61,7 +62,9 @@ def organisation_name(name: object) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"the organisation name is at most {MAX_NAME_CHARS} characters "
                          f"(an X.509 limit); this one has {len(name)}")
-    return name
+    # one spelling of each name: "Café" typed composed names the same organisation as a
+    # certificate's decomposed "Cafe\u0301"
+    return unicodedata.normalize("NFC", name)
 
 
 def _name(organisation: str, common_name: str) -> x509.Name:
