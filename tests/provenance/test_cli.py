@@ -145,6 +145,10 @@ def test_keys_import_cli(tmp_path, capsys, h, monkeypatch) -> None:
     r = invoke(capsys, *h, "keys", "import", "--chain", kd / "root-ca.pem",
                "--key", kd / "root-ca-key.pem", "--force")
     assert r.code == 2 and "cannot sign C2PA manifests" in r.err
+    # replacing the encrypted identity with a key stored in clear is said
+    r = invoke(capsys, *h, "keys", "import", "--chain", kd / "signing-chain.pem",
+               "--key", kd / "signing-key.pem", "--force")
+    assert r.code == 0 and "warning: the signing key is stored unencrypted" in r.err
 
 
 def test_config_tsa_url(capsys, h, media, tmp_path) -> None:

@@ -87,12 +87,20 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
     st = state()
     key_pass = (read_passphrase(key_passphrase_env, "--key-passphrase-env")
                 if key_passphrase_env else None)
+    was_encrypted = False
+    if force and passphrase is None and Keystore.exists(st.home):
+        with contextlib.suppress(Error):  # a damaged identity is replaced all the same
+            was_encrypted = Keystore.open(st.home).identity.encrypted
     ks = Keystore.import_identity(
         st.home, chain_pem=read_input(chain_path, max_bytes=_MAX_PEM, what="chain file"),
         key_pem=read_input(key_path, max_bytes=_MAX_PEM, what="key file"),
         key_passphrase=key_pass, passphrase=passphrase, organisation=organisation, force=force,
     )
 
+    if passphrase is None and (key_pass is not None or was_encrypted):
+        # the key came encrypted, or replaces an encrypted one: said, not done in silence
+        click.echo("trustavatar: warning: the signing key is stored unencrypted in this home "
+                   "(give --passphrase-env to encrypt it)", err=True)
     # A root speaks for the organisations it names itself: a certification authority's
     # root (which names the authority) is trusted for the identity's with --organisation.
     org = ks.identity.organisation
