@@ -245,6 +245,8 @@ def trust_list() -> int:
         for a in anchors:
             con.print(f"{a.label}: {a.subject}  sha256 {a.fingerprint[:16]}…  "
                       f"until {a.certificate.not_valid_after_utc:%Y-%m-%d}")
+            if a.vouched:  # it may sign as these too: an organisation of one's own, say
+                con.print("    also accepted for: " + ", ".join(repr(o) for o in a.vouched))
 
     emit({"ok": True, "anchors": [a.to_dict() for a in anchors]}, human)
     return ExitCode.OK
