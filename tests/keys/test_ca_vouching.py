@@ -153,3 +153,18 @@ def test_an_organisation_no_typed_name_can_match_is_not_imported(tmp_path, org):
     # a name typed decomposed is stored composed
     ks = Keystore.create(Home.resolve(tmp_path / "own"), organisation="Cafe\u0301 Studio")
     assert ks.identity.organisation == "Caf\u00e9 Studio"
+
+
+def test_a_key_of_a_kind_not_supported_is_bad_input(tmp_path):
+    """exit 2 with the other input that cannot be used (it was a KeystoreError, exit 1)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from trustavatar.errors import InputError
+
+    key = ec.generate_private_key(ec.SECP256K1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    leaf = certificate(new_key())
+    with pytest.raises(InputError, match=r"^the key file cannot be used: unsupported EC curve"):
+        Keystore.import_identity(Home.resolve(tmp_path / "h"), chain_pem=chain_to_pem([leaf]),
+                                 key_pem=pem)

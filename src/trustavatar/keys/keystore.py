@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from trustavatar._arguments import flag
@@ -209,8 +211,11 @@ def _load_key(data: bytes, passphrase: bytes | None, *, source: str,
     try:
         # No password first: cryptography reads the PEM framing and the key's DER structure
         # (an encrypted PKCS#8 one included) and raises TypeError only when an intact key
-        # is encrypted; a damaged file (cut short, a line lost) is a ValueError.
-        return serialization.load_pem_private_key(bytes(data), None)
+        # is encrypted; a damaged file (cut short, a line lost) is a ValueError. (A DSA key
+        # warns that DSA is deprecated: it is refused as unsupported next, in words.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return serialization.load_pem_private_key(bytes(data), None)
     except ValueError as e:
         raise InputError(unreadable) from e
     except TypeError:
@@ -391,7 +396,10 @@ class Keystore:
         chain = tuple(load_pem_certificates(chain_pem, source="the chain file"))
         key = _load_key(key_pem, key_passphrase, source="in the key file",
                         option="--key-passphrase-env", argument="key_passphrase")
-        _algorithm_for(key)
+        try:
+            _algorithm_for(key)
+        except KeystoreError as e:  # a key file of a kind not supported: bad input here
+            raise InputError(f"the key file cannot be used: {e.message}") from e
         leaf = chain[0]
         if not _same_public_key(leaf, key):
             raise InputError(
