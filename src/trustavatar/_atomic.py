@@ -274,6 +274,14 @@ def refuse_if_taken(target: Path) -> None:
         raise _refused(target)
 
 
+def refuse_existing(target: Path) -> None:
+    """Before any work: :class:`InputError` if something is at ``target`` already, for a
+    caller that must not replace it (``overwrite=False``)."""
+    if taken(target):
+        raise InputError(f"{target} exists already; not replaced (overwrite=False): write "
+                         "elsewhere, or allow replacing it (--force)")
+
+
 def _refused(target: Path) -> InputError:
     """The error for an output that appeared while it was being made."""
     return InputError(f"{target} exists (it appeared while the output was being made); not "

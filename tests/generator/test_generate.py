@@ -549,6 +549,11 @@ def test_an_output_that_appears_mid_render_is_not_replaced(studio, tmp_path):
                  progress=someone_else)
     assert out.read_text() == "precious" and studio.ledger_rows() == rows
     assert [p.name for p in tmp_path.iterdir()] == ["late.mp4"]
+    # there before the call: refused before the render (it rendered, then refused)
+    with pytest.raises(InputError, match=r"exists already; not replaced \(overwrite=False\)"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="Mine, not yours.", home=studio.home, size=160, overwrite=False,
+                 progress=lambda *a: pytest.fail("the work began"))
     with pytest.raises(InputError, match="overwrite must be True or False"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                  script="x", home=studio.home, overwrite="no")

@@ -387,3 +387,14 @@ def test_an_output_named_for_another_format_is_refused(tmp_path, media, signing_
     with pytest.raises(InputError, match=r"named like another format, but it would hold MP4"):
         _sign(media["mp4"], tmp_path / name, signing_key, trust)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+def test_overwrite_false_refuses_an_existing_output_before_any_work(tmp_path, media,
+                                                                     signing_key, trust) -> None:
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"mine")
+    from trustavatar.errors import InputError
+
+    with pytest.raises(InputError, match=r"exists already; not replaced"):
+        _sign(media["mp4"], out, signing_key, trust, overwrite=False)
+    assert out.read_bytes() == b"mine"

@@ -24,7 +24,7 @@ import numpy as np
 
 from trustavatar import _terminate, provenance
 from trustavatar import consent as consent_api
-from trustavatar._atomic import atomic_output, refuse_if_taken, scratch_file
+from trustavatar._atomic import atomic_output, refuse_existing, refuse_if_taken, scratch_file
 from trustavatar._display import hidden_character, is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
@@ -292,6 +292,8 @@ def generate(
         raise InputError(f"qa must be 'fail' or 'report', got {qa!r}")
     if not isinstance(overwrite, bool):
         raise InputError(f"overwrite must be True or False, got {overwrite!r}")
+    if not overwrite:
+        refuse_existing(out_p)  # before the render, not after it
 
     # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
     #    whether the output is long enough to be measured by a QA process beside the

@@ -12,7 +12,7 @@ from typing import Any
 
 from trustavatar import _terminate
 from trustavatar._arguments import flag, instance, path
-from trustavatar._atomic import atomic_output, shown_path
+from trustavatar._atomic import atomic_output, refuse_existing, shown_path
 from trustavatar._files import sha256_file
 from trustavatar.errors import InputError, ProvenanceInputError, SigningError
 from trustavatar.keys import SigningKey, TrustStore
@@ -93,7 +93,8 @@ def sign(
     src_p, dst_p = path(src, "src"), path(dst, "dst")
     instance(key, SigningKey, "key", " (Keystore.open(home).signing_key(passphrase))")
     instance(trust, TrustStore, "trust", " (TrustStore.from_home(home))")
-    flag(overwrite, "overwrite")
+    if not flag(overwrite, "overwrite"):
+        refuse_existing(dst_p)  # now, not as "appeared while it was being made"
     if tsa_url is not None and not isinstance(tsa_url, str):
         raise InputError(f"tsa_url must be a URL (str) or None, got {type(tsa_url).__name__}")
     mime = detect_format(src_p)
