@@ -62,3 +62,12 @@ def test_keys_stores_registries_and_paths_are_checked(tmp_path, media) -> None:
           pytest.raises(InputError, match=r"^key must be a SigningKey")):
         export_head(reg, None)  # type: ignore[arg-type]
     assert not out.exists()
+
+
+def test_a_checkpoint_is_given_as_bytes(tmp_path) -> None:
+    from trustavatar.registry import load_checkpoint
+
+    ks = Keystore.create(Home.resolve(tmp_path / "home"), organisation="Org")
+    for source in ("head.json", tmp_path / "head.json", 10 ** 12, -1, {"seq": 1}):
+        with pytest.raises(InputError, match=r"^a ledger checkpoint is given as its bytes"):
+            load_checkpoint(source, trust=ks.trust_store())  # type: ignore[arg-type]

@@ -502,7 +502,13 @@ def load_checkpoint(source: bytes | LedgerCheckpoint, *, trust: TrustStore) -> L
     organisation is the one named. Raises :class:`~trustavatar.errors.InputError` for a file
     that is not a checkpoint and :class:`~trustavatar.errors.CheckpointSignatureError` for
     one that does not verify."""
-    data = source.raw if isinstance(source, LedgerCheckpoint) else bytes(source)
+    if isinstance(source, LedgerCheckpoint):
+        data = source.raw
+    elif isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    else:  # a path, its text, a number: bytes() read a str as an error, an int as N zeros
+        raise InputError(f"a ledger checkpoint is given as its bytes (the file's content), "
+                         f"got {type(source).__name__}")
     # 1. parse
     cp = _parse_checkpoint(data)
     # 2. signature, 3. trusted signer at signing time, 4. issuer named = issuer signing
