@@ -278,8 +278,8 @@ def refuse_existing(target: Path) -> None:
     """Before any work: :class:`InputError` if something is at ``target`` already, for a
     caller that must not replace it (``overwrite=False``)."""
     if taken(target):
-        raise InputError(f"{target} exists already; not replaced (overwrite=False): write "
-                         "elsewhere, or allow replacing it (--force)")
+        raise InputError(f"{target} exists already; not replaced: write elsewhere, or allow "
+                         "replacing it (--force; overwrite=True in Python)")
 
 
 def _refused(target: Path) -> InputError:

@@ -550,7 +550,7 @@ def test_an_output_that_appears_mid_render_is_not_replaced(studio, tmp_path):
     assert out.read_text() == "precious" and studio.ledger_rows() == rows
     assert [p.name for p in tmp_path.iterdir()] == ["late.mp4"]
     # there before the call: refused before the render (it rendered, then refused)
-    with pytest.raises(InputError, match=r"exists already; not replaced \(overwrite=False\)"):
+    with pytest.raises(InputError, match=r"exists already; not replaced: write elsewhere"):
         generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                  script="Mine, not yours.", home=studio.home, size=160, overwrite=False,
                  progress=lambda *a: pytest.fail("the work began"))
