@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+from trustavatar._arguments import path as as_path
 from trustavatar.errors import InputError
 
 _CHUNK = 1 << 20
@@ -41,8 +42,9 @@ def read_input(path: str | os.PathLike[str], *, max_bytes: int, what: str = "fil
 def read_start(path: str | os.PathLike[str], *, max_bytes: int, what: str = "file") -> bytes:
     """The first ``max_bytes + 1`` bytes of an input file (all of it when it is no larger),
     for a parser that says itself what a file too large is; :class:`InputError` for what
-    cannot be read, or is not a regular file."""
-    p = Path(path)
+    cannot be read, or is not a regular file; a path argument that is no path (None, a
+    number, bytes) is one too, named as ``what``."""
+    p = as_path(path, what)
     refuse_special_file(p, what)
     try:
         with p.open("rb") as f:

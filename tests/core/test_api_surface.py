@@ -25,7 +25,8 @@ PUBLIC = {
         "list_consents", "load_artifact", "load_revocation_list", "parse_artifact",
         "record_consent", "require", "revoke", "revoke_once", "verify",
         # recorded consent: challenges, clip checks
-        "CHALLENGE_TTL", "ENGLISH_TEMPLATE", "MAX_ATTEMPTS", "Challenge", "ClipEvidence",
+        "CHALLENGE_TTL", "ENGLISH_TEMPLATE", "MAX_ATTEMPTS", "Challenge", "ChallengeStatus",
+        "ClipEvidence",
         "ClipReport", "ConsentDraft", "ConsentTemplate", "IdentityResult", "LivenessResult",
         "ProvenanceScreen", "RecordedConsent", "SpokenCodeResult", "analyse_liveness",
         "check_clip", "create_challenge", "get_challenge", "list_challenges", "load_template",

@@ -71,3 +71,24 @@ def test_a_checkpoint_is_given_as_bytes(tmp_path) -> None:
     for source in ("head.json", tmp_path / "head.json", 10 ** 12, -1, {"seq": 1}):
         with pytest.raises(InputError, match=r"^a ledger checkpoint is given as its bytes"):
             load_checkpoint(source, trust=ks.trust_store())  # type: ignore[arg-type]
+
+
+def test_scan_arguments_are_checked_before_any_work(tmp_path) -> None:
+    from trustavatar.detector import scan, scan_many
+    from trustavatar.errors import DetectionError
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"not looked at")
+    for kwargs, says in (({"analyzers": 5}, "analyzers must be a sequence"),
+                         ({"analyzer_options": [1]}, "analyzer_options must be a mapping"),
+                         ({"fusion": "model.json"}, "fusion must be a FusionModel"),
+                         ({"stream": "0"}, "stream must be a video stream's number"),
+                         ({"stream": True}, "stream must be")):
+        with pytest.raises(DetectionError, match=says):
+            scan(video, **kwargs)
+    with pytest.raises(DetectionError, match=r"argument\(s\) scan does not take: bogus"):
+        list(scan_many([video], bogus=1))
+    with pytest.raises(DetectionError, match="home must be a path"):
+        list(scan_many([video], home=5))
+    (item,) = list(scan_many([None]))  # type: ignore[list-item]
+    assert item.path == "None" and "not a path" in (item.error or "")

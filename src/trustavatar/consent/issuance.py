@@ -135,8 +135,11 @@ def issue(
 
 
 def _read_portrait(portrait: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
-    if isinstance(portrait, bytes):
-        return portrait, "the portrait"
+    if isinstance(portrait, bytes | bytearray | memoryview):
+        return bytes(portrait), "the portrait"
+    if not isinstance(portrait, str | os.PathLike):
+        raise InputError(f"the portrait must be a path or the image file's bytes, got "
+                         f"{type(portrait).__name__}")
     data = read_input(portrait, max_bytes=MAX_IMAGE_BYTES, what="portrait")
     return data, f"portrait {Path(portrait).name}"
 

@@ -58,6 +58,7 @@ from numpy.typing import NDArray
 
 from trustavatar import provenance
 from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
+from trustavatar._arguments import path as as_path
 from trustavatar._files import sha256_file
 from trustavatar._time import later, to_second, utc_now
 from trustavatar.consent.artifact import ClipEvidence, ConsentArtifact, Evidence, EvidenceDocument
@@ -650,6 +651,9 @@ def record_clip(
     """
     instance(key, SigningKey, "key", KEY_HINT)
     instance(registry, Registry, "registry", REGISTRY_HINT)
+    as_path(clip, "clip")  # before an attempt is counted
+    if not isinstance(portrait, bytes | bytearray | memoryview):
+        as_path(portrait, "portrait")
     now = utc_now() if at is None else to_second(at, "at")
     # 1. Freshness.
     challenge = require_open(registry, challenge_id, at=now)

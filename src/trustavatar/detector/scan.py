@@ -16,6 +16,7 @@ __all__ = ["BatchItem", "Progress", "scan", "scan_many"]
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import inspect
 import math
 import multiprocessing
 import os
@@ -33,7 +34,7 @@ from trustavatar.detector.registry import analyzer_spec, create_analyzer, list_a
 from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus, ScanResult
 from trustavatar.detector.tracking import FaceTracker
 from trustavatar.detector.video import FrameReader, probe_video
-from trustavatar.errors import AudioInputError, DetectionError, Error, VideoInputError
+from trustavatar.errors import AudioInputError, DetectionError, Error, ExitCode, VideoInputError
 from trustavatar.home import Home
 from trustavatar.keys import TrustStore
 
@@ -88,7 +89,8 @@ def scan(
     """
     started = time.perf_counter()
     warnings: list[str] = []
-    _check_options(path, analyzers, max_seconds, max_side, window, progress)
+    _check_options(path, analyzers, max_seconds, max_side, window, progress,
+                   analyzer_options=analyzer_options, fusion=fusion, stream=stream)
     the_home = Home.resolve(home)
     p = Path(path)
     # 1. a readable video with a video stream
@@ -279,7 +281,8 @@ def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
 
 
 def _check_options(path: object, analyzers: object, max_seconds: object, max_side: object,
-                   window: object, progress: object) -> None:
+                   window: object, progress: object, *, analyzer_options: object = None,
+                   fusion: object = None, stream: object = None) -> None:
     """The caller's arguments, before any work (a wrong one is a DetectionError with its
     name, not an exception from deep in the pass)."""
     if not isinstance(path, str | os.PathLike):
@@ -287,6 +290,20 @@ def _check_options(path: object, analyzers: object, max_seconds: object, max_sid
     if isinstance(analyzers, str):
         raise DetectionError(f"analyzers is a sequence of names, not one string: "
                              f"[{analyzers!r}]")
+    if analyzers is not None and (not isinstance(analyzers, Iterable)
+                                  or not all(isinstance(n, str) for n in analyzers)):
+        raise DetectionError(f"analyzers must be a sequence of analyzer names, got "
+                             f"{analyzers!r:.60}")
+    if analyzer_options is not None and not isinstance(analyzer_options, Mapping):
+        raise DetectionError(f"analyzer_options must be a mapping of analyzer name to keyword "
+                             f"arguments, got {type(analyzer_options).__name__}")
+    if fusion is not None and not isinstance(fusion, FusionModel):
+        raise DetectionError(f"fusion must be a FusionModel (FusionModel.load(path)), got "
+                             f"{type(fusion).__name__}")
+    if stream is not None and (isinstance(stream, bool) or not isinstance(stream, int)
+                               or stream < 0):
+        raise DetectionError(f"stream must be a video stream's number (0, 1, …), got "
+                             f"{stream!r:.40}")
 
     def number(value: object) -> float | None:
         """``value`` as a finite float, or None when it is not a plain finite number."""
@@ -320,7 +337,26 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
                               "[path], or scan(path)")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise DetectionError(f"workers must be a whole number from 1, got {workers!r}")
-    items = [str(p) for p in paths]
+    # the arguments, once, before any file: a wrong one failed every file as "internal error"
+    params = inspect.signature(scan).parameters
+    unknown = sorted(set(kwargs) - (set(params) - {"path", "home"}))
+    if unknown:
+        raise DetectionError(f"scan_many got argument(s) scan does not take: "
+                             f"{', '.join(unknown)}")
+    if home is not None and not isinstance(home, str | os.PathLike):
+        raise DetectionError(f"home must be a path, got {type(home).__name__}")
+    given = {n: kwargs.get(n, params[n].default) for n in
+             ("analyzers", "max_seconds", "max_side", "window", "progress",
+              "analyzer_options", "fusion", "stream")}
+    _check_options(".", given.pop("analyzers"), given.pop("max_seconds"),
+                   given.pop("max_side"), given.pop("window"), given.pop("progress"), **given)
+    items: list[str] = []
+    for p in paths:  # one that is no path fails alone, named as it is ("None", not a file)
+        if isinstance(p, str | os.PathLike) and not isinstance(p, bytes):
+            items.append(str(p))
+        else:
+            yield BatchItem(repr(p)[:200], None, "VideoInputError",
+                            f"not a path: {type(p).__name__}", int(ExitCode.USAGE))
     home_s = str(home) if home is not None else None
     if workers <= 1 or len(items) <= 1:
         for path in items:

@@ -29,6 +29,8 @@ SCRIPT_PHONETIC_WEIGHT = 0.55
 
 @dataclass(frozen=True)
 class MotionConfig:
+    """How the planned mouth, blinks and head move (each field says its unit and range)."""
+
     #: inner-lip gap at full opening, as a fraction of face height (real speech peaks ~0.1)
     max_gap: float = 0.085
     #: weight of the phonetic jaw target against loudness (0..1); None: the source's own

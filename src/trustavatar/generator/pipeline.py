@@ -94,6 +94,10 @@ _AUTO_MAX_SIDE = 1024
 
 @dataclass(frozen=True)
 class GenerationResult:
+    """What :func:`generate` made: the signed output, under which consent, with which
+    manifest, watermark and ledger row, its size and length, the quality checks' report
+    and each stage's seconds (``timings``)."""
+
     output: str
     mode: Literal["photo", "video"]
     consent_id: str
@@ -237,9 +241,13 @@ def generate(
     home = Home.resolve(home)  # a path or a Home (None: the usual one)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a callable, got {type(progress).__name__}")
-    for name, value in (("face", face), ("out", out)):
+    for name, value in (("face", face), ("out", out), ("consent", consent)):
         if not isinstance(value, str | os.PathLike):
             raise InputError(f"{name} must be a path, got {type(value).__name__}")
+    if audio is not None and not isinstance(audio, str | os.PathLike):
+        raise InputError(f"audio must be a path, got {type(audio).__name__}")
+    if revocations is None or isinstance(revocations, str | bytes | os.PathLike):
+        raise InputError("revocations must be a sequence of file paths (() for none)")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)
                              or not MIN_SIZE <= size <= MAX_SIZE):
         raise InputError(f"size must be a whole number of pixels from {MIN_SIZE} to "

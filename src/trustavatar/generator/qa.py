@@ -59,6 +59,9 @@ SYNC_MIN_FRAMES = 10
 
 @dataclass(frozen=True)
 class QAReport:
+    """The quality checks of an output: identity distances of the checked frames and the
+    lip-sync offset and correlation, with the failures (empty when it passed) and notes."""
+
     identity_frames: tuple[int, ...]
     identity_distances: tuple[float, ...]
     identity_median: float | None

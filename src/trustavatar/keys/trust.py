@@ -156,6 +156,10 @@ class TrustStore:
     @classmethod
     def of(cls, *certificates: x509.Certificate) -> TrustStore:
         """A store of the given roots only (for tests and third-party verifiers)."""
+        for c in certificates:
+            if not isinstance(c, x509.Certificate):
+                raise InputError(f"TrustStore.of takes x509.Certificate objects (see "
+                                 f"load_pem_certificates), got {type(c).__name__}")
         return cls(tuple(Anchor(c, common_name(c)) for c in certificates))
 
     def add(
@@ -169,6 +173,8 @@ class TrustStore:
         besides its own (a certification authority's root, which names the authority)."""
         if self.home is None:
             raise InputError("this trust store is not backed by a trustavatar home")
+        if not isinstance(label, str) or not label.strip():
+            raise InputError(f"the label must be a non-empty string, got {label!r:.40}")
         if len(label) > MAX_LABEL:
             raise InputError(f"the label is longer than {MAX_LABEL} characters")
         certs = load_pem_certificates(pem, source=source)
@@ -199,6 +205,9 @@ class TrustStore:
     def matching(self, which: str) -> tuple[Anchor, ...]:
         """The anchors labelled ``which`` or whose SHA-256 starts with it (8 hex digits at
         least), case-blind."""
+        if not isinstance(which, str):
+            raise InputError(f"an anchor is named by its label or the start of its SHA-256 "
+                             f"(a str), got {type(which).__name__}")
         key = which.strip().lower()
         by_digest = len(key) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in key)
         return tuple(a for a in self.anchors if a.label.lower() == key
@@ -293,6 +302,10 @@ def validate_chain(
     require_aware(at, "at")  # a naive time is the caller's mistake, not a bad certificate
     if not isinstance(trust, TrustStore):
         raise InputError(f"trust must be a TrustStore, got {type(trust).__name__}")
+    if isinstance(chain, str | bytes) or not all(isinstance(c, x509.Certificate)
+                                                 for c in chain):
+        raise InputError("chain must be a sequence of x509.Certificate (see "
+                         "load_pem_certificates)")
     try:
         return _validate_chain(chain, trust=trust, at=at)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:

@@ -89,6 +89,8 @@ AI_SOURCE_TYPES = frozenset(
 
 
 class ValidationState(enum.StrEnum):
+    """What :func:`~trustavatar.provenance.verify` found of a file's C2PA manifest."""
+
     TRUSTED = "trusted"  #: valid, and the signer chains to a trust anchor
     VALID_UNTRUSTED = "valid-untrusted"  #: valid, but the signer is not trusted here
     INVALID = "invalid"  #: the manifest or the content was altered, or cannot be read
@@ -200,6 +202,9 @@ class Ingredient:
 
 @dataclass(frozen=True)
 class Failure:
+    """Why a manifest does not hold: c2pa's status ``code`` and the ``explanation`` in
+    plain words."""
+
     code: str
     explanation: str
 
@@ -250,6 +255,8 @@ class ParentManifest:
 
 @dataclass(frozen=True)
 class Signer:
+    """Who signed a manifest, as its certificate says (claimed until the state is trusted)."""
+
     common_name: str | None
     issuer: str | None
     algorithm: str | None
@@ -437,6 +444,9 @@ def check_signer_names(report: ProvenanceReport, names: Iterable[str]) -> Proven
 
 @dataclass(frozen=True)
 class SignResult:
+    """What :func:`~trustavatar.provenance.sign` wrote: the file, its format, the new
+    manifest's label, the signed file's SHA-256 and the seconds it took."""
+
     path: str
     mime: str
     manifest_label: str

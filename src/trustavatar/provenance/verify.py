@@ -58,7 +58,9 @@ EXPLANATIONS = {
 
 
 def explain(code: str, fallback: str | None = None) -> str:
-    return EXPLANATIONS.get(code) or fallback or code
+    """A c2pa validation code in plain words (``fallback``, then the code itself, when
+    it has none here)."""
+    return EXPLANATIONS.get(code) or fallback or str(code)
 
 
 def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceReport:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuditReport",
+    "AuditSignature",
     "build_audit",
     "render_audit_html",
     "render_scan_index",
@@ -28,6 +29,7 @@ __all__ = [
 
 from trustavatar.reports.audit import (
     AuditReport,
+    AuditSignature,
     build_audit,
     render_audit_html,
     verify_audit,

@@ -45,6 +45,7 @@ from typing import Any, Final
 
 from trustavatar import _envelope
 from trustavatar._arguments import KEY_HINT, instance
+from trustavatar._arguments import path as as_path
 from trustavatar._atomic import move_in_together
 from trustavatar._files import read_input, sha256_bytes, sha256_file
 from trustavatar._time import format_time, to_second, utc_now
@@ -402,6 +403,7 @@ def render_audit_html(report: AuditReport, *, signature: Mapping[str, Any] | Non
                       ) -> str:
     """The audit as one self-contained HTML page (``signature``: what :func:`write_audit`
     signed, shown so a reader knows which JSON and key to check)."""
+    instance(report, AuditReport, "report", " (build_audit(home))")
     d = report.data
     text = script_json(d)
     return environment().get_template("audit.html.j2").render(
@@ -437,8 +439,9 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     last, so a page never exists without the JSON and signature it names).
     ``overwrite=False``: replace none of them, not even one that appeared while the audit
     was being made (:class:`InputError`, and none of this run's is left)."""
+    instance(report, AuditReport, "report", " (build_audit(home))")
     instance(key, SigningKey, "key", KEY_HINT)
-    html_path = Path(out_html)
+    html_path = as_path(out_html, "out_html")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"the audit report must be an .html file, got {html_path.name}")
     json_path = html_path.with_suffix(".json")
@@ -470,6 +473,9 @@ def verify_audit(json_path: str | os.PathLike[str], *, trust: TrustStore,
     verifies, (3) the signer chains to ``trust``, (4) the named organisation signed it,
     (5) it names exactly these bytes, and (6) the HTML page it also names, when that page
     is next to the JSON, is unchanged too. Raises :class:`AuditSignatureError`."""
+    json_path = as_path(json_path, "json_path")
+    if signature is not None:
+        as_path(signature, "signature")
     jp = Path(json_path)
     sp = Path(signature) if signature is not None else jp.with_name(jp.name + ".sig")
     try:

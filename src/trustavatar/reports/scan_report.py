@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from trustavatar._arguments import path as as_path
 from trustavatar._atomic import atomic_write_bytes
 from trustavatar._numbers import finite_number as _num
 from trustavatar.errors import ReportError
@@ -256,7 +257,7 @@ def render_scan_report(result: Any, *, generated_at: dt.datetime | None = None,
 
 def write_scan_report(result: Any, out: str | os.PathLike[str]) -> Path:
     """Render and write atomically (a temp file renamed when complete)."""
-    p = Path(out)
+    p = as_path(out, "out")
     atomic_write_bytes(p, render_scan_report(result).encode("utf-8"))
     return p
 
@@ -271,7 +272,7 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
     "verdict", "probability"}`` or ``{"path", "error"}`` for files that failed.
     ``source``: as for :func:`render_scan_report`."""
     rows: list[dict[str, Any]] = []
-    if isinstance(entries, str | bytes | Mapping):
+    if entries is None or isinstance(entries, str | bytes | Mapping):
         raise ReportError("entries is a sequence of index entries (or scan results), not one")
     for e in entries:
         if hasattr(e, "to_dict"):  # a ScanResult, as render_scan_report takes one
@@ -296,6 +297,7 @@ def render_scan_index(entries: Sequence[Mapping[str, Any]], *,
 
 
 def write_scan_index(entries: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> Path:
-    p = Path(out)
+    """Write :func:`render_scan_index`'s page to ``out`` (atomically)."""
+    p = as_path(out, "out")
     atomic_write_bytes(p, render_scan_index(entries).encode("utf-8"))
     return p
