@@ -92,3 +92,25 @@ def test_scan_arguments_are_checked_before_any_work(tmp_path) -> None:
         list(scan_many([video], home=5))
     (item,) = list(scan_many([None]))  # type: ignore[list-item]
     assert item.path == "None" and "not a path" in (item.error or "")
+
+
+def test_consent_scalars_and_sequences_of_the_wrong_kind(tmp_path) -> None:
+    from trustavatar.face import sample_portrait_path
+
+    ks = Keystore.create(Home.resolve(tmp_path / "home"), organisation="Org")
+    release = tmp_path / "release.txt"
+    release.write_text("signed")
+    common = {"portrait": sample_portrait_path(), "display_name": "A",
+              "evidence": consent.Evidence.operator_attestation(release)}
+    for kwargs, says in (({"purposes": None}, r"^purposes must be a sequence of strings"),
+                         ({"languages": 5}, r"^languages must be a sequence"),
+                         ({"valid_for": 365}, r"^valid_for must be a datetime.timedelta"),
+                         ({"portrait": None}, r"^the portrait must be a path or the image")):
+        with pytest.raises(InputError, match=says):
+            consent.issue(ks.signing_key(), **{**common, **kwargs})
+    artifact = consent.issue(ks.signing_key(), **common)
+    for kwargs, says in (({"face_threshold": "0.5"}, r"^face_threshold must be in"),
+                         ({"face_threshold": None}, r"^face_threshold must be in"),
+                         ({"revocation_lists": None}, r"^revocation_lists must be a sequence")):
+        with pytest.raises(InputError, match=says):
+            consent.verify(artifact.raw, trust=ks.trust_store(), **kwargs)

@@ -76,6 +76,8 @@ def issue(
         instance(registry, Registry, "registry", REGISTRY_HINT)
     issued_at = utc_now() if at is None else to_second(at, "at")
     start = issued_at if not_before is None else to_second(not_before, "not_before")
+    if not isinstance(valid_for, dt.timedelta):
+        raise InputError(f"valid_for must be a datetime.timedelta, got {valid_for!r:.40}")
     end = (later(start, valid_for, "not_after") if not_after is None
            else to_second(not_after, "not_after"))
     if end <= start:
@@ -173,6 +175,8 @@ def _tokens(
 ) -> tuple[str, ...]:
     if isinstance(values, str):
         raise InputError(f"{what}s must be a sequence of strings, not one string")
+    if not isinstance(values, Sequence):
+        raise InputError(f"{what}s must be a sequence of strings, got {type(values).__name__}")
     result: list[str] = []
     for value in values:
         if isinstance(value, str) and lower:

@@ -160,7 +160,8 @@ def verify(
     face image, list) raise ``InputError``.
     """
     at = utc_now() if at is None else in_range(at, "at")
-    if not 0 < face_threshold <= MATCH_THRESHOLD:
+    if (isinstance(face_threshold, bool) or not isinstance(face_threshold, int | float)
+            or not 0 < face_threshold <= MATCH_THRESHOLD):
         raise InputError(
             f"face_threshold must be in (0, {MATCH_THRESHOLD}]: a looser one is unsafe"
         )
@@ -309,8 +310,9 @@ def _check_revocations(
                 f"consent {cid} was revoked at {format_time(revocation.revoked_at)}"
             )
         sources.append("registry")
-    if isinstance(revocation_lists, str | bytes):
-        raise InputError("revocation_lists must be a sequence of lists, not a single one")
+    if revocation_lists is None or isinstance(revocation_lists, str | bytes):
+        raise InputError("revocation_lists must be a sequence of lists (() for none), not "
+                         f"{type(revocation_lists).__name__}")
     for source in revocation_lists:
         rl = load_revocation_list(source, trust=trust)
         same_issuer = (
