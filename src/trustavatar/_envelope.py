@@ -71,7 +71,13 @@ from trustavatar._files import sha256_bytes
 from trustavatar._time import format_time, parse_time
 from trustavatar.errors import KeystoreError, UntrustedChainError
 from trustavatar.keys import Anchor, SigningKey, TrustStore, validate_chain
-from trustavatar.keys._x509 import MAX_CHAIN, fingerprint, organisations, single_organisation
+from trustavatar.keys._x509 import (
+    MAX_CHAIN,
+    fingerprint,
+    organisations,
+    same_organisation,
+    single_organisation,
+)
 
 #: Every algorithm :attr:`trustavatar.keys.SigningKey.algorithm` can return.
 SUPPORTED_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "PS256", "Ed25519")
@@ -268,7 +274,7 @@ class Envelope:
         signer = single_organisation(self.chain[0])
         if signer is None or signer != organisation:
             raise EnvelopeIssuerError(organisation, signer)
-        if signer not in anchor.organisations:
+        if not any(same_organisation(signer, o) for o in anchor.organisations):
             spoken = ", ".join(repr(o) for o in anchor.organisations) or "no organisation"
             raise UntrustedChainError(
                 f"signed as {signer!r} under the trusted root {anchor.label!r} (SHA-256 "

@@ -62,9 +62,15 @@ def organisation_name(name: object) -> str:
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"the organisation name is at most {MAX_NAME_CHARS} characters "
                          f"(an X.509 limit); this one has {len(name)}")
-    # one spelling of each name: "Café" typed composed names the same organisation as a
-    # certificate's decomposed "Cafe\u0301"
-    return unicodedata.normalize("NFC", name)
+    return name
+
+
+def same_organisation(a: str, b: str) -> bool:
+    """Whether two organisation names name the same organisation: compared without spaces
+    around them and composed (NFC), as a name typed for ``keys trust add --organisation``
+    (stripped, composed by the keyboard) must match a certificate's O written otherwise
+    ("Acme Corp ", a decomposed "Cafe\u0301"). Names are stored as they are."""
+    return unicodedata.normalize("NFC", a.strip()) == unicodedata.normalize("NFC", b.strip())
 
 
 def _name(organisation: str, common_name: str) -> x509.Name:

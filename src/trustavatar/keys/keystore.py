@@ -515,16 +515,10 @@ def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
             "sign them; ask the certification authority for a certificate whose subject has "
             "exactly one O")
     try:
-        plain = _x509.organisation_name(org)
+        _x509.organisation_name(org)
     except InputError as e:
         raise InputError(f"the signing certificate's organisation (O) cannot name the issuer "
                          f"of trustavatar documents: {e}") from e
-    if plain != org:  # no name typed for 'keys trust add --organisation' would match it
-        raise InputError(f"the signing certificate's organisation (O) {org!r} has spaces "
-                         "around it or is not in Unicode's composed form (NFC): no "
-                         "organisation name given to 'keys trust add --organisation' could "
-                         "match it; ask the certification authority for a certificate whose "
-                         f"O is {plain!r}")
     if wanted is not None and _x509.organisation_name(wanted) != org.strip():
         raise InputError(
             f"the organisation given ({wanted.strip()!r}) is not the one the signing "
