@@ -368,9 +368,10 @@ def test_appended_bytes_are_not_a_cut_and_a_signed_picture_inside_is_not_the_man
     import struct
 
     plain = media["mp4"].read_bytes()
-    appended = tmp_path / "appended.mp4"
-    appended.write_bytes(plain + b"abc")
-    assert pv.verify(appended, trust=trust).state is S.ABSENT  # not "cut short", not exit 2
+    for tail in (b"abc", b"\x00\x01\x00\x00" + bytes(range(128, 164))):  # 3 and 40 bytes
+        appended = tmp_path / "appended.mp4"
+        appended.write_bytes(plain + tail)
+        assert pv.verify(appended, trust=trust).state is S.ABSENT  # not "cut short", exit 2
     picture = tmp_path / "signed.jpg"
     _sign(media["jpeg"], picture, signing_key, trust)
     art = picture.read_bytes()
@@ -398,3 +399,19 @@ def test_overwrite_false_refuses_an_existing_output_before_any_work(tmp_path, me
     with pytest.raises(InputError, match=r"exists already; not replaced"):
         _sign(media["mp4"], out, signing_key, trust, overwrite=False)
     assert out.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize(("kind", "marker", "renamed"), [
+    ("jpeg", b"\xff\xeb", b"\xff\xec"), ("png", b"caBX", b"caBY"), ("wav", b"C2PA", b"C2PB")])
+def test_a_picture_or_sound_whose_store_box_is_damaged_is_not_absent(
+        tmp_path, media, signing_key, trust, kind, marker, renamed) -> None:
+    signed = tmp_path / f"signed{media[kind].suffix}"
+    _sign(media[kind], signed, signing_key, trust)
+    data = signed.read_bytes()
+    damaged = tmp_path / f"damaged{media[kind].suffix}"
+    damaged.write_bytes(data.replace(marker, renamed, 1))
+    report = pv.verify(damaged, trust=trust)
+    assert report.state is S.INVALID and [f.code for f in report.failures] == [
+        "manifest.unlocated"]
+    with pytest.raises(ProvenanceInputError, match="holds a C2PA manifest that cannot be read"):
+        _sign(damaged, tmp_path / f"again{media[kind].suffix}", signing_key, trust)

@@ -109,8 +109,8 @@ def _top_level_boxes(f: BinaryIO, size: int) -> _Boxes:
             box_size = struct.unpack(">Q", header[8:16])[0]
         elif box_size == 0:
             box_size = size - off
-        if box_size < 8:
-            boxes.trailer = True
+        if box_size < 8 or not all(0x20 <= b < 0x7F for b in kind):
+            boxes.trailer = True  # no box: data appended after the last one
             break
         boxes.kinds.add(kind)
         if kind == b"uuid":

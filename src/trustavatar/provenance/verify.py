@@ -79,7 +79,11 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
     try:
         store = _c2pa.read_store(str(p), mime, _c2pa.context(trust))
     except _c2pa.C2paError as e:
-        if not has_manifest_label(p):
+        if not has_manifest_label(p):  # no manifest anywhere in it: damage, not tampering
+            if mime in ("video/mp4", "audio/wav"):
+                _refuse_cut_short(p, mime)
+                # bytes appended after the end, which c2pa trips over: there is no manifest
+                return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
             check_structure(p, mime)
         cut = _cut_short(p, mime)  # then the manifest itself may be whole
         why = ("its manifest cannot be read from what is left" if cut
@@ -95,10 +99,7 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
         # part, so the file is bad input, as above, not a plain "never signed". (Data
         # appended after the end is not that; nor are pictures held to it: phones append
         # data after a JPEG's end, Motion Photos a video.)
-        if cut_short(p, mime):
-            raise UnsupportedFormatError(
-                f"{p} is a truncated {SUPPORTED_FORMATS[mime]} file (cut short): with no "
-                "manifest in what is left, its provenance cannot be told")
+        _refuse_cut_short(p, mime)
         return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
     # 3. the validation state and its reasons
     state = _state(store)
@@ -156,11 +157,23 @@ _STORE_DESCRIPTION = b"jumd" + bytes.fromhex("6332706100110010800000aa00389b71")
 
 
 def has_unlocated_store(path: Path, mime: str) -> bool:
-    """Whether an MP4 that c2pa finds no manifest in holds a C2PA manifest store's
-    description box in a top-level ``uuid`` box, where MP4 keeps it (its box header is
-    damaged, so c2pa does not see it). A signed picture carried elsewhere in the file is
-    not the file's manifest. Other formats: False."""
-    return mime == "video/mp4" and mp4_store_boxes(path, _STORE_DESCRIPTION)
+    """Whether a file that c2pa finds no manifest in holds a C2PA manifest store's
+    description box where its format keeps its store, so that the box around it is
+    damaged: in an MP4, a top-level ``uuid`` box (a signed picture carried elsewhere in the
+    file is not the file's manifest); in a JPEG, PNG or WAV, anywhere (their store's
+    segment, chunk or chunk type renamed by damage is no longer found)."""
+    if mime == "video/mp4":
+        return mp4_store_boxes(path, _STORE_DESCRIPTION)
+    return _holds(path, _STORE_DESCRIPTION)
+
+
+def _refuse_cut_short(path: Path, mime: str) -> None:
+    """Bad input for a file with no manifest that was cut short: one may have been in the
+    part that is missing, so it is not "never signed"."""
+    if cut_short(path, mime):
+        raise UnsupportedFormatError(
+            f"{path} is a truncated {SUPPORTED_FORMATS[mime]} file (cut short): with no "
+            "manifest in what is left, its provenance cannot be told")
 
 
 def _cut_short(path: Path, mime: str) -> tuple[Failure, ...]:
