@@ -29,12 +29,14 @@ def flag(value: object, name: str) -> bool:
 def path(value: object, name: str) -> Path:
     """``value`` as a path: a str or an os.PathLike, not empty (bytes, None, numbers are
     not paths here)."""
-    if not isinstance(value, str | os.PathLike) or isinstance(value, bytes):
+    if not isinstance(value, str | os.PathLike):
         raise InputError(f"{name} must be a path (str or Path), got {type(value).__name__}")
-    p = Path(value)
-    if not str(value).strip():
+    text = os.fspath(value)
+    if not isinstance(text, str):  # a path object that gives bytes (os.DirEntry of bytes)
+        raise InputError(f"{name} must be a path given as text, not bytes")
+    if not text.strip():
         raise InputError(f"{name} is empty")
-    return p
+    return Path(text)
 
 
 def instance(value: object, kind: type[T], name: str, hint: str = "") -> T:

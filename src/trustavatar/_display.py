@@ -73,13 +73,23 @@ def visible(value: object) -> str:
                    for i, c in enumerate(text))
 
 
+#: scripts whose words are written with the zero-width (non-)joiner (the first word of
+#: their letters' Unicode names)
+_JOINING_SCRIPTS = frozenset({
+    "ARABIC", "SYRIAC", "NKO", "THAANA", "MONGOLIAN", "DEVANAGARI", "BENGALI", "GURMUKHI",
+    "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA", "MALAYALAM", "SINHALA", "TIBETAN",
+    "MYANMAR", "KHMER", "HEBREW"})
+
+
 def _joins(text: str, i: int) -> bool:
-    """Whether the joiner at ``text[i]`` stands between two letters or marks (not Latin)."""
+    """Whether the joiner at ``text[i]`` stands between two letters or marks of a script
+    that writes words with it (not Latin, Greek or Cyrillic, where it only hides)."""
     def in_word(j: int) -> bool:
         if not 0 <= j < len(text):
             return False
         c = text[j]
-        return unicodedata.category(c)[0] in "LM" and ord(c) >= 0x250  # after Latin
+        return (unicodedata.category(c)[0] in "LM"
+                and unicodedata.name(c, "").split(" ", 1)[0] in _JOINING_SCRIPTS)
     return in_word(i - 1) and in_word(i + 1)
 
 

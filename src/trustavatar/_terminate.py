@@ -95,10 +95,11 @@ def held(*, commit: str | None = None) -> Iterator[None]:
         _holding = False
         for num, handler in before.items():
             signal.signal(num, handler)
-        if pending:  # SIGTERM first: a stop asked for outranks a Ctrl-C
-            first = signal.SIGTERM if signal.SIGTERM in pending else pending[0]
-            # (a block that failed was not committed: the signal goes as usual)
-            _deliver(first, before.get(first), commit if completed else None)
+        # SIGTERM first (a stop asked for outranks a Ctrl-C), then the others, each once,
+        # until one raises; a block that failed was not committed: they go as usual
+        order = sorted(set(pending), key=lambda s: (s != signal.SIGTERM, pending.index(s)))
+        for num in order:
+            _deliver(num, before.get(num), commit if completed else None)
 
 
 def _deliver(signum: int, handler: Any, commit: str | None) -> None:

@@ -125,3 +125,10 @@ def test_joiners_stay_inside_words_of_scripts_that_write_with_them() -> None:
     assert visible("\u0915\u094d\u200d\u0937") == "\u0915\u094d\u200d\u0937"  # Devanagari
     assert visible("Eil\u200deen") == "Eil\\u200deen"  # hidden in a Latin name: shown
     assert visible("\u200c\u0645") == "\\u200c\u0645"  # not between two letters
+
+
+def test_joiners_hide_in_latin_greek_and_cyrillic_words() -> None:
+    from trustavatar._display import visible
+
+    for text in ("\u1ec5\u200c\u1ea1", "\uff30\uff41\u200d\uff59", "\u0418\u0432\u200d\u0430"):
+        assert "\\u200" in visible(text), text

@@ -68,3 +68,13 @@ def test_an_inner_block_leaves_the_holding_to_the_outer_one() -> None:
             signal.raise_signal(signal.SIGINT)
         reached = True  # the inner block did not deliver it
     assert reached
+
+
+def test_a_ctrl_c_is_not_lost_behind_an_ignored_sigterm() -> None:
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), _terminate.held():
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -114,3 +114,37 @@ def test_consent_scalars_and_sequences_of_the_wrong_kind(tmp_path) -> None:
                          ({"revocation_lists": None}, r"^revocation_lists must be a sequence")):
         with pytest.raises(InputError, match=says):
             consent.verify(artifact.raw, trust=ks.trust_store(), **kwargs)
+
+
+def test_paths_given_as_bytes_objects_and_generators_of_names(tmp_path) -> None:
+    import os
+
+    from trustavatar._arguments import path
+
+    (tmp_path / "x").write_bytes(b"")
+    (entry,) = list(os.scandir(os.fsencode(tmp_path)))  # a path object that gives bytes
+    with pytest.raises(InputError, match="must be a path given as text"):
+        path(entry, "clip")
+    with pytest.raises(InputError, match="is empty"):
+        path("  ", "clip")
+    from trustavatar.detector import scan
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"not a video")
+    with pytest.raises(Exception) as e:  # the names were used, not used up by the check
+        scan(video, analyzers=(n for n in ["blink"]))
+    assert "no analyzers selected" not in str(e.value)
+
+
+def test_write_audit_takes_a_real_yes(tmp_path) -> None:
+    from trustavatar.reports import build_audit, write_audit
+
+    home = Home.resolve(tmp_path / "home")
+    ks = Keystore.create(home, organisation="Org")
+    with Registry.for_home(home):
+        pass  # an empty registry: an audit of nothing
+    page = tmp_path / "a.html"
+    page.write_text("MINE")
+    with pytest.raises(InputError, match=r"^overwrite must be True or False"):
+        write_audit(build_audit(home), page, ks.signing_key(), overwrite="no")  # type: ignore
+    assert page.read_text() == "MINE"

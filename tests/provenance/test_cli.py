@@ -130,6 +130,8 @@ def test_keys_cli(tmp_path, capsys, h) -> None:
     assert invoke(capsys, *h, "keys", "init", "--org", "Acme", "--force").code == 0
     r = invoke(capsys, *h, "keys", "trust", "remove", old[:12])
     assert r.code == 2 and "a root of this home's own, retired" in r.err
+    r = invoke(capsys, *h, "keys", "trust", "remove", old[:12], "--force")  # its key leaked
+    assert r.code == 0 and "warning: removing a root this home retired" in r.err
 
 
 def test_keys_import_cli(tmp_path, capsys, h, monkeypatch) -> None:

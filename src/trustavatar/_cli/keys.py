@@ -204,8 +204,11 @@ def trust_add(root: str, label: str | None, organisations: tuple[str, ...]) -> i
 
 @trust.command("remove")
 @click.argument("anchor")
+@click.option("--force", is_flag=True,
+              help="Remove a root this home retired too (after a key was leaked): what it "
+                   "signed stops verifying here.")
 @json_option
-def trust_remove(anchor: str) -> int:
+def trust_remove(anchor: str, force: bool) -> int:
     """Stop trusting a root: ANCHOR is its label or the start of its SHA-256, at least 8
     hex digits ('keys trust list'). This home's own roots are kept, the current one's and
     those 'keys init --force' retired: its outputs, and ledger checkpoints it signed,
@@ -221,9 +224,13 @@ def trust_remove(anchor: str) -> int:
                          "verify here")
     retired_roots, _ = own_certificates(st.home)
     if any(a.fingerprint in retired_roots for a in found):
-        raise InputError(f"{anchor!r} is a root of this home's own, retired by 'keys init "
-                         "--force': what it signed (videos, consents, ledger checkpoints) "
-                         "would no longer verify here")
+        if not force:
+            raise InputError(f"{anchor!r} is a root of this home's own, retired by 'keys init "
+                             "--force': what it signed (videos, consents, ledger checkpoints) "
+                             "would no longer verify here (--force removes it all the same, "
+                             "e.g. after its key leaked)")
+        click.echo("trustavatar: warning: removing a root this home retired: what it signed "
+                   "no longer verifies here", err=True)
     _, gone = store.remove(anchor)
     emit({"ok": True, "removed": gone.to_dict()},
          lambda con: con.print(f"no longer trusted: {gone.subject} (sha256 "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,6 +23,7 @@ from trustavatar.errors import (
     CheckpointSignatureError,
     ExitCode,
     InputError,
+    KeystoreError,
     LedgerBrokenError,
     RegistryDamagedError,
 )
@@ -165,12 +167,17 @@ def list_(since: str | None) -> int:
             con.print(_short(row))
 
     # the rows that read are listed; a damaged one fails the command as a broken chain does
-    emit({"ok": not damaged, "rows": [r.to_dict() for r in rows], "damaged_rows": damaged},
-         human)
+    message = (f"{len(damaged)} ledger row(s) damaged, not listed: "
+               f"{', '.join(damaged[:20])}{' …' if len(damaged) > 20 else ''} (run "
+               "'trustavatar ledger verify')")
+    result: dict[str, Any] = {"ok": not damaged, "rows": [r.to_dict() for r in rows],
+                              "damaged_rows": damaged}
+    if damaged:  # the error object every failure has
+        result["error"] = {"type": "LedgerBrokenError", "message": message,
+                           "exit_code": int(ExitCode.REJECTED)}
+    emit(result, human)
     if damaged:
-        click.echo(f"trustavatar: error: {len(damaged)} ledger row(s) damaged, not listed: "
-                   f"{', '.join(damaged[:20])}{' …' if len(damaged) > 20 else ''} (run "
-                   "'trustavatar ledger verify')", err=True)
+        click.echo(f"trustavatar: error: {message}", err=True)
         return ExitCode.REJECTED
     return ExitCode.OK
 
@@ -217,8 +224,8 @@ def checkpoint_(out: str, force: bool, passphrase: bytes | None) -> int:
     # root accepted for the organisation); a checkpoint it would refuse is not written
     try:
         cp = load_checkpoint(data, trust=TrustStore.from_home(st.home))
-    except CheckpointSignatureError as e:
-        raise CheckpointSignatureError(
+    except CheckpointSignatureError as e:  # the setup's fault, not a forgery: exit 1
+        raise KeystoreError(
             f"{e.message}; not written: this home could not verify it later (trust the root "
             "that issued the signing certificate: 'trustavatar keys trust add ROOT.pem "
             "--organisation ORG')") from e

@@ -9,6 +9,7 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,6 +42,11 @@ _TOKEN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _LANGUAGE = re.compile(r"\*|[a-z]{2,3}(-[a-z0-9]{1,8}){0,4}")
 _MAX_NAME = 200
 _MAX_ITEMS = 64
+
+
+#: True while a recorded consent is issued from a stored challenge's draft (see
+#: :func:`_new_name`: the rules for names given from now on do not apply to it)
+STORED_DRAFT: ContextVar[bool] = ContextVar("trustavatar_stored_draft", default=False)
 
 
 def issue(
@@ -96,8 +102,9 @@ def issue(
         raise KeystoreError("the signing certificate's organisation (O) holds control "
                             "characters: it cannot name the issuer of a consent (import a "
                             "certificate whose O has none)")
-    _new_name(display_name, "display name")
-    _new_name(operator, "operator")
+    if not STORED_DRAFT.get():  # a stored challenge's names were accepted when it was made
+        _new_name(display_name, "display name")
+        _new_name(operator, "operator")
     issuer = Issuer(organisation, None if operator is None else _name(operator, "operator"))
     scope = Scope(
         purposes=_tokens(purposes, "purpose", _TOKEN),

@@ -72,7 +72,7 @@ from trustavatar.consent.challenge import (
     require_open,
     reserve_attempt,
 )
-from trustavatar.consent.issuance import issue
+from trustavatar.consent.issuance import STORED_DRAFT, issue
 from trustavatar.consent.liveness import LivenessResult, analyse_liveness
 from trustavatar.consent.speech_process import SpeechProcess
 from trustavatar.consent.spoken_code import (
@@ -715,9 +715,14 @@ def _issue(key: SigningKey, challenge: Challenge, report: ClipReport,
     evidence = Evidence("recorded-clip",
                         (EvidenceDocument("consent-clip", report.clip_sha256),), checks)
     draft = challenge.draft
-    return issue(
-        key, portrait=portrait, display_name=draft.display_name, evidence=evidence,
-        purposes=draft.purposes, languages=draft.languages, channels=draft.channels,
-        not_after=draft.not_after, valid_for=draft.valid_for, operator=draft.operator, at=now,
-    )
+    stored = STORED_DRAFT.set(True)  # its names were accepted when the challenge was made
+    try:
+        return issue(
+            key, portrait=portrait, display_name=draft.display_name, evidence=evidence,
+            purposes=draft.purposes, languages=draft.languages, channels=draft.channels,
+            not_after=draft.not_after, valid_for=draft.valid_for, operator=draft.operator,
+            at=now,
+        )
+    finally:
+        STORED_DRAFT.reset(stored)
 

@@ -89,6 +89,9 @@ def scan(
     """
     started = time.perf_counter()
     warnings: list[str] = []
+    if analyzers is not None and not isinstance(analyzers, str) and isinstance(analyzers,
+                                                                              Iterable):
+        analyzers = tuple(analyzers)  # checked, then used: a generator would be used up
     _check_options(path, analyzers, max_seconds, max_side, window, progress,
                    analyzer_options=analyzer_options, fusion=fusion, stream=stream)
     the_home = Home.resolve(home)
@@ -345,6 +348,9 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
                              f"{', '.join(unknown)}")
     if home is not None and not isinstance(home, str | os.PathLike):
         raise DetectionError(f"home must be a path, got {type(home).__name__}")
+    if isinstance(kwargs.get("analyzers"), Iterable) and not isinstance(kwargs["analyzers"],
+                                                                         str):
+        kwargs["analyzers"] = tuple(kwargs["analyzers"])  # (a generator: used up once)
     given = {n: kwargs.get(n, params[n].default) for n in
              ("analyzers", "max_seconds", "max_side", "window", "progress",
               "analyzer_options", "fusion", "stream")}

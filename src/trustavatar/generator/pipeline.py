@@ -302,6 +302,7 @@ def generate(
         raise InputError(f"overwrite must be True or False, got {overwrite!r}")
     if not overwrite:
         refuse_existing(out_p)  # before the render, not after it
+    tsa_url = home.load_config().tsa_url  # a damaged setting: said now, not after the render
 
     # 0. Speech first (espeak-ng or decoding: nothing is rendered yet). Its length says
     #    whether the output is long enough to be measured by a QA process beside the
@@ -415,7 +416,7 @@ def generate(
                     consent=provenance.ConsentBinding(grant.consent_id, grant.artifact_sha256),
                     generation=provenance.GenerationBinding(generation_id, payload.hex()),
                     ingredients=ingredients, title=out_p.name,
-                    tsa_url=home.load_config().tsa_url,
+                    tsa_url=tsa_url,
                 )
                 timings["sign_s"] = time.perf_counter() - t
             if not overwrite:  # before the ledger row; again, atomically, when moved in

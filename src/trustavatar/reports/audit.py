@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
-from trustavatar._arguments import KEY_HINT, instance
+from trustavatar._arguments import KEY_HINT, flag, instance
 from trustavatar._arguments import path as as_path
 from trustavatar._atomic import move_in_together
 from trustavatar._files import read_input, sha256_bytes, sha256_file
@@ -442,6 +442,7 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     instance(report, AuditReport, "report", " (build_audit(home))")
     instance(key, SigningKey, "key", KEY_HINT)
     html_path = as_path(out_html, "out_html")
+    replace = flag(overwrite, "overwrite")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"the audit report must be an .html file, got {html_path.name}")
     json_path = html_path.with_suffix(".json")
@@ -462,7 +463,7 @@ def write_audit(report: AuditReport, out_html: str | os.PathLike[str], key: Sign
     sig = _envelope.seal(payload, key)
     # all three complete before any is moved in, the page last
     move_in_together([(json_path, body), (sig_path, sig), (html_path, page)],
-                     replace=overwrite)
+                     replace=replace)
     return {"html": html_path, "json": json_path, "signature": sig_path}
 
 
