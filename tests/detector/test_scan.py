@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fixtures.mp4_boxes import find_box
 
-from tests.detector.conftest import portrait, tone, write_clip
+from tests.detector.conftest import portrait, tone, write_clip, write_faststart_clip
 from trustavatar import provenance as pv
 from trustavatar.detector import AnalyzerStatus, Verdict, scan
 from trustavatar.errors import DetectionError, VideoInputError
@@ -223,7 +223,6 @@ def test_scan_many_wants_a_sequence_of_paths(clips):
 def test_a_decoy_stream_placed_first_does_not_hide_the_video(no_trust, tmp_path):
     """Only the first video stream was scanned: a grey decoy stream placed before a
     watermarked AI video made the file 'inconclusive, no face' (exit 0)."""
-    import av
 
     mark = Watermark(PAYLOAD)
     face = mark.apply(portrait())
@@ -255,7 +254,6 @@ def test_cover_art_is_not_a_video(tmp_path):
     import io
     import struct
 
-    import av
     from PIL import Image
 
     song = tmp_path / "plain.mp3"
@@ -353,16 +351,7 @@ def test_a_look_alike_signer_is_named_when_it_declares_no_ai(clips, tmp_path):
 
 def test_a_copy_cut_short_says_why_its_manifest_is_unknown(no_trust, tmp_path):
     # faststart: the header first, so the frames before the cut still decode
-    path = tmp_path / "fast.mp4"
-    face = portrait(128)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 128, 128, "yuv420p"
-        v.options = {"preset": "ultrafast", "g": "10"}
-        for i in range(60):
-            frame = np.roll(face, i, axis=1)
-            out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(v.encode())
+    path = write_faststart_clip(tmp_path / "fast.mp4")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     prov = scan(cut, trust=no_trust, analyzers=["provenance"]).analyzers["provenance"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fixtures.synthetic_media import make_image, make_wav
 
-from tests.detector.conftest import portrait, set_display_rotation, write_clip
+from tests.detector.conftest import portrait, set_display_rotation, write_clip, write_faststart_clip
 from trustavatar import video_io
 from trustavatar.detector import (
     FaceTracker,
@@ -133,16 +133,7 @@ def test_large_frames_are_downscaled_and_truncated_files_keep_what_decodes(tmp_p
 def test_a_copy_cut_short_under_a_complete_header_is_marked_damaged(tmp_path):
     # MP4 'faststart': the header comes first and lists every frame; a copy cut in half
     # decodes its first frames and then simply ends, with no decoding error
-    path = tmp_path / "fast.mp4"
-    face = portrait(128)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 128, 128, "yuv420p"
-        v.options = {"preset": "ultrafast", "g": "10"}
-        for i in range(60):
-            frame = np.roll(face, i, axis=1)  # motion, so every frame costs bytes
-            out.mux(v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(v.encode())
+    path = write_faststart_clip(tmp_path / "fast.mp4")
     whole = FrameReader(path)
     assert sum(1 for _ in whole) == 60 and not whole.damaged
     cut = tmp_path / "cut.mp4"
