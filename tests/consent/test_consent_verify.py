@@ -335,7 +335,8 @@ def test_other_issuers_list_does_not_count(artifact, org, other_org, t0) -> None
     # and the list given is said to be skipped, with why, not passed over in silence
     digest = consent.load_revocation_list(raw, trust=both).sha256
     assert grant.revocation_lists_skipped == (f"{digest}: issued by Other Org",)
-    assert grant.to_dict()["revocation_lists_skipped"] == [f"{digest}: issued by Other Org"]
+    assert grant.to_dict()["revocation_lists_skipped"] == [  # for a program: no splitting
+        {"sha256": digest, "why": "issued by Other Org"}]
 
 
 # --- step 6: scope --------------------------------------------------------------------

@@ -176,3 +176,17 @@ def test_a_key_of_a_kind_not_supported_is_bad_input(tmp_path):
     with pytest.raises(InputError, match=r"^the key file cannot be used: unsupported EC curve"):
         Keystore.import_identity(Home.resolve(tmp_path / "h"), chain_pem=chain_to_pem([leaf]),
                                  key_pem=pem)
+
+
+def test_trusting_a_root_nothing_verifies_under_is_said(tmp_path, capsys):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    key = new_key()
+    old = certificate(key, org="Old CA", cn="Old Root", ca=True,
+                      not_before=now - dt.timedelta(days=60),
+                      not_after=now - dt.timedelta(days=1))
+    pem = tmp_path / "old.pem"
+    pem.write_bytes(chain_to_pem([old]))
+    r = invoke(capsys, "--home", tmp_path / "home", "keys", "trust", "add", pem)
+    assert r.code == 0 and "warning: it is not valid now" in r.err

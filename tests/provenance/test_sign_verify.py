@@ -310,6 +310,7 @@ def test_signing_over_a_manifest_keeps_it_as_the_parent_with_its_validation(
     report = pv.verify(again, trust=trust)
     assert report.state is S.TRUSTED and report.parent == result.parent
     assert report.to_dict()["parent"]["state"] == "trusted"
+    assert result.to_dict()["format"] == report.to_dict()["format"] == "video/mp4"
     flip_byte_in(first, "mdat")  # a tampered file signed again is trusted, and says so
     laundered = tmp_path / "laundered.mp4"
     parent = _sign(first, laundered, signing_key, trust).parent

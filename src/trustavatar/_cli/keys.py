@@ -23,7 +23,7 @@ from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.keys.keystore import own_certificates
-from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX
+from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX, anchor_problem
 
 _MAX_PEM = 1 << 20
 
@@ -186,14 +186,10 @@ def trust_add(root: str, label: str | None, organisations: tuple[str, ...]) -> i
         text = f"already trusted (as {anchor.label}): {text}"
         if added:
             text += "; now also accepted for " + ", ".join(added)
-    now = dt.datetime.now(dt.UTC)
-    cert = anchor.certificate
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        # trusted as asked (a document it signed while valid may be checked as of then),
-        # but nothing signed under it verifies now
-        click.echo(f"trustavatar: warning: this root is not valid now (valid "
-                   f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
-                   "): documents signed under it do not verify at the present time", err=True)
+    problem = anchor_problem(anchor.certificate, dt.datetime.now(dt.UTC))
+    if problem is not None:  # trusted as asked, but nothing under it verifies now
+        click.echo(f"trustavatar: warning: {visible(problem)}: documents signed under this "
+                   "root do not verify at the present time", err=True)
     result: dict[str, object] = {"ok": True, "already_trusted": previous is not None,
                                  "anchor": anchor.to_dict()}
     if previous is not None:

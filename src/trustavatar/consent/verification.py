@@ -94,7 +94,9 @@ class ConsentGrant:
             "face_distance": self.face_distance,
             "checked_at": self.checked_at.isoformat(),
             "revocation_sources": list(self.revocation_sources),
-            "revocation_lists_skipped": list(self.revocation_lists_skipped),
+            "revocation_lists_skipped": [
+                dict(zip(("sha256", "why"), s.split(": ", 1), strict=True))
+                for s in self.revocation_lists_skipped],
         }
 
 

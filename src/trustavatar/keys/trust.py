@@ -321,6 +321,19 @@ _HANDLED_CRITICAL = frozenset({
 })
 
 
+def anchor_problem(cert: x509.Certificate, at: dt.datetime) -> str | None:
+    """Why nothing signed under the root ``cert`` verifies at ``at`` (it is not valid then,
+    or it has a critical extension this verifier does not process), or None."""
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        return (f"it is not valid now (valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                f"{cert.not_valid_after_utc:%Y-%m-%d})")
+    try:
+        _no_unknown_critical(cert, "the root")
+    except UntrustedChainError as e:
+        return e.message
+    return None
+
+
 def _no_unknown_critical(cert: x509.Certificate, role: str) -> None:
     for ext in cert.extensions:
         if ext.critical and ext.oid not in _HANDLED_CRITICAL:

@@ -456,4 +456,5 @@ class SignResult:
     parent: ParentManifest | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # "format" as ProvenanceReport.to_dict names it ("mime" kept for older readers)
+        return {**asdict(self), "format": self.mime}
