@@ -93,8 +93,14 @@ def held(*, commit: str | None = None) -> Iterator[None]:
         completed = True
     finally:
         _holding = False
-        for num, handler in before.items():
-            signal.signal(num, handler)
+        # both handlers put back at once: a Ctrl-C between the two left SIGTERM remembered
+        # by this block forever after (a signal that comes meanwhile is delivered after)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            for num, handler in before.items():
+                signal.signal(num, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # SIGTERM first (a stop asked for outranks a Ctrl-C), then the others, each once,
         # until one raises; a block that failed was not committed: they go as usual
         order = sorted(set(pending), key=lambda s: (s != signal.SIGTERM, pending.index(s)))

@@ -190,3 +190,39 @@ def test_trusting_a_root_nothing_verifies_under_is_said(tmp_path, capsys):
     pem.write_bytes(chain_to_pem([old]))
     r = invoke(capsys, "--home", tmp_path / "home", "keys", "trust", "add", pem)
     assert r.code == 0 and "warning: it is not valid now" in r.err
+
+
+def test_a_revocation_list_signed_as_the_same_organisation_written_otherwise_counts(tmp_path):
+    """The consent signed as a decomposed 'Cafe\\u0301', the list as a composed 'Café' under
+    the same trusted root: readers accept both as the organisation, so the list must count
+    (it was skipped, and the revoked consent granted)."""
+    from trustavatar.errors import ConsentRevokedError
+    from trustavatar.keys import SigningKey
+    from trustavatar.registry import Registry
+
+    ca_key = new_key()
+    ca = root(ca_key, "Big CA")
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    keys = {}
+    for org in ("Cafe\u0301", "Caf\u00e9"):
+        k = new_key()
+        keys[org] = SigningKey(k, (certificate(k, issuer=(ca, ca_key), org=org,
+                                               extra=[(aki, False)]), ca))
+    trust = TrustStore.of(ca)
+    home = Home.resolve(tmp_path / "home")
+    home.ensure()
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(chain_to_pem([ca]))
+    trust, _ = TrustStore.from_home(home).add(ca_pem.read_bytes(), label="ca",
+                                              organisations=["Caf\u00e9"])
+    release = tmp_path / "release.txt"
+    release.write_text("signed release")
+    artifact = consent.issue(keys["Cafe\u0301"], portrait=sample_portrait_path(),
+                             display_name="Sample",
+                             evidence=consent.Evidence.operator_attestation(release))
+    with Registry.open(tmp_path / "issuer.sqlite3") as reg:
+        consent.record_consent(reg, artifact)
+        consent.revoke(reg, artifact.consent_id, reason="withdrawn")
+        listed = consent.export_revocations(reg, keys["Caf\u00e9"])
+    with pytest.raises(ConsentRevokedError):
+        consent.verify(artifact.raw, trust=trust, revocation_lists=[listed.raw])

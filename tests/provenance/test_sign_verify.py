@@ -416,3 +416,26 @@ def test_a_picture_or_sound_whose_store_box_is_damaged_is_not_absent(
         "manifest.unlocated"]
     with pytest.raises(ProvenanceInputError, match="holds a C2PA manifest that cannot be read"):
         _sign(damaged, tmp_path / f"again{media[kind].suffix}", signing_key, trust)
+
+
+def test_what_follows_a_file_or_damages_it_is_told_apart(tmp_path, media, signing_key,
+                                                         trust) -> None:
+    """Review of this session's own change: a signed picture appended after an unsigned one
+    (a Motion Photo's video, say) is not the file's store; a line of text appended after an
+    MP4 is not a cut; a box whose size is broken is damage (exit 2), not "absent"."""
+    signed = tmp_path / "signed.jpg"
+    _sign(media["jpeg"], signed, signing_key, trust)
+    carrying = tmp_path / "carrying.jpg"
+    carrying.write_bytes(media["jpeg"].read_bytes() + signed.read_bytes())
+    assert pv.verify(carrying, trust=trust).state is S.ABSENT
+    plain = media["mp4"].read_bytes()
+    noted = tmp_path / "noted.mp4"
+    noted.write_bytes(plain + b"-- appended note: exported by tool X --\n")
+    assert pv.verify(noted, trust=trust).state is S.ABSENT
+    broken = bytearray(plain)
+    off, _ = find_box(plain, "mdat")
+    broken[off:off + 4] = (3).to_bytes(4, "big")  # a box size no box can have
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(broken))
+    with pytest.raises(UnsupportedFormatError, match="truncated or damaged MP4"):
+        pv.verify(damaged, trust=trust)

@@ -22,6 +22,7 @@ from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
 from trustavatar.keys import Keystore, TrustStore
+from trustavatar.keys._x509 import same_organisation
 from trustavatar.keys.keystore import own_certificates
 from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX, anchor_problem
 
@@ -106,7 +107,7 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
     # root (which names the authority) is trusted for the identity's with --organisation.
     org = ks.identity.organisation
     hint = "trustavatar keys trust add ROOT.pem"
-    if org not in ks.identity.root_organisations:
+    if not any(same_organisation(org, o) for o in ks.identity.root_organisations):
         hint += ' --organisation "' + org.translate({ord(c): "\\" + c for c in '\\"$`'}) + '"'
 
     def human(con: Console) -> None:

@@ -37,7 +37,7 @@ from trustavatar.errors import (
 from trustavatar.face import MATCH_THRESHOLD, FaceEmbedding, ImageSource, embed_face, load_image
 from trustavatar.home import Home
 from trustavatar.keys import TrustStore
-from trustavatar.keys._x509 import fingerprint
+from trustavatar.keys._x509 import fingerprint, same_organisation
 from trustavatar.registry import Registry
 
 #: How far an artifact's ``issued_at`` may lie after the time it is checked at (clocks of
@@ -317,15 +317,14 @@ def _check_revocations(
                          f"{type(revocation_lists).__name__}")
     for source in revocation_lists:
         rl = load_revocation_list(source, trust=trust)
-        same_issuer = (
-            rl.anchor_sha256 == anchor_sha256
-            and rl.issuer_organisation == artifact.issuer.organisation
-        )
-        if not same_issuer:  # another issuer's list says nothing about this artifact
+        # the same organisation as readers compare names (check_signer): a list signed as
+        # "Café" speaks for a consent signed as a decomposed "Cafe\u0301"
+        same_org = same_organisation(rl.issuer_organisation, artifact.issuer.organisation)
+        if not (rl.anchor_sha256 == anchor_sha256 and same_org):
+            # another issuer's list says nothing about this artifact
             root = (rl.anchor_sha256 or "?")[:16]
-            skipped.append(f"{rl.sha256}: issued by {rl.issuer_organisation}"
-                           if rl.issuer_organisation != artifact.issuer.organisation else
-                           f"{rl.sha256}: issued under another root ({root}…)")
+            skipped.append(f"{rl.sha256}: issued by {rl.issuer_organisation}" if not same_org
+                           else f"{rl.sha256}: issued under another root ({root}…)")
             continue
         revoked_at = rl.revoked_at(cid)
         if revoked_at is not None and revoked_at <= at:

@@ -70,7 +70,8 @@ def same_organisation(a: str, b: str) -> bool:
     around them and composed (NFC), as a name typed for ``keys trust add --organisation``
     (stripped, composed by the keyboard) must match a certificate's O written otherwise
     ("Acme Corp ", a decomposed "Cafe\u0301"). Names are stored as they are."""
-    return unicodedata.normalize("NFC", a.strip()) == unicodedata.normalize("NFC", b.strip())
+    return unicodedata.normalize("NFC", a.strip(" ")) == unicodedata.normalize("NFC",
+                                                                                b.strip(" "))
 
 
 def _name(organisation: str, common_name: str) -> x509.Name:

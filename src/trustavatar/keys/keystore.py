@@ -519,7 +519,7 @@ def _signer_organisation(leaf: x509.Certificate, wanted: str | None) -> str:
     except InputError as e:
         raise InputError(f"the signing certificate's organisation (O) cannot name the issuer "
                          f"of trustavatar documents: {e}") from e
-    if wanted is not None and _x509.organisation_name(wanted) != org.strip():
+    if wanted is not None and not _x509.same_organisation(_x509.organisation_name(wanted), org):
         raise InputError(
             f"the organisation given ({wanted.strip()!r}) is not the one the signing "
             f"certificate names ({org!r}), which every document it signs names: leave the "

@@ -34,6 +34,7 @@ from trustavatar.keys._x509 import (
     fingerprint,
     organisation_name,
     organisations,
+    same_organisation,
 )
 
 #: The trust URI c2pa-rs records for our anchors.
@@ -70,7 +71,8 @@ class Anchor:
         signed under it must come from one of them: trusting a partner's root lets the
         partner sign as the partner, not as anyone else (not as us)."""
         own = organisations(self.certificate)
-        return (*own, *(o for o in self.vouched if o not in own))
+        return (*own, *(o for o in self.vouched
+                        if not any(same_organisation(o, x) for x in own)))
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -107,7 +109,7 @@ def _checked_organisations(names: Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for name in names:
         name = organisation_name(name)
-        if name not in out:
+        if not any(same_organisation(name, x) for x in out):
             out.append(name)
     return tuple(out)
 
@@ -185,7 +187,8 @@ class TrustStore:
         wanted = _checked_organisations(organisations)
         for existing in self.anchors:
             if existing.fingerprint == fingerprint(cert):
-                more = tuple(o for o in wanted if o not in existing.vouched)
+                more = tuple(o for o in wanted
+                             if not any(same_organisation(o, x) for x in existing.vouched))
                 if not more or existing.path is None:
                     return self, existing
                 updated = dataclasses.replace(existing, vouched=(*existing.vouched, *more))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["SUPPORTED_FORMATS", "check_structure", "cut_short", "detect_format",
-           "iso_media_cut_short", "mp4_store_boxes"]
+           "iso_media_cut_short", "mp4_store_boxes", "only_a_trailer", "store_region"]
 
 import os
 import struct
@@ -94,6 +94,21 @@ class _Boxes:
         return not (self.cut_short or self.trailer)
 
 
+#: the top-level box kinds of MP4/MOV files (ISO/IEC 14496-12 and QuickTime)
+_TOP_LEVEL_KINDS = frozenset({b"ftyp", b"moov", b"mdat", b"moof", b"mfra", b"free", b"skip",
+                              b"uuid", b"meta", b"wide", b"sidx", b"styp", b"pdin", b"prft",
+                              b"emsg", b"ssix", b"pnot", b"jumb"})
+
+
+def only_a_trailer(path: str | os.PathLike[str]) -> bool:
+    """Whether an MP4's one defect is data after its last box: its boxes up to there are
+    whole and include ``ftyp`` and ``moov`` (damage elsewhere is not that)."""
+    with Path(path).open("rb") as f:
+        boxes = _top_level_boxes(f, os.fstat(f.fileno()).st_size)
+    return (boxes.trailer and not boxes.cut_short
+            and {b"ftyp", b"moov"} <= boxes.kinds)
+
+
 def _top_level_boxes(f: BinaryIO, size: int) -> _Boxes:
     """Walk an ISO media file's top-level boxes (see :class:`_Boxes`)."""
     boxes = _Boxes()
@@ -112,12 +127,18 @@ def _top_level_boxes(f: BinaryIO, size: int) -> _Boxes:
         if box_size < 8 or not all(0x20 <= b < 0x7F for b in kind):
             boxes.trailer = True  # no box: data appended after the last one
             break
+        if off + box_size > size:
+            # a box of a kind files are made of that runs past the end: cut short; anything
+            # else (appended text reads as a huge "box") is data after the last box
+            if kind in _TOP_LEVEL_KINDS:
+                boxes.kinds.add(kind)
+                boxes.cut_short = True
+            else:
+                boxes.trailer = True
+            break
         boxes.kinds.add(kind)
         if kind == b"uuid":
             boxes.uuids.append((off, box_size))
-        if off + box_size > size:
-            boxes.cut_short = True
-            break
         off += box_size
     return boxes
 
@@ -200,3 +221,40 @@ def check_structure(path: str | os.PathLike[str], mime: str) -> None:
     if not ok:
         name = SUPPORTED_FORMATS[mime]
         raise UnsupportedFormatError(f"{p} is a truncated or damaged {name} file")
+
+
+def store_region(path: str | os.PathLike[str], mime: str, max_bytes: int = 1 << 26) -> bytes:
+    """The bytes of a JPEG, PNG or WAV where its format keeps a C2PA store (up to
+    ``max_bytes``): a JPEG's segments before its image data (the first SOS marker), a
+    PNG's chunks before IEND, a WAV's RIFF chunk. What follows (a signed picture or a
+    Motion Photo's video appended after the end) is not the file's store."""
+    with Path(path).open("rb") as f:
+        data = f.read(max_bytes)
+    if mime == "image/jpeg":
+        end = _jpeg_image_data(data)
+    elif mime == "image/png":
+        end = data.find(b"IEND")
+    elif mime == "audio/wav" and len(data) >= 8:
+        end = 8 + struct.unpack("<I", data[4:8])[0]
+    else:
+        end = -1
+    return data if end < 0 else data[:end]
+
+
+def _jpeg_image_data(data: bytes) -> int:
+    """Where a JPEG's image data begins (its SOS segment), walking its segments by their
+    lengths from SOI, so that an SOS inside a segment (an EXIF thumbnail's) is passed
+    over; -1 when the walk cannot tell."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xDA:
+            return i
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return -1

@@ -18,6 +18,8 @@ from trustavatar.provenance.formats import (
     cut_short,
     detect_format,
     mp4_store_boxes,
+    only_a_trailer,
+    store_region,
 )
 from trustavatar.provenance.model import (
     ConsentBinding,
@@ -80,11 +82,11 @@ def verify(path: str | os.PathLike[str], *, trust: TrustStore) -> ProvenanceRepo
         store = _c2pa.read_store(str(p), mime, _c2pa.context(trust))
     except _c2pa.C2paError as e:
         if not has_manifest_label(p):  # no manifest anywhere in it: damage, not tampering
-            if mime in ("video/mp4", "audio/wav"):
-                _refuse_cut_short(p, mime)
+            _refuse_cut_short(p, mime)
+            if mime == "video/mp4" and only_a_trailer(p):
                 # bytes appended after the end, which c2pa trips over: there is no manifest
                 return ProvenanceReport(str(p), mime, ValidationState.ABSENT)
-            check_structure(p, mime)
+            check_structure(p, mime)  # other damage: bad input (exit 2)
         cut = _cut_short(p, mime)  # then the manifest itself may be whole
         why = ("its manifest cannot be read from what is left" if cut
                else explain("manifest.unreadable"))
@@ -160,11 +162,12 @@ def has_unlocated_store(path: Path, mime: str) -> bool:
     """Whether a file that c2pa finds no manifest in holds a C2PA manifest store's
     description box where its format keeps its store, so that the box around it is
     damaged: in an MP4, a top-level ``uuid`` box (a signed picture carried elsewhere in the
-    file is not the file's manifest); in a JPEG, PNG or WAV, anywhere (their store's
-    segment, chunk or chunk type renamed by damage is no longer found)."""
+    file is not the file's manifest); in a JPEG, PNG or WAV, where the format keeps it
+    (:func:`~.formats.store_region`: a segment, chunk or chunk type renamed by damage is
+    no longer found there)."""
     if mime == "video/mp4":
         return mp4_store_boxes(path, _STORE_DESCRIPTION)
-    return _holds(path, _STORE_DESCRIPTION)
+    return _STORE_DESCRIPTION in store_region(path, mime)
 
 
 def _refuse_cut_short(path: Path, mime: str) -> None:
