@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import click
 
 from trustavatar import _terminate
-from trustavatar._cli._common import CliState
+from trustavatar._cli._common import CliState, error_object
 from trustavatar._display import is_utf8, visible
 from trustavatar._version import __version__
 from trustavatar.errors import Error, ExitCode
@@ -91,9 +91,9 @@ def _stopped(how: str, code: int, json_out: bool) -> int:
     --json (``json_out``) as the one JSON object on stdout, like any other failure."""
     if json_out:
         with contextlib.suppress(OSError):  # a closed stdout: stderr says it
-            click.echo(json.dumps({"ok": False, "error": {
-                "type": "Terminated" if how == "terminated" else "Interrupted",
-                "message": how, "exit_code": code}}, indent=2))
+            click.echo(json.dumps({"ok": False, "error": error_object(
+                "Terminated" if how == "terminated" else "Interrupted", how, code)},
+                indent=2))
     click.echo(f"trustavatar: {how}", err=True)
     return code
 
@@ -124,9 +124,9 @@ def _fail(st: CliState | None, code: int, kind: str, message: str,
     :attr:`trustavatar.errors.Error.result`). On stderr, outside text in the message
     (a file or signer name) shows its control and format characters as escapes."""
     if (st is not None and st.json) or (st is None and json_asked):
-        click.echo(json.dumps({"ok": False, **(result or {}), "error": {
-            "type": kind, "message": message, "exit_code": int(code), **(fields or {})}},
-            indent=2))
+        click.echo(json.dumps({"ok": False, **(result or {}),
+                               "error": error_object(kind, message, code, **(fields or {}))},
+                              indent=2))
     click.echo(f"trustavatar: error: {visible(message)}", err=True)
     return int(code)
 
@@ -162,9 +162,8 @@ def run(argv: list[str] | None = None) -> int:
     bad = _not_utf8(args)
     if bad is not None:  # refused now: it failed only at signing or the ledger, after the work
         if _json_requested(args):
-            click.echo(json.dumps({"ok": False, "error": {
-                "type": "UsageError", "message": f"{bad} is not UTF-8 text",
-                "exit_code": int(ExitCode.USAGE)}}, indent=2))
+            click.echo(json.dumps({"ok": False, "error": error_object(
+                "UsageError", f"{bad} is not UTF-8 text", ExitCode.USAGE)}, indent=2))
         click.echo(f"trustavatar: error: {bad} is not UTF-8 text; names, texts and paths "
                    "must be UTF-8 (rename the file)", err=True)
         return int(ExitCode.USAGE)
@@ -181,9 +180,8 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as e:
         st = current_state()
         if (st is not None and st.json) or _json_requested(args):
-            click.echo(json.dumps({"ok": False, "error": {
-                "type": "UsageError", "message": e.format_message(),
-                "exit_code": int(ExitCode.USAGE)}}, indent=2))
+            click.echo(json.dumps({"ok": False, "error": error_object(
+                "UsageError", e.format_message(), ExitCode.USAGE)}, indent=2))
         e.show()
         return int(ExitCode.USAGE)
     except Error as e:

@@ -55,6 +55,12 @@ class CliState:
                                                           markup=False))
 
 
+def error_object(kind: str, message: str, code: int, **fields: Any) -> dict[str, Any]:
+    """The ``error`` object every failed command's ``--json`` output carries: the error's
+    type, message and exit code, and its own ``fields`` (a challenge's reason)."""
+    return {"type": kind, "message": message, "exit_code": int(code), **fields}
+
+
 def state() -> CliState:
     obj = click.get_current_context().find_root().obj
     assert isinstance(obj, CliState)

@@ -16,6 +16,7 @@ from trustavatar import consent as consent_api
 from trustavatar._atomic import atomic_output, check_writable, refuse_if_taken
 from trustavatar._cli._common import (
     emit,
+    error_object,
     json_option,
     passphrase_option,
     refuse_overwrite,
@@ -458,11 +459,11 @@ def record_(challenge_id: str, clip: str, portrait: str, out: str, force: bool,
             )
         except ConsentEvidenceError as e:
             report = e.report
-            emit({"ok": False, "error": {"type": type(e).__name__, "message": e.message,
-                                         "check": e.check, "exit_code": int(e.exit_code)},
+            emit({"ok": False, "error": error_object(type(e).__name__, e.message, e.exit_code,
+                                                     check=e.check),
                   "report": report.to_dict() if report is not None else None},
                  lambda con: _show_report(con, report, challenge_id) if report else None)
-            click.echo(f"trustavatar: error: {e.message}", err=True)
+            click.echo(f"trustavatar: error: {visible(e.message)}", err=True)
             return int(e.exit_code)
         _write_artifact(out, result.artifact.raw, result.artifact.consent_id, force=force,
                         during="the clip was checked")

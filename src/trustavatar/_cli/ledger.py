@@ -12,6 +12,7 @@ from trustavatar._atomic import atomic_output
 from trustavatar._cli._common import (
     CliState,
     emit,
+    error_object,
     json_option,
     passphrase_option,
     refuse_overwrite,
@@ -173,8 +174,7 @@ def list_(since: str | None) -> int:
     result: dict[str, Any] = {"ok": not damaged, "rows": [r.to_dict() for r in rows],
                               "damaged_rows": damaged}
     if damaged:  # the error object every failure has
-        result["error"] = {"type": "LedgerBrokenError", "message": message,
-                           "exit_code": int(ExitCode.REJECTED)}
+        result["error"] = error_object("LedgerBrokenError", message, ExitCode.REJECTED)
     emit(result, human)
     if damaged:
         click.echo(f"trustavatar: error: {message}", err=True)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from trustavatar._atomic import atomic_write_bytes, check_writable, write_beside_if_taken
-from trustavatar._cli._common import FiniteFloatRange, refuse_overwrite, state
+from trustavatar._cli._common import FiniteFloatRange, error_object, refuse_overwrite, state
 from trustavatar._display import visible
 from trustavatar.errors import ExitCode
 
@@ -353,8 +353,8 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         for name in (*page_names([str(f) for f in files]), "index.html"):
             refuse_overwrite(str(Path(report) / name), force)
     errors: list[dict[str, Any]] = [
-        {"path": path, "error": {"type": "VideoInputError", "message": msg,
-                                 "exit_code": int(ExitCode.USAGE)}} for path, msg in problems]
+        {"path": path, "error": error_object("VideoInputError", msg, ExitCode.USAGE)}
+        for path, msg in problems]
     for problem in errors:
         click.echo(f"trustavatar: error: {problem['error']['message']}", err=True)
     for path, why in skipped:  # listed, never dropped in silence
