@@ -4,12 +4,13 @@ name, never an AttributeError or TypeError from deep inside."""
 
 from __future__ import annotations
 
-__all__ = ["KEY_HINT", "REGISTRY_HINT", "flag", "instance", "path"]
+__all__ = ["KEY_HINT", "REGISTRY_HINT", "flag", "instance", "no_hidden_characters", "path"]
 
 import os
 from pathlib import Path
 from typing import TypeVar
 
+from trustavatar._display import hidden_character
 from trustavatar.errors import InputError
 
 T = TypeVar("T")
@@ -30,7 +31,8 @@ def path(value: object, name: str) -> Path:
     """``value`` as a path: a str or an os.PathLike, not empty (bytes, None, numbers are
     not paths here)."""
     if not isinstance(value, str | os.PathLike):
-        raise InputError(f"{name} must be a path (str or Path), got {type(value).__name__}")
+        raise InputError(f"{name} must be a path, got {type(value).__name__} (a str or a "
+                         "Path is one)")
     text = os.fspath(value)
     if not isinstance(text, str):  # a path object that gives bytes (os.DirEntry of bytes)
         raise InputError(f"{name} must be a path given as text, not bytes")
@@ -45,3 +47,12 @@ def instance(value: object, kind: type[T], name: str, hint: str = "") -> T:
         raise InputError(f"{name} must be a {kind.__name__}{hint}, got "
                          f"{type(value).__name__}")
     return value
+
+
+def no_hidden_characters(text: str, name: str, allowed: frozenset[int] = frozenset()) -> None:
+    """:class:`InputError` naming ``name`` when ``text`` holds an invisible format
+    character (see :func:`~trustavatar._display.hidden_character`) other than ``allowed``:
+    one makes a look-alike of another name, or turns the text after it around."""
+    if (hidden := hidden_character(text, allowed)) is not None:
+        raise InputError(f"{name} must not contain invisible format characters (it holds "
+                         f"{hidden})")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from trustavatar import _envelope
-from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
-from trustavatar._display import JOINERS, has_control_characters, hidden_character
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance, no_hidden_characters
+from trustavatar._display import JOINERS, has_control_characters
 from trustavatar._files import read_input, sha256_bytes
 from trustavatar._time import format_time, later, to_second, utc_now
 from trustavatar.consent.artifact import (
@@ -171,10 +171,8 @@ def _new_name(value: object, what: str) -> None:
     those read back (a stored challenge keeps working): no invisible format characters,
     which make a look-alike of another name or turn the text after them around. The
     joiners stay: names in Persian and Indic scripts are written with them."""
-    hidden = hidden_character(value, JOINERS) if isinstance(value, str) else None
-    if hidden is not None:
-        raise InputError(f"the {what} must not contain invisible format characters (it "
-                         f"holds {hidden})")
+    if isinstance(value, str):
+        no_hidden_characters(value, f"the {what}", JOINERS)
 
 
 def _tokens(

@@ -24,8 +24,10 @@ import numpy as np
 
 from trustavatar import _terminate, provenance
 from trustavatar import consent as consent_api
+from trustavatar._arguments import no_hidden_characters
+from trustavatar._arguments import path as as_path
 from trustavatar._atomic import atomic_output, refuse_existing, refuse_if_taken, scratch_file
-from trustavatar._display import hidden_character, is_utf8
+from trustavatar._display import is_utf8
 from trustavatar._files import sha256_bytes, sha256_file
 from trustavatar.errors import (
     AudioInputError,
@@ -241,13 +243,9 @@ def generate(
     home = Home.resolve(home)  # a path or a Home (None: the usual one)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a callable, got {type(progress).__name__}")
-    for name, value in (("face", face), ("out", out), ("consent", consent)):
-        if not isinstance(value, str | os.PathLike):
-            raise InputError(f"{name} must be a path, got {type(value).__name__}")
-    if audio is not None and not isinstance(audio, str | os.PathLike):
-        raise InputError(f"audio must be a path, got {type(audio).__name__}")
-    if revocations is None or isinstance(revocations, str | bytes | os.PathLike):
-        raise InputError("revocations must be a sequence of file paths (() for none)")
+    for name, value in (("face", face), ("out", out), ("consent", consent),
+                        *((("audio", audio),) if audio is not None else ())):
+        as_path(value, name)
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)
                              or not MIN_SIZE <= size <= MAX_SIZE):
         raise InputError(f"size must be a whole number of pixels from {MIN_SIZE} to "
@@ -258,9 +256,9 @@ def generate(
             raise InputError(f"{name} must be a string, got {type(text).__name__}")
         if text is not None and not is_utf8(text):  # it failed only at the ledger
             raise InputError(f"{name} is not UTF-8 text (it holds undecodable bytes)")
-    if isinstance(revocations, str | bytes | os.PathLike) or not all(
+    if revocations is None or isinstance(revocations, str | bytes | os.PathLike) or not all(
             isinstance(r, str | os.PathLike) for r in revocations):
-        raise InputError("revocations must be a sequence of file paths")
+        raise InputError("revocations must be a sequence of file paths (() for none)")
     face_p, out_p = Path(face), Path(out)
     if out_p.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {out_p.name}")
@@ -271,9 +269,7 @@ def generate(
     if operator is not None:
         check_new_operator(operator)
     check_output_path(out_p.absolute(), "the output path")
-    if (hidden := hidden_character(out_p.name, frozenset())) is not None:
-        raise InputError(f"the output's name must not contain invisible format characters "
-                         f"(it holds {hidden})")
+    no_hidden_characters(out_p.name, "the output's name")
     if not face_p.is_file():
         raise InputError(f"face {face_p} does not exist or is not a file")
     sources = [face_p, home.registry_path]

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from trustavatar._display import has_control_characters, hidden_character
+from trustavatar._arguments import no_hidden_characters
+from trustavatar._display import has_control_characters
 from trustavatar.errors import InputError
 
 #: id-kp-documentSigning (RFC 9336)
@@ -55,10 +56,7 @@ def organisation_name(name: object) -> str:
         raise InputError("the organisation name must not be empty")
     if has_control_characters(name):
         raise InputError("the organisation name must not contain control characters")
-    hidden = hidden_character(name)
-    if hidden is not None:  # would make a look-alike of another name, or turn text around
-        raise InputError(f"the organisation name must not contain invisible format characters "
-                         f"(it holds {hidden})")
+    no_hidden_characters(name, "the organisation name")
     if len(name) > MAX_NAME_CHARS:
         raise InputError(f"the organisation name is at most {MAX_NAME_CHARS} characters "
                          f"(an X.509 limit); this one has {len(name)}")

@@ -83,8 +83,8 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
-from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance
-from trustavatar._display import JOINERS, has_control_characters, hidden_character
+from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance, no_hidden_characters
+from trustavatar._display import JOINERS, has_control_characters
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
     CheckpointSignatureError,
@@ -160,9 +160,7 @@ def check_new_operator(operator: object, name: str = "operator") -> str:
     invisible format characters (the joiners aside: names in some scripts need them).
     For a caller to check before its work too (``generate``, before the render)."""
     value = _text(operator, name, max_len=_MAX_OPERATOR)
-    if (hidden := hidden_character(value, JOINERS)) is not None:
-        raise InputError(f"{name} must not contain invisible format characters (it holds "
-                         f"{hidden})")
+    no_hidden_characters(value, name, JOINERS)
     return value
 
 
