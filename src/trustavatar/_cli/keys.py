@@ -21,6 +21,7 @@ from trustavatar._cli._common import (
 from trustavatar._display import visible
 from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
+from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
 from trustavatar.keys._x509 import same_organisation
 from trustavatar.keys.keystore import own_certificates
@@ -42,6 +43,16 @@ def _show(ks: Keystore, con: Console, title: str) -> None:
         con.print(f"  {k.replace('_', ' ')}: {d[k]}")
 
 
+def _replaces_an_encrypted_key(home: Home, force: bool, passphrase: bytes | None) -> bool:
+    """Whether ``--force`` without a passphrase is about to replace an identity whose key
+    was encrypted (said afterwards: the new key is stored in clear)."""
+    if not (force and passphrase is None and Keystore.exists(home)):
+        return False
+    with contextlib.suppress(Error):  # a damaged identity is replaced all the same
+        return Keystore.open(home).identity.encrypted
+    return False
+
+
 @command.command("init")
 @click.option("--org", "organisation", default="trustavatar local", show_default=True,
               help="Organisation name in the certificates.")
@@ -53,10 +64,7 @@ def _show(ks: Keystore, con: Console, title: str) -> None:
 def init(organisation: str, valid_days: int, force: bool, passphrase: bytes | None) -> int:
     """Create a local root CA and an EC P-256 signing certificate, and trust the root."""
     st = state()
-    was_encrypted = False
-    if force and passphrase is None and Keystore.exists(st.home):
-        with contextlib.suppress(Error):  # a damaged identity is replaced all the same
-            was_encrypted = Keystore.open(st.home).identity.encrypted
+    was_encrypted = _replaces_an_encrypted_key(st.home, force, passphrase)
     ks = Keystore.create(st.home, organisation=organisation, passphrase=passphrase,
                          leaf_days=valid_days, force=force)
     if was_encrypted:
@@ -89,10 +97,7 @@ def import_(chain_path: str, key_path: str, key_passphrase_env: str | None,
     st = state()
     key_pass = (read_passphrase(key_passphrase_env, "--key-passphrase-env")
                 if key_passphrase_env else None)
-    was_encrypted = False
-    if force and passphrase is None and Keystore.exists(st.home):
-        with contextlib.suppress(Error):  # a damaged identity is replaced all the same
-            was_encrypted = Keystore.open(st.home).identity.encrypted
+    was_encrypted = _replaces_an_encrypted_key(st.home, force, passphrase)
     ks = Keystore.import_identity(
         st.home, chain_pem=read_input(chain_path, max_bytes=_MAX_PEM, what="chain file"),
         key_pem=read_input(key_path, max_bytes=_MAX_PEM, what="key file"),
