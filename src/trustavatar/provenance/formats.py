@@ -103,10 +103,21 @@ _TOP_LEVEL_KINDS = frozenset({b"ftyp", b"moov", b"mdat", b"moof", b"mfra", b"fre
 def only_a_trailer(path: str | os.PathLike[str]) -> bool:
     """Whether an MP4's one defect is data after its last box: its boxes up to there are
     whole and include ``ftyp`` and ``moov`` (damage elsewhere is not that)."""
-    with Path(path).open("rb") as f:
-        boxes = _top_level_boxes(f, os.fstat(f.fileno()).st_size)
+    boxes = _walk(path)
     return (boxes.trailer and not boxes.cut_short
             and {b"ftyp", b"moov"} <= boxes.kinds)
+
+
+def _walk(path: str | os.PathLike[str]) -> _Boxes:
+    """:func:`_top_level_boxes` of the file at ``path``."""
+    with Path(path).open("rb") as f:
+        return _top_level_boxes(f, os.fstat(f.fileno()).st_size)
+
+
+def _riff_runs_past(head: bytes, size: int) -> bool:
+    """Whether the RIFF size in a WAV's first 8 bytes ``head`` runs past its ``size``
+    (one pad byte allowed)."""
+    return len(head) == 8 and struct.unpack("<I", head[4:8])[0] + 8 > size + 1
 
 
 def _top_level_boxes(f: BinaryIO, size: int) -> _Boxes:
@@ -186,14 +197,11 @@ def cut_short(path: str | os.PathLike[str], mime: str) -> bool:
     """Whether a video or sound file was cut short: an MP4 box, or a WAV's RIFF size, runs
     past the end of the file (data appended after the end is not that). False for other
     formats, whose ends say less."""
-    p = Path(path)
-    size = p.stat().st_size
-    with p.open("rb") as f:
-        if mime == "video/mp4":
-            return _top_level_boxes(f, size).cut_short
-        if mime == "audio/wav":
-            head = f.read(8)
-            return len(head) == 8 and struct.unpack("<I", head[4:8])[0] + 8 > size + 1
+    if mime == "video/mp4":
+        return _walk(path).cut_short
+    if mime == "audio/wav":
+        with Path(path).open("rb") as f:
+            return _riff_runs_past(f.read(8), os.fstat(f.fileno()).st_size)
     return False
 
 
@@ -216,8 +224,7 @@ def check_structure(path: str | os.PathLike[str], mime: str) -> None:
             f.seek(max(size - 4096, 0))
             ok = b"\xff\xd9" in f.read()
         else:  # audio/wav
-            riff_size = struct.unpack("<I", f.read(8)[4:8])[0]
-            ok = riff_size + 8 <= size + 1
+            ok = not _riff_runs_past(f.read(8), size)
     if not ok:
         name = SUPPORTED_FORMATS[mime]
         raise UnsupportedFormatError(f"{p} is a truncated or damaged {name} file")
