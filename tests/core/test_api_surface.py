@@ -72,7 +72,8 @@ PUBLIC = {
         "GENESIS_HASH", "LEDGER_CHECKPOINT_TYPE", "MIGRATIONS", "LedgerCheckpoint", "LedgerEntry",
         "LedgerProblem", "LedgerProblemKind", "LedgerReport", "LedgerRow", "Migration",
         "Registry", "append_generation", "export_head", "find_by_manifest", "find_by_output",
-        "find_by_watermark", "get_generation", "list_generations", "load_checkpoint",
+        "find_by_watermark", "find_by_watermark_in", "get_generation", "list_generations",
+        "load_checkpoint",
         "verify_ledger",
     ],
 }

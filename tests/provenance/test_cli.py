@@ -297,3 +297,20 @@ def test_an_error_line_shows_a_file_name_with_escapes(tmp_path, capsys, h) -> No
     # a right-to-left override in a name turned the rest of the error line around
     r = invoke(capsys, *h, "provenance", "verify", tmp_path / "evil\u202egpj.mp4")
     assert r.code == 2 and "evil\\u202egpj.mp4" in r.err and "\u202e" not in r.err
+
+
+def test_verify_says_when_a_video_cannot_carry_the_watermark(tmp_path, capsys, h) -> None:
+    """Frames under the watermark's 64 px: the reading fails, the verdict does not."""
+    import numpy as np
+
+    from tests.watermark.media import encode
+
+    small = encode([np.full((48, 48, 3), 90 + i, np.uint8) for i in range(10)],
+                   tmp_path / "small.mp4", crf=23)
+    r = invoke(capsys, *h, "provenance", "verify", small, "--json")
+    assert r.code == 4, r.err
+    mark = r.json()["watermark"]
+    assert mark["read"] is False and "64" in mark["error"]
+    r = invoke(capsys, *h, "provenance", "verify", small)
+    assert r.code == 4 and "watermark: not read (" in r.out
+    assert not (tmp_path / "home").exists()  # verifying creates no home

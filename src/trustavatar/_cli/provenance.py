@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,10 +223,97 @@ def consent_status(home: Home, binding: pv.ConsentBinding) -> dict[str, Any]:
     return out | {"words": words}
 
 
+#: Frames of a video read for the trustavatar watermark when its manifest is not trusted
+#: (30 s at 25 fps; a 2 s stretch of a marked video reads on its own: generator/WATERMARK.md).
+VERIFY_WATERMARK_FRAMES = 750
+
+
+def watermark_view(path: str, home: Home) -> dict[str, Any]:
+    """The trustavatar watermark of the video at ``path`` and the rows of ``home``'s
+    ledger that list its payload (read only), as a JSON object; ``words`` says it for a
+    person. A watermark that cannot be read (frames too small, nothing decodes) is
+    reported, not raised: the manifest's verdict stands on its own."""
+    from trustavatar.registry.ledger import find_by_watermark_in
+    from trustavatar.watermark import read_watermark
+
+    out: dict[str, Any] = {"read": False, "present": None, "payload": None, "z": None,
+                           "frames_used": 0, "orientation": None, "confirmed_by": None,
+                           "ledger_rows": [], "ledger_note": None, "error": None}
+    try:
+        reading = read_watermark(path, max_frames=VERIFY_WATERMARK_FRAMES)
+    except Error as e:
+        return out | {"error": e.message, "words": f"not read ({visible(e.message)})"}
+    payload = reading.payload.hex() if reading.payload is not None else None
+    out |= {"read": True, "present": reading.present, "payload": payload,
+            "z": round(float(reading.z_score), 2), "frames_used": reading.frames_used,
+            "orientation": reading.orientation}
+    if not reading.present:
+        return out | {"words": f"none found ({reading.frames_used} frames read)"}
+    seen = (f"present (z = {reading.z_score:.1f} over {reading.frames_used} frames"
+            f"{reading.orientation_note}), payload {payload or 'unreadable (damaged)'}")
+    if payload is None:
+        return out | {"words": seen}
+    rows, note = find_by_watermark_in(home, payload)
+    digest = _file_sha256(path)
+    out["ledger_note"] = note
+    out["ledger_rows"] = [r.to_dict() | {
+        "this_file": digest is not None and digest == r.entry.output_sha256,
+        "consent_status": _row_consent_status(home, r.entry.consent_id,
+                                              r.entry.consent_artifact_sha256),
+    } for r in rows]
+    if rows:
+        out["confirmed_by"] = "ledger"
+        return out | {"words": seen + "; this home's ledger lists it"}
+    why = note or "this home's ledger does not list that payload"
+    return out | {"words": f"{seen}; claimed, not verified: {visible(why)} (the mark's key is "
+                           "public: anyone can add it to any video)"}
+
+
+def _file_sha256(path: str) -> str | None:
+    from trustavatar._files import sha256_file
+
+    try:
+        return sha256_file(Path(path))
+    except Error:
+        return None
+
+
+def _row_consent_status(home: Home, consent_id: str, artifact_sha256: str
+                        ) -> dict[str, Any] | None:
+    """:func:`consent_status` of a ledger row's consent (None when the row's values are not
+    a consent binding: rows of other writers)."""
+    try:
+        binding = pv.ConsentBinding(consent_id=consent_id, artifact_sha256=artifact_sha256)
+    except Error:
+        return None
+    return consent_status(home, binding)
+
+
+def print_watermark(view: dict[str, Any], con: Console) -> None:
+    con.print(f"  watermark: {view['words']}",
+              style="yellow" if view["present"] and view["confirmed_by"] is None else None)
+    for row in view["ledger_rows"]:
+        con.print(f"    ledger row {row['seq']}: generated {row['created_at']} by "
+                  f"{visible(row['operator'])} under consent {visible(row['consent_id'])}; "
+                  f"manifest {visible(row['manifest_label'] or '-')}")
+        if row["consent_status"] is not None:
+            status = row["consent_status"]
+            con.print(f"      consent in this home's registry: {visible(status['words'])}",
+                      style=None if status.get("status") == "valid" else "yellow")
+        con.print("      " + ("this file is that row's output" if row["this_file"] else
+                             f"this file is not that row's output byte for byte "
+                             f"({visible(row['output_path'])}, sha256 "
+                             f"{row['output_sha256'][:16]}…): a copy changed since (re-encoded, "
+                             "edited or signed again)"))
+
+
 @command.command("verify")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--no-watermark", is_flag=True,
+              help="Do not read the trustavatar watermark of a video whose manifest is not "
+                   "trusted (faster).")
 @json_option
-def verify_cmd(path: str) -> int:
+def verify_cmd(path: str, no_watermark: bool) -> int:
     """Verify the manifest of PATH against the trust store.
 
     Exit code: 0 trusted, 5 valid but untrusted signer, 3 invalid, 4 no manifest.
@@ -233,6 +321,11 @@ def verify_cmd(path: str) -> int:
     What an untrusted or invalid manifest says (AI generation, signer, consent,
     ingredients) is shown as claimed, not verified. For a trusted manifest bound to a
     consent, the consent's status in this home's registry is shown when it is there.
+
+    An MP4 whose manifest is not trusted (absent, as after any re-encode; invalid; or
+    untrusted) is also read for the trustavatar watermark (first 30 s), and its payload
+    looked up in this home's ledger: a listed payload names the generation, its consent
+    and its original output. The exit code still says what the manifest is.
     """
     home = state().home
     trust = TrustStore.from_home(home)
@@ -240,9 +333,20 @@ def verify_cmd(path: str) -> int:
     report = check_signer_names(report, trusted_names(trust, _own_signer(home)))
     status = (consent_status(home, report.consent)
               if report.state is pv.ValidationState.TRUSTED and report.consent else None)
+    mark = None
+    if (not no_watermark and report.mime == "video/mp4"
+            and report.state is not pv.ValidationState.TRUSTED):
+        err = state().err
+        with err.status("reading the watermark") if err.is_terminal else nullcontext():
+            mark = watermark_view(path, home)
+
+    def human(con: Console) -> None:
+        print_report(report, con, status)
+        if mark is not None:
+            print_watermark(mark, con)
+
     emit({"ok": report.state is pv.ValidationState.TRUSTED, **report.to_dict(),
-          "consent_status": status},
-         lambda con: print_report(report, con, status))
+          "consent_status": status, "watermark": mark}, human)
     return EXIT_BY_STATE[report.state]
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "find_by_manifest",
     "find_by_output",
     "find_by_watermark",
+    "find_by_watermark_in",
     "get_generation",
     "list_generations",
     "load_checkpoint",
@@ -80,7 +81,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance, no_hidden_characters
@@ -88,6 +89,7 @@ from trustavatar._display import JOINERS, has_control_characters
 from trustavatar._time import format_time, parse_time, to_second, utc_now
 from trustavatar.errors import (
     CheckpointSignatureError,
+    Error,
     InputError,
     RegistryDamagedError,
     RegistryError,
@@ -95,6 +97,9 @@ from trustavatar.errors import (
 )
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry.db import Registry
+
+if TYPE_CHECKING:
+    from trustavatar.home import Home
 
 #: ``prev_hash`` of row 1: SHA-256 of ``b"trustavatar.generation-ledger.v1"`` (also written
 #: into migration 2's insert trigger; never change it).
@@ -437,6 +442,23 @@ def find_by_watermark(registry: Registry, payload_hex: str) -> list[LedgerRow]:
         raise InputError(f"watermark payload must be hex, got {_short(payload_hex)}")
     return [_row(r) for r in registry.query(
         _SELECT + " WHERE watermark_payload = ? ORDER BY seq", (payload,))]
+
+
+def find_by_watermark_in(home: Home | None, payload_hex: str
+                         ) -> tuple[list[LedgerRow], str | None]:
+    """The rows of ``home``'s ledger whose output carries the watermark ``payload_hex``,
+    read only (a home without a registry is not created), and why the ledger could not be
+    consulted: ``None`` when it was, else a sentence (no home, no ledger in it, the ledger
+    could not be read). Rows are as stored: :func:`verify_ledger` checks the chain."""
+    if home is None:
+        return [], "no trustavatar home to look the payload up in"
+    if not home.registry_path.is_file():
+        return [], f"no ledger in the home {home.root}"
+    try:
+        with Registry.open(home.registry_path, read_only=True) as registry:
+            return find_by_watermark(registry, payload_hex), None
+    except Error as e:
+        return [], f"the ledger could not be read: {e.message}"
 
 
 # --- checkpoints ----------------------------------------------------------------------

@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,28 +48,7 @@ from trustavatar.detector.result import AnalyzerResult, AnalyzerStatus
 from trustavatar.detector.tracking import FaceObservation, TrackSummary
 from trustavatar.errors import Error, UnsupportedFormatError
 
-if TYPE_CHECKING:
-    from trustavatar.home import Home
-    from trustavatar.registry.ledger import LedgerRow
-
 _END = object()
-
-
-def _ledger_rows(home: Home | None, payload: str) -> tuple[list[LedgerRow], str | None]:
-    """The rows of ``home``'s ledger whose output carries the watermark ``payload``, and
-    why the ledger could not be consulted (None when it was)."""
-    from trustavatar.registry import Registry
-    from trustavatar.registry.ledger import find_by_watermark
-
-    if home is None:
-        return [], "no trustavatar home to look the payload up in"
-    if not home.registry_path.is_file():
-        return [], f"no ledger in the home {home.root}"
-    try:
-        with Registry.open(home.registry_path, read_only=True) as registry:
-            return find_by_watermark(registry, payload), None
-    except Error as e:
-        return [], f"the ledger could not be read: {e.message}"
 
 
 class _WatermarkThread:
@@ -218,7 +197,9 @@ class ProvenanceAnalyzer(Analyzer):
                 f"{reading.orientation_note})")
         rows: list[Any] = []
         if payload is not None:
-            rows, note = _ledger_rows(self._ctx.home, payload)
+            from trustavatar.registry.ledger import find_by_watermark_in
+
+            rows, note = find_by_watermark_in(self._ctx.home, payload)
             fig["watermark_ledger_rows"] = [r.seq for r in rows]
             if note:
                 fig["watermark_ledger_note"] = note
