@@ -318,10 +318,10 @@ def test_reading_commands_leave_a_delete_mode_copy_as_it_is(h, tmp_path, capsys)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     conn.close()
     assert sorted(p.name for p in copy.iterdir()) == ["registry.sqlite3"]
-    # the detector's ledger look-up (watermark payloads) opens it the same way
-    from trustavatar.detector.analyzers.provenance import _ledger_rows
+    # the ledger look-up of watermark payloads (scan, provenance verify) opens it the same way
+    from trustavatar.registry import find_by_watermark_in
 
-    rows, why = _ledger_rows(Home.resolve(copy), make_entry(2).watermark_payload or "")
+    rows, why = find_by_watermark_in(Home.resolve(copy), make_entry(2).watermark_payload or "")
     assert why is None and [row.seq for row in rows] == [2]
     assert _sha(copy / "registry.sqlite3") == before
 
