@@ -19,7 +19,9 @@ from PIL import Image
 
 from trustavatar.detector import ScanResult, scan
 from trustavatar.face import sample_portrait_path
+from trustavatar.home import Home
 from trustavatar.keys import TrustStore
+from trustavatar.watermark import Watermark, payload_for
 
 FPS = 25
 
@@ -131,3 +133,24 @@ def scanned(clips: dict[str, Path], no_trust: TrustStore) -> Callable[[str], Sca
         return cache[name]
 
     return get
+
+
+PAYLOAD = payload_for("urn:c2pa:test-manifest")
+
+
+def watermarked(path: Path, seconds: float = 2.0) -> Path:
+    """The sample portrait, still, marked with :data:`PAYLOAD` (H.264)."""
+    mark = Watermark(PAYLOAD)
+    face = portrait()
+    return write_clip(path, lambda i: mark.apply(face), n=int(seconds * 25))
+
+
+def listed_in_ledger(home_path: Path, payload: bytes = PAYLOAD) -> Home:
+    """A home whose ledger has one generation row with the watermark ``payload``."""
+    from tests.ledger.ledgertools import make_entry
+    from trustavatar.registry import Registry, append_generation
+
+    home = Home.resolve(home_path)
+    with Registry.for_home(home) as registry:
+        append_generation(registry, make_entry(watermark_payload=payload.hex()))
+    return home

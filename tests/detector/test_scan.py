@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from fixtures.mp4_boxes import find_box
 
-from tests.detector.conftest import portrait, tone, write_clip, write_faststart_clip
+from tests.detector.conftest import (
+    PAYLOAD,
+    listed_in_ledger,
+    portrait,
+    tone,
+    watermarked,
+    write_clip,
+    write_faststart_clip,
+)
 from trustavatar import provenance as pv
 from trustavatar.detector import AnalyzerStatus, Verdict, scan
 from trustavatar.errors import DetectionError, VideoInputError
@@ -120,31 +128,11 @@ def test_a_video_whose_frames_do_not_decode_is_an_error_not_a_hang(clips, no_tru
     assert "no decodable video frames" in str(done[0])
 
 
-PAYLOAD = payload_for("urn:c2pa:test-manifest")
-
-
-def _watermarked(path, seconds: float = 2.0):
-    mark = Watermark(PAYLOAD)
-    face = portrait()
-    return write_clip(path, lambda i: mark.apply(face), n=int(seconds * 25))
-
-
-def listed_in_ledger(home_path, payload: bytes = PAYLOAD) -> Home:
-    """A home whose ledger has one generation row with the watermark ``payload``."""
-    from tests.ledger.ledgertools import make_entry
-    from trustavatar.registry import Registry, append_generation
-
-    home = Home.resolve(home_path)
-    with Registry.for_home(home) as registry:
-        append_generation(registry, make_entry(watermark_payload=payload.hex()))
-    return home
-
-
 def test_a_watermark_nothing_confirms_is_a_claim_not_proof(no_trust, tmp_path):
     """The mark's key is public (the generator is open source): anyone can add it to real
     footage. A mark alone made any video 'likely-manipulated, p = 1.00, decided by
     provenance', a way to discredit a real video, which an untrusted manifest never was."""
-    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=tmp_path / "empty",
+    r = scan(watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=tmp_path / "empty",
              analyzers=["provenance", "frequency"])
     prov = r.analyzers["provenance"]
     assert not prov.decisive and prov.figures["watermark_present"] is True
@@ -158,7 +146,7 @@ def test_a_watermark_nothing_confirms_is_a_claim_not_proof(no_trust, tmp_path):
 
 def test_a_watermark_this_homes_ledger_lists_is_decisive(no_trust, tmp_path):
     home = listed_in_ledger(tmp_path / "home")
-    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=home,
+    r = scan(watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=home,
              analyzers=["provenance", "frequency"])
     prov = r.analyzers["provenance"]
     assert prov.decisive and prov.figures["watermark_confirmed_by"] == "ledger"
@@ -166,7 +154,7 @@ def test_a_watermark_this_homes_ledger_lists_is_decisive(no_trust, tmp_path):
     assert r.verdict is Verdict.LIKELY_MANIPULATED and r.probability == 1.0
     assert r.decided_by == "provenance" and "this home's ledger lists it: row 1" in r.reasons[0]
     other = listed_in_ledger(tmp_path / "other", payload_for("urn:c2pa:another"))
-    r = scan(_watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=other,
+    r = scan(watermarked(tmp_path / "wm.mp4"), trust=no_trust, home=other,
              analyzers=["provenance"])
     assert not r.analyzers["provenance"].decisive
 
@@ -287,7 +275,7 @@ def test_a_trusted_manifest_confirms_its_watermark_and_a_broken_one_is_named(no_
     home = Home.resolve(tmp_path / "home")
     keystore = Keystore.create(home, organisation="Detector Test Org")
     signed = tmp_path / "signed.mp4"
-    pv.sign(_watermarked(tmp_path / "wm.mp4"), signed, key=keystore.signing_key(),
+    pv.sign(watermarked(tmp_path / "wm.mp4"), signed, key=keystore.signing_key(),
             trust=keystore.trust_store(),
             generation=pv.GenerationBinding("gen-1", PAYLOAD.hex()))
     r = scan(signed, trust=keystore.trust_store(), home=home, analyzers=["provenance"])
@@ -357,3 +345,19 @@ def test_a_copy_cut_short_says_why_its_manifest_is_unknown(no_trust, tmp_path):
     prov = scan(cut, trust=no_trust, analyzers=["provenance"]).analyzers["provenance"]
     assert prov.figures["c2pa_state"] == "unsupported-format"  # not "absent": never signed
     assert "truncated MP4 file (cut short)" in prov.figures["c2pa_error"]
+
+
+def test_a_listed_payload_in_a_ledger_that_does_not_verify_is_not_proof(no_trust, tmp_path):
+    """A row edited after it was written (here to name this very file) could say anything:
+    the look-up checks the chain before a listed payload counts."""
+    from tests.ledger.ledgertools import Attacker
+
+    home = listed_in_ledger(tmp_path / "home")
+    clip = watermarked(tmp_path / "wm.mp4")
+    Attacker(home.registry_path).run("UPDATE generation_ledger SET operator = 'mallory'")
+    r = scan(clip, trust=no_trust, home=home, analyzers=["provenance"])
+    prov = r.analyzers["provenance"]
+    assert not prov.decisive and prov.figures["watermark_confirmed_by"] is None
+    assert prov.figures["watermark_ledger_rows"] == [1]
+    assert "ledger does not verify (row 1 was edited" in prov.figures["watermark_ledger_note"]
+    assert r.verdict is not Verdict.LIKELY_MANIPULATED or r.decided_by != "provenance"

@@ -302,7 +302,6 @@ def test_an_error_line_shows_a_file_name_with_escapes(tmp_path, capsys, h) -> No
 def test_verify_says_when_a_video_cannot_carry_the_watermark(tmp_path, capsys, h) -> None:
     """Frames under the watermark's 64 px: the reading fails, the verdict does not."""
     import numpy as np
-
     from tests.watermark.media import encode
 
     small = encode([np.full((48, 48, 3), 90 + i, np.uint8) for i in range(10)],
@@ -314,3 +313,27 @@ def test_verify_says_when_a_video_cannot_carry_the_watermark(tmp_path, capsys, h
     r = invoke(capsys, *h, "provenance", "verify", small)
     assert r.code == 4 and "watermark: not read (" in r.out
     assert not (tmp_path / "home").exists()  # verifying creates no home
+
+
+def test_verify_names_the_ledger_row_of_a_marked_copy_only_when_the_chain_holds(
+        tmp_path, capsys) -> None:
+    from tests.detector.conftest import PAYLOAD, listed_in_ledger, watermarked
+    from tests.ledger.ledgertools import Attacker
+
+    home = listed_in_ledger(tmp_path / "home")
+    clip = watermarked(tmp_path / "wm.mp4")
+    h = ["--home", str(home.root)]
+    r = invoke(capsys, *h, "provenance", "verify", clip, "--json")
+    assert r.code == 4, r.err
+    mark = r.json()["watermark"]
+    assert mark["payload"] == PAYLOAD.hex() and mark["confirmed_by"] == "ledger"
+    assert [row["seq"] for row in mark["ledger_rows"]] == [1] and mark["ledger_note"] is None
+    assert mark["ledger_rows"][0]["consent_status"]["in_registry"] is False
+    Attacker(home.registry_path).run("UPDATE generation_ledger SET operator = 'mallory'")
+    r = invoke(capsys, *h, "provenance", "verify", clip, "--json")
+    mark = r.json()["watermark"]
+    assert r.code == 4 and mark["confirmed_by"] is None
+    assert "ledger does not verify (row 1 was edited" in mark["ledger_note"]
+    r = invoke(capsys, *h, "provenance", "verify", clip)
+    assert "claimed, not verified: this home's ledger does not verify" in r.out
+    assert "ledger row 1 (as stored, not verified)" in r.out

@@ -261,7 +261,7 @@ def watermark_view(path: str, home: Home) -> dict[str, Any]:
         "consent_status": _row_consent_status(home, r.entry.consent_id,
                                               r.entry.consent_artifact_sha256),
     } for r in rows]
-    if rows:
+    if rows and note is None:
         out["confirmed_by"] = "ledger"
         return out | {"words": seen + "; this home's ledger lists it"}
     why = note or "this home's ledger does not list that payload"
@@ -292,8 +292,9 @@ def _row_consent_status(home: Home, consent_id: str, artifact_sha256: str
 def print_watermark(view: dict[str, Any], con: Console) -> None:
     con.print(f"  watermark: {view['words']}",
               style="yellow" if view["present"] and view["confirmed_by"] is None else None)
+    unsure = "" if view["confirmed_by"] else " (as stored, not verified)"
     for row in view["ledger_rows"]:
-        con.print(f"    ledger row {row['seq']}: generated {row['created_at']} by "
+        con.print(f"    ledger row {row['seq']}{unsure}: generated {row['created_at']} by "
                   f"{visible(row['operator'])} under consent {visible(row['consent_id'])}; "
                   f"manifest {visible(row['manifest_label'] or '-')}")
         if row["consent_status"] is not None:

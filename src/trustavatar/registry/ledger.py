@@ -447,18 +447,25 @@ def find_by_watermark(registry: Registry, payload_hex: str) -> list[LedgerRow]:
 def find_by_watermark_in(home: Home | None, payload_hex: str
                          ) -> tuple[list[LedgerRow], str | None]:
     """The rows of ``home``'s ledger whose output carries the watermark ``payload_hex``,
-    read only (a home without a registry is not created), and why the ledger could not be
-    consulted: ``None`` when it was, else a sentence (no home, no ledger in it, the ledger
-    could not be read). Rows are as stored: :func:`verify_ledger` checks the chain."""
+    read only (a home without a registry is not created), and why they cannot be relied
+    on: ``None`` when they can, else a sentence (no home, no ledger in it, the ledger could
+    not be read, or, when rows were found, its chain does not verify: :func:`verify_ledger`
+    found a row edited, deleted, moved or inserted, so a listed row may say anything)."""
     if home is None:
         return [], "no trustavatar home to look the payload up in"
     if not home.registry_path.is_file():
         return [], f"no ledger in the home {home.root}"
     try:
         with Registry.open(home.registry_path, read_only=True) as registry:
-            return find_by_watermark(registry, payload_hex), None
+            rows = find_by_watermark(registry, payload_hex)
+            chain = verify_ledger(registry) if rows else None
     except Error as e:
         return [], f"the ledger could not be read: {e.message}"
+    if chain is not None and not chain.ok:
+        return rows, (f"this home's ledger does not verify ({chain.problems[0].detail}; "
+                      "'trustavatar ledger verify' lists every problem): its rows cannot be "
+                      "relied on")
+    return rows, None
 
 
 # --- checkpoints ----------------------------------------------------------------------

@@ -196,6 +196,7 @@ class ProvenanceAnalyzer(Analyzer):
                 f"{reading.frames_used} frames, payload {payload or 'unreadable'}"
                 f"{reading.orientation_note})")
         rows: list[Any] = []
+        note: str | None = None
         if payload is not None:
             from trustavatar.registry.ledger import find_by_watermark_in
 
@@ -203,7 +204,7 @@ class ProvenanceAnalyzer(Analyzer):
             fig["watermark_ledger_rows"] = [r.seq for r in rows]
             if note:
                 fig["watermark_ledger_note"] = note
-        if rows:
+        if rows and note is None:
             first = rows[0]
             fig["watermark_confirmed_by"] = "ledger"
             self._decisive = True
@@ -217,6 +218,7 @@ class ProvenanceAnalyzer(Analyzer):
         else:
             fig["watermark_confirmed_by"] = None
             where = ("the payload could not be read" if payload is None else
+                     note if rows and note else
                      "neither this home's ledger nor a trusted manifest lists that payload")
             self._claim(f"{seen}, claimed, not verified: {where}. The mark's key is public, "
                         "so anyone can add it to any video, real footage included; not "
