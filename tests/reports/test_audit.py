@@ -231,3 +231,24 @@ def test_a_signature_made_before_pages_were_signed_still_verifies(
     assert sig.page is None and sig.page_checked is None
     r = invoke(capsys, "--home", str(studio.home.root), "audit", "verify", paths["json"])
     assert r.code == 0 and "does not cover the HTML page" in " ".join(r.out.split())
+
+
+def test_a_broken_manifest_binds_no_consent_in_the_checklist(studio: Any, tmp_path: Path) -> None:
+    """The checklist counted a consent binding that only a tampered file's (invalid)
+    manifest claimed."""
+    from fixtures.mp4_boxes import flip_byte_in
+
+    video = studio.videos[0]
+    kept = tmp_path / "kept.mp4"
+    shutil.copy(video, kept)
+    try:
+        flip_byte_in(video, "mdat")
+        d = build_audit(studio.home, check_watermark=False).data
+    finally:
+        shutil.copy(kept, video)
+    row = next(v for v in d["videos"] if v["output_path"] == str(video))
+    assert row["file"]["c2pa"]["state"] == "invalid"
+    assert row["file"]["c2pa"]["consent_matches"] is False
+    checklist = {c["item"].split(" (")[0]: c for c in d["checklist"]}
+    bound = checklist["Consent of the person depicted, bound to each video"]
+    assert bound["status"] == "partial" and bound["evidence"] == "1 of 2 videos on disk"

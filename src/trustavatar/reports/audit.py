@@ -131,7 +131,7 @@ def _consent_view(record: Any, at: dt.datetime, made: dt.datetime, language: str
 
 def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
                ) -> dict[str, Any]:
-    from trustavatar.provenance import verify
+    from trustavatar.provenance import ValidationState, verify
     from trustavatar.watermark import read_watermark
 
     out: dict[str, Any] = {"path": str(path), "exists": path.is_file()}
@@ -148,7 +148,9 @@ def _file_view(path: Path, row: Any, trust: TrustStore, check_watermark: bool
         out["c2pa"] = {"state": rep.state.value, "summary": rep.summary,
                        "ai_generated": rep.ai_generated,
                        "consent_id": rep.consent.consent_id if rep.consent else None,
-                       "consent_matches": (rep.consent is not None
+                       # a binding only a trusted manifest makes (a broken one claims it)
+                       "consent_matches": (rep.state is ValidationState.TRUSTED
+                                           and rep.consent is not None
                                            and rep.consent.consent_id == row.entry.consent_id
                                            and rep.consent.artifact_sha256
                                            == row.entry.consent_artifact_sha256),
@@ -269,7 +271,7 @@ def _checklist(videos: list[dict[str, Any]], ledger_ok: bool, watermarks_checked
 
     marked = share(lambda v: (v["file"].get("c2pa") or {}).get("state") == "trusted"
                    and bool((v["file"].get("c2pa") or {}).get("ai_generated")))
-    wm = share(lambda v: bool((v["file"].get("watermark") or {}).get("present"))) \
+    wm = share(lambda v: bool((v["file"].get("watermark") or {}).get("matches_ledger"))) \
         if watermarks_checked else ("not checked", "watermarks were not read (--no-watermark)")
     bound = share(lambda v: bool((v["file"].get("c2pa") or {}).get("consent_matches")))
     def had_consent(v: dict[str, Any]) -> bool:  # the recorded artifact, valid then
