@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.clitools import invoke
-from tests.detector.test_scan import _watermarked, listed_in_ledger
+from tests.detector.conftest import listed_in_ledger, watermarked
 from trustavatar._cli import cli
 from trustavatar._cli import scan as scan_cli
 
@@ -29,7 +29,7 @@ def test_scan_prints_a_verdict_and_exits_by_it(capsys, clips, scanned, home_args
 
 
 def test_json_to_stdout_and_a_watermarked_video_exits_10(capsys, tmp_path, home_args):
-    wm = _watermarked(tmp_path / "wm.mp4")
+    wm = watermarked(tmp_path / "wm.mp4")
     unconfirmed = invoke(capsys, *home_args, "scan", "--json", "-", "--analyzer",
                          "provenance", wm)
     assert unconfirmed.code == 0, unconfirmed.err  # a mark anyone could add: not flagged
@@ -148,7 +148,7 @@ def test_scan_outputs_never_replace_a_file_unasked_nor_the_scanned_video(capsys,
     video.write_bytes(clips["noface"].read_bytes())
     before = video.read_bytes()
     r = invoke(capsys, *home_args, "scan", video, "--json", video, "--force")
-    assert r.code == 2 and "is also the input the scanned video" in r.err
+    assert r.code == 2 and "is also the scanned video" in r.err
     other = tmp_path / "notes.json"
     other.write_text("keep me")
     r = invoke(capsys, *home_args, "scan", video, "--json", other)
@@ -178,7 +178,7 @@ def test_names_from_the_file_are_printed_as_written(capsys, tmp_path, home_args)
 
     folder = tmp_path / "names"
     folder.mkdir()
-    wm = _watermarked(tmp_path / "wm.mp4")
+    wm = watermarked(tmp_path / "wm.mp4")
     listed_in_ledger(home_args[1])
     names = ["[green]VERIFIED AUTHENTIC[green].mp4", "x[foo]y.mp4", "two\nlines.mp4",
              "evil\u202egpj.mp4"]
@@ -361,7 +361,7 @@ def test_a_file_name_that_is_not_utf8_gets_its_page(capsys, tmp_path, home_args)
     page is written and the scan keeps its verdict's exit code."""
     folder = tmp_path / "names"
     folder.mkdir()
-    wm = _watermarked(tmp_path / "wm.mp4")
+    wm = watermarked(tmp_path / "wm.mp4")
     listed_in_ledger(home_args[1])
     for name in ("ok.mp4", "bad\udcff.mp4"):  # the byte 0xff, as Python reads the name
         (folder / name).write_bytes(wm.read_bytes())
@@ -396,3 +396,36 @@ def test_real_scan_results_are_rendered_and_a_flipped_verdict_is_refused(
         saved.write_text(json.dumps({**real, "verdict": flipped}))
         r = invoke(capsys, "report", saved, "--out", tmp_path / f"flipped{k}.html")
         assert r.code == 2 and "contradicts itself" in r.err, (real["verdict"], r.err)
+
+
+def test_no_output_replaces_an_input_or_the_other_output_even_with_force(capsys, tmp_path,
+                                                                         home_args):
+    """With --force, a page replaced a video named .html, the saved result it was rendered
+    from, or the scan's own --json file."""
+    clip = watermarked(tmp_path / "wm.mp4")
+    named = tmp_path / "clip.html"
+    named.write_bytes(clip.read_bytes())
+    prov = ["--analyzer", "provenance"]
+    for args, says in (
+            ((named, "--report", named), "is also the scanned video"),
+            ((clip, "--json", tmp_path / "o.html", "--report", tmp_path / "o.html"),
+             "is also the --json output"),
+            ((clip, "--json", tmp_path / "rep" / "index.html", "--report", tmp_path / "rep"),
+             "is also the --json output")):
+        (tmp_path / "rep").mkdir(exist_ok=True)
+        r = invoke(capsys, *home_args, "scan", *args, "--force", *prov)
+        assert r.code == 2 and says in r.err, r.err
+    assert named.read_bytes() == clip.read_bytes()
+    saved = tmp_path / "saved.html"
+    assert invoke(capsys, *home_args, "scan", clip, "--json", saved, *prov).code == 0
+    r = invoke(capsys, *home_args, "report", saved, "--out", saved, "--force")
+    assert r.code == 2 and "is also the scan result" in r.err
+    assert json.loads(saved.read_text())["results"][0]["path"] == str(clip)
+    # nor a page in the home's keys or trust folder, made yet or not
+    home = tmp_path / "home"
+    home.mkdir()
+    r = invoke(capsys, *home_args, "scan", clip, "--report", home / "trust", *prov)
+    assert r.code == 2 and "in the trustavatar home's trust folder" in r.err
+    r = invoke(capsys, *home_args, "report", saved, "--out", home / "keys")
+    assert r.code == 2 and "in the trustavatar home's keys folder" in r.err
+    assert sorted(p.name for p in home.iterdir()) == []

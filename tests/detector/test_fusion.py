@@ -154,5 +154,16 @@ def test_bad_fusion_files_are_clear_errors(tmp_path):
         FusionModel.load(bad)
     with pytest.raises(DetectionError, match="cannot read fusion file"):
         FusionModel.load(tmp_path / "missing.json")
+    # numbers that would decide every verdict: NaN weights made every video 'manipulated'
+    good = FusionModel.load().to_dict()
+    for change, says in (({"weights": ["NaN"] * 3}, "weights must be finite"),
+                         ({"intercept": "Infinity"}, "intercept must be finite"),
+                         ({"thresholds": {"likely_manipulated": 0.1, "likely_authentic": 0.9}},
+                          "likely_authentic \\(0.9\\) at most likely_manipulated \\(0.1\\)"),
+                         ({"thresholds": {"likely_manipulated": 5, "likely_authentic": -3}},
+                          "must be probabilities")):
+        bad.write_text(json.dumps(good | change))
+        with pytest.raises(DetectionError, match=says):
+            FusionModel.load(bad)
     with pytest.raises(DetectionError, match="real and fake"):
         fit_fusion([r for r in _rows() if r.label == 0])

@@ -197,11 +197,28 @@ def test_wrong_scan_arguments_are_named_before_any_work(clips, no_trust, kwargs,
         scan(clips["portrait"], trust=no_trust, **kwargs)
 
 
+@pytest.mark.parametrize(("kwargs", "says"), [
+    # a path for trust was read by the provenance analyzer as "manifest unreadable"
+    ({"trust": "/some/home/trust"}, r"trust must be a TrustStore .*, got str"),
+    ({"device": "tpu"}, r"device must be one of cpu, cuda, got 'tpu'"),
+])
+def test_wrong_trust_or_device_is_named_once_before_any_file(clips, kwargs, says):
+    from trustavatar.detector import scan_many
+
+    with pytest.raises(DetectionError, match=says):
+        scan(clips["portrait"], **kwargs)
+    with pytest.raises(DetectionError, match=says):
+        list(scan_many([clips["portrait"], clips["portrait"]], **kwargs))
+
+
 def test_scan_many_wants_a_sequence_of_paths(clips):
     from trustavatar.detector import scan_many
 
     with pytest.raises(VideoInputError, match="a sequence of paths, not one path"):
         list(scan_many(str(clips["portrait"])))
+    for nothing in (None, 5):
+        with pytest.raises(VideoInputError, match="takes a sequence of paths, got"):
+            list(scan_many(nothing))  # type: ignore[arg-type]
     with pytest.raises(DetectionError, match="workers must be a whole number from 1"):
         list(scan_many([clips["portrait"]], workers=0))
     with pytest.raises(VideoInputError, match="the video must be a path, got int"):

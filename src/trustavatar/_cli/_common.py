@@ -135,7 +135,9 @@ def time_option(value: str | None, option: str, *, date_ok: bool = False) -> dt.
 def refuse_overwrite(out: str, force: bool,
                      inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
     """Outputs that would replace a file need ``--force``; an output is never one of the
-    command's ``inputs`` (``(option, path)`` pairs) nor a file of the trustavatar home (its
+    command's ``inputs`` (``(option, path)`` pairs: ``("--face", path)``, or a description
+    starting "the ", e.g. ``("the --json output", path)``; a path not written yet counts)
+    nor a file of the trustavatar home (its
     registry, its configuration, anything in its keys and trust folders), ``--force`` or
     not."""
     if not str(out).strip():
@@ -144,11 +146,14 @@ def refuse_overwrite(out: str, force: bool,
     if target.is_dir():
         raise InputError(f"the output {out} is a directory, not a file name")
     _refuse_home_file(out, target)
-    if target.exists():
-        for option, path in inputs:
-            if path is not None and Path(path).exists() and target.samefile(path):
-                raise InputError(f"the output {out} is also the input {option}: "
-                                 "write the output elsewhere")
+    where = _placed(target)
+    for option, path in inputs:  # also one not written yet (another output of the command)
+        if path is None:
+            continue
+        if where == _placed(Path(path)) or (target.exists() and Path(path).exists()
+                                            and target.samefile(path)):
+            what = option if option.startswith("the ") else f"the input {option}"
+            raise InputError(f"the output {out} is also {what}: write the output elsewhere")
     if taken(target) and not force:  # a dangling link counts
         raise InputError(f"{out} exists already (use --force to replace it)")
 
@@ -170,8 +175,8 @@ def _refuse_home_file(out: str, target: Path) -> None:
     home = st.home
     where = _placed(target)
     for folder, what in ((home.keys_dir, "signing key and certificates"),
-                         (home.trust_dir, "trust anchors")):
-        if folder.is_dir() and where.is_relative_to(folder.resolve()):
+                         (home.trust_dir, "trust anchors")):  # made yet or not
+        if where.is_relative_to(_placed(folder)):
             raise InputError(f"the output {out} is in the trustavatar home's {folder.name} "
                              f"folder (its {what}): write the output elsewhere")
     registry = home.registry_path

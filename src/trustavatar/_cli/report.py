@@ -120,10 +120,13 @@ def _contradiction(r: dict[str, Any]) -> str | None:
 
 
 def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, force: bool,
-                  option: str = "--report", source: str | None = None) -> dict[str, Any]:
+                  option: str = "--report", source: str | None = None,
+                  inputs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
     one page per result plus ``index.html`` (failed files listed with their error).
     ``source``: the saved result file the pages are rendered from; each page says so.
+    ``inputs``: files no page may replace, ``--force`` or not (:func:`refuse_overwrite`;
+    ``source`` is one).
 
     All or nothing: every entry is checked and every page rendered to a temporary file
     before any page replaces a file; on failure nothing is left (not even a new folder)."""
@@ -131,11 +134,12 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
 
     results, errors = _checked(results, errors)
     target = Path(out)
+    inputs = [*inputs, *([("the scan result", source)] if source is not None else [])]
     if target.suffix.lower() in (".html", ".htm"):
         if len(results) != 1 or errors:
             raise InputError(f"{option} {out}: a single .html file takes exactly one scanned "
                              f"video; give a folder for {len(results) + len(errors)} inputs")
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, inputs)
         atomic_write_bytes(target, _render(results[0], source).encode("utf-8"),
                            replace=force)
         return {"reports": [str(target)], "index": None}
@@ -143,7 +147,7 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
         raise InputError(f"{option} {out}: not a folder (name a folder, or an .html file)")
     names = page_names([r["path"] for r in results])
     for name in (*names, "index.html"):
-        refuse_overwrite(str(target / name), force)
+        refuse_overwrite(str(target / name), force, inputs)
     entries: list[dict[str, Any]] = [
         {"path": r["path"], "report": name, "verdict": r["verdict"],
          "probability": r.get("probability")} for r, name in zip(results, names, strict=True)]

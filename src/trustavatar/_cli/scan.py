@@ -329,10 +329,14 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             raise click.BadParameter("torch sees no CUDA device on this machine; use --device "
                                      "cpu", param_hint="--device")
     files, problems, skipped = expand(inputs, recursive)
-    # outputs that cannot be written fail now, not after the whole batch has been scanned
+    # outputs that cannot be written fail now, not after the whole batch has been scanned;
+    # no output is an input or the other output, --force or not
+    scanned = [(f"the scanned video {f}", f) for f in files]
     if json_out is not None and not to_stdout:
-        refuse_overwrite(json_out, force, [(f"the scanned video {f}", f) for f in files])
+        refuse_overwrite(json_out, force, scanned)
         check_writable(json_out)
+    kept = [*scanned, *([("the --json output", json_out)]
+                        if json_out is not None and not to_stdout else [])]
     if report == "-":  # it would have made a folder named '-'
         raise click.BadParameter("an HTML report is written to files, not to standard "
                                  "output: name a folder, or an .html file for one video",
@@ -341,7 +345,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         if len(files) + len(problems) != 1:
             raise click.BadParameter(f"{report}: a single .html report takes one video; "
                                      "name a folder for several", param_hint="--report")
-        refuse_overwrite(report, force)
+        refuse_overwrite(report, force, kept)
         check_writable(report)
     elif report is not None:
         from trustavatar._cli.report import page_names
@@ -351,7 +355,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                                      "file for one video)", param_hint="--report")
         check_writable(Path(report) / "index.html" if Path(report).is_dir() else report)
         for name in (*page_names([str(f) for f in files]), "index.html"):
-            refuse_overwrite(str(Path(report) / name), force)
+            refuse_overwrite(str(Path(report) / name), force, kept)
     errors: list[dict[str, Any]] = [
         {"path": path, "error": error_object("VideoInputError", msg, ExitCode.USAGE)}
         for path, msg in problems]
@@ -419,7 +423,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         from trustavatar.errors import Error
 
         try:
-            done = write_reports(results, errors, report, force=force)
+            done = write_reports(results, errors, report, force=force, inputs=kept)
         except Error as e:
             click.echo(f"trustavatar: error: report not written: {e.message}", err=True)
             code = code if code == ExitCode.MANIPULATED else int(e.exit_code)

@@ -231,6 +231,17 @@ class FusionModel:
         for k in ("likely_manipulated", "likely_authentic"):
             if k not in self.thresholds:
                 raise DetectionError(f"fusion model lacks the '{k}' threshold")
+        numbers = {"weights": self.weights, "intercept": (self.intercept,),
+                   "platt": self.platt, "thresholds": tuple(self.thresholds.values()),
+                   "reference": tuple(v for r in self.reference.values() for v in r.values())}
+        for what, values in numbers.items():  # a NaN weight made every video 'manipulated'
+            if not all(math.isfinite(v) for v in values):
+                raise DetectionError(f"fusion model's {what} must be finite numbers")
+        hi, lo = self.thresholds["likely_manipulated"], self.thresholds["likely_authentic"]
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise DetectionError(
+                f"fusion model's thresholds must be probabilities with likely_authentic "
+                f"({lo:g}) at most likely_manipulated ({hi:g})")
 
     # -- scoring -------------------------------------------------------------------------
     def score(self, features: Mapping[str, float]) -> float:

@@ -93,7 +93,8 @@ def scan(
                                                                               Iterable):
         analyzers = tuple(analyzers)  # checked, then used: a generator would be used up
     _check_options(path, analyzers, max_seconds, max_side, window, progress,
-                   analyzer_options=analyzer_options, fusion=fusion, stream=stream)
+                   analyzer_options=analyzer_options, fusion=fusion, stream=stream,
+                   trust=trust, device=device)
     the_home = Home.resolve(home)
     p = Path(path)
     # 1. a readable video with a video stream
@@ -103,8 +104,6 @@ def scan(
             trust=trust, home=the_home, analyzers=analyzers, analyzer_options=analyzer_options,
             fusion=fusion, device=device, max_seconds=max_seconds, max_side=max_side,
             window=window))
-    if device not in DEVICES:
-        raise DetectionError(f"device must be one of {', '.join(DEVICES)}, got '{device}'")
     # 2. the fusion model and the analyzers
     model = fusion or FusionModel.load()
     names = list(analyzers) if analyzers is not None else list_analyzers(default_only=True)
@@ -285,11 +284,18 @@ def _scan_one(path: str, home: str | None, kwargs: dict[str, Any]) -> BatchItem:
 
 def _check_options(path: object, analyzers: object, max_seconds: object, max_side: object,
                    window: object, progress: object, *, analyzer_options: object = None,
-                   fusion: object = None, stream: object = None) -> None:
+                   fusion: object = None, stream: object = None, trust: object = None,
+                   device: object = "cpu") -> None:
     """The caller's arguments, before any work (a wrong one is a DetectionError with its
     name, not an exception from deep in the pass)."""
     if not isinstance(path, str | os.PathLike):
         raise VideoInputError(f"the video must be a path, got {type(path).__name__}")
+    if trust is not None and not isinstance(trust, TrustStore):
+        # (it was caught by the provenance analyzer and read as "manifest unreadable")
+        raise DetectionError(f"trust must be a TrustStore (TrustStore.from_home(home)), got "
+                             f"{type(trust).__name__}")
+    if not isinstance(device, str) or device not in DEVICES:
+        raise DetectionError(f"device must be one of {', '.join(DEVICES)}, got {device!r:.40}")
     if isinstance(analyzers, str):
         raise DetectionError(f"analyzers is a sequence of names, not one string: "
                              f"[{analyzers!r}]")
@@ -338,6 +344,9 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
     if isinstance(paths, str | bytes | os.PathLike):
         raise VideoInputError("scan_many takes a sequence of paths, not one path: "
                               "[path], or scan(path)")
+    if not isinstance(paths, Iterable):
+        raise VideoInputError(f"scan_many takes a sequence of paths, got "
+                              f"{type(paths).__name__}")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise DetectionError(f"workers must be a whole number from 1, got {workers!r}")
     # the arguments, once, before any file: a wrong one failed every file as "internal error"
@@ -353,7 +362,7 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
         kwargs["analyzers"] = tuple(kwargs["analyzers"])  # (a generator: used up once)
     given = {n: kwargs.get(n, params[n].default) for n in
              ("analyzers", "max_seconds", "max_side", "window", "progress",
-              "analyzer_options", "fusion", "stream")}
+              "analyzer_options", "fusion", "stream", "trust", "device")}
     _check_options(".", given.pop("analyzers"), given.pop("max_seconds"),
                    given.pop("max_side"), given.pop("window"), given.pop("progress"), **given)
     items: list[str] = []
