@@ -36,8 +36,8 @@ def path(value: object, name: str) -> Path:
     text = os.fspath(value)
     if not isinstance(text, str):  # a path object that gives bytes (os.DirEntry of bytes)
         raise InputError(f"{name} must be a path given as text, not bytes")
-    if not text.strip():
-        raise InputError(f"{name} is empty")
+    if not text.strip():  # (not "is empty", which reads as an empty file)
+        raise InputError(f"{name}: the path is empty (no file named)")
     return Path(text)
 
 

@@ -125,7 +125,7 @@ def test_paths_given_as_bytes_objects_and_generators_of_names(tmp_path) -> None:
     (entry,) = list(os.scandir(os.fsencode(tmp_path)))  # a path object that gives bytes
     with pytest.raises(InputError, match="must be a path given as text"):
         path(entry, "clip")
-    with pytest.raises(InputError, match="is empty"):
+    with pytest.raises(InputError, match="clip: the path is empty"):
         path("  ", "clip")
     from trustavatar.detector import scan
 

@@ -429,3 +429,18 @@ def test_no_output_replaces_an_input_or_the_other_output_even_with_force(capsys,
     r = invoke(capsys, *home_args, "report", saved, "--out", home / "keys")
     assert r.code == 2 and "in the trustavatar home's keys folder" in r.err
     assert sorted(p.name for p in home.iterdir()) == []
+
+
+def test_an_empty_path_is_a_usage_error_not_the_current_folder(capsys, tmp_path, home_args,
+                                                                monkeypatch):
+    """``scan "$UNSET"`` scanned every video under the current folder; ``--report ''``
+    wrote pages into it."""
+    monkeypatch.chdir(tmp_path)
+    clip = watermarked(tmp_path / "wm.mp4")
+    for args, says in ((("scan", ""), "an empty path"),
+                       (("scan", clip, "--report", ""), "the report's path is empty"),
+                       (("report", clip, "--out", " "), "the report's path is empty"),
+                       (("demo", "--out", ""), "the demo's folder is empty")):
+        r = invoke(capsys, *([] if args[0] == "demo" else home_args), *args)
+        assert r.code == 2 and says in r.err, (args, r.err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wm.mp4"]

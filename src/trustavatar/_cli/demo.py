@@ -46,6 +46,8 @@ def command(out_dir: str) -> int:
     if click.get_current_context().find_root().params.get("home") is not None:
         raise click.UsageError("the demo keeps its own home in --out (OUT/home) and never "
                                "touches yours: drop --home")
+    if not out_dir.strip():  # Path("") is the current folder
+        raise click.BadParameter("the demo's folder is empty", param_hint="--out")
     t0 = time.perf_counter()
     folder = Path(out_dir)
     try:

@@ -204,6 +204,8 @@ def report_command(result_json: str, out: str, force: bool) -> int:
     Exit codes: 0 written; 2 unreadable, not a scan result, or a verdict that contradicts
     its own probability and thresholds.
     """
+    if not out.strip():  # Path("") is the current folder
+        raise click.BadParameter("the report's path is empty", param_hint="--out")
     if out == "-":  # it would have made a folder named '-'
         raise click.BadParameter("an HTML report is written to files, not to standard "
                                  "output: name a folder, or an .html file for one result",

@@ -328,6 +328,11 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         if not torch.cuda.is_available():
             raise click.BadParameter("torch sees no CUDA device on this machine; use --device "
                                      "cpu", param_hint="--device")
+    if any(not raw.strip() for raw in inputs):  # Path("") is the current folder
+        raise click.BadParameter("an empty path (an unset shell variable?)",
+                                 param_hint="VIDEO_OR_DIR")
+    if report is not None and not report.strip():
+        raise click.BadParameter("the report's path is empty", param_hint="--report")
     files, problems, skipped = expand(inputs, recursive)
     # outputs that cannot be written fail now, not after the whole batch has been scanned;
     # no output is an input or the other output, --force or not
