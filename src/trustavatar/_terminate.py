@@ -15,7 +15,8 @@ it names).
 
 from __future__ import annotations
 
-__all__ = ["Terminated", "held", "on_sigterm", "raise_if_requested", "requested"]
+__all__ = ["Terminated", "children_deaf", "held", "on_sigterm", "raise_if_requested",
+           "requested"]
 
 import contextlib
 import signal
@@ -118,3 +119,21 @@ def _deliver(signum: int, handler: Any, commit: str | None) -> None:
                          "it was completed\n")
         return
     signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def children_deaf() -> Iterator[None]:
+    """Start child processes inside this block and they never receive SIGINT: it is
+    blocked here while they start, and a blocked signal stays blocked in a child across
+    fork and exec. A Ctrl-C at the terminal goes to the whole process group; children
+    that took it each died with a traceback on stderr (one even while importing), while
+    this process stops them itself (with SIGTERM). A SIGINT that comes during the block is
+    delivered to this process when it ends. Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT,))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)

@@ -444,3 +444,65 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(capsys, tmp_path,
         r = invoke(capsys, *([] if args[0] == "demo" else home_args), *args)
         assert r.code == 2 and says in r.err, (args, r.err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wm.mp4"]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_ctrl_c_stops_a_batch_of_workers_without_their_tracebacks(clips, tmp_path):
+    """A Ctrl-C at the terminal reaches the whole process group: each worker died with a
+    'Traceback … KeyboardInterrupt' on stderr (one while importing cv2)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    videos = [str(clips["portrait"])] * 4
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trustavatar", "--home", str(tmp_path / "home"), "scan",
+         *videos, "--workers", "2", "--json", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # (a resource tracker may be a third child)
+        assert len(_children(proc.pid)) >= 2, "the workers never started"
+        time.sleep(0.5)  # they import mediapipe, cv2 and torch now
+        os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the whole group
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip() == "trustavatar: interrupted", err
+    assert json.loads(out)["error"]["type"] == "Interrupted"
+
+
+def test_the_json_says_whether_the_report_was_written(capsys, tmp_path, home_args):
+    clip = watermarked(tmp_path / "wm.mp4")
+    page = tmp_path / "one.html"
+    r = invoke(capsys, *home_args, "scan", clip, "--json", "-", "--report", page,
+               "--analyzer", "provenance")
+    assert r.code == 0 and r.json()["report"] == {"path": str(page), "error": None}
+    assert page.is_file()
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    r = invoke(capsys, *home_args, "scan", empty, "--json", "-", "--report",
+               tmp_path / "two.html")
+    assert r.code == r.json()["exit_code"] == 2
+    assert r.json()["report"]["error"].startswith("no video was scanned")
+    assert "report not written: no video was scanned" in r.err
+    assert not (tmp_path / "two.html").exists()

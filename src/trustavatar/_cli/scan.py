@@ -365,7 +365,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
         {"path": path, "error": error_object("VideoInputError", msg, ExitCode.USAGE)}
         for path, msg in problems]
     for problem in errors:
-        click.echo(f"trustavatar: error: {problem['error']['message']}", err=True)
+        click.echo(f"trustavatar: error: {visible(problem['error']['message'])}", err=True)
     for path, why in skipped:  # listed, never dropped in silence
         click.echo(f"trustavatar: skipped {visible(path)}: {why}", err=True)
     results: list[dict[str, Any]] = []
@@ -389,9 +389,31 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                 else:
                     errors.append(item.to_dict())
                     where = "" if str(item.path) in str(item.error) else f"{item.path}: "
-                    click.echo(f"trustavatar: error: {where}{item.error}", err=True)
+                    click.echo(f"trustavatar: error: {visible(f'{where}{item.error}')}", err=True)
     results.sort(key=lambda d: order.get(d["path"], 0))
     code = exit_code(results, errors)
+    # the pages before the JSON, so that the JSON says whether they were written; a page
+    # that cannot be written costs the pages only
+    report_error: str | None = None
+    single_page = report is not None and report.lower().endswith((".html", ".htm"))
+    if report is not None and (results if single_page else (results or errors)):
+        from trustavatar._cli.report import write_reports
+        from trustavatar.errors import Error
+
+        try:
+            done = write_reports(results, errors, report, force=force, inputs=kept)
+        except Error as e:
+            report_error = e.message
+            click.echo(f"trustavatar: error: report not written: {visible(e.message)}",
+                       err=True)
+            code = code if code == ExitCode.MANIPULATED else int(e.exit_code)
+        else:
+            if not to_stdout:
+                click.echo(f"report: {visible(done['index'] or done['reports'][0])}",
+                           err=True)
+    elif report is not None and (results or errors):
+        report_error = "no video was scanned, so there is no page to write"
+        click.echo(f"trustavatar: report not written: {report_error}", err=True)
     if json_out is not None:
         from trustavatar.detector import DETECTOR_VERSION
 
@@ -403,6 +425,7 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
             | {"errors": len(errors), "skipped": len(skipped)},
             "results": results, "errors": errors,
             "skipped": [{"path": path, "reason": why} for path, why in skipped],
+            "report": None if report is None else {"path": report, "error": report_error},
         }
         text = json.dumps(doc, indent=2)
         if to_stdout:
@@ -415,26 +438,13 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
                 else:  # a file that appeared during the scan is kept; the scan is not lost
                     written = write_beside_if_taken(json_out, data)
                     if written != Path(json_out):
-                        click.echo(f"trustavatar: warning: {json_out} appeared while scanning "
-                                   f"and was kept; the results are in {written}", err=True)
+                        click.echo(f"trustavatar: warning: {visible(json_out)} appeared while "
+                                   f"scanning and was kept; the results are in "
+                                   f"{visible(str(written))}", err=True)
             except OSError as e:
                 from trustavatar.errors import InputError
 
                 raise InputError(f"cannot write {json_out}: {e.strerror or e}") from e
-    # the report last: a page that cannot be written must not cost the scan's JSON
-    single_page = report is not None and report.lower().endswith((".html", ".htm"))
-    if report is not None and (results if single_page else (results or errors)):
-        from trustavatar._cli.report import write_reports
-        from trustavatar.errors import Error
-
-        try:
-            done = write_reports(results, errors, report, force=force, inputs=kept)
-        except Error as e:
-            click.echo(f"trustavatar: error: report not written: {e.message}", err=True)
-            code = code if code == ExitCode.MANIPULATED else int(e.exit_code)
-        else:
-            if not to_stdout:
-                click.echo(f"report: {done['index'] or done['reports'][0]}", err=True)
     if not results and not errors:
         click.echo("trustavatar: error: nothing to scan", err=True)
     if skipped:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from trustavatar._files import sha256_file
+from trustavatar._terminate import children_deaf
 from trustavatar.detector.analyzers.base import Analyzer, ScanContext
 from trustavatar.detector.fusion import FusionModel, decide
 from trustavatar.detector.registry import analyzer_spec, create_analyzer, list_analyzers
@@ -379,11 +380,29 @@ def scan_many(paths: Iterable[str | os.PathLike[str]], *, workers: int = 1,
         return
     kwargs.pop("progress", None)
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_scan_one, path, home_s, dict(kwargs)): path for path in items}
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        with children_deaf():  # a Ctrl-C is this process's to handle: it stops them
+            futures = {pool.submit(_scan_one, path, home_s, dict(kwargs)): path
+                       for path in items}
         for fut in cf.as_completed(futures):
             try:
-                yield fut.result()
+                item = fut.result()
             except Exception as e:  # the worker process died
-                yield BatchItem(futures[fut], None, "InternalError",
-                                f"worker failed ({type(e).__name__}: {e})", 70)
+                item = BatchItem(futures[fut], None, "InternalError",
+                                 f"worker failed ({type(e).__name__}: {e})", 70)
+            yield item
+    except BaseException:  # Ctrl-C, SIGTERM, or the caller stopped reading: stop now
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """End ``pool`` without running what is queued or finishing what runs (leaving its
+    ``with`` block waited for the running scans, then ran the whole queue)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
