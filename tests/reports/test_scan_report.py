@@ -465,7 +465,15 @@ def test_cli_report_refuses_a_verdict_its_own_figures_contradict(
         r = invoke(capsys, "report", saved, "--out", tmp_path / f"forged{k}.html", "--json")
         assert r.code == 2, (k, r.err)
         assert "contradicts itself" in r.json()["error"]["message"], k
+        assert r.json()["error"]["message"].startswith(f"{saved}: result 1 "), k
         assert not (tmp_path / f"forged{k}.html").exists()
+    # thresholds no fusion model has ("flag threshold inf %" on the page)
+    saved = tmp_path / "thresholds.json"
+    saved.write_text(json.dumps({**fused, "verdict": "inconclusive", "probability": 0.5,
+                                 "thresholds": {"likely_manipulated": 1e308,
+                                                "likely_authentic": 0.1}}))
+    r = invoke(capsys, "report", saved, "--out", tmp_path / "thresholds.html")
+    assert r.code == 2 and "has thresholds" in r.err and "not numbers in 0-1" in r.err
     consistent = [  # at the thresholds themselves; low p with too little face: inconclusive
         genuine, {**fused, "verdict": "likely-manipulated", "probability": hi},
         {**fused, "verdict": "likely-authentic", "probability": lo},

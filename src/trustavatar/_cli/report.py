@@ -67,22 +67,26 @@ def _checked(results: Sequence[Any], errors: Sequence[Any]
     verdicts = ("likely-authentic", "inconclusive", "likely-manipulated")
     for i, r in enumerate(results):
         if not isinstance(r, dict) or not isinstance(r.get("path"), str) or "verdict" not in r:
-            raise InputError(f"result {i + 1} is not a scan result (an object with 'path' "
-                             "and 'verdict')")
+            raise ReportError(f"result {i + 1} is not a scan result (an object with 'path' "
+                              "and 'verdict')")
         if r["verdict"] not in verdicts:
-            raise InputError(f"result {i + 1} has the verdict {r['verdict']!r}, not one of "
-                             f"{', '.join(verdicts)}")
+            raise ReportError(f"result {i + 1} has the verdict {r['verdict']!r}, not one of "
+                              f"{', '.join(verdicts)}")
         p = r.get("probability")
         if p is not None and (not _is_number(p) or not 0 <= p <= 1):
-            raise InputError(f"result {i + 1} has the probability {p!r}, not a number in "
-                             "0-1")
+            raise ReportError(f"result {i + 1} has the probability {p!r}, not a number in "
+                              "0-1")
+        t = r.get("thresholds")
+        if isinstance(t, dict) and not all(v is None or (_is_number(v) and 0 <= v <= 1)
+                                           for v in t.values()):
+            raise ReportError(f"result {i + 1} has thresholds {t!r:.120}, not numbers in 0-1")
         why = _contradiction(r)
         if why is not None:
-            raise InputError(f"result {i + 1} contradicts itself: {why}; no scan gives that "
-                             "(was the file edited?)")
+            raise ReportError(f"result {i + 1} contradicts itself: {why}; no scan gives that "
+                              "(was the file edited?)")
     for i, e in enumerate(errors):
         if not isinstance(e, dict):
-            raise InputError(f"error entry {i + 1} is not an object")
+            raise ReportError(f"error entry {i + 1} is not an object")
     return list(results), list(errors)
 
 
