@@ -164,9 +164,10 @@ class RegistryDamagedError(RegistryError):
 
 
 class LedgerBrokenError(RegistryError):
-    """``ledger verify``: the ledger cannot be read as a chain at all (its table dropped, the
-    registry emptied, cut short or overwritten): the extreme case of rows deleted, so a
-    broken chain (exit 3), not a failed operation."""
+    """The ledger cannot be read as a chain at all (its table dropped, the registry emptied,
+    cut short or overwritten: ``ledger verify``, ``audit``), the extreme case of rows
+    deleted, or a row cannot be read (a column edited into something no writer stores):
+    a broken chain (exit 3), not a failed operation."""
 
     exit_code = ExitCode.REJECTED
 

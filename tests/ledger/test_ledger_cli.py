@@ -100,6 +100,10 @@ def test_list_shows_the_rows_that_read_and_names_the_damaged_ones(h, attacker, c
     r = invoke(capsys, *h, "ledger", "list", "--json")
     assert r.code == 3 and r.json()["ok"] is False and r.json()["damaged_rows"] == ["2"]
     assert [row["seq"] for row in r.json()["rows"]] == [1, 3]
+    # showing that row says the same (it was exit 1, a failed operation)
+    r = invoke(capsys, *h, "ledger", "show", "2", "--json")
+    assert r.code == 3 and r.json()["error"]["type"] == "LedgerBrokenError"
+    assert "ledger row 2 is damaged" in r.err
 
 
 def test_show_a_missing_row(h, capsys) -> None:

@@ -252,3 +252,24 @@ def test_a_broken_manifest_binds_no_consent_in_the_checklist(studio: Any, tmp_pa
     checklist = {c["item"].split(" (")[0]: c for c in d["checklist"]}
     bound = checklist["Consent of the person depicted, bound to each video"]
     assert bound["status"] == "partial" and bound["evidence"] == "1 of 2 videos on disk"
+
+
+def test_a_destroyed_ledger_is_a_broken_chain_and_usage_errors_come_first(
+        studio: Any, tmp_path: Path, capsys: Any) -> None:
+    """An emptied registry failed the audit as an operation (exit 1) where 'ledger verify'
+    says broken (3); '--out nodir/x.html' and '--out .html' failed only after the audit."""
+    home = tmp_path / "copy"
+    shutil.copytree(studio.home.root, home)
+    for args, says in ((("--out", tmp_path / "nodir" / "x.html"), "does not exist"),
+                       (("--out", tmp_path / ".html"), "must name an .html file")):
+        r = invoke(capsys, "--home", home, "audit", *args)
+        assert r.code == 2 and says in r.err, r.err
+    (home / "registry.sqlite3").write_bytes(b"")
+    r = invoke(capsys, "--home", home, "audit", "--out", tmp_path / "a.html", "--json")
+    assert r.code == 3 and "ledger BROKEN" in r.err and "is empty (0 bytes)" in r.err
+    assert r.json()["error"]["type"] == "LedgerBrokenError"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+    (home / "registry.sqlite3").unlink()
+    (home / "registry.sqlite3").mkdir()  # a folder in its place: SQLite's "disk I/O error"
+    r = invoke(capsys, "--home", home, "ledger", "list")
+    assert r.code == 1 and "is not a file (a folder?)" in r.err

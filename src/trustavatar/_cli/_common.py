@@ -162,7 +162,7 @@ def require_registry(st: CliState, hint: str) -> Path:
     """The home's registry file, which the command needs to exist: a mistyped ``--home``
     must get an error, not a new empty home (``hint``: why there might be none)."""
     path = st.home.registry_path
-    if not path.exists():
+    if not path.is_file():  # (a folder in its place read as "disk I/O error")
         raise InputError(f"no registry at {path} ({hint}; wrong --home?)")
     return path
 

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from trustavatar._atomic import atomic_write_bytes, move_in_together
+from trustavatar._atomic import atomic_write_bytes, check_writable, move_in_together
 from trustavatar._cli._common import (
     emit,
     json_option,
@@ -255,7 +255,8 @@ def report_command(result_json: str, out: str, force: bool) -> int:
 AUDIT_EPILOG = """\b
 Exit codes:
    0  report written; the ledger is intact and nothing needs action
-   3  report written; something needs action, or the ledger chain is broken
+   3  report written; something needs action, or the ledger chain is broken; or no
+      report: the ledger is gone or damaged (emptied, overwritten, its table dropped)
    1  the keystore could not sign, or a file could not be written once the audit was made
    2  bad usage (no registry in this home, bad --since, output not .html, an output that
       exists without --force or in a folder that cannot be written)
@@ -292,11 +293,12 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
     st = state()
     if out is None:
         raise InputError("give --out AUDIT.html (or 'trustavatar audit verify AUDIT.json')")
-    if not out.lower().endswith((".html", ".htm")):
+    if Path(out).suffix.lower() not in (".html", ".htm"):  # (".html" alone is a name)
         raise InputError(f"--out must name an .html file, got {out}")
     for p in (Path(out), Path(out).with_suffix(".json"),
               Path(out).with_suffix(".json").with_name(Path(out).stem + ".json.sig")):
         refuse_overwrite(str(p), force)
+    check_writable(out)  # a missing folder fails now, not after the whole audit
     when = time_option(since, "--since", date_ok=True)
     require_registry(st, "nothing generated in this home")
     key = Keystore.open(st.home).signing_key(passphrase)  # unlock before the long part

@@ -85,6 +85,9 @@ class Registry:
             raise RegistryError(f"registry directory {path.parent} does not exist")
         if read_only and not path.exists():  # reading never creates one
             raise RegistryError(f"no registry at {path}")
+        if path.exists() and not path.is_file():  # (SQLite says "disk I/O error")
+            raise RegistryError(f"the registry {path} is not a file (a folder?): move it "
+                                "away")
         if read_only and path.is_file() and not (
                 os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)):
             return cls._open_immutable(path, migrations)

@@ -91,6 +91,7 @@ from trustavatar.errors import (
     CheckpointSignatureError,
     Error,
     InputError,
+    LedgerBrokenError,
     RegistryDamagedError,
     RegistryError,
     UntrustedChainError,
@@ -342,8 +343,8 @@ def _row(r: sqlite3.Row) -> LedgerRow:
         )
         return LedgerRow(r["seq"], parse_time(r["created_at"]), entry, r["prev_hash"],
                          r["row_hash"])
-    except (InputError, ValueError, TypeError) as e:
-        raise RegistryError(
+    except (InputError, ValueError, TypeError) as e:  # a broken chain, as 'ledger list' says
+        raise LedgerBrokenError(
             f"ledger row {r['seq']} is damaged (run 'trustavatar ledger verify')",
             detail=str(e),
         ) from e

@@ -54,6 +54,8 @@ from trustavatar.errors import (
     AuditSignatureError,
     Error,
     InputError,
+    LedgerBrokenError,
+    RegistryDamagedError,
     RegistryError,
     ReportError,
     UntrustedChainError,
@@ -357,6 +359,9 @@ def build_audit(home: Home | str | os.PathLike[str] | None = None, *,
                     "consent_id": row.entry.consent_id, "consent": consent, "file": f,
                     "needs_action": why,
                 })
+    except RegistryDamagedError as e:  # every row gone at once: as 'ledger verify' says it
+        raise LedgerBrokenError(f"ledger BROKEN: {e.message}; there is nothing to audit "
+                                "(run 'trustavatar ledger verify')") from e
     except RegistryError as e:
         raise ReportError(f"cannot read the registry: {e}") from e
     if progress is not None:
