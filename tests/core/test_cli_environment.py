@@ -132,3 +132,24 @@ def test_joiners_hide_in_latin_greek_and_cyrillic_words() -> None:
 
     for text in ("\u1ec5\u200c\u1ea1", "\uff30\uff41\u200d\uff59", "\u0418\u0432\u200d\u0430"):
         assert "\\u200" in visible(text), text
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_command_finished_keeps_its_exit_code(signame) -> None:
+    """A Ctrl-C while Python shut down (0.1-0.2 s after an audit had written its files and
+    printed its JSON) exited 130 in silence, or left a traceback: the code is the
+    command's. Here the command 'returns 3' and a thread that Python waits for at exit
+    sends the signal."""
+    script = (
+        "import os, signal, threading, time\n"
+        "import trustavatar._cli as cli\n"
+        "cli.run = lambda argv=None: 3\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        f"    os.kill(os.getpid(), signal.{signame})\n"
+        "    time.sleep(1)\n"
+        "threading.Thread(target=late).start()\n"
+        "cli.main()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                          check=False)
+    assert done.returncode == 3 and done.stderr == b"", done.stderr

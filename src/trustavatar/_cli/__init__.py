@@ -231,4 +231,17 @@ def main() -> None:
     except BrokenPipeError:  # raised again while an error was being reported
         _quiet_stdout()
         code = 128 + signal.SIGPIPE
+    # The command is over and has said so. A signal while Python shuts down (joining
+    # threads, unloading modules: 0.1-0.2 s after an audit) exited 130 in silence, or with a
+    # traceback, after its outputs and its JSON said it had finished: now it ends the
+    # process at once, with the command's own code.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    def finished(signum: int, frame: object) -> None:
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, finished)
+    signal.signal(signal.SIGTERM, finished)
     sys.exit(code)
