@@ -231,8 +231,9 @@ VERIFY_WATERMARK_FRAMES = 750
 def watermark_view(path: str, home: Home) -> dict[str, Any]:
     """The trustavatar watermark of the video at ``path`` and the rows of ``home``'s
     ledger that list its payload (read only), as a JSON object; ``words`` says it for a
-    person. A watermark that cannot be read (frames too small, nothing decodes) is
-    reported, not raised: the manifest's verdict stands on its own."""
+    person (raw: the console shows outside text with escapes). A watermark that cannot be
+    read (frames too small, nothing decodes) is reported, not raised: the manifest's
+    verdict stands on its own."""
     from trustavatar.registry.ledger import find_by_watermark_in
     from trustavatar.watermark import read_watermark
 
@@ -242,7 +243,7 @@ def watermark_view(path: str, home: Home) -> dict[str, Any]:
     try:
         reading = read_watermark(path, max_frames=VERIFY_WATERMARK_FRAMES)
     except Error as e:
-        return out | {"error": e.message, "words": f"not read ({visible(e.message)})"}
+        return out | {"error": e.message, "words": f"not read ({e.message})"}
     payload = reading.payload.hex() if reading.payload is not None else None
     out |= {"read": True, "present": reading.present, "payload": payload,
             "z": round(float(reading.z_score), 2), "frames_used": reading.frames_used,
@@ -265,8 +266,8 @@ def watermark_view(path: str, home: Home) -> dict[str, Any]:
         out["confirmed_by"] = "ledger"
         return out | {"words": seen + "; this home's ledger lists it"}
     why = note or "this home's ledger does not list that payload"
-    return out | {"words": f"{seen}; claimed, not verified: {visible(why)} (the mark's key is "
-                           "public: anyone can add it to any video)"}
+    return out | {"words": f"{seen}; claimed, not verified: {why} (the mark's key is public: "
+                           "anyone can add it to any video)"}
 
 
 def _file_sha256(path: str) -> str | None:
