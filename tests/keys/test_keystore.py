@@ -76,8 +76,9 @@ def test_encrypted_key_needs_the_right_passphrase(home: Home) -> None:
     # one line that serves both the CLI and Python callers
     said = str(locked.value)
     assert "\n" not in said
-    assert said.endswith("is encrypted: give its passphrase (--passphrase-env VAR on the "
-                         "command line, passphrase= in Python)"), said
+    assert said.endswith("is encrypted: give its passphrase (in TRUSTAVATAR_PASSPHRASE, or "
+                         "--passphrase-env VAR, on the command line; passphrase= in "
+                         "Python)"), said
     with pytest.raises(PassphraseError, match="wrong passphrase"):
         ks.signing_key(b"battery staple")
     assert len(ks.signing_key(b"correct horse").sign(b"data")) == 64

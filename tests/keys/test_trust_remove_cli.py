@@ -38,3 +38,21 @@ def test_a_sha256_prefix_needs_eight_hex_digits(tmp_path, capsys) -> None:
 def test_the_help_says_how_long_a_prefix_must_be(capsys) -> None:
     r = invoke(capsys, "keys", "trust", "remove", "--help")
     assert r.code == 0 and "at least 8" in " ".join(r.out.split())
+
+
+def test_the_list_tells_this_homes_current_root_from_a_retired_one(tmp_path, capsys) -> None:
+    """After 'keys init --force' both roots carried the same label, one line each, and
+    nothing said which one 'keys trust remove LABEL' would refuse."""
+    h = ["--home", str(tmp_path / "home")]
+    assert invoke(capsys, *h, "keys", "init", "--org", "Home").code == 0
+    assert invoke(capsys, *h, "keys", "init", "--org", "Home", "--force").code == 0
+    other = ["--home", str(tmp_path / "third")]
+    assert invoke(capsys, *other, "keys", "init", "--org", "Third").code == 0
+    root = tmp_path / "third" / "keys" / "root-ca.pem"
+    assert invoke(capsys, *h, "keys", "trust", "add", root, "--label", "third").code == 0
+    anchors = invoke(capsys, *h, "keys", "trust", "list", "--json").json()["anchors"]
+    assert sorted((a["label"], a["own"]) for a in anchors) == [
+        ("Home-root", "current"), ("Home-root", "retired"), ("third", None)]
+    r = invoke(capsys, *h, "keys", "trust", "list")
+    assert "Home-root (this home's root): " in r.out
+    assert "Home-root (this home's, retired): " in r.out

@@ -498,3 +498,23 @@ def test_a_checkpoint_signed_before_the_low_s_rule_still_verifies(
     assert high_s != checkpoint
     report = verify_ledger(registry, checkpoint=high_s, trust=trust)
     assert report.ok and report.checkpoint is not None and report.checkpoint.seq == 2
+
+
+def test_the_watermark_look_up_takes_what_the_reader_gives(tmp_path) -> None:
+    """README: read_watermark(path).payload (bytes) and a home's folder went straight in,
+    and failed as 'the ledger could not be read' or an AttributeError."""
+    from tests.detector.conftest import PAYLOAD, listed_in_ledger
+
+    from trustavatar.errors import InputError
+    from trustavatar.registry import find_by_watermark_in
+
+    home = listed_in_ledger(tmp_path / "home")
+    for payload in (PAYLOAD, PAYLOAD.hex(), f" {PAYLOAD.hex().upper()} "):
+        for where in (home, home.root, str(home.root)):
+            rows, note = find_by_watermark_in(where, payload)
+            assert [r.seq for r in rows] == [1] and note is None
+    assert find_by_watermark_in(None, PAYLOAD) == (
+        [], "no trustavatar home to look the payload up in")
+    for wrong, says in ((5, "bytes or hex, got int"), ("zz", "must be hex")):
+        with pytest.raises(InputError, match=says):
+            find_by_watermark_in(home, wrong)  # type: ignore[arg-type]

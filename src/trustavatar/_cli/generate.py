@@ -47,9 +47,10 @@ def _script(value: str | None) -> str | None:
 @click.option("--script", default=None,
               help="Text to speak with espeak-ng (SSML accepted), or @FILE.")
 @click.option("--lang", "language", default=None,
-              help="Language of the script (espeak-ng code, default en) or of the audio; "
-                   "checked against the consent's scope (needed with --audio unless the "
-                   "consent covers every language).")
+              help="Language of the script (espeak-ng code; default en) or of the audio "
+                   "(no default: needed with --audio unless the consent covers every "
+                   "language, else the consent is refused, exit 3); checked against the "
+                   "consent's scope.")
 @click.option("--voice", default=None, help="espeak-ng voice name.")
 @click.option("--rate", type=click.IntRange(80, 450), default=None,
               help="Speaking rate, words per minute.")

@@ -23,7 +23,7 @@ from trustavatar._files import read_input
 from trustavatar.errors import Error, ExitCode, InputError, PassphraseError
 from trustavatar.home import Home
 from trustavatar.keys import Keystore, TrustStore
-from trustavatar.keys._x509 import same_organisation
+from trustavatar.keys._x509 import fingerprint, same_organisation
 from trustavatar.keys.keystore import own_certificates
 from trustavatar.keys.trust import MAX_LABEL, MIN_PREFIX, anchor_problem
 
@@ -254,17 +254,35 @@ def _unmatched(anchor: str) -> str:
 @trust.command("list")
 @json_option
 def trust_list() -> int:
-    """List the trusted roots."""
-    anchors = TrustStore.from_home(state().home).anchors
+    """List the trusted roots (this home's own marked: current, or retired by
+    'keys init --force', which keep one label)."""
+    home = state().home
+    anchors = TrustStore.from_home(home).anchors
+    own = _own_roots(home)
 
     def human(con: Console) -> None:
         if not anchors:
             con.print("no trust anchors (run 'trustavatar keys init' or 'keys trust add')")
         for a in anchors:
-            con.print(f"{a.label}: {a.subject}  sha256 {a.fingerprint[:16]}…  "
+            mine = {"current": " (this home's root)",
+                    "retired": " (this home's, retired)"}.get(own.get(a.fingerprint, ""), "")
+            con.print(f"{a.label}{mine}: {a.subject}  sha256 {a.fingerprint[:16]}…  "
                       f"until {a.certificate.not_valid_after_utc:%Y-%m-%d}")
             if a.vouched:  # it may sign as these too: an organisation of one's own, say
                 con.print("    also accepted for: " + ", ".join(repr(o) for o in a.vouched))
 
-    emit({"ok": True, "anchors": [a.to_dict() for a in anchors]}, human)
+    emit({"ok": True, "anchors": [a.to_dict() | {"own": own.get(a.fingerprint)}
+                                  for a in anchors]}, human)
     return ExitCode.OK
+
+
+def _own_roots(home: Home) -> dict[str, str]:
+    """SHA-256 → "current" or "retired" for this home's own roots (none where its keystore
+    cannot be read: the list still shows every anchor)."""
+    try:
+        roots, _ = own_certificates(home)
+        chain = Keystore.open(home).identity.chain if Keystore.exists(home) else ()
+    except Error:
+        return {}
+    current = {fingerprint(c) for c in chain}
+    return {f: "current" if f in current else "retired" for f in roots}

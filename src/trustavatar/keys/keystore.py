@@ -223,8 +223,9 @@ def _load_key(data: bytes, passphrase: bytes | None, *, source: str,
     if not passphrase:
         # one line for both audiences: the CLI's option and the Python API's argument
         raise KeystoreLockedError(
-            f"the signing key {source} is encrypted: give its passphrase ({option} VAR on "
-            f"the command line, {argument}= in Python)"
+            f"the signing key {source} is encrypted: give its passphrase ("
+            + ("in TRUSTAVATAR_PASSPHRASE, or " if option == "--passphrase-env" else "")
+            + f"{option} VAR, on the command line; {argument}= in Python)"
         )
     try:
         return serialization.load_pem_private_key(bytes(data), passphrase)

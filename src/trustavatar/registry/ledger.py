@@ -81,7 +81,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from trustavatar import _envelope
 from trustavatar._arguments import KEY_HINT, REGISTRY_HINT, instance, no_hidden_characters
@@ -96,11 +96,9 @@ from trustavatar.errors import (
     RegistryError,
     UntrustedChainError,
 )
+from trustavatar.home import Home
 from trustavatar.keys import SigningKey, TrustStore
 from trustavatar.registry.db import Registry
-
-if TYPE_CHECKING:
-    from trustavatar.home import Home
 
 #: ``prev_hash`` of row 1: SHA-256 of ``b"trustavatar.generation-ledger.v1"`` (also written
 #: into migration 2's insert trigger; never change it).
@@ -445,15 +443,22 @@ def find_by_watermark(registry: Registry, payload_hex: str) -> list[LedgerRow]:
         _SELECT + " WHERE watermark_payload = ? ORDER BY seq", (payload,))]
 
 
-def find_by_watermark_in(home: Home | None, payload_hex: str
+def find_by_watermark_in(home: Home | str | os.PathLike[str] | None, payload: str | bytes
                          ) -> tuple[list[LedgerRow], str | None]:
-    """The rows of ``home``'s ledger whose output carries the watermark ``payload_hex``,
-    read only (a home without a registry is not created), and why they cannot be relied
-    on: ``None`` when they can, else a sentence (no home, no ledger in it, the ledger could
-    not be read, or, when rows were found, its chain does not verify: :func:`verify_ledger`
-    found a row edited, deleted, moved or inserted, so a listed row may say anything)."""
+    """The rows of ``home``'s ledger (a Home or its folder) whose output carries the
+    watermark ``payload`` (``WatermarkReading.payload``, or its hex), read only (a home
+    without a registry is not created), and why they cannot be relied on: ``None`` when
+    they can, else a sentence (no home, no ledger in it, the ledger could not be read, or,
+    when rows were found, its chain does not verify: :func:`verify_ledger` found a row
+    edited, deleted, moved or inserted, so a listed row may say anything)."""
+    if not isinstance(payload, str | bytes):
+        raise InputError(f"a watermark payload is bytes or hex, got {type(payload).__name__}")
+    payload_hex = payload.hex() if isinstance(payload, bytes) else payload.strip().lower()
+    if not _HEX.fullmatch(payload_hex):  # the caller's mistake, not a ledger that failed
+        raise InputError(f"watermark payload must be hex, got {_short(payload_hex)}")
     if home is None:
         return [], "no trustavatar home to look the payload up in"
+    home = Home.resolve(home)
     if not home.registry_path.is_file():
         return [], f"no ledger in the home {home.root}"
     try:
