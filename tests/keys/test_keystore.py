@@ -148,8 +148,8 @@ def test_import_rejects_a_certificate_c2pa_cannot_use(tmp_path, keystore: Keysto
 def test_import_names_its_own_options(tmp_path, keystore: Keystore) -> None:
     encrypted = Keystore.create(Home.resolve(tmp_path / "e"), organisation="E", passphrase=b"pw")
     key_pem = (encrypted.home.keys_dir / "signing-key.pem").read_bytes()
-    with pytest.raises(KeystoreLockedError, match=r"\(--key-passphrase-env VAR on the command "
-                       r"line, key_passphrase= in Python\)"):
+    with pytest.raises(KeystoreLockedError, match=r"\(--key-passphrase-env VAR, on the command "
+                       r"line; key_passphrase= in Python\)"):
         Keystore.import_identity(Home.resolve(tmp_path / "x"),
                                  chain_pem=chain_to_pem(encrypted.identity.chain),
                                  key_pem=key_pem)
