@@ -82,10 +82,12 @@ def upright(image: np.ndarray, turn: int) -> np.ndarray:
 
 
 def video_streams(c: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
-    """``c``'s video streams that are moving pictures: an attached picture (an MP3's or
-    MKV's cover art) is not one."""
+    """``c``'s video streams that are moving pictures FFmpeg can decode: an attached
+    picture (an MP3's or MKV's cover art) is not one, nor a stream in a codec this FFmpeg
+    does not know (no player shows it either; PyAV gives it no codec context)."""
     attached = av.stream.Disposition.attached_pic
-    return [s for s in c.streams.video if not s.disposition & attached]
+    return [s for s in c.streams.video
+            if not s.disposition & attached and s.codec_context is not None]
 
 
 def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[str],
@@ -94,6 +96,9 @@ def main_video_stream(c: av.container.InputContainer, path: str | os.PathLike[st
     attached picture. Raises ``error`` (an :class:`InputError`) when there is none."""
     streams = video_streams(c)
     if not streams:
+        if any(s.codec_context is None for s in c.streams.video):
+            raise error(f"{path} has its video in a codec FFmpeg cannot decode (unknown "
+                        "or not built in): convert it to H.264, for instance")
         if c.streams.video:
             raise error(f"{path} holds only a still picture (cover art), not a video")
         raise error(f"{path} has no video stream")
@@ -108,7 +113,7 @@ def audio_offset(c: av.container.InputContainer, video: av.video.stream.VideoStr
                if video.start_time is not None and video.time_base else 0.0)
     if c.streams.audio:
         a = c.streams.audio[0]
-        if a.start_time is not None and a.time_base:
+        if a.start_time is not None and a.time_base:  # (known codec or not: the clock)
             return float(a.start_time * a.time_base) - v_start
     return 0.0
 

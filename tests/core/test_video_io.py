@@ -135,3 +135,29 @@ def test_a_damaged_start_hides_neither_the_rotation_nor_the_watermark(tmp_path) 
     assert frame.shape[:2] == (256, 128) and scanned.rotation == 90
     reading = read_watermark(path)
     assert reading.present and reading.payload == bytes(range(8))
+
+
+def test_a_codec_ffmpeg_does_not_know_is_named_not_an_internal_error(tmp_path) -> None:
+    """A video (or audio) track whose sample entry names an unknown codec has no codec
+    context in PyAV: probing it raised AttributeError ('NoneType' … 'width'), exit 70."""
+    import pytest
+    from fixtures.synthetic_media import make_video
+
+    from trustavatar.errors import AudioInputError, InputError
+    from trustavatar.generator.audio import load_audio
+
+    data = bytearray(make_video(tmp_path / "ok.mp4", seconds=0.5).read_bytes())
+    stsd = data.find(b"stsd")  # (after 'ftyp', whose brands name avc1 too)
+    video, audio = data.find(b"avc1", stsd), data.find(b"mp4a", stsd)
+    esds = data.find(b"esds", audio)  # (from which FFmpeg would still tell AAC)
+    assert stsd > 0 and video > 0 and audio > 0 and esds > 0
+    unknown_video = bytearray(data)
+    unknown_video[video:video + 4] = b"qqqq"
+    (tmp_path / "v.mp4").write_bytes(bytes(unknown_video))
+    with pytest.raises(InputError, match="its video in a codec FFmpeg cannot decode"):
+        probe(tmp_path / "v.mp4")
+    unknown_audio = bytearray(data)
+    unknown_audio[audio:audio + 4] = unknown_audio[esds:esds + 4] = b"qqqq"
+    (tmp_path / "a.mp4").write_bytes(bytes(unknown_audio))
+    with pytest.raises(AudioInputError, match="in a codec FFmpeg cannot decode"):
+        load_audio(tmp_path / "a.mp4")

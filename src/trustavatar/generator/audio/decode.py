@@ -218,6 +218,9 @@ def load_audio(
         if not container.streams.audio:
             raise AudioInputError(f"{p} has no audio track")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # (PyAV then has no rate: an AttributeError)
+            raise AudioInputError(f"audio {p} is in a codec FFmpeg cannot decode (unknown or "
+                                  "not built in): convert it to WAV or AAC, for instance")
         rate, channels = stream.rate or 0, stream.channels or 0
         if rate and not _MIN_SOURCE_RATE <= rate <= _MAX_SOURCE_RATE:
             raise AudioInputError(
