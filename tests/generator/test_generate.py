@@ -866,3 +866,41 @@ def test_names_the_ledger_refuses_are_refused_before_the_work(studio, tmp_path, 
             generate(**{"face": sample_portrait_path(), "consent": studio.consent, "out": out,
                         "script": SCRIPT, "home": studio.home, **kwargs})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_recorded_audio_is_delivered_at_its_own_rate_and_channels(studio, photo_video,
+                                                                  tmp_path):
+    """The output's AAC track was encoded from the 16 kHz mono analysis copy: a 48 kHz
+    stereo studio track came out with nothing above 8 kHz, in mono."""
+    import wave
+
+    import av
+
+    from trustavatar.generator.audio import load_audio, resample
+
+    spoken = resample(load_audio(photo_video.output), 48000).samples[: 48000 * 3]
+    t = np.arange(len(spoken)) / 48000
+    left = 0.8 * spoken
+    right = 0.5 * spoken + 0.05 * np.sin(2 * np.pi * 12000 * t)  # air the analysis lacks
+    studio_wav = tmp_path / "studio.wav"
+    with wave.open(str(studio_wav), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes((np.stack([left, right], axis=1) * 32767).astype("<i2").tobytes())
+    r = generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
+                 audio=studio_wav, language="en", home=studio.home, size=160, seed=1)
+    with av.open(str(r.output)) as c:
+        a = c.streams.audio[0]
+        assert (a.rate, a.channels) == (48000, 2)
+        got = np.concatenate([f.to_ndarray() for f in c.decode(a)], axis=1)
+    n = min(got.shape[1], len(spoken))
+    spectrum = np.abs(np.fft.rfft(got[1, :n]))
+    freqs = np.fft.rfftfreq(n, 1 / 48000)
+    near = spectrum[(freqs > 11900) & (freqs < 12100)].max()
+    assert near > 20 * np.median(spectrum[(freqs > 9000) & (freqs < 15000)])
+    # in step with the input: the left channel lines up at lag 0 (AAC's priming is trimmed)
+    lags = range(-200, 201, 10)
+    best = max(lags, key=lambda k: float(np.dot(got[0, 2000 + k:n - 2000 + k],
+                                                left[2000:n - 2000])))
+    assert abs(best) <= 10, best

@@ -18,12 +18,15 @@ from trustavatar._files import ffmpeg_path
 from trustavatar.errors import GenerationError, InputError
 from trustavatar.generator._closing import CloseOrAbort
 from trustavatar.generator.audio import Audio
+from trustavatar.generator.audio.soundtrack import MemorySoundTrack, SoundTrack
 
 _AAC_FRAME = 1024
 
 
 class VideoWriter(CloseOrAbort):
-    """Write ``(H, W, 3) uint8`` RGB frames at ``fps`` with ``audio`` muxed alongside.
+    """Write ``(H, W, 3) uint8`` RGB frames at ``fps`` with ``audio`` muxed alongside
+    (mono :class:`~.audio.Audio`, or a :class:`~.audio.soundtrack.SoundTrack`, which the
+    writer closes with the file).
 
     ``threads``: libx264's threads (None: its own choice, about 1.5 per core); 1 where the
     caller keeps the other cores busy (it saves libx264's threading overhead)."""
@@ -35,7 +38,7 @@ class VideoWriter(CloseOrAbort):
         width: int,
         height: int,
         fps: float,
-        audio: Audio | None,
+        audio: Audio | SoundTrack | None,
         crf: int = 18,
         preset: str = "veryfast",
         threads: int | None = None,
@@ -57,12 +60,14 @@ class VideoWriter(CloseOrAbort):
         if threads is not None:
             self._video.options["threads"] = str(threads)
         self._closed = False
-        self._audio = audio
+        # the writer owns the track from here: it closes it with the file
+        self._track: SoundTrack | None = (MemorySoundTrack(audio) if isinstance(audio, Audio)
+                                          else audio)
         self._astream = None
         self._apos = 0
-        if audio is not None:
-            self._astream = self._out.add_stream("aac", rate=audio.sample_rate)
-            self._astream.layout = "mono"
+        if self._track is not None:
+            self._astream = self._out.add_stream("aac", rate=self._track.sample_rate)
+            self._astream.layout = self._track.layout
 
     @property
     def extradata(self) -> bytes:
@@ -99,18 +104,24 @@ class VideoWriter(CloseOrAbort):
         return data
 
     def _push_audio(self, until_s: float | None) -> None:
-        if self._audio is None or self._astream is None:
+        """Encode the sound up to ``until_s`` seconds in whole AAC frames (None: all that
+        is left, the last frame short)."""
+        if self._track is None or self._astream is None:
             return
-        samples = self._audio.samples
-        sr = self._audio.sample_rate
-        end = len(samples) if until_s is None else min(len(samples), int(until_s * sr))
-        while self._apos + _AAC_FRAME <= end or (until_s is None and self._apos < end):
-            chunk = samples[self._apos:self._apos + _AAC_FRAME].astype(np.float32)
-            af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        sr = self._track.sample_rate
+        end = None if until_s is None else int(until_s * sr)
+        while end is None or self._apos + _AAC_FRAME <= end:
+            chunk = self._track.read(_AAC_FRAME)
+            if chunk.shape[1] == 0:
+                return
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk, np.float32),
+                                            format="fltp", layout=self._track.layout)
             af.sample_rate = sr
             af.pts = self._apos
             self._out.mux(self._astream.encode(af))
-            self._apos += len(chunk)
+            self._apos += chunk.shape[1]
+            if chunk.shape[1] < _AAC_FRAME:  # the track ended
+                return
 
     def finish(self) -> list[bytes]:
         """Flush the encoders and close the file; return the last video packets."""
@@ -126,17 +137,23 @@ class VideoWriter(CloseOrAbort):
         except OSError as e:
             raise self._write_error(e) from e
         finally:
+            self._close_track()
             if not self._closed:
                 self._closed = True
                 with contextlib.suppress(OSError):
                     self._out.close()
         return packets
 
+    def _close_track(self) -> None:
+        if self._track is not None:
+            self._track.close()
+
     def close(self) -> None:
         self.finish()
 
     def abort(self) -> None:
         """Close the file as it is (after an error: the caller discards it)."""
+        self._close_track()
         if not self._closed:
             self._closed = True
             self._out.close()

@@ -43,6 +43,7 @@ from trustavatar.face import MATCH_THRESHOLD, FaceBox, FaceEmbedding, load_image
 from trustavatar.face.identity_watch import UNRECOGNISED_MAX_SHARE, IdentityWatch
 from trustavatar.face.mesh import FaceMesh, face_height
 from trustavatar.generator import audio as audio_api
+from trustavatar.generator.audio.soundtrack import FileSoundTrack
 from trustavatar.generator.deform import MouthPose
 from trustavatar.generator.encode import VideoWriter, check_written
 from trustavatar.generator.finishing import FrameFinisher
@@ -147,6 +148,13 @@ class _Speech:
     inputs: dict[str, str]
     ingredient: provenance.Ingredient | None
     language: str | None
+    #: the recorded audio file, whose sound the output carries at its own quality (None:
+    #: a script, delivered as spoken)
+    source: Path | None = None
+
+    def soundtrack(self) -> audio_api.Audio | FileSoundTrack:
+        """What the output's audio track is encoded from."""
+        return FileSoundTrack(self.source) if self.source is not None else self.audio16
 
     def plan_inputs(self, fps: float, n: int, motion: MotionConfig | None,
                     ) -> tuple[np.ndarray, MotionConfig | None]:
@@ -185,7 +193,7 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
         _long_enough(a.duration, f"audio {Path(audio).name}")
         return _Speech(a, None, {"audio": sha256_file(audio)},
                        provenance.Ingredient.from_file(audio, title=Path(audio).name),
-                       language)
+                       language, Path(audio))
     assert script is not None
     lang = language or "en"
     # held to the length --audio is (an SSML pause can be hours), stopped when it passes it
@@ -382,7 +390,7 @@ def generate(
                                        else (ref_embedding, None))
                 meter.begin(n, wanted, face_px, boxes)
                 references, finisher = _render(
-                    mode, face_p, reference, ref_landmarks, track, speech.audio16, raw,
+                    mode, face_p, reference, ref_landmarks, track, speech.soundtrack(), raw,
                     wanted, qa_reference, boxes, subject, report, stages, mark, meter)
                 timings["render_encode_s"] = time.perf_counter() - t
                 t = time.perf_counter()
@@ -615,7 +623,8 @@ class _Stages:
 
 
 def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndarray,
-            track: MotionTrack, audio16: audio_api.Audio, raw: Path, check_at: list[int],
+            track: MotionTrack, sound: audio_api.Audio | FileSoundTrack, raw: Path,
+            check_at: list[int],
             qa_reference: FaceEmbedding, boxes: BoxFromMesh | None, subject: FaceEmbedding,
             report: Progress, stages: _Stages, mark: Watermark, meter: Meter
             ) -> tuple[dict[int, FaceEmbedding | ReferenceFaces], FrameFinisher]:
@@ -628,7 +637,7 @@ def _render(mode: str, face: Path, reference: np.ndarray, ref_landmarks: np.ndar
     n = len(track)
     references: dict[int, FaceEmbedding | ReferenceFaces] = {}
     wanted = set(check_at)
-    with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=audio16,
+    with VideoWriter(raw, width=w, height=h, fps=track.fps, audio=sound,
                      threads=1) as writer, FrameFinisher(mark, writer, meter) as finisher:
 
         def emit(i: int, frame: np.ndarray) -> None:
