@@ -904,3 +904,14 @@ def test_recorded_audio_is_delivered_at_its_own_rate_and_channels(studio, photo_
     best = max(lags, key=lambda k: float(np.dot(got[0, 2000 + k:n - 2000 + k],
                                                 left[2000:n - 2000])))
     assert abs(best) <= 10, best
+
+
+def test_speech_too_short_for_the_sync_check_at_the_chosen_frame_rate_is_refused(
+        studio, tmp_path):
+    """The shortest speech was set at 25 fps: at --fps 5 a second of speech made 5 frames,
+    the sync check was skipped, and the QA said 'passed'."""
+    out = tmp_path / "o.mp4"
+    with pytest.raises(AudioInputError, match=r"at 5 fps is \d frame\(s\); .* at least 10"):
+        generate(face=sample_portrait_path(), consent=studio.consent, out=out,
+                 script="Hello there.", home=studio.home, size=160, fps=5)
+    assert not out.exists()

@@ -355,7 +355,15 @@ def generate(
         # 2. Audio: phonetic targets (recorded audio: phone posteriors), per-frame features.
         t = time.perf_counter()
         out_fps = video.fps if video is not None else fps
+        if video is not None and not 1 <= video.fps <= 240:  # (motion's limit, said of it)
+            raise InputError(f"the face video {face_p.name} runs at {video.fps:g} frames per "
+                             "second; a dub keeps the video's rate, which must be 1-240")
         n = audio_api.frame_count(speech.audio16.duration, out_fps)
+        if n < SYNC_MIN_FRAMES:  # (the speech's length was checked at 25 fps)
+            raise AudioInputError(
+                f"{speech.audio16.duration:.2f} s of speech at {out_fps:g} fps is {n} "
+                f"frame(s); a talking head needs at least {SYNC_MIN_FRAMES} for the lip-sync "
+                "check (a higher frame rate, or longer speech)")
         if video is not None:
             _check_audio_fits(face_p, video.duration, speech.audio16.duration)
         visemes, motion = speech.plan_inputs(out_fps, n, motion)
