@@ -11,6 +11,7 @@ __all__ = [
     "Decoding",
     "StreamFacts",
     "VideoInfo",
+    "as_displayed",
     "clockwise_turn",
     "first_frame_turn",
     "iter_frames",
@@ -22,6 +23,7 @@ __all__ = [
 import contextlib
 import math
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +81,40 @@ def clockwise_turn(rotation: float) -> int:
 def upright(image: np.ndarray, turn: int) -> np.ndarray:
     """``image`` turned clockwise by ``turn`` degrees (a multiple of 90)."""
     return np.ascontiguousarray(np.rot90(image, k=-turn // 90)) if turn else image
+
+
+def as_displayed(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """``image`` (decoded from ``frame``) as a player shows it: turned, and mirrored where
+    the display matrix says so, by FFmpeg's own rule (its autorotate, fftools 6.1). A
+    mirrored matrix reads as a 180° turn (``frame.rotation``): turned alone, a mirrored
+    video came out upside down ("no face found … sideways?")."""
+    turn = clockwise_turn(frame.rotation)
+    m = _display_matrix(frame)
+    if m is None:
+        return upright(image, turn)
+    a, c, d = m[0], m[3], m[4]
+    if turn == 90:
+        shown = image.transpose(1, 0, 2) if c > 0 else np.rot90(image, -1)
+    elif turn == 180:
+        shown = image[:, ::-1] if a < 0 else image
+        shown = shown[::-1] if d < 0 else shown
+    elif turn == 270:
+        shown = np.rot90(image, -1)[::-1] if c < 0 else np.rot90(image, 1)
+    else:
+        shown = image[::-1] if d < 0 else image
+    return image if shown is image else np.ascontiguousarray(shown)
+
+
+def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's display matrix (nine int32: a b u c d v x y w), or None."""
+    try:
+        data = frame.side_data.get("DISPLAYMATRIX")
+    except (AttributeError, KeyError, ValueError):
+        return None
+    if data is None:
+        return None
+    raw = bytes(data)  # type: ignore[call-overload]  # (PyAV's SideData is a buffer)
+    return struct.unpack("=9i", raw[:36]) if len(raw) >= 36 else None
 
 
 def video_streams(c: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
@@ -325,7 +361,7 @@ def iter_timed_frames(
                 img = np.asarray(cv2.resize(img, shown, interpolation=cv2.INTER_AREA
                                             if shown[0] * shown[1] < stored[0] * stored[1]
                                             else cv2.INTER_LINEAR), np.uint8)
-            img = upright(img, clockwise_turn(frame.rotation))
+            img = as_displayed(img, frame)
             if size is not None and (img.shape[1], img.shape[0]) != size:
                 img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA),
                                  np.uint8)

@@ -66,8 +66,8 @@ PUBLIC = {
         "register_analyzer", "register_feature", "scan", "scan_many",
     ],
     "trustavatar.video_io": ["MAX_BAD_PACKETS", "Decoding", "StreamFacts", "VideoInfo",
-                             "clockwise_turn", "first_frame_turn", "iter_frames", "probe",
-                             "stream_facts", "upright"],
+                             "as_displayed", "clockwise_turn", "first_frame_turn",
+                             "iter_frames", "probe", "stream_facts", "upright"],
     "trustavatar.registry": [
         "GENESIS_HASH", "LEDGER_CHECKPOINT_TYPE", "MIGRATIONS", "LedgerCheckpoint", "LedgerEntry",
         "LedgerProblem", "LedgerProblemKind", "LedgerReport", "LedgerRow", "Migration",

@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
 
 from trustavatar.video_io import iter_timed_frames, probe
 
@@ -161,3 +162,43 @@ def test_a_codec_ffmpeg_does_not_know_is_named_not_an_internal_error(tmp_path) -
     (tmp_path / "a.mp4").write_bytes(bytes(unknown_audio))
     with pytest.raises(AudioInputError, match="in a codec FFmpeg cannot decode"):
         load_audio(tmp_path / "a.mp4")
+
+
+def _with_matrix(src, dst, a: int, b: int, c: int, d: int, w: int, h: int):
+    """``src`` with its video track's display matrix set to (a b; c d) (unit entries)."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    at = data.find(b"tkhd") + 4 + 40  # version 0: past the fields before the matrix
+    tx = (w if -1 in (a, c) else 0) << 16
+    ty = (h if -1 in (b, d) else 0) << 16
+    data[at:at + 36] = struct.pack(">9i", a << 16, b << 16, 0, c << 16, d << 16, 0, tx, ty,
+                                   1 << 30)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize(("matrix", "shown"), [
+    ((1, 0, 0, 1), lambda f: f),
+    ((-1, 0, 0, 1), lambda f: f[:, ::-1]),  # mirrored: it was turned upside down
+    ((1, 0, 0, -1), lambda f: f[::-1]),
+    ((-1, 0, 0, -1), lambda f: f[::-1, ::-1]),
+    ((0, 1, -1, 0), lambda f: np.rot90(f, -1)),  # a phone's portrait video
+    ((0, -1, 1, 0), lambda f: np.rot90(f, 1)),
+])
+def test_frames_are_shown_as_the_display_matrix_says(tmp_path, matrix, shown) -> None:
+    from trustavatar.video_io import iter_frames
+
+    first = np.zeros((64, 96, 3), np.uint8)
+    first[:32, :48] = 255  # a bright corner tells every turn and mirror apart
+    with av.open(str(tmp_path / "plain.mp4"), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        for _ in range(3):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(first, format="rgb24")))
+        out.mux(v.encode())
+    clip = _with_matrix(tmp_path / "plain.mp4", tmp_path / "m.mp4", *matrix, w=96, h=64)
+    got = next(iter_frames(clip))
+    want = shown(first)
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 8

@@ -31,13 +31,12 @@ from trustavatar.provenance.formats import iso_media_cut_short
 from trustavatar.video_io import (
     Decoding,
     FrameClock,
+    as_displayed,
     audio_offset,
-    clockwise_turn,
     display_size,
     is_still_image,
     main_video_stream,
     stream_facts,
-    upright,
     video_streams,
 )
 
@@ -215,4 +214,4 @@ class FrameReader:
             scale = min(tw / w, th / h)  # anamorphic: the direction not stretched
         else:
             image = np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)
-        return upright(image, clockwise_turn(frame.rotation)), scale
+        return as_displayed(image, frame), scale
