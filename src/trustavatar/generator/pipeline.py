@@ -733,6 +733,10 @@ def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) ->
     """Dubbing re-renders the mouth of existing footage: the audio must not outlast the
     video (beyond :data:`_AUDIO_OVERRUN_S`, covered by holding the last frame)."""
     if audio_seconds > video_seconds + _AUDIO_OVERRUN_S:
+        if video_seconds < 0.05:  # one frame: a still picture saved as a video
+            raise AudioInputError(
+                f"the face video {face.name} is a single still frame: give it as a photo "
+                "(JPEG or PNG) to animate the whole face")
         raise AudioInputError(
             f"the audio is {audio_seconds:.1f} s long but the face video {face.name} only "
             f"{video_seconds:.1f} s: in video mode the audio must fit the video (trim the "

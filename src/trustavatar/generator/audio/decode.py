@@ -237,7 +237,10 @@ def load_audio(
             )
         # 5. Decode and resample frame by frame, stopping once past the limit.
         samples = _decode_stream(container, stream, p, sample_rate, max_seconds)
-        audio = Audio.from_array(samples, sample_rate)
+        try:
+            audio = Audio.from_array(samples, sample_rate)
+        except AudioInputError as e:  # (a float WAV holding NaN: say which file)
+            raise AudioInputError(f"audio {p}: {e.message}") from e
         if audio.num_samples and audio.rms_dbfs < _CANCELLED_DBFS and channels >= 2:
             # 6a. Near silent once mixed down: is one channel the other inverted (a wiring
             # or editing mistake), so that the mix cancels the speech?
