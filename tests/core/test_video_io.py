@@ -185,6 +185,8 @@ def _with_matrix(src, dst, a: int, b: int, c: int, d: int, w: int, h: int):
     ((-1, 0, 0, -1), lambda f: f[::-1, ::-1]),
     ((0, 1, -1, 0), lambda f: np.rot90(f, -1)),  # a phone's portrait video
     ((0, -1, 1, 0), lambda f: np.rot90(f, 1)),
+    ((0, 1, 1, 0), lambda f: f.transpose(1, 0, 2)),  # turned and mirrored
+    ((0, -1, -1, 0), lambda f: f[::-1, ::-1].transpose(1, 0, 2)),
 ])
 def test_frames_are_shown_as_the_display_matrix_says(tmp_path, matrix, shown) -> None:
     from trustavatar.video_io import iter_frames

@@ -506,3 +506,17 @@ def test_the_json_says_whether_the_report_was_written(capsys, tmp_path, home_arg
     assert r.json()["report"]["error"].startswith("no video was scanned")
     assert "report not written: no video was scanned" in r.err
     assert not (tmp_path / "two.html").exists()
+
+
+def test_a_page_is_refused_in_the_homes_keys_folder_reached_through_a_link(
+        capsys, tmp_path, home_args):
+    clip = watermarked(tmp_path / "wm.mp4")
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (home / "keys").symlink_to(tmp_path / "elsewhere")
+    for out in (home / "keys" / "x.html", tmp_path / "elsewhere" / "x.html"):
+        r = invoke(capsys, *home_args, "scan", clip, "--report", out, "--analyzer",
+                   "provenance")
+        assert r.code == 2 and "in the trustavatar home's keys folder" in r.err, r.err
+    assert list((tmp_path / "elsewhere").iterdir()) == []

@@ -365,8 +365,8 @@ def test_a_copy_cut_short_says_why_its_manifest_is_unknown(no_trust, tmp_path):
 
 
 def test_a_listed_payload_in_a_ledger_that_does_not_verify_is_not_proof(no_trust, tmp_path):
-    """A row edited after it was written (here to name this very file) could say anything:
-    the look-up checks the chain before a listed payload counts."""
+    """A row edited after it was written (here its operator) could say anything, the file
+    it names included: the look-up checks the chain before a listed payload counts."""
     from tests.ledger.ledgertools import Attacker
 
     home = listed_in_ledger(tmp_path / "home")

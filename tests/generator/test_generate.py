@@ -915,3 +915,45 @@ def test_speech_too_short_for_the_sync_check_at_the_chosen_frame_rate_is_refused
         generate(face=sample_portrait_path(), consent=studio.consent, out=out,
                  script="Hello there.", home=studio.home, size=160, fps=5)
     assert not out.exists()
+
+
+def test_a_one_frame_face_video_is_named_a_still_picture(studio, tmp_path):
+    import av
+
+    still = tmp_path / "still.mp4"
+    face = np.asarray(Image.open(sample_portrait_path()).convert("RGB").resize((256, 256)))
+    with av.open(str(still), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width = v.height = 256
+        v.pix_fmt = "yuv420p"
+        out.mux(v.encode(av.VideoFrame.from_ndarray(face, format="rgb24")))
+        out.mux(v.encode())
+    with pytest.raises(AudioInputError, match="is a single still frame: give it as a photo"):
+        generate(face=still, consent=studio.consent, out=tmp_path / "o.mp4", script=SCRIPT,
+                 home=studio.home, size=256)
+
+
+def test_a_stereo_track_whose_channels_cancel_is_delivered_as_the_channel_analysed(
+        studio, photo_video, tmp_path):
+    """One channel the other inverted: the analysis takes one channel alone; the output
+    carried both, which cancel on any mono speaker (a phone)."""
+    import wave
+
+    import av
+
+    from trustavatar.generator.audio import load_audio
+
+    spoken = load_audio(photo_video.output).samples[: 16000 * 3]
+    inverted = tmp_path / "inverted.wav"
+    with wave.open(str(inverted), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.stack([spoken, -spoken], axis=1) * 32767).astype("<i2").tobytes())
+    r = generate(face=sample_portrait_path(), consent=studio.consent, out=tmp_path / "o.mp4",
+                 audio=inverted, language="en", home=studio.home, size=160, seed=1)
+    with av.open(str(r.output)) as c:
+        a = c.streams.audio[0]
+        assert a.channels == 1
+        got = np.concatenate([f.to_ndarray() for f in c.decode(a)], axis=1)
+    assert float(np.sqrt((got ** 2).mean())) > 0.5 * float(np.sqrt((spoken ** 2).mean()))

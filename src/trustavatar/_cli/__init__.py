@@ -235,13 +235,12 @@ def main() -> None:
     # threads, unloading modules: 0.1-0.2 s after an audit) exited 130 in silence, or with a
     # traceback, after its outputs and its JSON said it had finished: now it ends the
     # process at once, with the command's own code.
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        sys.stderr.flush()
-
     def finished(signum: int, frame: object) -> None:
         os._exit(code)
 
     signal.signal(signal.SIGINT, finished)
     signal.signal(signal.SIGTERM, finished)
+    with contextlib.suppress(OSError, ValueError):  # (a slow pipe: a signal now exits too)
+        sys.stdout.flush()
+        sys.stderr.flush()
     sys.exit(code)

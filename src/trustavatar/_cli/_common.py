@@ -18,7 +18,7 @@ from rich.console import Console
 from trustavatar._atomic import taken
 from trustavatar._display import visible
 from trustavatar._time import in_range
-from trustavatar.errors import InputError
+from trustavatar.errors import InputError, RegistryError
 from trustavatar.home import Home
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,28 +132,53 @@ def time_option(value: str | None, option: str, *, date_ok: bool = False) -> dt.
     return in_range(parsed, option)
 
 
+class Kept:
+    """Files no output may replace, ``(option, path)`` pairs: ``("--face", path)``, or a
+    description starting "the ", e.g. ``("the --json output", path)``. Looked up by place
+    (a path not written yet counts) and by identity (a link to it), each in constant time:
+    a folder of pages is checked against a batch's inputs once, not page by input."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
+        self.pairs = [(option, path) for option, path in pairs if path is not None]
+        self._by_place: dict[Path, str] = {}
+        self._by_id: dict[tuple[int, int], str] = {}
+        for option, path in self.pairs:
+            self._by_place.setdefault(_placed(Path(path)), option)
+            try:
+                st = Path(path).stat()
+            except OSError:  # not written yet: its place is enough
+                continue
+            self._by_id.setdefault((st.st_dev, st.st_ino), option)
+
+    def holding(self, target: Path) -> str | None:
+        """The option whose file ``target`` is, or None."""
+        option = self._by_place.get(_placed(target))
+        if option is not None or not self._by_id:
+            return option
+        try:
+            st = target.stat()
+        except OSError:
+            return None
+        return self._by_id.get((st.st_dev, st.st_ino))
+
+
 def refuse_overwrite(out: str, force: bool,
-                     inputs: Iterable[tuple[str, str | os.PathLike[str] | None]] = ()) -> None:
+                     inputs: Kept | Iterable[tuple[str, str | os.PathLike[str] | None]] = ()
+                     ) -> None:
     """Outputs that would replace a file need ``--force``; an output is never one of the
-    command's ``inputs`` (``(option, path)`` pairs: ``("--face", path)``, or a description
-    starting "the ", e.g. ``("the --json output", path)``; a path not written yet counts)
-    nor a file of the trustavatar home (its
-    registry, its configuration, anything in its keys and trust folders), ``--force`` or
-    not."""
+    command's ``inputs`` (:class:`Kept`, or its pairs) nor a file of the trustavatar home
+    (its registry, its configuration, anything in its keys and trust folders), ``--force``
+    or not."""
     if not str(out).strip():
         raise InputError("the output path is empty")
     target = Path(out)
     if target.is_dir():
         raise InputError(f"the output {out} is a directory, not a file name")
     _refuse_home_file(out, target)
-    where = _placed(target)
-    for option, path in inputs:  # also one not written yet (another output of the command)
-        if path is None:
-            continue
-        if where == _placed(Path(path)) or (target.exists() and Path(path).exists()
-                                            and target.samefile(path)):
-            what = option if option.startswith("the ") else f"the input {option}"
-            raise InputError(f"the output {out} is also {what}: write the output elsewhere")
+    option = (inputs if isinstance(inputs, Kept) else Kept(inputs)).holding(target)
+    if option is not None:
+        what = option if option.startswith("the ") else f"the input {option}"
+        raise InputError(f"the output {out} is also {what}: write the output elsewhere")
     if taken(target) and not force:  # a dangling link counts
         raise InputError(f"{out} exists already (use --force to replace it)")
 
@@ -162,7 +187,9 @@ def require_registry(st: CliState, hint: str) -> Path:
     """The home's registry file, which the command needs to exist: a mistyped ``--home``
     must get an error, not a new empty home (``hint``: why there might be none)."""
     path = st.home.registry_path
-    if not path.is_file():  # (a folder in its place read as "disk I/O error")
+    if path.exists() and not path.is_file():  # (SQLite would say "disk I/O error")
+        raise RegistryError(f"the registry {path} is not a file (a folder?): move it away")
+    if not path.exists():
         raise InputError(f"no registry at {path} ({hint}; wrong --home?)")
     return path
 
@@ -176,7 +203,7 @@ def _refuse_home_file(out: str, target: Path) -> None:
     where = _placed(target)
     for folder, what in ((home.keys_dir, "signing key and certificates"),
                          (home.trust_dir, "trust anchors")):  # made yet or not
-        if where.is_relative_to(_placed(folder)):
+        if where.is_relative_to(_resolved(folder)):
             raise InputError(f"the output {out} is in the trustavatar home's {folder.name} "
                              f"folder (its {what}): write the output elsewhere")
     registry = home.registry_path
@@ -188,6 +215,14 @@ def _refuse_home_file(out: str, target: Path) -> None:
                                       and target.samefile(path)):
             raise InputError(f"the output {out} is the trustavatar home's {what} "
                              f"({path.name}): write the output elsewhere")
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with every link resolved as far as it exists (a folder may be a link)."""
+    try:
+        return path.resolve()
+    except RuntimeError as e:  # pathlib's word for a loop of symbolic links
+        raise InputError(f"cannot use the path {path}: a loop of symbolic links") from e
 
 
 def _placed(path: Path) -> Path:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from trustavatar._atomic import atomic_write_bytes, check_writable, move_in_together
 from trustavatar._cli._common import (
+    Kept,
     emit,
     json_option,
     passphrase_option,
@@ -123,9 +124,15 @@ def _contradiction(r: dict[str, Any]) -> str | None:
     return None
 
 
+def single_page(out: str) -> bool:
+    """Whether the report ``out`` names one page (a name ending in .html or .htm; a name
+    that is only ".html" is a folder's) rather than a folder of pages."""
+    return Path(out).suffix.lower() in (".html", ".htm")
+
+
 def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, force: bool,
                   option: str = "--report", source: str | None = None,
-                  inputs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+                  inputs: Kept | Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """``out`` ending in .html with one result: that page. Otherwise ``out`` is a folder:
     one page per result plus ``index.html`` (failed files listed with their error).
     ``source``: the saved result file the pages are rendered from; each page says so.
@@ -138,27 +145,32 @@ def write_reports(results: Sequence[Any], errors: Sequence[Any], out: str, *, fo
 
     results, errors = _checked(results, errors)
     target = Path(out)
-    inputs = [*inputs, *([("the scan result", source)] if source is not None else [])]
-    if target.suffix.lower() in (".html", ".htm"):
+    pairs = inputs.pairs if isinstance(inputs, Kept) else list(inputs)
+    kept = Kept([*pairs, *([("the scan result", source)] if source is not None else [])])
+    if single_page(out):
         if len(results) != 1 or errors:
             raise InputError(f"{option} {out}: a single .html file takes exactly one scanned "
                              f"video; give a folder for {len(results) + len(errors)} inputs")
-        refuse_overwrite(out, force, inputs)
-        atomic_write_bytes(target, _render(results[0], source).encode("utf-8"),
-                           replace=force)
+        refuse_overwrite(out, force, kept)
+        try:
+            atomic_write_bytes(target, _render(results[0], source).encode("utf-8"),
+                               replace=force)
+        except OSError as e:  # a full disk: as the folder's pages say it
+            raise InputError(f"{option} {out}: cannot write the page: {e.strerror or e}"
+                             ) from e
         return {"reports": [str(target)], "index": None}
     if target.exists() and not target.is_dir():
         raise InputError(f"{option} {out}: not a folder (name a folder, or an .html file)")
     names = page_names([r["path"] for r in results])
     for name in (*names, "index.html"):
-        refuse_overwrite(str(target / name), force, inputs)
+        refuse_overwrite(str(target / name), force, kept)
     entries: list[dict[str, Any]] = [
         {"path": r["path"], "report": name, "verdict": r["verdict"],
          "probability": r.get("probability")} for r, name in zip(results, names, strict=True)]
-    for e in errors:
-        err = e.get("error")
+    for failed in errors:
+        err = failed.get("error")
         msg = err.get("message") if isinstance(err, dict) else str(err)
-        entries.append({"path": e.get("path"), "error": msg})
+        entries.append({"path": failed.get("path"), "error": msg})
     index = target / "index.html"  # every page rendered before anything is made
     pages = [(target / name, _render(r, source))
              for r, name in zip(results, names, strict=True)]
@@ -293,7 +305,7 @@ def audit_command(ctx: click.Context, since: str | None, out: str | None, no_wat
     st = state()
     if out is None:
         raise InputError("give --out AUDIT.html (or 'trustavatar audit verify AUDIT.json')")
-    if Path(out).suffix.lower() not in (".html", ".htm"):  # (".html" alone is a name)
+    if not single_page(out):  # (".html" alone is a folder's name)
         raise InputError(f"--out must name an .html file, got {out}")
     for p in (Path(out), Path(out).with_suffix(".json"),
               Path(out).with_suffix(".json").with_name(Path(out).stem + ".json.sig")):

@@ -13,7 +13,13 @@ from rich.console import Console
 from rich.text import Text
 
 from trustavatar._atomic import atomic_write_bytes, check_writable, write_beside_if_taken
-from trustavatar._cli._common import FiniteFloatRange, error_object, refuse_overwrite, state
+from trustavatar._cli._common import (
+    FiniteFloatRange,
+    Kept,
+    error_object,
+    refuse_overwrite,
+    state,
+)
 from trustavatar._display import visible
 from trustavatar.errors import ExitCode
 
@@ -338,23 +344,23 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
     # no output is an input or the other output, --force or not
     scanned = [(f"the scanned video {f}", f) for f in files]
     if json_out is not None and not to_stdout:
-        refuse_overwrite(json_out, force, scanned)
+        refuse_overwrite(json_out, force, Kept(scanned))
         check_writable(json_out)
-    kept = [*scanned, *([("the --json output", json_out)]
-                        if json_out is not None and not to_stdout else [])]
+    kept = Kept([*scanned, *([("the --json output", json_out)]
+                             if json_out is not None and not to_stdout else [])])
     if report == "-":  # it would have made a folder named '-'
         raise click.BadParameter("an HTML report is written to files, not to standard "
                                  "output: name a folder, or an .html file for one video",
                                  param_hint="--report")
-    if report is not None and report.lower().endswith((".html", ".htm")):
+    from trustavatar._cli.report import page_names, single_page
+
+    if report is not None and single_page(report):
         if len(files) + len(problems) != 1:
             raise click.BadParameter(f"{report}: a single .html report takes one video; "
                                      "name a folder for several", param_hint="--report")
         refuse_overwrite(report, force, kept)
         check_writable(report)
     elif report is not None:
-        from trustavatar._cli.report import page_names
-
         if Path(report).exists() and not Path(report).is_dir():
             raise click.BadParameter(f"{report}: not a folder (name a folder, or an .html "
                                      "file for one video)", param_hint="--report")
@@ -395,8 +401,8 @@ def command(inputs: tuple[str, ...], json_out: str | None, workers: int, device:
     # the pages before the JSON, so that the JSON says whether they were written; a page
     # that cannot be written costs the pages only
     report_error: str | None = None
-    single_page = report is not None and report.lower().endswith((".html", ".htm"))
-    if report is not None and (results if single_page else (results or errors)):
+    one_page = report is not None and single_page(report)
+    if report is not None and (results if one_page else (results or errors)):
         from trustavatar._cli.report import write_reports
         from trustavatar.errors import Error
 

@@ -154,7 +154,9 @@ class _Speech:
 
     def soundtrack(self) -> audio_api.Audio | FileSoundTrack:
         """What the output's audio track is encoded from."""
-        return FileSoundTrack(self.source) if self.source is not None else self.audio16
+        if self.source is None:
+            return self.audio16
+        return FileSoundTrack(self.source, channel=self.audio16.source_channel)
 
     def plan_inputs(self, fps: float, n: int, motion: MotionConfig | None,
                     ) -> tuple[np.ndarray, MotionConfig | None]:
@@ -365,7 +367,8 @@ def generate(
                 f"frame(s); a talking head needs at least {SYNC_MIN_FRAMES} for the lip-sync "
                 "check (a higher frame rate, or longer speech)")
         if video is not None:
-            _check_audio_fits(face_p, video.duration, speech.audio16.duration)
+            _check_audio_fits(face_p, video.duration, speech.audio16.duration,
+                              frames=video.frames)
         visemes, motion = speech.plan_inputs(out_fps, n, motion)
         energy = audio_api.frame_energy(speech.audio16, out_fps)[:n]
         timings["audio_s"] += time.perf_counter() - t
@@ -729,11 +732,12 @@ def _at_rest(renderer: PhotoRenderer, photo: FaceEmbedding,
     return ReferenceFaces((photo, posed))
 
 
-def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float) -> None:
+def _check_audio_fits(face: Path, video_seconds: float, audio_seconds: float, *,
+                      frames: int = 0) -> None:
     """Dubbing re-renders the mouth of existing footage: the audio must not outlast the
     video (beyond :data:`_AUDIO_OVERRUN_S`, covered by holding the last frame)."""
     if audio_seconds > video_seconds + _AUDIO_OVERRUN_S:
-        if video_seconds < 0.05:  # one frame: a still picture saved as a video
+        if frames == 1:  # a still picture saved as a video
             raise AudioInputError(
                 f"the face video {face.name} is a single still frame: give it as a photo "
                 "(JPEG or PNG) to animate the whole face")

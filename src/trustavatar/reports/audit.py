@@ -254,6 +254,9 @@ def _actions(consent: Mapping[str, Any], f: Mapping[str, Any],
         wm = f.get("watermark")
         if wm is not None and not wm.get("present"):
             why.append("no watermark found in the output")
+        elif wm is not None and not wm.get("matches_ledger"):  # as the checklist counts it
+            why.append("the output's watermark does not carry this row's payload (it reads "
+                       f"{wm.get('payload') or 'as damaged'})")
     failed_qa = None if qa is None else _qa_failure(qa)
     if failed_qa is not None:
         why.append(failed_qa)
@@ -315,8 +318,11 @@ def build_audit(home: Home | str | os.PathLike[str] | None = None, *,
 
     ``since`` keeps generations created at or after it; ``at`` is "now" for consent status
     (default: the current time). ``trust`` defaults to the home's trust store. A broken
-    ledger, a missing file or a revoked consent are findings, not errors; only a registry
-    that cannot be read raises :class:`~trustavatar.errors.ReportError`.
+    ledger, a missing file or a revoked consent are findings, not errors; a registry that
+    cannot be read raises :class:`~trustavatar.errors.ReportError`, and one whose ledger is
+    gone or damaged as a whole (emptied, overwritten, its table dropped: no row to audit)
+    :class:`~trustavatar.errors.LedgerBrokenError`, a broken chain, as ``ledger verify``
+    says it.
     """
     from trustavatar.consent.store import list_consents
     from trustavatar.registry import Registry, list_generations, verify_ledger

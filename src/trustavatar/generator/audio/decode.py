@@ -17,6 +17,7 @@ __all__ = [
     "resample",
 ]
 
+import dataclasses
 import math
 import os
 import wave
@@ -51,6 +52,9 @@ class Audio:
 
     samples: NDArray[np.float32]
     sample_rate: int
+    #: decoded from this channel of the file alone (its channels cancelled in the mix:
+    #: one was the other inverted); None: the file's mix
+    source_channel: int | None = None
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples)
@@ -289,9 +293,9 @@ def _louder_channel(container: av.container.InputContainer,
             container.seek(0, stream=stream)
         except av.error.FFmpegError:
             return mix
-        one = Audio.from_array(
+        one = dataclasses.replace(Audio.from_array(
             _decode_stream(container, stream, path, sample_rate, max_seconds, channel=channel),
-            sample_rate)
+            sample_rate), source_channel=channel)
         if one.rms > best.rms:
             best = one
     return best if best.rms_dbfs >= mix.rms_dbfs + _CANCELLED_BY_DB else mix

@@ -71,12 +71,15 @@ class MemorySoundTrack:
 
 
 class FileSoundTrack:
-    """The first audio stream of ``path``, decoded as it is read (see the module). Errors
+    """The first audio stream of ``path``, decoded as it is read (see the module); only its
+    ``channel``, as mono, where the analysis took that one (:attr:`~.decode.Audio.
+    source_channel`: the mix cancelled, and would be silent on a mono speaker). Errors
     are :class:`~trustavatar.errors.AudioInputError` (the file changed since it was
     checked); damage after some sound ends the track there, as :func:`~.load_audio` does."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, channel: int | None = None) -> None:
         self._path = Path(path)
+        self._channel = channel
         try:
             self._container = av.open(ffmpeg_path(self._path), mode="r",
                                       metadata_errors="ignore")
@@ -90,7 +93,8 @@ class FileSoundTrack:
                                   "is gone")
         self._stream = audio[0]
         self.sample_rate = delivery_rate(self._stream.rate or 48000)
-        self.layout = "mono" if (self._stream.channels or 1) == 1 else "stereo"
+        self.layout = ("mono" if channel is not None or (self._stream.channels or 1) == 1
+                       else "stereo")
         self._chunks = self._decoded()
         self._buffer = np.zeros((1 if self.layout == "mono" else 2, 0), np.float32)
 
@@ -103,8 +107,9 @@ class FileSoundTrack:
                 if resampler is None or fmt != source:  # a stream may change mid-way
                     if resampler is not None:
                         yield from self._arrays(resampler.resample(None))
-                    resampler = av.AudioResampler(format="fltp", layout=self.layout,
-                                                  rate=self.sample_rate)
+                    resampler = av.AudioResampler(
+                        format="fltp", rate=self.sample_rate,
+                        layout=self.layout if self._channel is None else frame.layout.name)
                     source = fmt
                 yield from self._arrays(resampler.resample(frame))
             if resampler is not None:
@@ -114,10 +119,12 @@ class FileSoundTrack:
         except (ValueError, RuntimeError) as e:
             raise AudioInputError(f"audio {self._path} cannot be decoded: {e}") from e
 
-    @staticmethod
-    def _arrays(frames: list[av.AudioFrame]) -> Iterator[NDArray[np.float32]]:
+    def _arrays(self, frames: list[av.AudioFrame]) -> Iterator[NDArray[np.float32]]:
         for out in frames:
-            yield np.clip(np.asarray(out.to_ndarray(), np.float32), -1.0, 1.0)
+            rows = np.asarray(out.to_ndarray(), np.float32)
+            if self._channel is not None:  # (a stream may turn mono part-way)
+                rows = rows[min(self._channel, rows.shape[0] - 1)][None, :]
+            yield np.clip(rows, -1.0, 1.0)
 
     def read(self, n: int) -> NDArray[np.float32]:
         while self._buffer.shape[1] < n:
