@@ -27,6 +27,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import cv2
@@ -113,7 +114,7 @@ def _display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
         return None
     if data is None:
         return None
-    raw = bytes(data)  # type: ignore[call-overload]  # (PyAV's SideData is a buffer)
+    raw = bytes(cast(Any, data))  # (a buffer; PyAV's stubs say so from 18.1.1 on)
     return struct.unpack("=9i", raw[:36]) if len(raw) >= 36 else None
 
 
