@@ -224,8 +224,19 @@ def consent_status(home: Home, binding: pv.ConsentBinding) -> dict[str, Any]:
 
 
 #: Frames of a video read for the trustavatar watermark when its manifest is not trusted
-#: (30 s at 25 fps; a 2 s stretch of a marked video reads on its own: generator/WATERMARK.md).
+#: (30 s at 25 fps; a 2 s stretch of a marked video reads on its own: generator/WATERMARK.md)
+#: up to 1280x720; larger frames hold more pixels per cell, and take longer to decode (a
+#: 4K frame 59 ms), so fewer are read, down to :data:`VERIFY_WATERMARK_MIN_FRAMES`.
 VERIFY_WATERMARK_FRAMES = 750
+VERIFY_WATERMARK_MIN_FRAMES = 100
+
+
+def watermark_frames(width: int, height: int) -> int:
+    """How many frames of a ``width`` x ``height`` video :func:`watermark_view` reads: the
+    pixels of 750 frames at 1280x720 (1080p: 333 frames, 4K: 100)."""
+    pixels = max(1, width * height)
+    return max(VERIFY_WATERMARK_MIN_FRAMES,
+               min(VERIFY_WATERMARK_FRAMES, round(VERIFY_WATERMARK_FRAMES * 1280 * 720 / pixels)))
 
 
 def watermark_view(path: str, home: Home) -> dict[str, Any]:
@@ -240,8 +251,11 @@ def watermark_view(path: str, home: Home) -> dict[str, Any]:
     out: dict[str, Any] = {"read": False, "present": None, "payload": None, "z": None,
                            "frames_used": 0, "orientation": None, "confirmed_by": None,
                            "ledger_rows": [], "ledger_note": None, "error": None}
+    from trustavatar.video_io import probe
+
     try:
-        reading = read_watermark(path, max_frames=VERIFY_WATERMARK_FRAMES)
+        info = probe(path)
+        reading = read_watermark(path, max_frames=watermark_frames(info.width, info.height))
     except Error as e:
         return out | {"error": e.message, "words": f"not read ({e.message})"}
     payload = reading.payload.hex() if reading.payload is not None else None
@@ -325,9 +339,10 @@ def verify_cmd(path: str, no_watermark: bool) -> int:
     consent, the consent's status in this home's registry is shown when it is there.
 
     An MP4 whose manifest is not trusted (absent, as after any re-encode; invalid; or
-    untrusted) is also read for the trustavatar watermark (first 30 s), and its payload
-    looked up in this home's ledger: a listed payload names the generation, its consent
-    and its original output. The exit code still says what the manifest is.
+    untrusted) is also read for the trustavatar watermark (its first 30 s, less of large
+    frames), and its payload looked up in this home's ledger: a listed payload names the
+    generation, its consent and its original output. The exit code still says what the
+    manifest is.
     """
     home = state().home
     trust = TrustStore.from_home(home)
