@@ -957,3 +957,17 @@ def test_a_stereo_track_whose_channels_cancel_is_delivered_as_the_channel_analys
         assert a.channels == 1
         got = np.concatenate([f.to_ndarray() for f in c.decode(a)], axis=1)
     assert float(np.sqrt((got ** 2).mean())) > 0.5 * float(np.sqrt((spoken ** 2).mean()))
+
+
+def test_a_scripts_speech_is_delivered_as_espeak_made_it(photo_video):
+    """A script's speech reached the output at the analysis's 16 kHz: nothing above 8 kHz,
+    where its sibilants are."""
+    import av
+
+    with av.open(str(photo_video.output)) as c:
+        a = c.streams.audio[0]
+        assert (a.rate, a.channels) == (22050, 1)
+        got = np.concatenate([f.to_ndarray()[0] for f in c.decode(a)])
+    spectrum = np.abs(np.fft.rfft(got)) ** 2
+    freqs = np.fft.rfftfreq(len(got), 1 / 22050)
+    assert spectrum[(freqs > 8500) & (freqs < 10500)].sum() > 1e-4 * spectrum.sum()

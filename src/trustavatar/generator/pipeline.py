@@ -149,14 +149,16 @@ class _Speech:
     ingredient: provenance.Ingredient | None
     language: str | None
     #: the recorded audio file, whose sound the output carries at its own quality (None:
-    #: a script, delivered as spoken)
+    #: a script) …
     source: Path | None = None
+    #: … or a script's speech as espeak-ng made it (22.05 kHz)
+    spoken: audio_api.Audio | None = None
 
     def soundtrack(self) -> audio_api.Audio | FileSoundTrack:
         """What the output's audio track is encoded from."""
-        if self.source is None:
-            return self.audio16
-        return FileSoundTrack(self.source, channel=self.audio16.source_channel)
+        if self.source is not None:
+            return FileSoundTrack(self.source, channel=self.audio16.source_channel)
+        return self.spoken or self.audio16
 
     def plan_inputs(self, fps: float, n: int, motion: MotionConfig | None,
                     ) -> tuple[np.ndarray, MotionConfig | None]:
@@ -204,7 +206,8 @@ def _speech(audio: str | os.PathLike[str] | None, script: str | None, language: 
     _long_enough(sp.audio.duration, "the spoken script")
     digest = sha256_bytes(script.encode())
     return _Speech(sp.audio, sp.phonemes, {"script": digest},
-                   provenance.Ingredient("script.txt", digest, "text/plain"), lang)
+                   provenance.Ingredient("script.txt", digest, "text/plain"), lang,
+                   spoken=sp.native)
 
 
 def generate(

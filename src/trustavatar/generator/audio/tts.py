@@ -106,7 +106,8 @@ class Speech:
 
     ``phonemes`` cover the audio end to end in time order (espeak-ng mnemonics with stress
     marks removed, pauses as ``_``); ``voice`` is the espeak-ng voice used
-    (``"gmw/en-US+f3"``).
+    (``"gmw/en-US+f3"``). ``native``: the same speech at the rate espeak-ng made it
+    (22.05 kHz), which a generated video carries (16 kHz would cut its sibilants at 8 kHz).
     """
 
     audio: Audio
@@ -115,6 +116,7 @@ class Speech:
     language: str
     voice: str
     ssml: bool = field(default=False)
+    native: Audio | None = field(default=None, repr=False, compare=False)
 
 
 def list_voices(*, variants: bool = False) -> list[VoiceInfo]:
@@ -219,11 +221,12 @@ def synthesize(
     phonemes = _phoneme_track(collector.phonemes, rate_hz, duration)
     if not any(not p.is_silence for p in phonemes):
         raise ScriptInputError("the text gives no speech (nothing to pronounce)")
-    audio = resample(Audio.from_array(raw.astype(np.float32) / 32768.0, rate_hz),
-                     DEFAULT_SAMPLE_RATE)
+    native = Audio.from_array(raw.astype(np.float32) / 32768.0, rate_hz)
+    del raw
+    audio = resample(native, DEFAULT_SAMPLE_RATE)
     words = _word_track(collector.words, rate_hz, phonemes, text)
     return Speech(audio=audio, phonemes=phonemes, words=words, language=lang, voice=used,
-                  ssml=bool(ssml))
+                  ssml=bool(ssml), native=native)
 
 
 # --- ctypes binding -------------------------------------------------------------------------
